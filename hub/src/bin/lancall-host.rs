@@ -1,0 +1,332 @@
+//! `lancall-host`: host lancall calls without a window, for a machine that only serves browsers.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use lancall_certs::{Authority, LeafNames};
+use lancall_hub::host::{self, HostConfig, RunningHost};
+use lancall_hub::hub::HubEvent;
+use lancall_hub::protocol::IceServer;
+use lancall_hub::server::{DEFAULT_HTTPS_PORT, DEFAULT_HTTP_PORT};
+
+#[derive(Parser)]
+#[command(
+    name = "lancall-host",
+    version,
+    about = "Host lancall video calls on this LAN without a window: serves the call page to browsers over HTTPS and relays their signaling.",
+    after_help = "Logs go to stderr; set the level with --log-level or RUST_LOG. Links and events go to stdout."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Folder for the CA and certificates [default: the OS's data folder, e.g. ~/.local/share/lancall]
+    #[arg(long, global = true, value_name = "DIR", env = "LANCALL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log level: error, warn, info, debug or trace (RUST_LOG, if set, wins)
+    #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
+    log_level: String,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// HTTPS address and port; port 0 picks a free one
+    #[arg(long, value_name = "ADDR:PORT", default_value_t = SocketAddr::from(([0, 0, 0, 0], DEFAULT_HTTPS_PORT)))]
+    listen: SocketAddr,
+    /// Plain-HTTP address for the "trust this host" page [default: the --listen address, port 7080, or 0 when --listen's port is 0]
+    #[arg(long, value_name = "ADDR:PORT")]
+    http_listen: Option<SocketAddr>,
+    /// Do not open the plain-HTTP port
+    #[arg(long, conflicts_with = "http_listen")]
+    no_http: bool,
+    /// The host's name as others see it [default: the machine's hostname]
+    #[arg(long)]
+    name: Option<String>,
+    /// Name of the room to make (letters, digits, '-', '_', '.')
+    #[arg(long, default_value = "call")]
+    room: String,
+    /// Make the room open to anyone on the LAN, with no token
+    #[arg(long)]
+    open: bool,
+    /// Peers per room
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(2..=64))]
+    capacity: u16,
+    /// Do not advertise this host on the LAN by mDNS
+    #[arg(long)]
+    no_mdns: bool,
+    /// Print one JSON object per line (events) instead of text and QR codes
+    #[arg(long)]
+    json: bool,
+    /// STUN or TURN server for clients, repeatable: stun:HOST:PORT or turn:USER:PASSWORD@HOST:PORT
+    #[arg(long = "ice-server", value_name = "URL")]
+    ice_servers: Vec<IceServer>,
+    /// Serve this certificate chain (PEM) instead of the generated one, e.g. a public domain's
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) for --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the host (what plain `lancall-host` does)
+    Serve,
+    /// Show the local CA (fingerprint, files), or export it for a browser or phone to install
+    Ca {
+        /// Write the CA certificate to this file
+        #[arg(long, value_name = "FILE")]
+        export: Option<PathBuf>,
+        /// Export as DER (what phones install) instead of PEM
+        #[arg(long, requires = "export")]
+        der: bool,
+    },
+    /// Issue a certificate for the given addresses and names into a folder (like `mkcert create-cert`)
+    Issue {
+        /// Folder to write leaf.crt (chain) and leaf.key into
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// IP addresses and DNS names (private ranges, *.local and localhost only)
+        #[arg(required = true, value_name = "ADDR")]
+        names: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level);
+    let data_dir = match cli.data_dir.clone().or_else(|| dirs::data_dir().map(|d| d.join("lancall"))) {
+        Some(d) => d,
+        None => {
+            log::error!("found no data folder for this user: give one with --data-dir");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        None | Some(Command::Serve) => serve(cli.serve, data_dir),
+        Some(Command::Ca { export, der }) => show_ca(&data_dir, export.as_deref(), der),
+        Some(Command::Issue { out, names }) => issue(&data_dir, &out, &names),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{e}");
+            let mut source = std::error::Error::source(e.as_ref());
+            while let Some(cause) = source {
+                log::error!("  because: {cause}");
+                source = cause.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let mut builder = env_logger::Builder::new();
+    builder.parse_filters(level);
+    if std::env::var_os("RUST_LOG").is_some() {
+        builder.parse_default_env();
+    }
+    builder.target(env_logger::Target::Stderr).init();
+}
+
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Writes one line to stdout (the program's output, as opposed to its log).
+fn out(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
+}
+
+fn serve(args: ServeArgs, data_dir: PathBuf) -> Result<(), AnyError> {
+    // Thousands of browsers may connect; the default soft limit of 1024 descriptors is too low.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        log::debug!("could not raise the open-files limit: {e}");
+    }
+    let mut config = HostConfig::new(data_dir);
+    config.https_listen = args.listen;
+    config.http_listen = if args.no_http {
+        None
+    } else {
+        Some(args.http_listen.unwrap_or_else(|| {
+            let port = if args.listen.port() == 0 { 0 } else { DEFAULT_HTTP_PORT };
+            SocketAddr::new(args.listen.ip(), port)
+        }))
+    };
+    if let Some(name) = args.name {
+        config.display_name = name;
+    }
+    config.room = args.room;
+    config.open = args.open;
+    config.capacity = usize::from(args.capacity);
+    config.ice_servers = args.ice_servers;
+    config.external_tls = args.tls_cert.zip(args.tls_key);
+    if args.no_mdns {
+        log::info!("mDNS advertising is off (--no-mdns): joiners need the link or the address");
+    }
+    let json = args.json;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let host = host::start(config).await?;
+        if json {
+            print_ready_json(&host);
+        } else {
+            print_ready_text(&host);
+        }
+        let events = host.hub.subscribe();
+        if json {
+            tokio::spawn(print_events(events));
+        }
+        let stop = host.stop_token();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            log::info!("stopping: telling everyone in the call");
+            stop.cancel();
+        });
+        host.wait().await;
+        if json {
+            out(&serde_json::json!({"event": "stopped"}).to_string());
+        }
+        Ok::<(), AnyError>(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                log::warn!("cannot watch for SIGTERM ({e}); Ctrl+C still stops the host");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn print_events(mut events: tokio::sync::broadcast::Receiver<HubEvent>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let line = match events.recv().await {
+            Ok(HubEvent::PeerJoined { room, peer }) => {
+                serde_json::json!({"event": "peer-joined", "room": room, "peer": peer})
+            }
+            Ok(HubEvent::PeerLeft { room, peer, reason }) => {
+                serde_json::json!({"event": "peer-left", "room": room, "peer": peer, "reason": reason})
+            }
+            Err(RecvError::Lagged(n)) => serde_json::json!({"event": "events-missed", "count": n}),
+            Err(RecvError::Closed) => return,
+        };
+        out(&line.to_string());
+    }
+}
+
+fn print_ready_json(host: &RunningHost) {
+    let join_urls = host.join_urls();
+    let line = serde_json::json!({
+        "event": "ready",
+        "name": host.display_name,
+        "https_url": host.https_urls().first(),
+        "https_urls": host.https_urls(),
+        "http_url": host.http_urls().first(),
+        "join_url": join_urls.first(),
+        "join_urls": join_urls,
+        "room": host.room.name,
+        "token": host.room.token,
+        "open": host.room.token.is_none(),
+        "capacity": host.room.capacity,
+        "ca_sha256": host.ca_fingerprint.map(|f| f.to_hex()),
+        "https_port": host.https_addr.port(),
+        "http_port": host.http_addr.map(|a| a.port()),
+        "pid": std::process::id(),
+    });
+    out(&line.to_string());
+}
+
+fn print_ready_text(host: &RunningHost) {
+    out(&format!("lancall host \"{}\" is ready.", host.display_name));
+    out("");
+    let who = if host.room.token.is_some() { "anyone with this link" } else { "anyone on this network" };
+    out(&format!("Room \"{}\": {who} can join (open it in a browser, or scan the code with a phone):", host.room.name));
+    for (url, ip) in host.join_urls().iter().zip(&host.addresses) {
+        out("");
+        out(&format!("  {url}"));
+        if ip.is_loopback() {
+            out("  (no LAN address found: only this machine can join; connect to a network and restart)");
+        }
+        match qr_text(url) {
+            Some(qr) => out(&qr),
+            None => out("  (the link is too long for a QR code)"),
+        }
+    }
+    if let Some(fp) = host.ca_fingerprint {
+        out("The browser will warn about the certificate until the device trusts this host's CA.");
+        for url in host.http_urls() {
+            out(&format!("To trust it (phones, once): open {url}"));
+        }
+        out(&format!("CA fingerprint (SHA-256): {}", fp.to_colon_hex()));
+    }
+    out("Press Ctrl+C to stop.");
+}
+
+fn qr_text(url: &str) -> Option<String> {
+    let code = qrcode::QrCode::with_error_correction_level(url, qrcode::EcLevel::L).ok()?;
+    Some(
+        code.render::<qrcode::render::unicode::Dense1x2>()
+            .dark_color(qrcode::render::unicode::Dense1x2::Light)
+            .light_color(qrcode::render::unicode::Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
+fn show_ca(data_dir: &Path, export: Option<&Path>, der: bool) -> Result<(), AnyError> {
+    let authority = Authority::load_or_create(data_dir)?;
+    match export {
+        Some(path) => {
+            let bytes = if der { authority.ca_der().to_vec() } else { authority.ca_pem().into_bytes() };
+            std::fs::write(path, bytes).map_err(|e| format!("could not write {}: {e}", path.display()))?;
+            out(&format!("Wrote the CA certificate ({}) to {}", if der { "DER" } else { "PEM" }, path.display()));
+        }
+        None => {
+            out(&format!("CA certificate: {}", Authority::cert_path(data_dir).display()));
+            out(&format!("SHA-256 fingerprint: {}", authority.fingerprint().to_colon_hex()));
+            out(&format!("Valid until: {}", authority.not_after()));
+            out("It is limited to private addresses, localhost and .local names.");
+            out(&authority.ca_pem());
+        }
+    }
+    Ok(())
+}
+
+fn issue(data_dir: &Path, out_dir: &Path, names: &[String]) -> Result<(), AnyError> {
+    let authority = Authority::load_or_create(data_dir)?;
+    let (ips, dns): (Vec<&String>, Vec<&String>) = names.iter().partition(|n| n.parse::<IpAddr>().is_ok());
+    let ips: Vec<IpAddr> = ips.iter().filter_map(|n| n.parse().ok()).collect();
+    for ip in &ips {
+        if !lancall_certs::is_permitted_ip(*ip) {
+            return Err(format!("{ip} is not a private or link-local address: this CA may only certify those").into());
+        }
+    }
+    let leaf = authority.issue_leaf(&LeafNames::new(ips, dns))?;
+    std::fs::create_dir_all(out_dir).map_err(|e| format!("could not create {}: {e}", out_dir.display()))?;
+    leaf.write_to(out_dir)?;
+    out(&format!("Wrote {} and {} in {}", lancall_certs::LEAF_CERT_FILE, lancall_certs::LEAF_KEY_FILE, out_dir.display()));
+    out(&format!("Valid until {}; issued by the CA with SHA-256 {}", leaf.not_after(), authority.fingerprint().to_colon_hex()));
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! A whole host in one call: certificates, hub, room, both ports. `lancall-host` is a thin
+//! command line around [`start`]; the Tauri app calls the same function to host in-process.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lancall_certs::{Authority, Fingerprint, Leaf, LeafNames, ReloadableCert};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::{Hub, HubConfig, HubError, RoomInfo, RoomSpec};
+use crate::protocol::IceServer;
+use crate::server::{CaDownload, Server, ServerError, ServerOptions, Timing};
+
+/// Everything a host needs to start.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Where the CA and the leaf certificate are kept.
+    pub data_dir: PathBuf,
+    /// HTTPS port address (port 0: any free port).
+    pub https_listen: SocketAddr,
+    /// Plain-HTTP port address, or none.
+    pub http_listen: Option<SocketAddr>,
+    /// The host's name as others see it.
+    pub display_name: String,
+    /// The room to make.
+    pub room: String,
+    /// Whether the room is open to the LAN (no token).
+    pub open: bool,
+    /// Peers per room.
+    pub capacity: usize,
+    /// STUN/TURN servers for clients; none by default (host candidates suffice on a LAN).
+    pub ice_servers: Vec<IceServer>,
+    /// Serve this certificate chain and key (PEM files) instead of the generated leaf.
+    pub external_tls: Option<(PathBuf, PathBuf)>,
+    /// Keep-alive and timeouts.
+    pub timing: Timing,
+}
+
+impl HostConfig {
+    /// Defaults for everything but the data folder: all interfaces on the default ports,
+    /// one room `call` that needs a token, 8 peers.
+    pub fn new(data_dir: PathBuf) -> HostConfig {
+        HostConfig {
+            data_dir,
+            https_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), crate::server::DEFAULT_HTTPS_PORT),
+            http_listen: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), crate::server::DEFAULT_HTTP_PORT)),
+            display_name: lancall_certs::hostname().unwrap_or_else(|| "lancall host".to_owned()),
+            room: "call".to_owned(),
+            open: false,
+            capacity: 8,
+            ice_servers: Vec::new(),
+            external_tls: None,
+            timing: Timing::default(),
+        }
+    }
+}
+
+/// Why a host could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// Making or loading certificates failed.
+    #[error(transparent)]
+    Certs(#[from] lancall_certs::CertError),
+    /// A port could not be opened.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// The room could not be made.
+    #[error(transparent)]
+    Room(#[from] HubError),
+    /// The data folder could not be made.
+    #[error("could not create the data folder {path}: {source}. Pick another with --data-dir")]
+    DataDir {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A host that is serving.
+pub struct RunningHost {
+    /// The hub, for the in-process client and for watching who joins.
+    pub hub: Hub,
+    /// The room made at start.
+    pub room: RoomInfo,
+    /// Where the HTTPS port listens.
+    pub https_addr: SocketAddr,
+    /// Where the plain-HTTP port listens.
+    pub http_addr: Option<SocketAddr>,
+    /// The CA's fingerprint; `None` when serving an external certificate.
+    pub ca_fingerprint: Option<Fingerprint>,
+    /// The addresses that go in links, best first.
+    pub addresses: Vec<IpAddr>,
+    /// The host's name as others see it.
+    pub display_name: String,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl RunningHost {
+    /// `https://ADDR:PORT/` for each address.
+    pub fn https_urls(&self) -> Vec<String> {
+        self.addresses.iter().map(|ip| format!("https://{}/", host_port(*ip, self.https_addr.port()))).collect()
+    }
+
+    /// The plain-HTTP CA page for each address.
+    pub fn http_urls(&self) -> Vec<String> {
+        match self.http_addr {
+            Some(http) => self.addresses.iter().map(|ip| format!("http://{}/", host_port(*ip, http.port()))).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The join link for each address: room, token and CA fingerprint in the fragment, which
+    /// browsers never send to a server or put in a Referer.
+    pub fn join_urls(&self) -> Vec<String> {
+        self.https_urls().into_iter().map(|base| format!("{base}#{}", self.fragment())).collect()
+    }
+
+    fn fragment(&self) -> String {
+        let mut f = format!("room={}", self.room.name);
+        if let Some(token) = &self.room.token {
+            f.push_str(&format!("&token={token}"));
+        }
+        if let Some(fp) = &self.ca_fingerprint {
+            f.push_str(&format!("&fp={}", fp.to_hex()));
+        }
+        f
+    }
+
+    /// A handle that stops the host when cancelled (for signal handlers).
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Tells every client the host is closing, closes the ports, and waits for that.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+
+    /// Waits until the host stops (someone cancelled [`RunningHost::stop_token`]).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+fn host_port(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("{v4}:{port}"),
+        IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+    }
+}
+
+/// The addresses to put in links: the listening address when it is a specific one, otherwise
+/// the machine's LAN addresses (IPv4 first), or loopback when there is no LAN at all.
+pub fn link_addresses(listen: IpAddr, lan: &[IpAddr]) -> Vec<IpAddr> {
+    if !listen.is_unspecified() {
+        return vec![listen];
+    }
+    let mut addrs: Vec<IpAddr> = lan.iter().copied().filter(|ip| !ip.is_loopback()).collect();
+    if listen.is_ipv4() {
+        addrs.retain(IpAddr::is_ipv4);
+    }
+    addrs.sort_by_key(|ip| (ip.is_ipv6(), *ip));
+    addrs.dedup();
+    if addrs.is_empty() {
+        addrs.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    addrs
+}
+
+/// Starts a host: loads or makes the CA and a leaf for the current addresses, makes the room,
+/// opens both ports and serves until stopped.
+pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
+    lancall_certs::install_crypto_provider();
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| HostError::DataDir { path: config.data_dir.clone(), source })?;
+    let lan = lancall_certs::lan_addresses();
+    let addresses = link_addresses(config.https_listen.ip(), &lan);
+
+    let (leaf, ca) = match &config.external_tls {
+        Some((cert, key)) => (Leaf::load_pem_files(cert, key)?, None),
+        None => {
+            let authority = Authority::load_or_create(&config.data_dir)?;
+            let mut ips = lan.clone();
+            ips.extend(addresses.iter().copied());
+            let names = LeafNames::for_host(&ips, lancall_certs::hostname().as_deref());
+            let (leaf, reissued) = authority.ensure_leaf(&config.data_dir, &names)?;
+            if reissued {
+                log::info!("issued a new certificate for this host's addresses");
+            }
+            (leaf, Some(authority))
+        }
+    };
+    let resolver: Arc<ReloadableCert> = ReloadableCert::new(&leaf)?;
+    let tls = Arc::new(lancall_certs::server_config(resolver));
+
+    let hub = Hub::new(HubConfig {
+        default_capacity: config.capacity,
+        ice_servers: config.ice_servers.clone(),
+        ..HubConfig::default()
+    });
+    let room = hub.create_room(RoomSpec { name: config.room.clone(), open: config.open, capacity: Some(config.capacity) })?;
+    let ca_download = ca.as_ref().map(|a| CaDownload {
+        pem: a.ca_pem(),
+        der: a.ca_der().to_vec(),
+        sha256_hex: a.fingerprint().to_hex(),
+    });
+    let server = Server::bind(
+        hub.clone(),
+        ServerOptions {
+            https_listen: config.https_listen,
+            http_listen: config.http_listen,
+            tls,
+            ca: ca_download,
+            host_name: config.display_name.clone(),
+            timing: config.timing,
+        },
+    )
+    .await?;
+    let https_addr = server.https_addr().map_err(|source| ServerError::Bind { addr: config.https_listen, source })?;
+    let http_addr = match (server.http_addr(), config.http_listen) {
+        (Some(Ok(a)), _) => Some(a),
+        (Some(Err(source)), Some(addr)) => return Err(ServerError::Bind { addr, source }.into()),
+        _ => None,
+    };
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(server.run(stop.clone()));
+    log::info!("host \"{}\" serving HTTPS on {https_addr}", config.display_name);
+    Ok(RunningHost {
+        hub,
+        room,
+        https_addr,
+        http_addr,
+        ca_fingerprint: ca.as_ref().map(Authority::fingerprint),
+        addresses,
+        display_name: config.display_name,
+        stop,
+        task,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_use_the_specific_listen_address_or_the_lan() {
+        let lan: Vec<IpAddr> = vec!["192.168.1.20".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)), "fd00::2".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))];
+        let specific: IpAddr = "10.99.1.1".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(link_addresses(specific, &lan), vec![specific]);
+        assert_eq!(link_addresses(IpAddr::V4(Ipv4Addr::UNSPECIFIED), &lan), vec![lan[0]]);
+        assert_eq!(link_addresses(IpAddr::V4(Ipv4Addr::UNSPECIFIED), &[]), vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]);
+    }
+}

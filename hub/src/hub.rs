@@ -1,0 +1,792 @@
+//! Rooms, peers and relaying: the part of the host that decides who hears what.
+//!
+//! The hub has no sockets. Each connection, a WebSocket from a browser or the app's own webview
+//! through Tauri IPC, gets a [`Client`] (what it says goes in) and a [`ClientReceiver`] (what it
+//! is told comes out, as JSON text). The WebSocket server in [`crate::server`] is one user of this
+//! API; the Tauri app hosting in-process is another, with no socket at all.
+//!
+//! All state sits behind one mutex, held only for map look-ups and non-blocking queue pushes.
+//! That single order of events is what gives the protocol's guarantees cheaply: a `welcome`
+//! always precedes the `peer-joined` others see, and signals between two peers keep their order.
+//! A client that stops reading is never waited for: when its queue is full it is dropped
+//! (`too-slow`) and the room goes on.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::sync::{broadcast, mpsc};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::{
+    self, decode, encode, ClientMessage, ErrorCode, IceServer, LeaveReason, PeerInfo, ProtocolError, ServerMessage,
+    MAX_FRAME_BYTES, PROTOCOL_VERSION,
+};
+
+/// One JSON text from the hub to a client. Cheap to clone, so a message for a whole room is
+/// encoded once.
+pub type Outgoing = Utf8Bytes;
+
+/// Limits and settings of a hub.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Peers per room unless a room says otherwise.
+    pub default_capacity: usize,
+    /// Messages a client may send in a burst (the size of its token bucket).
+    pub rate_burst: f64,
+    /// Messages per second a client may send over time (the bucket's refill rate).
+    /// 50/s covers a newcomer offering to seven peers with a dozen ICE candidates each.
+    pub rate_per_sec: f64,
+    /// Messages queued for one client before it counts as too slow and is dropped.
+    pub queue_len: usize,
+    /// Handed to clients in `welcome.iceServers`.
+    pub ice_servers: Vec<IceServer>,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig { default_capacity: 8, rate_burst: 200.0, rate_per_sec: 50.0, queue_len: 1024, ice_servers: Vec::new() }
+    }
+}
+
+/// Errors of the host-side API (room management). Client mistakes are [`ProtocolError`]s instead.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// A room of that name exists already.
+    #[error("a room named \"{0}\" exists already on this host: pick another name")]
+    RoomExists(String),
+    /// The room name breaks the syntax rule.
+    #[error("\"{0}\" cannot be a room name: use 1 to 64 letters, digits, '-', '_' or '.'")]
+    BadRoomName(String),
+    /// A capacity of zero or over the limit.
+    #[error("a room holds 2 to 64 peers, not {0}")]
+    BadCapacity(usize),
+    /// The hub is shutting down and takes no new connections or rooms.
+    #[error("the host is shutting down")]
+    Closing,
+}
+
+/// What a room is, as the host sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomInfo {
+    /// Room name, as in links.
+    pub name: String,
+    /// The token joiners need; `None` for a room open to the LAN.
+    pub token: Option<String>,
+    /// Peers it holds at most.
+    pub capacity: usize,
+    /// Who is in it, oldest first.
+    pub peers: Vec<PeerInfo>,
+}
+
+/// What the host asks for when it makes a room.
+#[derive(Debug, Clone)]
+pub struct RoomSpec {
+    /// Room name: 1–64 of `A–Z a–z 0–9 - _ .`.
+    pub name: String,
+    /// Open to anyone on the LAN, with no token.
+    pub open: bool,
+    /// Peers at most; the hub's default when `None`.
+    pub capacity: Option<usize>,
+}
+
+/// Something the host's own UI or log may want to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubEvent {
+    /// A peer entered a room.
+    PeerJoined {
+        /// Room name.
+        room: String,
+        /// Who.
+        peer: PeerInfo,
+    },
+    /// A peer left a room.
+    PeerLeft {
+        /// Room name.
+        room: String,
+        /// Who.
+        peer: PeerInfo,
+        /// Why.
+        reason: LeaveReason,
+    },
+}
+
+/// Counts for `/healthz` and the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct HubStats {
+    /// Rooms the host made.
+    pub rooms: usize,
+    /// Peers in rooms.
+    pub peers: usize,
+    /// Open connections, in a room or not.
+    pub connections: usize,
+}
+
+/// Why the hub ended a connection from its side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client's queue was full: it was not reading.
+    TooSlow,
+    /// The hub is shutting down; a `closing` message is the last thing queued.
+    HostClosing,
+}
+
+/// The signaling hub. Clone it freely: clones share one hub.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: HubConfig,
+    state: Mutex<State>,
+    events: broadcast::Sender<HubEvent>,
+    closing: AtomicBool,
+}
+
+#[derive(Default)]
+struct State {
+    rooms: HashMap<String, Room>,
+    peers: HashMap<String, PeerEntry>,
+    conns: HashMap<u64, ConnEntry>,
+    next_conn: u64,
+}
+
+struct Room {
+    token: Option<String>,
+    capacity: usize,
+    /// Peer ids, oldest first.
+    members: Vec<String>,
+}
+
+struct PeerEntry {
+    info: PeerInfo,
+    room: String,
+    conn: u64,
+}
+
+struct ConnEntry {
+    tx: mpsc::Sender<Outgoing>,
+    control: Arc<ConnControl>,
+    peer: Option<String>,
+}
+
+/// Lets the hub end a connection that it cannot reach through the connection's queue.
+struct ConnControl {
+    kick: CancellationToken,
+    reason: Mutex<Option<CloseReason>>,
+}
+
+impl ConnControl {
+    fn kick(&self, reason: CloseReason) {
+        *lock(&self.reason) = Some(reason);
+        self.kick.cancel();
+    }
+}
+
+/// Locks a mutex, carrying on if a panic elsewhere poisoned it: the hub's state stays
+/// consistent between statements, so one failed connection must not stop all the others.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// 128 random bits as 32 lowercase hex characters: room tokens and peer ids.
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    // The OS generator only fails on a broken system; nothing in lancall works without it.
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares tokens in time independent of where they first differ.
+fn token_matches(expected: &str, given: &str) -> bool {
+    let (a, b) = (expected.as_bytes(), given.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Messages to queue and events to publish, gathered under the lock and sent after it.
+#[derive(Default)]
+struct Effects {
+    events: Vec<HubEvent>,
+    /// Connections whose queue overflowed while delivering.
+    slow: Vec<u64>,
+}
+
+impl State {
+    fn send(&mut self, conn: u64, text: Outgoing, fx: &mut Effects) {
+        if let Some(entry) = self.conns.get(&conn) {
+            match entry.tx.try_send(text) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => fx.slow.push(conn),
+                // The receiver is gone: the connection is closing and its Client will clean up.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+    }
+
+    /// Takes a peer out of its room and tells the others.
+    fn remove_peer(&mut self, peer_id: &str, reason: LeaveReason, fx: &mut Effects) {
+        let Some(peer) = self.peers.remove(peer_id) else { return };
+        if let Some(conn) = self.conns.get_mut(&peer.conn) {
+            conn.peer = None;
+        }
+        let members = match self.rooms.get_mut(&peer.room) {
+            Some(room) => {
+                room.members.retain(|m| m != peer_id);
+                room.members.clone()
+            }
+            None => Vec::new(),
+        };
+        let text = Outgoing::from(encode(&ServerMessage::PeerLeft { peer: &peer.info, reason }));
+        for member in members {
+            if let Some(conn) = self.peers.get(&member).map(|p| p.conn) {
+                self.send(conn, text.clone(), fx);
+            }
+        }
+        fx.events.push(HubEvent::PeerLeft { room: peer.room, peer: peer.info, reason });
+    }
+
+    /// Drops every connection that could not take its messages, and whatever that causes.
+    fn drop_slow(&mut self, fx: &mut Effects) {
+        while let Some(conn) = fx.slow.pop() {
+            if let Some(entry) = self.conns.remove(&conn) {
+                log::warn!("dropping a client that does not read its messages (queue full)");
+                entry.control.kick(CloseReason::TooSlow);
+                if let Some(peer) = entry.peer {
+                    self.remove_peer(&peer, LeaveReason::TooSlow, fx);
+                }
+            }
+        }
+    }
+}
+
+impl Hub {
+    /// A hub with no rooms yet.
+    pub fn new(config: HubConfig) -> Hub {
+        let (events, _) = broadcast::channel(256);
+        Hub {
+            inner: Arc::new(Inner { config, state: Mutex::new(State::default()), events, closing: AtomicBool::new(false) }),
+        }
+    }
+
+    /// The hub's settings.
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
+    /// Makes a room. A room that is not open gets a fresh random token.
+    pub fn create_room(&self, spec: RoomSpec) -> Result<RoomInfo, HubError> {
+        if self.is_closing() {
+            return Err(HubError::Closing);
+        }
+        if protocol::check_room_name(&spec.name).is_err() {
+            return Err(HubError::BadRoomName(spec.name));
+        }
+        let capacity = spec.capacity.unwrap_or(self.inner.config.default_capacity);
+        if !(2..=64).contains(&capacity) {
+            return Err(HubError::BadCapacity(capacity));
+        }
+        let mut state = lock(&self.inner.state);
+        if state.rooms.contains_key(&spec.name) {
+            return Err(HubError::RoomExists(spec.name));
+        }
+        let token = if spec.open { None } else { Some(random_id()) };
+        state.rooms.insert(spec.name.clone(), Room { token: token.clone(), capacity, members: Vec::new() });
+        log::info!("room \"{}\" made ({}, up to {capacity} peers)", spec.name, if spec.open { "open to the LAN" } else { "token needed" });
+        Ok(RoomInfo { name: spec.name, token, capacity, peers: Vec::new() })
+    }
+
+    /// One room, with who is in it.
+    pub fn room(&self, name: &str) -> Option<RoomInfo> {
+        let state = lock(&self.inner.state);
+        state.rooms.get(name).map(|room| room_info(&state, name, room))
+    }
+
+    /// Every room, sorted by name.
+    pub fn rooms(&self) -> Vec<RoomInfo> {
+        let state = lock(&self.inner.state);
+        let mut rooms: Vec<RoomInfo> = state.rooms.iter().map(|(name, room)| room_info(&state, name, room)).collect();
+        rooms.sort_by(|a, b| a.name.cmp(&b.name));
+        rooms
+    }
+
+    /// Whether any room is open to the LAN (advertised in mDNS).
+    pub fn has_open_rooms(&self) -> bool {
+        lock(&self.inner.state).rooms.values().any(|r| r.token.is_none())
+    }
+
+    /// Counts of rooms, peers and connections.
+    pub fn stats(&self) -> HubStats {
+        let state = lock(&self.inner.state);
+        HubStats { rooms: state.rooms.len(), peers: state.peers.len(), connections: state.conns.len() }
+    }
+
+    /// Joins and leaves as they happen, for the host's UI and log. A slow subscriber misses
+    /// events (it gets `Lagged`) rather than slowing the hub.
+    pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Whether [`Hub::shutdown`] was called.
+    pub fn is_closing(&self) -> bool {
+        self.inner.closing.load(Ordering::SeqCst)
+    }
+
+    /// A new client connection: from a WebSocket, or in-process from the app's own UI.
+    pub fn connect(&self) -> Result<(Client, ClientReceiver), HubError> {
+        if self.is_closing() {
+            return Err(HubError::Closing);
+        }
+        let (tx, rx) = mpsc::channel(self.inner.config.queue_len);
+        let control = Arc::new(ConnControl { kick: CancellationToken::new(), reason: Mutex::new(None) });
+        let conn = {
+            let mut state = lock(&self.inner.state);
+            state.next_conn += 1;
+            let conn = state.next_conn;
+            state.conns.insert(conn, ConnEntry { tx, control: control.clone(), peer: None });
+            conn
+        };
+        let bucket = TokenBucket::new(self.inner.config.rate_burst, self.inner.config.rate_per_sec);
+        Ok((Client { hub: self.clone(), conn, bucket, peer: None }, ClientReceiver { rx, control }))
+    }
+
+    /// Tells every client the host is closing (`closing`), then ends their connections.
+    /// New connections are refused from now on.
+    pub fn shutdown(&self, message: &str) {
+        self.inner.closing.store(true, Ordering::SeqCst);
+        let text = Outgoing::from(encode(&ServerMessage::Closing { message }));
+        let mut fx = Effects::default();
+        let mut state = lock(&self.inner.state);
+        let conns: Vec<u64> = state.conns.keys().copied().collect();
+        for conn in conns {
+            if let Some(entry) = state.conns.remove(&conn) {
+                // Best effort: a full queue means the client is not reading anyway.
+                let _ = entry.tx.try_send(text.clone());
+                entry.control.kick(CloseReason::HostClosing);
+                if let Some(peer) = entry.peer {
+                    if let Some(p) = state.peers.remove(&peer) {
+                        if let Some(room) = state.rooms.get_mut(&p.room) {
+                            room.members.retain(|m| *m != peer);
+                        }
+                        fx.events.push(HubEvent::PeerLeft { room: p.room, peer: p.info, reason: LeaveReason::HostClosing });
+                    }
+                }
+            }
+        }
+        drop(state);
+        self.publish(fx.events);
+        log::info!("hub closed: every client was told");
+    }
+
+    fn publish(&self, events: Vec<HubEvent>) {
+        for event in events {
+            match &event {
+                HubEvent::PeerJoined { room, peer } => log::info!("{} joined \"{room}\"", protocol::printable(&peer.name)),
+                HubEvent::PeerLeft { room, peer, reason } => {
+                    log::info!("{} left \"{room}\" ({reason:?})", protocol::printable(&peer.name))
+                }
+            }
+            // No subscribers is fine.
+            let _ = self.inner.events.send(event);
+        }
+    }
+}
+
+fn room_info(state: &State, name: &str, room: &Room) -> RoomInfo {
+    RoomInfo {
+        name: name.to_owned(),
+        token: room.token.clone(),
+        capacity: room.capacity,
+        peers: room.members.iter().filter_map(|m| state.peers.get(m)).map(|p| p.info.clone()).collect(),
+    }
+}
+
+/// A client's message allowance: `burst` at once, refilled at `per_sec`.
+#[derive(Debug)]
+struct TokenBucket {
+    tokens: f64,
+    burst: f64,
+    per_sec: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(burst: f64, per_sec: f64) -> Self {
+        TokenBucket { tokens: burst, burst, per_sec, last: Instant::now() }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What a connection says to the hub. Dropping it is hanging up: its room is told `peer-left`.
+pub struct Client {
+    hub: Hub,
+    conn: u64,
+    bucket: TokenBucket,
+    /// The peer id while in a room (the hub's state is the authority; this is a cache for logs).
+    peer: Option<String>,
+}
+
+/// What the hub says to a connection.
+pub struct ClientReceiver {
+    rx: mpsc::Receiver<Outgoing>,
+    control: Arc<ConnControl>,
+}
+
+impl ClientReceiver {
+    /// The next message for this client, or `None` once the hub has dropped it and everything
+    /// queued before that was read.
+    pub async fn recv(&mut self) -> Option<Outgoing> {
+        if !self.control.kick.is_cancelled() {
+            tokio::select! {
+                biased;
+                msg = self.rx.recv() => return msg,
+                _ = self.control.kick.cancelled() => {}
+            }
+        }
+        match self.close_reason() {
+            // It was not reading: do not push the backlog at it, just end.
+            Some(CloseReason::TooSlow) => None,
+            // Deliver what was queued before the kick (for a shutdown, that ends with
+            // `closing`), but do not wait for more.
+            _ => self.rx.try_recv().ok(),
+        }
+    }
+
+    /// The next message if one is queued now.
+    pub fn try_recv(&mut self) -> Option<Outgoing> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Resolves when the hub ends this connection ([`ClientReceiver::close_reason`] says why).
+    pub async fn kicked(&self) {
+        self.control.kick.cancelled().await
+    }
+
+    /// Why the hub ended this connection, if it did.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        *lock(&self.control.reason)
+    }
+}
+
+impl Client {
+    /// This client's peer id while it is in a room.
+    pub fn peer_id(&self) -> Option<&str> {
+        self.peer.as_deref()
+    }
+
+    /// Handles one text frame as it arrived: checks rate and size, decodes, acts. Every
+    /// problem is answered with an `error` on this client's own queue; nothing else changes.
+    pub fn handle_text(&mut self, text: &str) {
+        if !self.bucket.take() {
+            self.reply_error(ProtocolError::new(
+                ErrorCode::RateLimited,
+                "Too many messages too fast: that one was dropped. Slow down and send it again.",
+            ));
+            return;
+        }
+        if text.len() > MAX_FRAME_BYTES {
+            self.reply_error(ProtocolError::new(
+                ErrorCode::TooLarge,
+                format!("That message is {} bytes; the limit is {MAX_FRAME_BYTES}. Send less at once.", text.len()),
+            ));
+            return;
+        }
+        match decode(text) {
+            Ok(msg) => self.handle(msg),
+            Err(e) => self.reply_error(e),
+        }
+    }
+
+    /// Answers a frame that is not text (the protocol is JSON text only).
+    pub fn handle_binary(&mut self) {
+        self.reply_error(ProtocolError::new(ErrorCode::BadJson, "Binary frames are not part of the protocol: send JSON text."));
+    }
+
+    /// Acts on one decoded message.
+    pub fn handle(&mut self, msg: ClientMessage) {
+        let kind = msg.kind();
+        let result = match msg {
+            ClientMessage::Join { room, token, name } => self.join(&room, token.as_deref(), &name),
+            ClientMessage::Signal { to, data } => self.signal(&to, &data),
+            ClientMessage::Leave => self.leave(LeaveReason::Left),
+            ClientMessage::Ping => {
+                self.reply(Outgoing::from(encode(&ServerMessage::Pong)));
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            self.reply_error(e.re(kind));
+        }
+    }
+
+    /// Ends this client's connection for `reason` (for example [`LeaveReason::Timeout`]).
+    pub fn disconnect(mut self, reason: LeaveReason) {
+        self.close(reason);
+    }
+
+    fn close(&mut self, reason: LeaveReason) {
+        let mut fx = Effects::default();
+        let mut state = lock(&self.hub.inner.state);
+        if let Some(entry) = state.conns.remove(&self.conn) {
+            if let Some(peer) = entry.peer {
+                state.remove_peer(&peer, reason, &mut fx);
+            }
+        }
+        state.drop_slow(&mut fx);
+        drop(state);
+        self.peer = None;
+        self.hub.publish(fx.events);
+    }
+
+    fn reply(&self, text: Outgoing) {
+        let mut fx = Effects::default();
+        let mut state = lock(&self.hub.inner.state);
+        state.send(self.conn, text, &mut fx);
+        state.drop_slow(&mut fx);
+        drop(state);
+        self.hub.publish(fx.events);
+    }
+
+    fn reply_error(&self, error: ProtocolError) {
+        log::debug!("client error: {error}");
+        self.reply(Outgoing::from(error.encode()));
+    }
+
+    fn join(&mut self, room_name: &str, token: Option<&str>, name: &str) -> Result<(), ProtocolError> {
+        let name = protocol::normalize_name(name)?;
+        let mut fx = Effects::default();
+        let mut state = lock(&self.hub.inner.state);
+        let Some(conn) = state.conns.get(&self.conn) else {
+            return Ok(()); // dropped by the hub a moment ago; the connection is closing
+        };
+        if conn.peer.is_some() {
+            return Err(ProtocolError::new(
+                ErrorCode::AlreadyJoined,
+                "This connection is in a room already. Send \"leave\" first to join another.",
+            ));
+        }
+        let Some(room) = state.rooms.get(room_name) else {
+            return Err(ProtocolError::new(
+                ErrorCode::UnknownRoom,
+                format!(
+                    "There is no room \"{room_name}\" on this host. Check the link, or ask the host for a new one."
+                ),
+            ));
+        };
+        match (&room.token, token) {
+            (None, _) => {}
+            (Some(_), None) => {
+                return Err(ProtocolError::new(
+                    ErrorCode::WrongToken,
+                    format!("Room \"{room_name}\" needs the token from the host's link. Open the full link the host shared."),
+                ))
+            }
+            (Some(expected), Some(given)) if !token_matches(expected, given) => {
+                return Err(ProtocolError::new(
+                    ErrorCode::WrongToken,
+                    format!("This link's token is not right for room \"{room_name}\". Ask the host for a new link."),
+                ))
+            }
+            _ => {}
+        }
+        if room.members.len() >= room.capacity {
+            return Err(ProtocolError::new(
+                ErrorCode::RoomFull,
+                format!("Room \"{room_name}\" is full ({} people). Try again when someone leaves.", room.capacity),
+            ));
+        }
+        let me = PeerInfo { id: random_id(), name };
+        let others: Vec<(PeerInfo, u64)> =
+            room.members.iter().filter_map(|m| state.peers.get(m)).map(|p| (p.info.clone(), p.conn)).collect();
+        let welcome = encode(&ServerMessage::Welcome {
+            protocol: PROTOCOL_VERSION,
+            room: room_name,
+            me: &me,
+            peers: others.iter().map(|(info, _)| info).collect(),
+            ice_servers: &self.hub.inner.config.ice_servers,
+        });
+        state.send(self.conn, Outgoing::from(welcome), &mut fx);
+        let joined = Outgoing::from(encode(&ServerMessage::PeerJoined { peer: &me }));
+        for (_, conn) in &others {
+            state.send(*conn, joined.clone(), &mut fx);
+        }
+        if let Some(room) = state.rooms.get_mut(room_name) {
+            room.members.push(me.id.clone());
+        }
+        if let Some(conn) = state.conns.get_mut(&self.conn) {
+            conn.peer = Some(me.id.clone());
+        }
+        state.peers.insert(me.id.clone(), PeerEntry { info: me.clone(), room: room_name.to_owned(), conn: self.conn });
+        fx.events.push(HubEvent::PeerJoined { room: room_name.to_owned(), peer: me.clone() });
+        state.drop_slow(&mut fx);
+        drop(state);
+        self.peer = Some(me.id);
+        self.hub.publish(fx.events);
+        Ok(())
+    }
+
+    fn signal(&mut self, to: &str, data: &serde_json::value::RawValue) -> Result<(), ProtocolError> {
+        let mut fx = Effects::default();
+        let mut state = lock(&self.hub.inner.state);
+        let Some(my_id) = state.conns.get(&self.conn).and_then(|c| c.peer.clone()) else {
+            return Err(not_joined());
+        };
+        let target = match (state.peers.get(&my_id), state.peers.get(to)) {
+            (Some(me), Some(them)) if them.room == me.room && them.info.id != my_id => them.conn,
+            _ => {
+                let mut e = ProtocolError::new(
+                    ErrorCode::UnknownPeer,
+                    "That peer is not in your room any more (it may have left). Remove it from the call.",
+                );
+                e.peer = Some(protocol::printable(to));
+                return Err(e);
+            }
+        };
+        let text = encode(&ServerMessage::Signal { from: &my_id, data });
+        state.send(target, Outgoing::from(text), &mut fx);
+        state.drop_slow(&mut fx);
+        drop(state);
+        self.hub.publish(fx.events);
+        Ok(())
+    }
+
+    fn leave(&mut self, reason: LeaveReason) -> Result<(), ProtocolError> {
+        let mut fx = Effects::default();
+        let mut state = lock(&self.hub.inner.state);
+        let Some(my_id) = state.conns.get(&self.conn).and_then(|c| c.peer.clone()) else {
+            return Err(not_joined());
+        };
+        state.remove_peer(&my_id, reason, &mut fx);
+        state.drop_slow(&mut fx);
+        drop(state);
+        self.peer = None;
+        self.hub.publish(fx.events);
+        Ok(())
+    }
+}
+
+fn not_joined() -> ProtocolError {
+    ProtocolError::new(ErrorCode::NotJoined, "Join a room first: send \"join\" with the room and token from the link.")
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.close(LeaveReason::Disconnected);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(text: &Outgoing) -> serde_json::Value {
+        serde_json::from_str(text.as_str()).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn next(rx: &mut ClientReceiver) -> serde_json::Value {
+        rx.try_recv().map(|t| json(&t)).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn hub_with_room(open: bool) -> (Hub, RoomInfo) {
+        let hub = Hub::new(HubConfig::default());
+        let room = hub.create_room(RoomSpec { name: "call".into(), open, capacity: Some(3) });
+        (hub, room.unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    fn join(hub: &Hub, token: Option<&str>, name: &str) -> (Client, ClientReceiver, serde_json::Value) {
+        let (mut c, mut rx) = hub.connect().unwrap_or_else(|e| panic!("{e}"));
+        let msg = serde_json::json!({"type":"join","room":"call","token":token,"name":name}).to_string();
+        c.handle_text(&msg);
+        let reply = next(&mut rx);
+        (c, rx, reply)
+    }
+
+    #[test]
+    fn in_process_clients_meet_and_relay() {
+        let (hub, room) = hub_with_room(false);
+        let token = room.token.as_deref();
+        let (mut a, mut arx, welcome_a) = join(&hub, token, "Ada");
+        assert_eq!(welcome_a["type"], "welcome");
+        assert_eq!(welcome_a["peers"].as_array().map(Vec::len), Some(0));
+        let (_b, mut brx, welcome_b) = join(&hub, token, "Grace");
+        assert_eq!(welcome_b["peers"][0]["name"], "Ada");
+        let joined = next(&mut arx);
+        assert_eq!(joined["type"], "peer-joined");
+        let b_id = joined["peer"]["id"].as_str().unwrap_or_default().to_owned();
+        a.handle_text(&format!(r#"{{"type":"signal","to":"{b_id}","data":{{"n":1}}}}"#));
+        let got = next(&mut brx);
+        assert_eq!(got["type"], "signal");
+        assert_eq!(got["data"]["n"], 1);
+        assert_eq!(got["from"], welcome_a["self"]["id"]);
+        assert_eq!(hub.room("call").map(|r| r.peers.len()), Some(2));
+    }
+
+    #[test]
+    fn wrong_token_full_room_and_second_join_are_refused() {
+        let (hub, room) = hub_with_room(false);
+        let (_x, _xrx, r) = join(&hub, Some("00000000000000000000000000000000"), "Eve");
+        assert_eq!(r["code"], "wrong-token");
+        let (_y, _yrx, r) = join(&hub, None, "Eve");
+        assert_eq!(r["code"], "wrong-token");
+        let token = room.token.as_deref();
+        let (mut a, mut arx, _) = join(&hub, token, "A");
+        let (_b, _brx, _) = join(&hub, token, "B");
+        let (_c, _crx, _) = join(&hub, token, "C");
+        let (_d, _drx, r) = join(&hub, token, "D");
+        assert_eq!(r["code"], "room-full");
+        let _ = (next(&mut arx), next(&mut arx)); // peer-joined B, C
+        a.handle_text(&serde_json::json!({"type":"join","room":"call","token":token,"name":"A"}).to_string());
+        assert_eq!(next(&mut arx)["code"], "already-joined");
+        assert_eq!(hub.stats().peers, 3);
+    }
+
+    #[test]
+    fn dropping_a_client_tells_the_room() {
+        let (hub, _) = hub_with_room(true);
+        let (a, _arx, _) = join(&hub, None, "A");
+        let (_b, mut brx, _) = join(&hub, None, "B");
+        drop(a);
+        let left = next(&mut brx);
+        assert_eq!(left["type"], "peer-left");
+        assert_eq!(left["reason"], "disconnected");
+        assert_eq!(hub.stats().connections, 1);
+    }
+
+    #[test]
+    fn a_client_that_does_not_read_is_dropped_not_waited_for() {
+        let hub = Hub::new(HubConfig { queue_len: 4, ..HubConfig::default() });
+        let _ = hub.create_room(RoomSpec { name: "call".into(), open: true, capacity: None });
+        let (mut a, _arx, _) = join(&hub, None, "A");
+        let (_b, brx, w) = join(&hub, None, "B");
+        let b_id = w["self"]["id"].as_str().unwrap_or_default().to_owned();
+        for i in 0..5 {
+            a.handle_text(&format!(r#"{{"type":"signal","to":"{b_id}","data":{i}}}"#));
+        }
+        assert_eq!(brx.close_reason(), Some(CloseReason::TooSlow));
+        assert_eq!(hub.stats().peers, 1);
+    }
+
+    #[test]
+    fn tokens_compare_exactly() {
+        assert!(token_matches("abc", "abc"));
+        assert!(!token_matches("abc", "abd"));
+        assert!(!token_matches("abc", "ab"));
+        assert_eq!(random_id().len(), 32);
+        assert_ne!(random_id(), random_id());
+    }
+}

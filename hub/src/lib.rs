@@ -1,0 +1,12 @@
+//! lancall's host runtime, testable without a webview.
+//!
+//! - [`protocol`]: the signaling messages of `docs/PROTOCOL.md`, their decoder and encoder.
+//! - [`hub`]: rooms, peers and relaying, with an in-process client API.
+//! - [`host`]: certificates, hub, room and ports started together (used by `lancall-host` and the app).
+//! - [`server`]: the HTTPS/WSS port (UI, `/ws`, `/ca.crt`, `/healthz`) and the plain-HTTP helper port.
+
+pub mod host;
+pub mod hub;
+pub mod protocol;
+pub mod server;
+pub mod trust_page;

@@ -1,0 +1,104 @@
+//! The plain-HTTP page that helps a phone or a desktop browser trust the host's CA.
+//!
+//! It is served over plain HTTP on purpose: before the CA is installed, a browser cannot open
+//! the HTTPS port without a warning, and this page is how it gets the CA in the first place.
+//! The fingerprint lets a careful person check that the file came from the right host.
+
+use crate::server::CaDownload;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Groups a hex fingerprint as `AB:CD:…` in lines of 16 bytes, the way certificate viewers show it.
+fn grouped(hex: &str) -> String {
+    let pairs: Vec<String> = hex.as_bytes().chunks(2).map(|p| String::from_utf8_lossy(p).to_uppercase()).collect();
+    pairs.chunks(16).map(|line| line.join(":")).collect::<Vec<_>>().join("<br>")
+}
+
+/// The page. `https_url` is the host's HTTPS address as this browser reached it, if known.
+pub fn render(ca: Option<&CaDownload>, host_name: &str, https_url: Option<&str>) -> String {
+    let name = escape_html(host_name);
+    let go = https_url
+        .map(|u| format!(r#"<p><a class="button" href="{0}">Continue to the call: {0}</a></p>"#, escape_html(u)))
+        .unwrap_or_default();
+    let Some(ca) = ca else {
+        return page(
+            &name,
+            &format!("<p>This host uses a certificate from a public authority: your browser trusts it already.</p>{go}"),
+        );
+    };
+    let body = format!(
+        r#"<p>Calls on <b>{name}</b> are encrypted with a certificate that this host made itself. Install its
+certificate authority once on each device, and the call page opens with no warning. The authority is limited
+to private network addresses and <code>.local</code> names: it cannot vouch for any public website.</p>
+<p><a class="button" href="/ca.crt" download="lancall-ca.crt">Download the certificate (lancall-ca.crt)</a></p>
+<p>Before you install it, check that its SHA-256 fingerprint is the one the host shows:</p>
+<p class="fp">{fp}</p>
+<h2>Android</h2>
+<ol><li>Download the file above.</li>
+<li>Open <i>Settings → Security &amp; privacy → More security settings → Encryption &amp; credentials → Install a certificate → CA certificate</i> (names vary a little by maker; search Settings for "CA certificate").</li>
+<li>Tap <i>Install anyway</i>, pick <i>lancall-ca.crt</i>, and confirm with your screen lock.</li>
+<li>Chrome on Android trusts it from then on; open the link below.</li></ol>
+<h2>iPhone and iPad</h2>
+<ol><li>Open this page in Safari and download the file; allow the configuration profile.</li>
+<li>Open <i>Settings → General → VPN &amp; Device Management</i>, tap the lancall profile, <i>Install</i>.</li>
+<li>Open <i>Settings → General → About → Certificate Trust Settings</i> and switch on full trust for the lancall CA.</li></ol>
+<h2>Desktop browsers</h2>
+<ul><li><b>Chrome, Edge</b>: Settings → Privacy and security → Security → Manage certificates → Authorities (or your system's
+certificate store) → Import, tick "trust for websites".</li>
+<li><b>Firefox</b>: Settings → Privacy &amp; Security → Certificates → View Certificates → Authorities → Import, tick "Trust this CA to identify websites".</li>
+<li><b>Safari (macOS)</b>: double-click the file to add it to Keychain Access, open it, and set <i>When using this certificate</i> to <i>Always Trust</i>.</li></ul>
+<p>You can also skip all this and accept the browser's warning once: the call is still encrypted, but you have
+not checked that you reached the right host.</p>
+{go}"#,
+        fp = grouped(&ca.sha256_hex),
+    );
+    page(&name, &body)
+}
+
+fn page(name: &str, body: &str) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Trust {name} — lancall</title>
+<style>
+body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:0 auto;padding:1rem;background:#101418;color:#e8eaed}}
+a{{color:#8ab4f8}} .button{{display:inline-block;padding:.6rem 1rem;border-radius:.5rem;background:#1a73e8;color:#fff;text-decoration:none}}
+.fp{{font-family:ui-monospace,monospace;font-size:.85rem;background:#1e252c;padding:.5rem;border-radius:.4rem;word-break:break-all}}
+h1{{font-size:1.4rem}} h2{{font-size:1.1rem;margin-top:1.5rem}}
+</style></head>
+<body><h1>Trust the lancall host “{name}”</h1>
+{body}
+</body></html>
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_shows_fingerprint_and_escapes_the_name() {
+        let ca = CaDownload { pem: String::new(), der: Vec::new(), sha256_hex: "ab".repeat(32) };
+        let html = render(Some(&ca), "<script>x</script>", Some("https://10.0.0.2:7443/"));
+        assert!(html.contains("AB:AB:AB"));
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("href=\"https://10.0.0.2:7443/\""));
+        assert!(html.contains("/ca.crt"));
+    }
+}

@@ -1,0 +1,84 @@
+//! What the two ports serve to a browser: the UI, the CA, health, and the plain-HTTP helper.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One HTTP/1.1 request with `Connection: close`; returns (status line, headers lowercased, body).
+async fn get<S>(mut stream: S, path: &str, host: &str) -> (String, String, Vec<u8>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = stream.read_to_end(&mut buf).await;
+    let split = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let body = buf[split + 4..].to_vec();
+    let (status, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
+    (status.to_owned(), headers.to_ascii_lowercase(), body)
+}
+
+#[tokio::test]
+async fn https_serves_ui_health_and_ca() {
+    let th = start_host().await;
+    let host = th.addr().to_string();
+
+    let (status, headers, body) = get(tls_connect(&th).await, "/", &host).await;
+    assert!(status.contains("200"), "{status}");
+    assert!(headers.contains("content-type: text/html"));
+    assert!(headers.contains("content-security-policy: default-src 'self'"), "{headers}");
+    assert!(String::from_utf8_lossy(&body).contains("<title>"));
+
+    let (status, headers, body) = get(tls_connect(&th).await, "/healthz", &host).await;
+    assert!(status.contains("200"));
+    assert!(headers.contains("content-type: application/json"));
+    let health: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["protocol"], 1);
+    assert_eq!(health["rooms"], 1);
+    assert_eq!(health["ca_sha256"], th.host.ca_fingerprint.unwrap().to_hex());
+
+    let (status, headers, body) = get(tls_connect(&th).await, "/ca.crt", &host).await;
+    assert!(status.contains("200"));
+    assert!(headers.contains("content-type: application/x-x509-ca-cert"));
+    assert_eq!(lancall_certs::Fingerprint::of(&body), th.host.ca_fingerprint.unwrap(), "/ca.crt is the CA the host pins");
+
+    let (status, _, body) = get(tls_connect(&th).await, "/no/such/page", &host).await;
+    assert!(status.contains("404"));
+    assert!(String::from_utf8_lossy(&body).contains("The call is at /"));
+
+    let (status, _, _) = get(tls_connect(&th).await, "/ws", &host).await;
+    assert!(status.contains("426"), "a plain GET on /ws asks for an upgrade: {status}");
+    th.host.stop().await;
+}
+
+#[tokio::test]
+async fn plain_http_explains_trust_serves_the_ca_and_redirects_the_rest() {
+    let th = start_host().await;
+    let http = th.host.http_addr.expect("plain port");
+    let https_port = th.addr().port();
+
+    let tcp = tokio::net::TcpStream::connect(http).await.unwrap();
+    let (status, headers, body) = get(tcp, "/", &format!("127.0.0.1:{}", http.port())).await;
+    assert!(status.contains("200"));
+    assert!(headers.contains("text/html"));
+    let page = String::from_utf8_lossy(&body);
+    let fp = th.host.ca_fingerprint.unwrap().to_hex().to_uppercase();
+    assert!(page.contains(&fp[..2]) && page.contains("Android") && page.contains("iPhone"), "the trust page");
+    assert!(page.contains(&format!("https://127.0.0.1:{https_port}/")), "links to the HTTPS call page");
+
+    let tcp = tokio::net::TcpStream::connect(http).await.unwrap();
+    let (status, _, body) = get(tcp, "/ca.crt", "127.0.0.1").await;
+    assert!(status.contains("200"));
+    assert_eq!(lancall_certs::Fingerprint::of(&body), th.host.ca_fingerprint.unwrap());
+
+    let tcp = tokio::net::TcpStream::connect(http).await.unwrap();
+    let (status, headers, _) = get(tcp, "/join?x=1", &format!("127.0.0.1:{}", http.port())).await;
+    assert!(status.contains("308"), "{status}");
+    assert!(headers.contains(&format!("location: https://127.0.0.1:{https_port}/join?x=1")), "{headers}");
+    th.host.stop().await;
+}
