@@ -30,6 +30,8 @@ use tokio_tungstenite::WebSocketStream;
 const ROOM_SIZE: usize = 8;
 
 type Ws = WebSocketStream<TlsStream<TcpStream>>;
+/// A sender's half of a connection and the peer id it sends to.
+type SenderSink = Arc<tokio::sync::Mutex<(SplitSink<Ws, Message>, String)>>;
 
 fn arg(args: &[String], name: &str, default: u64) -> u64 {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -219,7 +221,7 @@ async fn bench(args: &[String]) {
         let conn = all[*s].take().expect("sender");
         sinks.push((conn.sink, target));
     }
-    let sinks: Vec<Arc<tokio::sync::Mutex<(SplitSink<Ws, Message>, String)>>> =
+    let sinks: Vec<SenderSink> =
         sinks.into_iter().map(|s| Arc::new(tokio::sync::Mutex::new(s))).collect();
 
     println!("| offered msg/s | delivered msg/s | p50 ms | p99 ms | max ms | lost | hub CPU % |");

@@ -266,7 +266,9 @@ fn print_ready_text(host: &RunningHost) {
     for (url, ip) in host.join_urls().iter().zip(&host.addresses) {
         out("");
         out(&format!("  {url}"));
-        if ip.is_loopback() {
+        if ip.is_loopback() && host.https_addr.ip().is_loopback() {
+            out("  (--listen is a loopback address: only this machine can join)");
+        } else if ip.is_loopback() {
             out("  (no LAN address found: only this machine can join; connect to a network and restart)");
         }
         match qr_text(url) {

@@ -1,0 +1,130 @@
+//! The `lancall-host` command line as a person uses it: the mkcert-like subcommands, serving a
+//! certificate from elsewhere, the text output with links and QR codes, and clear errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+
+fn host() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lancall-host"));
+    c.stdin(Stdio::null());
+    c
+}
+
+#[test]
+fn ca_export_and_issue_make_files_a_standard_client_accepts() {
+    let data = tempfile::tempdir().unwrap();
+    let out = host().args(["ca", "--data-dir"]).arg(data.path()).output().unwrap();
+    assert!(out.status.success());
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(shown.contains("SHA-256 fingerprint: ") && shown.contains("BEGIN CERTIFICATE"), "{shown}");
+
+    let der = data.path().join("exported.crt");
+    let out = host().args(["ca", "--der", "--export"]).arg(&der).arg("--data-dir").arg(data.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let der_bytes = std::fs::read(&der).unwrap();
+    assert!(shown.contains(&lancall_certs::Fingerprint::of(&der_bytes).to_colon_hex()), "the export is the CA shown");
+
+    let leaf_dir = data.path().join("leaf-out");
+    let out = host()
+        .args(["issue", "--out"])
+        .arg(&leaf_dir)
+        .args(["192.168.7.20", "nas.local", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let leaf = lancall_certs::Leaf::load_pem_files(&leaf_dir.join("leaf.crt"), &leaf_dir.join("leaf.key")).unwrap();
+    assert!(leaf.names().contains_ip("192.168.7.20".parse().unwrap()));
+    assert!(leaf.names().contains_dns("nas.local"));
+
+    // A public address is refused with a reason, and no file is written.
+    let bad_dir = data.path().join("bad");
+    let out = host().args(["issue", "--out"]).arg(&bad_dir).args(["8.8.8.8", "--data-dir"]).arg(data.path()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a private"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!bad_dir.join("leaf.crt").exists());
+}
+
+#[tokio::test]
+async fn tls_cert_flags_serve_a_certificate_from_elsewhere() {
+    // Another CA (standing in for a public one) and a leaf from it for 127.0.0.1.
+    let other = tempfile::tempdir().unwrap();
+    let authority = lancall_certs::Authority::load_or_create(other.path()).unwrap();
+    let leaf = authority
+        .issue_leaf(&lancall_certs::LeafNames::new(["127.0.0.1".parse().unwrap()], ["localhost"]))
+        .unwrap();
+    leaf.write_to(other.path()).unwrap();
+
+    let data = tempfile::tempdir().unwrap();
+    let mut child = host()
+        .args(["--listen", "127.0.0.1:0", "--no-http", "--no-mdns", "--json", "--tls-cert"])
+        .arg(other.path().join("leaf.crt"))
+        .arg("--tls-key")
+        .arg(other.path().join("leaf.key"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(ready["ca_sha256"], serde_json::Value::Null, "no local CA to pin with an external certificate");
+    assert!(!ready["join_url"].as_str().unwrap().contains("fp="));
+    let port = ready["https_port"].as_u64().unwrap() as u16;
+
+    // A client that trusts only that other CA (a standard verifier, no pinning) connects.
+    let config = lancall_certs::client_config_trusting(authority.ca_der()).unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let name = rustls_pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp).await;
+    assert!(tls.is_ok(), "served the given certificate: {:?}", tls.err());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn text_output_has_a_link_and_a_qr_code_for_each_address() {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = host()
+        .args(["--listen", "127.0.0.1:0", "--no-mdns", "--name", "Kitchen", "--data-dir"])
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut text = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        text.push_str(&line);
+        text.push('\n');
+        if line.starts_with("Press Ctrl+C") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text.contains("lancall host \"Kitchen\" is ready."), "{text}");
+    assert!(text.contains("https://127.0.0.1:") && text.contains("#room=call&token="), "{text}");
+    assert!(text.contains('█') || text.contains('▀') || text.contains('▄'), "a QR code drawn with block characters:\n{text}");
+    assert!(text.contains("CA fingerprint (SHA-256): "));
+    assert!(text.contains("To trust it (phones, once): open http://127.0.0.1:"));
+}
+
+#[test]
+fn a_busy_port_is_a_clear_error() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let data = tempfile::tempdir().unwrap();
+    let out = host()
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--no-mdns", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("could not listen on 127.0.0.1:{port}")) && err.contains("--listen"), "{err}");
+}
