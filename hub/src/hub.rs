@@ -11,10 +11,11 @@
 //! A client that stops reading is never waited for: when its queue is full it is dropped
 //! (`too-slow`) and the room goes on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -24,6 +25,13 @@ use crate::protocol::{
     self, decode, encode, ClientMessage, ErrorCode, IceServer, LeaveReason, PeerInfo, ProtocolError, ServerMessage,
     MAX_FRAME_BYTES, PROTOCOL_VERSION,
 };
+
+/// Knocks and wrong tokens one address may send within [`ADDRESS_WINDOW`] before it is refused
+/// with `rate-limited`: enough for a person who mistypes, too few to guess a 128-bit token or to
+/// flood the host with knocks.
+pub const ADDRESS_STRIKES: usize = 20;
+/// The window for [`ADDRESS_STRIKES`].
+pub const ADDRESS_WINDOW: Duration = Duration::from_secs(60);
 
 /// One JSON text from the hub to a client. Cheap to clone, so a message for a whole room is
 /// encoded once.
@@ -66,6 +74,9 @@ pub enum HubError {
     /// The hub is shutting down and takes no new connections or rooms.
     #[error("the host is shutting down")]
     Closing,
+    /// No knock with that id is waiting (answered already, or the knocker left).
+    #[error("that knock is no longer waiting: the person left or was answered already")]
+    UnknownKnock,
 }
 
 /// What a room is, as the host sees it.
@@ -92,9 +103,36 @@ pub struct RoomSpec {
     pub capacity: Option<usize>,
 }
 
+/// Someone asking to be let into a room.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KnockInfo {
+    /// Id to answer it with ([`Hub::answer_knock`]).
+    pub id: String,
+    /// The room knocked on.
+    pub room: String,
+    /// The knocker's display name (trimmed and checked).
+    pub name: String,
+    /// The knocker's address, when it came over the network.
+    pub addr: Option<IpAddr>,
+}
+
 /// Something the host's own UI or log may want to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HubEvent {
+    /// Someone knocks: the host should admit or refuse ([`Hub::answer_knock`]).
+    Knock(KnockInfo),
+    /// A knock ended without an answer (the knocker left).
+    KnockWithdrawn {
+        /// The knock's id.
+        id: String,
+    },
+    /// The host answered a knock.
+    KnockAnswered {
+        /// The knock's id.
+        id: String,
+        /// Let in or not.
+        admitted: bool,
+    },
     /// A peer entered a room.
     PeerJoined {
         /// Room name.
@@ -151,7 +189,15 @@ struct State {
     rooms: HashMap<String, Room>,
     peers: HashMap<String, PeerEntry>,
     conns: HashMap<u64, ConnEntry>,
+    knocks: HashMap<String, KnockEntry>,
+    /// Recent knocks and wrong tokens per address, for [`ADDRESS_STRIKES`].
+    strikes: HashMap<IpAddr, VecDeque<Instant>>,
     next_conn: u64,
+}
+
+struct KnockEntry {
+    info: KnockInfo,
+    conn: u64,
 }
 
 struct Room {
@@ -171,6 +217,9 @@ struct ConnEntry {
     tx: mpsc::Sender<Outgoing>,
     control: Arc<ConnControl>,
     peer: Option<String>,
+    /// The knock this connection is waiting on.
+    knock: Option<String>,
+    addr: Option<IpAddr>,
 }
 
 /// Lets the hub end a connection that it cannot reach through the connection's queue.
@@ -216,6 +265,33 @@ struct Effects {
 }
 
 impl State {
+    /// Counts a knock or a wrong token against `addr`; true when it is over the limit.
+    /// In-process clients (no address) are never limited.
+    fn strike(&mut self, addr: Option<IpAddr>, now: Instant) -> bool {
+        let Some(addr) = addr else { return false };
+        // Forget addresses whose strikes are all old, so the map stays small.
+        if self.strikes.len() > 4096 {
+            self.strikes.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < ADDRESS_WINDOW));
+        }
+        let times = self.strikes.entry(addr).or_default();
+        while times.front().is_some_and(|t| now.duration_since(*t) >= ADDRESS_WINDOW) {
+            times.pop_front();
+        }
+        if times.len() >= ADDRESS_STRIKES {
+            return true;
+        }
+        times.push_back(now);
+        false
+    }
+
+    /// Forgets the knock a connection was waiting on, if any.
+    fn withdraw_knock(&mut self, conn: u64, fx: &mut Effects) {
+        let Some(id) = self.conns.get_mut(&conn).and_then(|c| c.knock.take()) else { return };
+        if self.knocks.remove(&id).is_some() {
+            fx.events.push(HubEvent::KnockWithdrawn { id });
+        }
+    }
+
     fn send(&mut self, conn: u64, text: Outgoing, fx: &mut Effects) {
         if let Some(entry) = self.conns.get(&conn) {
             match entry.tx.try_send(text) {
@@ -252,6 +328,7 @@ impl State {
     /// Drops every connection that could not take its messages, and whatever that causes.
     fn drop_slow(&mut self, fx: &mut Effects) {
         while let Some(conn) = fx.slow.pop() {
+            self.withdraw_knock(conn, fx);
             if let Some(entry) = self.conns.remove(&conn) {
                 log::warn!("dropping a client that does not read its messages (queue full)");
                 entry.control.kick(CloseReason::TooSlow);
@@ -335,8 +412,13 @@ impl Hub {
         self.inner.closing.load(Ordering::SeqCst)
     }
 
-    /// A new client connection: from a WebSocket, or in-process from the app's own UI.
+    /// A new in-process client connection (the app's own UI): no address, so no per-address limits.
     pub fn connect(&self) -> Result<(Client, ClientReceiver), HubError> {
+        self.connect_from(None)
+    }
+
+    /// A new client connection from `addr` (a WebSocket).
+    pub fn connect_from(&self, addr: Option<IpAddr>) -> Result<(Client, ClientReceiver), HubError> {
         if self.is_closing() {
             return Err(HubError::Closing);
         }
@@ -346,7 +428,7 @@ impl Hub {
             let mut state = lock(&self.inner.state);
             state.next_conn += 1;
             let conn = state.next_conn;
-            state.conns.insert(conn, ConnEntry { tx, control: control.clone(), peer: None });
+            state.conns.insert(conn, ConnEntry { tx, control: control.clone(), peer: None, knock: None, addr });
             conn
         };
         let bucket = TokenBucket::new(self.inner.config.rate_burst, self.inner.config.rate_per_sec);
@@ -361,6 +443,7 @@ impl Hub {
         let mut fx = Effects::default();
         let mut state = lock(&self.inner.state);
         let conns: Vec<u64> = state.conns.keys().copied().collect();
+        state.knocks.clear();
         for conn in conns {
             if let Some(entry) = state.conns.remove(&conn) {
                 // Best effort: a full queue means the client is not reading anyway.
@@ -381,9 +464,49 @@ impl Hub {
         log::info!("hub closed: every client was told");
     }
 
+    /// Knocks waiting for an answer, oldest first.
+    pub fn pending_knocks(&self) -> Vec<KnockInfo> {
+        let state = lock(&self.inner.state);
+        let mut knocks: Vec<(u64, KnockInfo)> = state.knocks.values().map(|k| (k.conn, k.info.clone())).collect();
+        knocks.sort_by_key(|(conn, _)| *conn);
+        knocks.into_iter().map(|(_, k)| k).collect()
+    }
+
+    /// Admits or refuses a knock. An admitted knocker is sent the room's token and joins with it.
+    pub fn answer_knock(&self, id: &str, admit: bool) -> Result<(), HubError> {
+        let mut fx = Effects::default();
+        let mut state = lock(&self.inner.state);
+        let knock = state.knocks.remove(id).ok_or(HubError::UnknownKnock)?;
+        if let Some(conn) = state.conns.get_mut(&knock.conn) {
+            conn.knock = None;
+        }
+        let room = knock.info.room.as_str();
+        let text = match (admit, state.rooms.get(room)) {
+            (true, Some(r)) => encode(&ServerMessage::Admitted { room, token: r.token.as_deref() }),
+            (true, None) => encode(&ServerMessage::Refused { room, message: "That room was closed while you waited." }),
+            (false, _) => encode(&ServerMessage::Refused {
+                room,
+                message: "The host did not let you in. Ask them for the link, or try again later.",
+            }),
+        };
+        state.send(knock.conn, Outgoing::from(text), &mut fx);
+        fx.events.push(HubEvent::KnockAnswered { id: id.to_owned(), admitted: admit });
+        state.drop_slow(&mut fx);
+        drop(state);
+        self.publish(fx.events);
+        Ok(())
+    }
+
     fn publish(&self, events: Vec<HubEvent>) {
         for event in events {
             match &event {
+                HubEvent::Knock(k) => {
+                    log::info!("{} knocks on \"{}\" ({})", protocol::printable(&k.name), k.room, k.addr.map(|a| a.to_string()).unwrap_or_else(|| "this device".into()))
+                }
+                HubEvent::KnockWithdrawn { id } => log::info!("knock {id} withdrawn"),
+                HubEvent::KnockAnswered { id, admitted } => {
+                    log::info!("knock {id} {}", if *admitted { "admitted" } else { "refused" })
+                }
                 HubEvent::PeerJoined { room, peer } => log::info!("{} joined \"{room}\"", protocol::printable(&peer.name)),
                 HubEvent::PeerLeft { room, peer, reason } => {
                     log::info!("{} left \"{room}\" ({reason:?})", protocol::printable(&peer.name))
@@ -523,6 +646,7 @@ impl Client {
         let result = match msg {
             ClientMessage::Join { room, token, name } => self.join(&room, token.as_deref(), &name),
             ClientMessage::Signal { to, data } => self.signal(&to, &data),
+            ClientMessage::Knock { room, name } => self.knock(&room, &name),
             ClientMessage::Leave => self.leave(LeaveReason::Left),
             ClientMessage::Ping => {
                 self.reply(Outgoing::from(encode(&ServerMessage::Pong)));
@@ -542,6 +666,7 @@ impl Client {
     fn close(&mut self, reason: LeaveReason) {
         let mut fx = Effects::default();
         let mut state = lock(&self.hub.inner.state);
+        state.withdraw_knock(self.conn, &mut fx);
         if let Some(entry) = state.conns.remove(&self.conn) {
             if let Some(peer) = entry.peer {
                 state.remove_peer(&peer, reason, &mut fx);
@@ -588,21 +713,22 @@ impl Client {
                 ),
             ));
         };
-        match (&room.token, token) {
-            (None, _) => {}
-            (Some(_), None) => {
-                return Err(ProtocolError::new(
-                    ErrorCode::WrongToken,
-                    format!("Room \"{room_name}\" needs the token from the host's link. Open the full link the host shared."),
-                ))
+        let token_error = match (&room.token, token) {
+            (None, _) => None,
+            (Some(_), None) => Some(format!(
+                "Room \"{room_name}\" needs the token from the host's link. Open the full link the host shared, or knock to ask the host."
+            )),
+            (Some(expected), Some(given)) if !token_matches(expected, given) => Some(format!(
+                "This link's token is not right for room \"{room_name}\". Ask the host for a new link, or knock."
+            )),
+            _ => None,
+        };
+        if let Some(message) = token_error {
+            let addr = conn.addr;
+            if state.strike(addr, Instant::now()) {
+                return Err(too_many_tries());
             }
-            (Some(expected), Some(given)) if !token_matches(expected, given) => {
-                return Err(ProtocolError::new(
-                    ErrorCode::WrongToken,
-                    format!("This link's token is not right for room \"{room_name}\". Ask the host for a new link."),
-                ))
-            }
-            _ => {}
+            return Err(ProtocolError::new(ErrorCode::WrongToken, message));
         }
         if room.members.len() >= room.capacity {
             return Err(ProtocolError::new(
@@ -628,6 +754,7 @@ impl Client {
         if let Some(room) = state.rooms.get_mut(room_name) {
             room.members.push(me.id.clone());
         }
+        state.withdraw_knock(self.conn, &mut fx);
         if let Some(conn) = state.conns.get_mut(&self.conn) {
             conn.peer = Some(me.id.clone());
         }
@@ -636,6 +763,53 @@ impl Client {
         state.drop_slow(&mut fx);
         drop(state);
         self.peer = Some(me.id);
+        self.hub.publish(fx.events);
+        Ok(())
+    }
+
+    fn knock(&mut self, room_name: &str, name: &str) -> Result<(), ProtocolError> {
+        let name = protocol::normalize_name(name)?;
+        let mut fx = Effects::default();
+        let mut state = lock(&self.hub.inner.state);
+        let Some(conn) = state.conns.get(&self.conn) else { return Ok(()) };
+        if conn.peer.is_some() {
+            return Err(ProtocolError::new(ErrorCode::AlreadyJoined, "You are in a room already."));
+        }
+        if conn.knock.is_some() {
+            return Err(ProtocolError::new(
+                ErrorCode::AlreadyKnocking,
+                "You knocked already: wait for the host's answer.",
+            ));
+        }
+        let addr = conn.addr;
+        let open = match state.rooms.get(room_name) {
+            None => {
+                return Err(ProtocolError::new(
+                    ErrorCode::UnknownRoom,
+                    format!("There is no room \"{room_name}\" on this host. Check the name, or ask the host."),
+                ))
+            }
+            Some(room) => room.token.is_none(),
+        };
+        if open {
+            // Nothing to ask: anyone may join an open room.
+            let text = encode(&ServerMessage::Admitted { room: room_name, token: None });
+            state.send(self.conn, Outgoing::from(text), &mut fx);
+        } else {
+            if state.strike(addr, Instant::now()) {
+                return Err(too_many_tries());
+            }
+            let id = random_id();
+            let info = KnockInfo { id: id.clone(), room: room_name.to_owned(), name, addr };
+            state.knocks.insert(id.clone(), KnockEntry { info: info.clone(), conn: self.conn });
+            if let Some(conn) = state.conns.get_mut(&self.conn) {
+                conn.knock = Some(id);
+            }
+            state.send(self.conn, Outgoing::from(encode(&ServerMessage::KnockWait { room: room_name })), &mut fx);
+            fx.events.push(HubEvent::Knock(info));
+        }
+        state.drop_slow(&mut fx);
+        drop(state);
         self.hub.publish(fx.events);
         Ok(())
     }
@@ -678,6 +852,13 @@ impl Client {
         self.hub.publish(fx.events);
         Ok(())
     }
+}
+
+fn too_many_tries() -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::RateLimited,
+        "Too many knocks or wrong links from this device. Wait a minute, then try again.",
+    )
 }
 
 fn not_joined() -> ProtocolError {

@@ -41,6 +41,13 @@ pub enum ClientMessage {
         /// Opaque JSON, relayed byte for byte.
         data: Box<RawValue>,
     },
+    /// Ask the host to be let into a room without a token.
+    Knock {
+        /// Room name (syntax already checked).
+        room: String,
+        /// Display name as sent.
+        name: String,
+    },
     /// Leave the room, keep the connection.
     Leave,
     /// Keep-alive; answered with `pong`.
@@ -53,6 +60,7 @@ impl ClientMessage {
         match self {
             ClientMessage::Join { .. } => "join",
             ClientMessage::Signal { .. } => "signal",
+            ClientMessage::Knock { .. } => "knock",
             ClientMessage::Leave => "leave",
             ClientMessage::Ping => "ping",
         }
@@ -87,8 +95,11 @@ pub enum ErrorCode {
     UnknownPeer,
     /// The frame is over [`MAX_FRAME_BYTES`].
     TooLarge,
-    /// The client is over its message rate; the message was dropped.
+    /// The client is over its message rate (or this address over its rate of knocks and wrong
+    /// tokens); the message was dropped.
     RateLimited,
+    /// `knock` while a knock from this connection is still waiting for the host.
+    AlreadyKnocking,
 }
 
 impl ErrorCode {
@@ -108,6 +119,7 @@ impl ErrorCode {
             ErrorCode::UnknownPeer => "unknown-peer",
             ErrorCode::TooLarge => "too-large",
             ErrorCode::RateLimited => "rate-limited",
+            ErrorCode::AlreadyKnocking => "already-knocking",
         }
     }
 }
@@ -168,11 +180,11 @@ pub fn decode(text: &str) -> Result<ClientMessage, ProtocolError> {
         None => {
             return Err(ProtocolError::new(
                 ErrorCode::UnknownType,
-                "That message has no \"type\" field. Use one of: join, signal, leave, ping.",
+                "That message has no \"type\" field. Use one of: join, knock, signal, leave, ping.",
             ))
         }
         Some(raw) => serde_json::from_str::<String>(raw.get()).map_err(|_| {
-            ProtocolError::new(ErrorCode::UnknownType, "The \"type\" field must be a string: one of join, signal, leave, ping.")
+            ProtocolError::new(ErrorCode::UnknownType, "The \"type\" field must be a string: one of join, knock, signal, leave, ping.")
         })?,
     };
     match kind.as_str() {
@@ -191,11 +203,17 @@ pub fn decode(text: &str) -> Result<ClientMessage, ProtocolError> {
             };
             Ok(ClientMessage::Signal { to, data })
         }
+        "knock" => {
+            let room = required_string(&fields, "room", "knock")?;
+            check_room_name(&room).map_err(|e| e.re("knock"))?;
+            let name = required_string(&fields, "name", "knock")?;
+            Ok(ClientMessage::Knock { room, name })
+        }
         "leave" => Ok(ClientMessage::Leave),
         "ping" => Ok(ClientMessage::Ping),
         other => Err(ProtocolError::new(
             ErrorCode::UnknownType,
-            format!("\"{}\" is not a message this host knows. Use one of: join, signal, leave, ping.", printable(other)),
+            format!("\"{}\" is not a message this host knows. Use one of: join, knock, signal, leave, ping.", printable(other)),
         )),
     }
 }
@@ -380,6 +398,25 @@ pub enum ServerMessage<'a> {
     },
     /// Answer to `ping`.
     Pong,
+    /// The knock reached the host; wait for `admitted` or `refused`.
+    KnockWait {
+        /// The room knocked on.
+        room: &'a str,
+    },
+    /// The host let the knocker in: `join` with this token now.
+    Admitted {
+        /// The room.
+        room: &'a str,
+        /// The room's token (`null` for an open room).
+        token: Option<&'a str>,
+    },
+    /// The host said no (or went away).
+    Refused {
+        /// The room.
+        room: &'a str,
+        /// Sentence for a person.
+        message: &'a str,
+    },
     /// A refusal; see [`ErrorCode`].
     Error {
         /// Stable code.

@@ -428,7 +428,7 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let (mut sink, mut stream) = ws.split();
-    let Ok((mut client, mut outbox)) = ctx.hub.connect() else {
+    let Ok((mut client, mut outbox)) = ctx.hub.connect_from(Some(remote.ip())) else {
         let _ = sink.send(close_frame(CloseCode::Away, "the host is shutting down")).await;
         return;
     };

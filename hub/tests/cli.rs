@@ -128,3 +128,61 @@ fn a_busy_port_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("could not listen on 127.0.0.1:{port}")) && err.contains("--listen"), "{err}");
 }
+
+/// `--json` with `--knock ask`: the knock is an event line, the answer a line on stdin.
+#[tokio::test]
+async fn knocks_are_answered_on_stdin_with_json() {
+    use std::io::Write;
+    let data = tempfile::tempdir().unwrap();
+    let mut child = host()
+        .args(["--listen", "127.0.0.1:0", "--no-http", "--no-mdns", "--json", "--knock", "ask", "--data-dir"])
+        .arg(data.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(serde_json::from_str(&line).unwrap_or_default());
+        }
+    });
+    let ready = lines.recv().await.unwrap();
+    let port = ready["https_port"].as_u64().unwrap() as u16;
+    let fp: lancall_certs::Fingerprint = ready["ca_sha256"].as_str().unwrap().parse().unwrap();
+
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let name = rustls_pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+    let config = std::sync::Arc::new(lancall_certs::client_config_pinned(fp));
+    let tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(format!("wss://127.0.0.1:{port}/ws"), tls).await.unwrap();
+    use futures_util::{SinkExt, StreamExt};
+    ws.send(tokio_tungstenite::tungstenite::Message::text(r#"{"type":"knock","room":"call","name":"Ada"}"#)).await.unwrap();
+
+    let knock = lines.recv().await.unwrap();
+    assert_eq!(knock["event"], "knock");
+    assert_eq!(knock["name"], "Ada");
+    assert_eq!(knock["addr"], "127.0.0.1");
+    writeln!(stdin, "{}", serde_json::json!({"admit": knock["id"]})).unwrap();
+    stdin.flush().unwrap();
+
+    let mut admitted = None;
+    while let Some(Ok(msg)) = ws.next().await {
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = msg {
+            let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] == "admitted" {
+                admitted = Some(v);
+                break;
+            }
+        }
+    }
+    let admitted = admitted.expect("admitted");
+    assert_eq!(admitted["token"], ready["token"]);
+    let answered = lines.recv().await.unwrap();
+    assert_eq!(answered, serde_json::json!({"event": "knock-answered", "id": knock["id"], "admitted": true}));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -250,3 +250,74 @@ async fn open_rooms_need_no_token_and_ice_servers_reach_clients() {
 }
 
 use futures_util::SinkExt;
+
+#[tokio::test]
+async fn knock_admit_refuse_withdraw() {
+    let th = start_host().await;
+    let mut events = th.host.hub.subscribe();
+    let mut ada = WsClient::connect(&th).await;
+    ada.send(json!({"type": "knock", "room": "call", "name": " Ada "})).await;
+    assert_eq!(ada.recv().await, json!({"type": "knock-wait", "room": "call"}));
+    let knock = match events.recv().await.unwrap() {
+        lancall_hub::hub::HubEvent::Knock(k) => k,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(knock.name, "Ada");
+    assert_eq!(knock.addr, Some("127.0.0.1".parse().unwrap()), "the host sees where the knock comes from");
+    assert_eq!(th.host.hub.pending_knocks(), vec![knock.clone()]);
+    ada.send(json!({"type": "knock", "room": "call", "name": "Ada"})).await;
+    assert_eq!(ada.recv().await["code"], "already-knocking");
+
+    th.host.hub.answer_knock(&knock.id, true).unwrap();
+    let admitted = ada.recv().await;
+    assert_eq!(admitted["type"], "admitted");
+    assert_eq!(admitted["token"].as_str(), th.token().as_deref());
+    let w = ada.join("call", admitted["token"].as_str(), "Ada").await;
+    assert_eq!(w["type"], "welcome", "the token from `admitted` lets the knocker in");
+    assert!(th.host.hub.answer_knock(&knock.id, true).is_err(), "a knock is answered once");
+
+    let mut eve = WsClient::connect(&th).await;
+    eve.send(json!({"type": "knock", "room": "call", "name": "Eve"})).await;
+    assert_eq!(eve.recv().await["type"], "knock-wait");
+    let id = th.host.hub.pending_knocks()[0].id.clone();
+    th.host.hub.answer_knock(&id, false).unwrap();
+    let refused = eve.recv().await;
+    assert_eq!(refused["type"], "refused");
+    assert!(refused["message"].as_str().unwrap().contains("did not let you in"));
+
+    // A knocker who leaves takes the knock away.
+    let mut gone = WsClient::connect(&th).await;
+    gone.send(json!({"type": "knock", "room": "call", "name": "Gone"})).await;
+    assert_eq!(gone.recv().await["type"], "knock-wait");
+    assert_eq!(th.host.hub.pending_knocks().len(), 1);
+    drop(gone);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(th.host.hub.pending_knocks().is_empty());
+
+    eve.send(json!({"type": "knock", "room": "nowhere", "name": "Eve"})).await;
+    assert_eq!(eve.recv().await["code"], "unknown-room");
+    th.host.hub.create_room(RoomSpec { name: "lobby".into(), open: true, capacity: None }).unwrap();
+    eve.send(json!({"type": "knock", "room": "lobby", "name": "Eve"})).await;
+    assert_eq!(eve.recv().await, json!({"type": "admitted", "room": "lobby", "token": null}), "open rooms admit at once");
+    th.host.stop().await;
+}
+
+#[tokio::test]
+async fn guessing_tokens_from_one_address_is_cut_off() {
+    let th = start_host().await;
+    let mut guesser = WsClient::connect(&th).await;
+    for i in 0..lancall_hub::hub::ADDRESS_STRIKES {
+        let e = guesser.join("call", Some(&format!("{i:032x}")), "Guess").await;
+        assert_eq!(e["code"], "wrong-token");
+    }
+    let e = guesser.join("call", Some(&"f".repeat(32)), "Guess").await;
+    assert_eq!(e["code"], "rate-limited", "{e}");
+    // A new connection from the same address is limited too.
+    let mut again = WsClient::connect(&th).await;
+    again.send(json!({"type": "knock", "room": "call", "name": "Guess"})).await;
+    assert_eq!(again.recv().await["code"], "rate-limited");
+    // The right token still works: the limit stops guessing, not people with the link.
+    let w = again.join("call", th.token().as_deref(), "Has the link").await;
+    assert_eq!(w["type"], "welcome");
+    th.host.stop().await;
+}

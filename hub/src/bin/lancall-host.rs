@@ -61,6 +61,11 @@ struct ServeArgs {
     /// Print one JSON object per line (events) instead of text and QR codes
     #[arg(long)]
     json: bool,
+    /// When someone without the link knocks: ask (a prompt here; with --json, answer with lines
+    /// {"admit":"ID"} or {"refuse":"ID"} on stdin), admit, or refuse [default: ask when stdin
+    /// is a terminal or with --json, refuse otherwise]
+    #[arg(long, value_enum, value_name = "POLICY")]
+    knock: Option<KnockPolicy>,
     /// STUN or TURN server for clients, repeatable: stun:HOST:PORT or turn:USER:PASSWORD@HOST:PORT
     #[arg(long = "ice-server", value_name = "URL")]
     ice_servers: Vec<IceServer>,
@@ -70,6 +75,13 @@ struct ServeArgs {
     /// The private key (PEM) for --tls-cert
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum KnockPolicy {
+    Ask,
+    Admit,
+    Refuse,
 }
 
 #[derive(Subcommand)]
@@ -170,6 +182,14 @@ fn serve(args: ServeArgs, data_dir: PathBuf) -> Result<(), AnyError> {
         log::info!("mDNS advertising is off (--no-mdns): joiners need the link or the address");
     }
     let json = args.json;
+    let knock = args.knock.unwrap_or_else(|| {
+        use std::io::IsTerminal;
+        if json || std::io::stdin().is_terminal() {
+            KnockPolicy::Ask
+        } else {
+            KnockPolicy::Refuse
+        }
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let host = host::start(config).await?;
@@ -182,6 +202,7 @@ fn serve(args: ServeArgs, data_dir: PathBuf) -> Result<(), AnyError> {
         if json {
             tokio::spawn(print_events(events));
         }
+        tokio::spawn(answer_knocks(host.hub.clone(), knock, json));
         let stop = host.stop_token();
         tokio::spawn(async move {
             wait_for_signal().await;
@@ -229,10 +250,82 @@ async fn print_events(mut events: tokio::sync::broadcast::Receiver<HubEvent>) {
             Ok(HubEvent::PeerLeft { room, peer, reason }) => {
                 serde_json::json!({"event": "peer-left", "room": room, "peer": peer, "reason": reason})
             }
+            Ok(HubEvent::Knock(k)) => serde_json::json!({"event": "knock", "id": k.id, "room": k.room, "name": k.name, "addr": k.addr}),
+            Ok(HubEvent::KnockWithdrawn { id }) => serde_json::json!({"event": "knock-withdrawn", "id": id}),
+            Ok(HubEvent::KnockAnswered { id, admitted }) => {
+                serde_json::json!({"event": "knock-answered", "id": id, "admitted": admitted})
+            }
             Err(RecvError::Lagged(n)) => serde_json::json!({"event": "events-missed", "count": n}),
             Err(RecvError::Closed) => return,
         };
         out(&line.to_string());
+    }
+}
+
+/// Lines typed on stdin, read on a thread of their own (stdin has no async reader that works
+/// everywhere).
+fn stdin_lines() -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            match line {
+                Ok(line) => {
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            }
+        }
+    });
+    rx
+}
+
+/// Answers knocks by policy, or asks the person at the terminal (or the program on stdin with
+/// `--json`), one knock at a time.
+async fn answer_knocks(hub: lancall_hub::hub::Hub, policy: KnockPolicy, json: bool) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut events = hub.subscribe();
+    let mut lines = (policy == KnockPolicy::Ask).then(stdin_lines);
+    loop {
+        let knock = match events.recv().await {
+            Ok(HubEvent::Knock(k)) => k,
+            Ok(_) | Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        };
+        let admit = match (policy, lines.as_mut()) {
+            (KnockPolicy::Admit, _) => true,
+            (KnockPolicy::Refuse, _) | (KnockPolicy::Ask, None) => false,
+            (KnockPolicy::Ask, Some(lines)) if json => {
+                // The knock event was printed; wait for {"admit": ID} or {"refuse": ID}.
+                let mut answer = None;
+                while answer.is_none() {
+                    let Some(line) = lines.recv().await else { return };
+                    match serde_json::from_str::<serde_json::Value>(&line) {
+                        Ok(v) if v["admit"] == knock.id.as_str() => answer = Some(true),
+                        Ok(v) if v["refuse"] == knock.id.as_str() => answer = Some(false),
+                        Ok(_) => log::warn!("ignored stdin line: expected {{\"admit\":\"{}\"}} or {{\"refuse\":\"{}\"}}", knock.id, knock.id),
+                        Err(e) => log::warn!("ignored stdin line that is not JSON: {e}"),
+                    }
+                }
+                answer.unwrap_or(false)
+            }
+            (KnockPolicy::Ask, Some(lines)) => {
+                let from = knock.addr.map(|a| format!(" from {a}")).unwrap_or_default();
+                out(&format!("\n{}{from} knocks on room \"{}\". Let them in? [y/N]", knock.name, knock.room));
+                let Some(line) = lines.recv().await else { return };
+                matches!(line.trim().to_lowercase().as_str(), "y" | "yes")
+            }
+        };
+        match hub.answer_knock(&knock.id, admit) {
+            Ok(()) if !json => out(if admit { "Let in." } else { "Refused." }),
+            Ok(()) => {}
+            Err(e) => {
+                if !json {
+                    out(&format!("{e}."));
+                }
+            }
+        }
     }
 }
 
