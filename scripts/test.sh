@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_rust
-apt_need pkg-config:pkg-config gcc:cc iproute2:ip openssl:openssl
+apt_need pkg-config:pkg-config gcc:cc iproute2:ip openssl:openssl libnss3-tools:certutil
 
 say "Rust tests of the core crates (certs, hub): no webview, no GTK"
 if cargo nextest --version >/dev/null 2>&1; then
@@ -17,7 +17,7 @@ else
 fi
 
 if [ -x tests/browser/run.sh ]; then
-  say "Browser tests (Playwright + Debian Chromium, inside a network namespace)"
+  say "Browser tests: calls, media, errors, resilience, trust (Playwright + Debian Chromium, inside a network namespace)"
   tests/browser/run.sh
 fi
 say "All tests passed"

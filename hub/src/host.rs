@@ -2,7 +2,7 @@
 //! command line around [`start`]; the Tauri app calls the same function to host in-process.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use lancall_certs::{Authority, Fingerprint, Leaf, LeafNames, ReloadableCert};
@@ -36,6 +36,8 @@ pub struct HostConfig {
     pub external_tls: Option<(PathBuf, PathBuf)>,
     /// Keep-alive and timeouts.
     pub timing: Timing,
+    /// Make a new token for the room instead of reusing the saved one: old links stop working.
+    pub new_token: bool,
 }
 
 impl HostConfig {
@@ -53,6 +55,7 @@ impl HostConfig {
             ice_servers: Vec::new(),
             external_tls: None,
             timing: Timing::default(),
+            new_token: false,
         }
     }
 }
@@ -69,6 +72,14 @@ pub enum HostError {
     /// The room could not be made.
     #[error(transparent)]
     Room(#[from] HubError),
+    /// The saved room tokens could not be written.
+    #[error("could not save the room token in {path}: {source}. Check that the data folder is writable, or pick another with --data-dir")]
+    Tokens {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The data folder could not be made.
     #[error("could not create the data folder {path}: {source}. Pick another with --data-dir")]
     DataDir {
@@ -172,6 +183,52 @@ pub fn link_addresses(listen: IpAddr, lan: &[IpAddr]) -> Vec<IpAddr> {
     addrs
 }
 
+/// File in the data folder that keeps each room's token, so that links survive a restart.
+pub const TOKENS_FILE: &str = "rooms.json";
+
+fn saved_token(dir: &Path, room: &str) -> Option<String> {
+    let path = dir.join(TOKENS_FILE);
+    let text = std::fs::read_to_string(&path).ok()?;
+    let saved: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            log::warn!("ignoring {}: {e}; the room gets a new token (old links stop working)", path.display());
+            return None;
+        }
+    };
+    let token = saved["rooms"][room]["token"].as_str()?.to_owned();
+    crate::hub::is_token(&token).then_some(token)
+}
+
+/// Saves a room's token beside the others, readable only by this user (it is a secret: anyone
+/// with it can join), written whole or not at all.
+fn save_token(dir: &Path, room: &str, token: &str) -> Result<(), HostError> {
+    let path = dir.join(TOKENS_FILE);
+    let mut saved: serde_json::Value = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}));
+    if !saved["rooms"].is_object() {
+        saved["rooms"] = serde_json::json!({});
+    }
+    saved["rooms"][room] = serde_json::json!({ "token": token });
+    let tmp = dir.join(format!(".{TOKENS_FILE}.tmp"));
+    let fail = |source| HostError::Tokens { path: path.clone(), source };
+    {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp).map_err(fail)?;
+        file.write_all(serde_json::to_string_pretty(&saved).unwrap_or_default().as_bytes()).map_err(fail)?;
+        file.sync_all().map_err(fail)?;
+    }
+    std::fs::rename(&tmp, &path).map_err(fail)?;
+    Ok(())
+}
+
 /// Starts a host: loads or makes the CA and a leaf for the current addresses, makes the room,
 /// opens both ports and serves until stopped.
 pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
@@ -203,7 +260,16 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         ice_servers: config.ice_servers.clone(),
         ..HubConfig::default()
     });
-    let room = hub.create_room(RoomSpec { name: config.room.clone(), open: config.open, capacity: Some(config.capacity) })?;
+    let saved = (!config.open && !config.new_token).then(|| saved_token(&config.data_dir, &config.room)).flatten();
+    let room = hub.create_room(RoomSpec {
+        name: config.room.clone(),
+        open: config.open,
+        capacity: Some(config.capacity),
+        token: saved.clone(),
+    })?;
+    if let (Some(token), true) = (&room.token, saved.is_none()) {
+        save_token(&config.data_dir, &config.room, token)?;
+    }
     let ca_download = ca.as_ref().map(|a| CaDownload {
         pem: a.ca_pem(),
         der: a.ca_der().to_vec(),

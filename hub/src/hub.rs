@@ -74,6 +74,9 @@ pub enum HubError {
     /// The hub is shutting down and takes no new connections or rooms.
     #[error("the host is shutting down")]
     Closing,
+    /// A given token is not 32 lowercase hex characters.
+    #[error("a room token is 32 lowercase hex characters (128 random bits)")]
+    BadToken,
     /// No knock with that id is waiting (answered already, or the knocker left).
     #[error("that knock is no longer waiting: the person left or was answered already")]
     UnknownKnock,
@@ -101,6 +104,9 @@ pub struct RoomSpec {
     pub open: bool,
     /// Peers at most; the hub's default when `None`.
     pub capacity: Option<usize>,
+    /// The token to use (32 lowercase hex characters), so that links survive a restart; a
+    /// fresh random one when `None`. Ignored for an open room.
+    pub token: Option<String>,
 }
 
 /// Someone asking to be let into a room.
@@ -250,6 +256,11 @@ pub fn random_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether `s` has the form of a token or peer id: 32 lowercase hex characters.
+pub fn is_token(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Compares tokens in time independent of where they first differ.
 fn token_matches(expected: &str, given: &str) -> bool {
     let (a, b) = (expected.as_bytes(), given.as_bytes());
@@ -370,7 +381,12 @@ impl Hub {
         if state.rooms.contains_key(&spec.name) {
             return Err(HubError::RoomExists(spec.name));
         }
-        let token = if spec.open { None } else { Some(random_id()) };
+        let token = match (spec.open, spec.token) {
+            (true, _) => None,
+            (false, Some(t)) if is_token(&t) => Some(t),
+            (false, Some(_)) => return Err(HubError::BadToken),
+            (false, None) => Some(random_id()),
+        };
         state.rooms.insert(spec.name.clone(), Room { token: token.clone(), capacity, members: Vec::new() });
         log::info!("room \"{}\" made ({}, up to {capacity} peers)", spec.name, if spec.open { "open to the LAN" } else { "token needed" });
         Ok(RoomInfo { name: spec.name, token, capacity, peers: Vec::new() })
@@ -885,7 +901,7 @@ mod tests {
 
     fn hub_with_room(open: bool) -> (Hub, RoomInfo) {
         let hub = Hub::new(HubConfig::default());
-        let room = hub.create_room(RoomSpec { name: "call".into(), open, capacity: Some(3) });
+        let room = hub.create_room(RoomSpec { name: "call".into(), open, capacity: Some(3), token: None });
         (hub, room.unwrap_or_else(|e| panic!("{e}")))
     }
 
@@ -951,7 +967,7 @@ mod tests {
     #[test]
     fn a_client_that_does_not_read_is_dropped_not_waited_for() {
         let hub = Hub::new(HubConfig { queue_len: 4, ..HubConfig::default() });
-        let _ = hub.create_room(RoomSpec { name: "call".into(), open: true, capacity: None });
+        let _ = hub.create_room(RoomSpec { name: "call".into(), open: true, capacity: None, token: None });
         let (mut a, _arx, _) = join(&hub, None, "A");
         let (_b, brx, w) = join(&hub, None, "B");
         let b_id = w["self"]["id"].as_str().unwrap_or_default().to_owned();

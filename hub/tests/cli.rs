@@ -186,3 +186,40 @@ async fn knocks_are_answered_on_stdin_with_json() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+fn ready_line(data: &std::path::Path, extra: &[&str]) -> serde_json::Value {
+    let mut child = host()
+        .args(["--listen", "127.0.0.1:0", "--no-http", "--no-mdns", "--json", "--data-dir"])
+        .arg(data)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    serde_json::from_str(&line).unwrap()
+}
+
+#[test]
+fn links_survive_a_restart_until_the_token_is_renewed() {
+    let data = tempfile::tempdir().unwrap();
+    let first = ready_line(data.path(), &[]);
+    let again = ready_line(data.path(), &[]);
+    assert_eq!(first["token"], again["token"], "a restarted host keeps its room's token, so shared links still work");
+    assert_eq!(first["ca_sha256"], again["ca_sha256"], "and its CA");
+    let renewed = ready_line(data.path(), &["--new-token"]);
+    assert_ne!(renewed["token"], first["token"], "--new-token makes old links stop working");
+    assert_eq!(ready_line(data.path(), &[])["token"], renewed["token"], "the new token is kept in turn");
+    let other_room = ready_line(data.path(), &["--room", "standup"]);
+    assert_ne!(other_room["token"], renewed["token"], "each room has its own token");
+    assert_eq!(ready_line(data.path(), &[])["token"], renewed["token"], "saving one room kept the other");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.path().join("rooms.json")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "tokens are secrets: only the owner may read them");
+    }
+}

@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = lancall_hub::protocol::decode(text);
 
     let hub = Hub::new(HubConfig { queue_len: 8, ..HubConfig::default() });
-    let _ = hub.create_room(RoomSpec { name: "call".into(), open: true, capacity: Some(2) });
+    let _ = hub.create_room(RoomSpec { name: "call".into(), open: true, capacity: Some(2), token: None });
     let Ok((mut other, _other_rx)) = hub.connect() else { return };
     other.handle_text(r#"{"type":"join","room":"call","name":"other"}"#);
     let Ok((mut client, mut rx)) = hub.connect() else { return };

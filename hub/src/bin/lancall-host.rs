@@ -52,6 +52,10 @@ struct ServeArgs {
     /// Make the room open to anyone on the LAN, with no token
     #[arg(long)]
     open: bool,
+    /// Give the room a new token, so that links shared before stop working (the token is
+    /// otherwise kept in the data folder and links survive restarts)
+    #[arg(long, conflicts_with = "open")]
+    new_token: bool,
     /// Peers per room
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(2..=64))]
     capacity: u16,
@@ -175,6 +179,7 @@ fn serve(args: ServeArgs, data_dir: PathBuf) -> Result<(), AnyError> {
     }
     config.room = args.room;
     config.open = args.open;
+    config.new_token = args.new_token;
     config.capacity = usize::from(args.capacity);
     config.ice_servers = args.ice_servers;
     config.external_tls = args.tls_cert.zip(args.tls_key);

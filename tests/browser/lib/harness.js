@@ -1,0 +1,307 @@
+// Shared pieces of the browser tests: the real lancall-host, Debian's Chromium through
+// playwright-core, and helpers that read what a person would see (video playing, sound arriving).
+//
+// Everything here runs inside the network namespace that run.sh makes (env LANCALL_NETNS): the
+// host listens on 10.99.1.1, the browsers get host candidates on 10.99.1.1 and 10.99.1.2, and no
+// packet can leave.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '../../..');
+export const HOST_BIN = process.env.LANCALL_HOST_BIN || path.join(repoRoot, 'target/debug/lancall-host');
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+export const HOST_ADDR = '10.99.1.1';
+/** The veth pair inside the namespace (see run.sh). */
+export const LINKS = ['lcv0', 'lcv1'];
+
+/** Why these tests cannot run here, or null when they can. */
+export function whyNotRunnable() {
+  if (!process.env.LANCALL_NETNS) {
+    return 'needs the network namespace that tests/browser/run.sh creates (run it as root, or where unprivileged user namespaces work)';
+  }
+  if (!existsSync(CHROMIUM)) return `needs Chromium at ${CHROMIUM} (apt-get install chromium)`;
+  if (!existsSync(HOST_BIN)) return `needs the host binary at ${HOST_BIN} (cargo build -p lancall-hub --bin lancall-host)`;
+  return null;
+}
+
+/** Options for node:test's describe/test: skip with the reason when the setup is missing. */
+export const runnable = () => {
+  const why = whyNotRunnable();
+  return why ? { skip: why } : {};
+};
+
+// ---- the host ----------------------------------------------------------------------------
+
+/**
+ * Start lancall-host and wait for its `ready` line.
+ * @param {{open?: boolean, knock?: 'admit'|'refuse', capacity?: number, port?: number, httpPort?: number, dataDir?: string, room?: string}} opts
+ */
+export async function startHost(opts = {}) {
+  const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'lancall-host-'));
+  const args = [
+    '--listen', `${HOST_ADDR}:${opts.port ?? 0}`,
+    '--http-listen', `${HOST_ADDR}:${opts.httpPort ?? 0}`,
+    '--data-dir', dataDir,
+    '--room', opts.room ?? 'call',
+    '--no-mdns',
+    '--json',
+  ];
+  if (opts.open) args.push('--open');
+  if (opts.capacity) args.push('--capacity', String(opts.capacity));
+  // Nobody answers knocks on stdin in a test: admit or refuse them, or refuse by default.
+  args.push('--knock', opts.knock ?? 'refuse');
+  const proc = spawn(HOST_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } });
+  const stderr = [];
+  proc.stderr.on('data', (d) => {
+    stderr.push(d.toString());
+    if (process.env.LANCALL_TEST_VERBOSE) process.stderr.write(`[host] ${d}`);
+  });
+  const lines = readline.createInterface({ input: proc.stdout });
+  const events = [];
+  const ready = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`lancall-host printed no ready line in 20 s. stderr:\n${stderr.join('')}`)), 20_000);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`lancall-host exited (${code}) before it was ready. stderr:\n${stderr.join('')}`));
+    });
+    lines.on('line', (line) => {
+      let ev;
+      try {
+        ev = JSON.parse(line);
+      } catch {
+        return;
+      }
+      events.push(ev);
+      if (ev.event === 'ready') {
+        clearTimeout(timer);
+        resolve(ev);
+      }
+    });
+  });
+  const httpsUrl = new URL(ready.https_url);
+  const host = {
+    proc,
+    ready,
+    dataDir,
+    events,
+    port: Number(httpsUrl.port),
+    httpPort: ready.http_url ? Number(new URL(ready.http_url).port) || 0 : 0,
+    joinUrl: ready.join_url,
+    httpsUrl: ready.https_url,
+    token: ready.token ?? null,
+    /** Stop it the way a person would (SIGTERM: the hub sends `closing`). */
+    async stop(signal = 'SIGTERM') {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill(signal);
+      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    },
+    cleanup() {
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return host;
+}
+
+// ---- browsers ----------------------------------------------------------------------------
+
+export const BASE_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-default-apps',
+  '--disable-extensions',
+  '--autoplay-policy=no-user-gesture-required',
+];
+/** Show real host candidates: mDNS names cannot resolve in a namespace without multicast. */
+const DISABLED_FEATURES = ['WebRtcHideLocalIpsWithMdns'];
+export const FAKE_MEDIA = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
+
+/**
+ * @param {{fakeDevices?: boolean|string, fakeUi?: boolean, extra?: string[]}} opts
+ *   fakeDevices: true, or a value for --use-fake-device-for-media-stream (e.g. "device-count=2");
+ *   false launches with no camera or microphone at all (this machine has none).
+ */
+export async function launchBrowser({ fakeDevices = true, fakeUi = true, extra = [], executablePath = CHROMIUM, disableFeatures = [] } = {}) {
+  const args = [...BASE_FLAGS, `--disable-features=${[...DISABLED_FEATURES, ...disableFeatures].join(',')}`, ...extra];
+  if (fakeDevices) args.push(fakeDevices === true ? '--use-fake-device-for-media-stream' : `--use-fake-device-for-media-stream=${fakeDevices}`);
+  if (fakeUi) args.push('--use-fake-ui-for-media-stream');
+  return chromium.launch({ executablePath, headless: true, args, timeout: 30_000 });
+}
+
+/**
+ * A second namespace "behind" a veth pair of its own, for a browser whose only path to the host
+ * and to the other browsers can be cut: lcx0 10.99.2.1 stays here, lcx1 10.99.2.2 goes there
+ * with a route to 10.99.1.0/24. Needs root (`ip netns`); run.sh deletes it too if a test dies.
+ * @returns {{name: string, chromium: string, cut(): void, restore(): void, remove(): void} | null}
+ */
+export function makeRemoteNamespace() {
+  if (!process.env.LANCALL_NETNS || process.env.LANCALL_NETNS === 'userns') return null;
+  const name = `${process.env.LANCALL_NETNS}-b`;
+  const run = (...args) => execFileSync('ip', args, { stdio: 'inherit' });
+  try {
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+  } catch {
+    /* none left over */
+  }
+  run('netns', 'add', name);
+  run('link', 'add', 'lcx0', 'type', 'veth', 'peer', 'name', 'lcx1');
+  run('link', 'set', 'lcx1', 'netns', name);
+  run('addr', 'add', '10.99.2.1/24', 'dev', 'lcx0');
+  run('link', 'set', 'lcx0', 'up');
+  run('-n', name, 'link', 'set', 'lo', 'up');
+  run('-n', name, 'addr', 'add', '10.99.2.2/24', 'dev', 'lcx1');
+  run('-n', name, 'link', 'set', 'lcx1', 'up');
+  run('-n', name, 'route', 'add', '10.99.1.0/24', 'via', '10.99.2.1');
+  const dir = mkdtempSync(path.join(tmpdir(), 'lancall-ns-'));
+  const wrapper = path.join(dir, 'chromium-in-ns');
+  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${name} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+  return {
+    name,
+    chromium: wrapper,
+    cut: () => run('link', 'set', 'lcx0', 'down'),
+    restore: () => run('link', 'set', 'lcx0', 'up'),
+    remove() {
+      try {
+        execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+        execFileSync('ip', ['link', 'del', 'lcx0'], { stdio: 'ignore' });
+      } catch {
+        /* already gone */
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A fresh browser profile on the join link, as a person opening it. */
+export async function openPage(browser, url, { viewport = { width: 960, height: 640 }, permissions } = {}) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, acceptDownloads: true, permissions });
+  const page = await context.newPage();
+  page.on('pageerror', (err) => console.error(`[page error] ${err.message}`));
+  page.on('console', (msg) => {
+    if (process.env.LANCALL_TEST_VERBOSE || msg.type() === 'error') console.error(`[console.${msg.type()}] ${msg.text()}`);
+  });
+  await page.goto(url);
+  return { context, page };
+}
+
+/**
+ * Open the link, type a name, wait for the camera preview, press Join, wait for the call screen.
+ * @returns {Promise<{page, context, name, id: string}>}
+ */
+export async function joinCall(browser, url, name, { quality, waitPreview = true, viewport } = {}) {
+  const { context, page } = await openPage(browser, url, { viewport });
+  await page.getByTestId('name').fill(name);
+  if (quality) await page.getByTestId('quality-select').selectOption(quality);
+  if (waitPreview) await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.videoWidth > 0, null, { timeout: 10_000 });
+  await page.getByTestId('join').click();
+  await page.getByTestId('hangup').waitFor({ state: 'visible', timeout: 10_000 });
+  const id = await page.evaluate(() => window.lancall.call.selfId);
+  return { page, context, name, id };
+}
+
+/** Poll `fn` until it returns a truthy value; the last value goes into the error. */
+export async function waitFor(fn, { timeout = 10_000, interval = 200, what = 'condition' } = {}) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what}; last: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+/**
+ * What `page` receives from peer `peerId`: the tile's video element and the connection's inbound
+ * RTP counters.
+ */
+export function received(page, peerId) {
+  return page.evaluate(async (peerId) => {
+    const video = document.querySelector(`[data-testid=remote-video][data-peer="${peerId}"]`);
+    const remote = window.lancall.call?.remotes.get(peerId);
+    const out = {
+      tile: !!video,
+      videoWidth: video?.videoWidth ?? 0,
+      videoHeight: video?.videoHeight ?? 0,
+      framesShown: video?.getVideoPlaybackQuality?.().totalVideoFrames ?? 0,
+      framesDecoded: 0,
+      audioEnergy: 0,
+      audioBytes: 0,
+      audioLevel: 0,
+      connection: remote?.pc.connectionState ?? null,
+      screenWidth: 0,
+      screenFrames: 0,
+    };
+    if (!remote) return out;
+    const stats = await remote.pc.getStats();
+    const main = remote.tx.video?.receiver.track.id;
+    stats.forEach((s) => {
+      if (s.type !== 'inbound-rtp') return;
+      if (s.kind === 'video' && s.trackIdentifier === main) out.framesDecoded = s.framesDecoded ?? 0;
+      else if (s.kind === 'video') out.screenFrames = Math.max(out.screenFrames, s.framesDecoded ?? 0);
+      if (s.kind === 'audio') {
+        out.audioEnergy = s.totalAudioEnergy ?? 0;
+        out.audioBytes = s.bytesReceived ?? 0;
+        out.audioLevel = s.audioLevel ?? 0;
+      }
+    });
+    const screen = document.querySelector(`[data-testid=remote-screen][data-peer="${peerId}"]`);
+    out.screenWidth = screen?.videoWidth ?? 0;
+    return out;
+  }, peerId);
+}
+
+/** Wait until `page` decodes video frames from `peerId` (count growing, picture has a size). */
+export async function waitForVideo(page, peerId, { timeout = 15_000, frames = 10 } = {}) {
+  const first = await waitFor(async () => {
+    const r = await received(page, peerId);
+    return r.videoWidth > 0 && r.framesDecoded > 0 ? r : null;
+  }, { timeout, what: `video from ${peerId}` });
+  return waitFor(async () => {
+    const r = await received(page, peerId);
+    return r.framesDecoded >= first.framesDecoded + frames ? r : null;
+  }, { timeout, what: `more frames from ${peerId}` });
+}
+
+/** Wait until sound energy from `peerId` grows (Chromium's fake microphone beeps). */
+export async function waitForAudio(page, peerId, { timeout = 15_000 } = {}) {
+  const first = await waitFor(async () => {
+    const r = await received(page, peerId);
+    return r.audioBytes > 0 ? r : null;
+  }, { timeout, what: `audio from ${peerId}` });
+  return waitFor(async () => {
+    const r = await received(page, peerId);
+    return r.audioEnergy > first.audioEnergy + 1e-4 ? r : null;
+  }, { timeout, what: `audio energy from ${peerId}` });
+}
+
+/** Close contexts and browsers, ignoring ones that are gone. */
+export async function closeAll(...things) {
+  for (const t of things.flat()) {
+    try {
+      await t?.close();
+    } catch {
+      /* already closed */
+    }
+  }
+}
+
+/** Run `ip` inside our namespace (the test process is already in it). */
+export function ip(...args) {
+  execFileSync('ip', args, { stdio: 'inherit' });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,547 @@
+// The call: one RTCPeerConnection per remote peer (full mesh), negotiated with the W3C "perfect
+// negotiation" pattern over the signaling client. It owns the peer connections and what is sent
+// on them; it does not touch the page (app.js listens to its events) and never names the global
+// RTCPeerConnection (the constructor arrives as `createPeerConnection`).
+//
+// Peer messages inside `signal.data` are described at the end of docs/PROTOCOL.md.
+//
+// Events (CustomEvent, payload in `detail`):
+//   joined          { selfId, room, rejoined }
+//   remote-added    { remote }
+//   remote-updated  { remote }   name, id, mute state, media, connection or chat state changed
+//   remote-removed  { remote, reason }
+//   chat            { remote, text, at }
+//   status / fatal / closing     forwarded from the signaling client
+
+/** After a peer's hub connection drops, how long its media may keep flowing while we wait for it
+ * to rejoin (it gets a new peer id and says who it is with its session id). */
+const ORPHAN_GRACE_MS = 30_000;
+/** A connection that stays `disconnected` this long gets an ICE restart. */
+const DISCONNECTED_RESTART_MS = 2_500;
+/** While a connection is not back, restart ICE again this often. */
+const RESTART_RETRY_MS = 8_000;
+
+export function randomId() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** One remote participant and our connection to them. */
+export class Remote {
+  constructor({ id, session, name, polite, pc }) {
+    this.id = id; // current peer id on the hub; null while its hub connection is gone
+    this.session = session; // stable for the other side's whole call, across rejoins
+    this.name = name;
+    this.polite = polite;
+    this.pc = pc;
+    this.dc = null;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.settingRemoteAnswerPending = false;
+    this.tx = { audio: null, video: null, screen: null };
+    this.state = { muted: { audio: false, video: false }, screen: null };
+    this.mainStream = new MediaStream();
+    this.screenStream = null;
+    this.connectionState = 'new';
+    this.chain = Promise.resolve();
+    this.closed = false;
+    this.orphanTimer = null;
+    this.disconnectedTimer = null;
+    this.restartTimer = null;
+    this.needsRestart = false;
+  }
+
+  get chatOpen() {
+    return this.dc?.readyState === 'open';
+  }
+}
+
+export class Call extends EventTarget {
+  /**
+   * @param {object} opts
+   * @param {import('./signaling.js').SignalingClient} opts.signaling
+   * @param {(config: RTCConfiguration) => RTCPeerConnection} opts.createPeerConnection
+   */
+  constructor({ signaling, createPeerConnection }) {
+    super();
+    this.signaling = signaling;
+    this.createPeerConnection = createPeerConnection;
+    this.session = randomId();
+    this.selfId = null;
+    this.room = null;
+    this.iceServers = [];
+    /** @type {Map<string, Remote>} by current peer id */
+    this.remotes = new Map();
+    /** @type {Set<Remote>} connections whose other side is between hub connections */
+    this.orphans = new Set();
+    /** names of the peers the hub told us about, by peer id */
+    this.known = new Map();
+    this.local = {
+      audio: null,
+      video: null,
+      stream: new MediaStream(),
+      screen: null,
+      screenStream: null,
+    };
+    this.muted = { audio: false, video: false };
+    this.ended = false;
+
+    const on = (type, fn) => signaling.addEventListener(type, (ev) => fn(ev.detail));
+    on('welcome', (msg) => this.onWelcome(msg));
+    on('peer-joined', ({ peer }) => this.onPeerJoined(peer));
+    on('peer-left', ({ peer, reason }) => this.onPeerLeft(peer, reason));
+    on('signal', ({ from, data }) => this.onSignal(from, data));
+    on('hub-error', (msg) => {
+      if (msg.code === 'unknown-peer' && msg.peer) this.onPeerLeft({ id: msg.peer }, 'unknown');
+    });
+    for (const type of ['status', 'fatal', 'closing', 'knock-wait', 'admitted']) {
+      on(type, (detail) => this.emit(type, detail));
+    }
+  }
+
+  /** Join the room (the signaling client rejoins by itself after drops). */
+  start(opts) {
+    this.signaling.start(opts);
+  }
+
+  /** All remotes, joined or between hub connections, in join order. */
+  get participants() {
+    return [...new Set([...this.remotes.values(), ...this.orphans])];
+  }
+
+  // ---- local media -------------------------------------------------------------------------
+
+  /** Send `track` (or nothing) as our microphone or camera; no renegotiation. */
+  async setLocalTrack(kind, track) {
+    const old = this.local[kind];
+    if (old && old !== track) this.local.stream.removeTrack(old);
+    if (track && !this.local.stream.getTracks().includes(track)) this.local.stream.addTrack(track);
+    this.local[kind] = track;
+    await Promise.all(
+      this.participants.map((r) => r.tx[kind]?.sender.replaceTrack(track).catch((err) => {
+        console.warn('lancall: replaceTrack failed', err);
+      })),
+    );
+  }
+
+  /** Tell everyone what we send (muted microphone/camera); the caller disables tracks. */
+  setMuted(kind, muted) {
+    this.muted[kind] = muted;
+    this.broadcastState();
+  }
+
+  /** Start sending a screen (or window) track to everyone; renegotiates. */
+  startScreen(track, stream) {
+    this.local.screen = track;
+    this.local.screenStream = stream;
+    for (const r of this.participants) this.attachScreen(r);
+    this.broadcastState();
+  }
+
+  stopScreen() {
+    this.local.screen = null;
+    this.local.screenStream = null;
+    for (const r of this.participants) {
+      const t = r.tx.screen;
+      if (!t || r.closed) continue;
+      t.sender.replaceTrack(null).catch(() => {});
+      if (t.direction !== 'inactive') t.direction = 'inactive';
+    }
+    this.broadcastState();
+  }
+
+  /** @private */
+  attachScreen(r) {
+    if (r.closed || !this.local.screen) return;
+    const { screen, screenStream } = this.local;
+    if (r.tx.screen) {
+      r.tx.screen.sender.replaceTrack(screen).catch(() => {});
+      r.tx.screen.sender.setStreams?.(screenStream);
+      r.tx.screen.direction = 'sendonly';
+    } else {
+      r.tx.screen = r.pc.addTransceiver(screen, { direction: 'sendonly', streams: [screenStream] });
+    }
+  }
+
+  // ---- chat --------------------------------------------------------------------------------
+
+  /** Send a chat line to everyone whose data channel is open; returns how many got it. */
+  sendChat(text) {
+    let sent = 0;
+    for (const r of this.participants) {
+      if (!r.chatOpen) continue;
+      r.dc.send(JSON.stringify({ type: 'chat', text, at: Date.now() }));
+      sent += 1;
+    }
+    return sent;
+  }
+
+  // ---- leaving -----------------------------------------------------------------------------
+
+  /** Leave: tell the hub and every peer at once, close all connections. */
+  hangup() {
+    if (this.ended) return;
+    this.ended = true;
+    for (const r of this.participants) {
+      try {
+        if (r.chatOpen) r.dc.send(JSON.stringify({ type: 'bye' }));
+      } catch {
+        /* closing anyway */
+      }
+    }
+    this.signaling.stop();
+    for (const r of this.participants) this.removeRemote(r, 'hangup');
+  }
+
+  // ---- stats -------------------------------------------------------------------------------
+
+  async getStats(remote) {
+    if (remote.closed) return null;
+    return remote.pc.getStats();
+  }
+
+  // ---- hub events --------------------------------------------------------------------------
+
+  /** @private */
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** @private */
+  onWelcome(msg) {
+    const rejoined = this.selfId !== null;
+    this.selfId = msg.self?.id ?? null;
+    this.room = msg.room ?? this.room;
+    this.iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
+    this.known.clear();
+    if (rejoined) {
+      // Our old peer id is gone; every connection waits for its peer to say who it is again.
+      for (const r of [...this.remotes.values()]) this.orphan(r);
+      this.remotes.clear();
+    }
+    this.emit('joined', { selfId: this.selfId, room: this.room, rejoined });
+    for (const peer of msg.peers ?? []) {
+      this.known.set(peer.id, peer.name);
+      this.sendState(peer.id);
+    }
+  }
+
+  /** @private */
+  onPeerJoined(peer) {
+    if (!peer?.id || peer.id === this.selfId) return;
+    this.known.set(peer.id, peer.name);
+    this.sendState(peer.id);
+  }
+
+  /** @private */
+  onPeerLeft(peer, reason) {
+    this.known.delete(peer.id);
+    const r = this.remotes.get(peer.id);
+    if (!r) return;
+    this.remotes.delete(peer.id);
+    const stillFlowing = r.pc.connectionState === 'connected' || r.pc.iceConnectionState === 'connected';
+    if (reason !== 'left' && reason !== 'unknown' && stillFlowing) {
+      // Its hub connection dropped but media still flows: it will probably rejoin.
+      this.orphan(r);
+    } else {
+      this.removeRemote(r, reason);
+    }
+  }
+
+  /** @private */
+  orphan(r) {
+    r.id = null;
+    this.orphans.add(r);
+    clearTimeout(r.orphanTimer);
+    r.orphanTimer = setTimeout(() => {
+      if (this.orphans.has(r)) this.removeRemote(r, 'gone');
+    }, ORPHAN_GRACE_MS);
+    this.emit('remote-updated', { remote: r });
+  }
+
+  /** @private */
+  onSignal(from, data) {
+    if (!data || typeof data !== 'object' || this.ended) return;
+    if (data.state) {
+      this.onState(from, data.state);
+      return;
+    }
+    let r = this.remotes.get(from);
+    if (!r) {
+      // A description or candidate before the peer's state: only after a lost state message.
+      if (!data.description) return;
+      r = this.addRemote(from, null, this.selfId > from ? false : true);
+    }
+    r.chain = r.chain.then(() => this.handleNegotiation(r, data)).catch((err) => {
+      console.warn('lancall: negotiation with', r.name, 'failed:', err);
+    });
+  }
+
+  /** @private */
+  onState(from, state) {
+    const session = typeof state.session === 'string' ? state.session : null;
+    let r = this.remotes.get(from);
+    if (!r && session) {
+      // The same participant under a new peer id (it or we rejoined the hub): keep the connection.
+      r = this.participants.find((x) => x.session === session) ?? null;
+      if (r) this.adopt(r, from);
+    }
+    if (!r) r = this.addRemote(from, session, session ? this.session < session : this.selfId < from);
+    if (session && !r.session) r.session = session;
+    r.state = {
+      muted: { audio: !!state.muted?.audio, video: !!state.muted?.video },
+      screen: typeof state.screen === 'string' ? state.screen : null,
+    };
+    this.emit('remote-updated', { remote: r });
+  }
+
+  /** @private */
+  adopt(r, id) {
+    for (const [oldId, x] of this.remotes) if (x === r) this.remotes.delete(oldId);
+    this.orphans.delete(r);
+    clearTimeout(r.orphanTimer);
+    r.id = id;
+    r.name = this.known.get(id) ?? r.name;
+    this.remotes.set(id, r);
+    // An offer made while nobody could carry it is sent now; a broken path is restarted.
+    if (r.pc.signalingState === 'have-local-offer' && r.pc.localDescription) {
+      this.send(r, { description: r.pc.localDescription });
+    }
+    if (r.needsRestart || (r.pc.connectionState !== 'connected' && r.pc.connectionState !== 'new')) {
+      this.restartIce(r);
+    }
+    this.emit('remote-updated', { remote: r });
+  }
+
+  /** @private */
+  sendState(to) {
+    this.signaling.signal(to, {
+      state: {
+        session: this.session,
+        muted: { ...this.muted },
+        screen: this.local.screen ? this.local.screenStream?.id ?? 'screen' : null,
+      },
+    });
+  }
+
+  /** @private */
+  broadcastState() {
+    for (const id of this.known.keys()) this.sendState(id);
+  }
+
+  /** @private */
+  send(r, data) {
+    if (!r.id) return false;
+    return this.signaling.signal(r.id, data);
+  }
+
+  // ---- peer connections --------------------------------------------------------------------
+
+  /** @private */
+  addRemote(id, session, polite) {
+    const pc = this.createPeerConnection({ iceServers: this.iceServers });
+    const r = new Remote({ id, session, name: this.known.get(id) ?? 'Guest', polite, pc });
+    this.remotes.set(id, r);
+
+    pc.addEventListener('negotiationneeded', async () => {
+      if (r.closed) return;
+      try {
+        r.makingOffer = true;
+        await pc.setLocalDescription();
+        this.send(r, { description: pc.localDescription });
+      } catch (err) {
+        console.warn('lancall: could not make an offer', err);
+      } finally {
+        r.makingOffer = false;
+      }
+    });
+    pc.addEventListener('icecandidate', ({ candidate }) => {
+      if (candidate) this.send(r, { candidate: candidate.toJSON() });
+    });
+    pc.addEventListener('connectionstatechange', () => this.onConnectionState(r));
+    pc.addEventListener('iceconnectionstatechange', () => {
+      if (pc.connectionState === undefined) this.onConnectionState(r);
+    });
+    pc.addEventListener('signalingstatechange', () => {
+      if (pc.signalingState === 'stable') this.refreshRemoteMedia(r);
+    });
+    pc.addEventListener('track', () => this.refreshRemoteMedia(r));
+    pc.addEventListener('datachannel', (ev) => this.attachChannel(r, ev.channel));
+
+    if (!r.polite) {
+      // The impolite side lays out the connection: microphone, camera (even when it has none,
+      // so that it can receive and later send without renegotiating), then the data channel.
+      r.tx.audio = pc.addTransceiver(this.local.audio ?? 'audio', {
+        direction: 'sendrecv',
+        streams: [this.local.stream],
+      });
+      r.tx.video = pc.addTransceiver(this.local.video ?? 'video', {
+        direction: 'sendrecv',
+        streams: [this.local.stream],
+      });
+      this.attachChannel(r, pc.createDataChannel('lancall', { ordered: true }));
+    }
+    if (this.local.screen) this.attachScreen(r);
+    this.refreshRemoteMedia(r);
+    this.emit('remote-added', { remote: r });
+    return r;
+  }
+
+  /** @private */
+  attachChannel(r, dc) {
+    r.dc = dc;
+    const changed = () => this.emit('remote-updated', { remote: r });
+    dc.addEventListener('open', changed);
+    dc.addEventListener('close', () => {
+      changed();
+      // The other side closed its page or hung up: do not wait for the hub to say so.
+      if (!r.closed && r.dc === dc && (this.orphans.has(r) || r.pc.connectionState !== 'connected')) {
+        this.dropRemote(r, 'disconnected');
+      }
+    });
+    dc.addEventListener('message', (ev) => {
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if (msg?.type === 'chat' && typeof msg.text === 'string') {
+        this.emit('chat', { remote: r, text: msg.text.slice(0, 4000), at: Date.now() });
+      } else if (msg?.type === 'bye') {
+        this.dropRemote(r, 'left');
+      }
+    });
+  }
+
+  /** @private */
+  async handleNegotiation(r, { description, candidate }) {
+    const pc = r.pc;
+    if (r.closed) return;
+    if (description) {
+      const readyForOffer =
+        !r.makingOffer && (pc.signalingState === 'stable' || r.settingRemoteAnswerPending);
+      const offerCollision = description.type === 'offer' && !readyForOffer;
+      r.ignoreOffer = !r.polite && offerCollision;
+      if (r.ignoreOffer) return;
+      r.settingRemoteAnswerPending = description.type === 'answer';
+      await pc.setRemoteDescription(description);
+      r.settingRemoteAnswerPending = false;
+      if (description.type === 'offer') {
+        this.takeMainTransceivers(r);
+        await pc.setLocalDescription();
+        this.send(r, { description: pc.localDescription });
+      }
+    } else if (candidate) {
+      try {
+        await pc.addIceCandidate(candidate);
+      } catch (err) {
+        if (!r.ignoreOffer) console.warn('lancall: bad ICE candidate', err);
+      }
+    }
+  }
+
+  /** The polite side answers the first offer with its own microphone and camera. @private */
+  takeMainTransceivers(r) {
+    for (const t of r.pc.getTransceivers()) {
+      const kind = t.receiver.track.kind;
+      if (r.tx[kind] || t === r.tx.screen || t.stopped) continue;
+      r.tx[kind] = t;
+      t.direction = 'sendrecv';
+      t.sender.replaceTrack(this.local[kind]).catch(() => {});
+      t.sender.setStreams?.(this.local.stream);
+    }
+  }
+
+  /** Which remote tracks to show: the main stream and, if any, a shared screen. @private */
+  refreshRemoteMedia(r) {
+    if (r.closed) return;
+    let changed = false;
+    for (const kind of ['audio', 'video']) {
+      const track = r.tx[kind]?.receiver.track;
+      if (track && !r.mainStream.getTracks().includes(track)) {
+        for (const old of r.mainStream.getTracks()) if (old.kind === kind) r.mainStream.removeTrack(old);
+        r.mainStream.addTrack(track);
+        changed = true;
+      }
+    }
+    const receiving = (t) => t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv';
+    const screenTx = r.pc
+      .getTransceivers()
+      .find(
+        (t) =>
+          t !== r.tx.audio && t !== r.tx.video && t !== r.tx.screen && !t.stopped &&
+          t.receiver.track.kind === 'video' && r.tx.video && receiving(t),
+      );
+    const screenTrack = screenTx?.receiver.track ?? null;
+    const current = r.screenStream?.getVideoTracks()[0] ?? null;
+    if (screenTrack !== current) {
+      r.screenStream = screenTrack ? new MediaStream([screenTrack]) : null;
+      changed = true;
+    }
+    if (changed) this.emit('remote-updated', { remote: r });
+  }
+
+  /** @private */
+  onConnectionState(r) {
+    const pc = r.pc;
+    const s = pc.connectionState ?? pc.iceConnectionState;
+    if (r.closed) return;
+    r.connectionState = s;
+    clearTimeout(r.disconnectedTimer);
+    if (s === 'connected' || s === 'completed') {
+      r.needsRestart = false;
+      clearTimeout(r.restartTimer);
+      r.restartTimer = null;
+    } else if (s === 'failed') {
+      this.restartIce(r);
+    } else if (s === 'disconnected') {
+      r.disconnectedTimer = setTimeout(() => this.restartIce(r), DISCONNECTED_RESTART_MS);
+    } else if (s === 'closed') {
+      this.dropRemote(r, 'disconnected');
+      return;
+    }
+    this.emit('remote-updated', { remote: r });
+  }
+
+  /** Ask for new ICE candidates on both sides; repeats until the connection is back. @private */
+  restartIce(r) {
+    if (r.closed) return;
+    const s = r.pc.connectionState ?? r.pc.iceConnectionState;
+    if (s === 'connected' || s === 'completed') return;
+    if (r.id && this.signaling.joined) {
+      r.needsRestart = false;
+      r.pc.restartIce();
+    } else {
+      r.needsRestart = true; // done on adopt, once the other side can be reached
+    }
+    clearTimeout(r.restartTimer);
+    r.restartTimer = setTimeout(() => this.restartIce(r), RESTART_RETRY_MS);
+  }
+
+  /** @private */
+  dropRemote(r, reason) {
+    if (r.closed) return;
+    if (r.id && this.remotes.get(r.id) === r) this.remotes.delete(r.id);
+    this.removeRemote(r, reason);
+  }
+
+  /** @private */
+  removeRemote(r, reason) {
+    if (r.closed) return;
+    r.closed = true;
+    this.orphans.delete(r);
+    clearTimeout(r.orphanTimer);
+    clearTimeout(r.disconnectedTimer);
+    clearTimeout(r.restartTimer);
+    try {
+      r.dc?.close();
+    } catch {
+      /* already closed */
+    }
+    r.pc.close();
+    for (const t of r.mainStream.getTracks()) t.stop();
+    this.emit('remote-removed', { remote: r, reason });
+  }
+}

@@ -1,0 +1,435 @@
+// The app's home screen (only inside the lancall app, where window.__TAURI__ exists): the calls
+// found on this network, hosting a call (link, QR code, who is in it, knocks), and joining by
+// link, QR code contents or typed address. It sits above the call UI's own pre-join card
+// (preview, name, devices, Join), fills that card's address fields, and otherwise leaves the
+// call UI (app.js) alone. Talks to the app's Rust side through Tauri commands and events.
+import { parseJoinLink, ROOM_RE, TOKEN_RE } from './link.js';
+import { ipcAvailable } from './transport-ipc.js';
+
+const DEFAULT_ROOM = 'call';
+const $ = (id) => document.getElementById(id);
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else if (k.startsWith('data-') || k.startsWith('aria-') || k === 'role' || k === 'for') node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
+  return node;
+}
+
+const svgEl = (tag, attrs) => {
+  const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  return node;
+};
+
+const invoke = (cmd, args) => globalThis.__TAURI__.core.invoke(cmd, args);
+const listen = (name, fn) => globalThis.__TAURI__.event.listen(name, (ev) => fn(ev.payload));
+
+const H = {
+  hosting: null,
+  hosts: [],
+  chosen: null, // address of the chosen host
+  busy: false,
+};
+// For the app tests and for people debugging from the inspector.
+globalThis.lancallHome = H;
+
+// ---- building the screen -------------------------------------------------------------------
+
+function build() {
+  document.head.append(el('link', { rel: 'stylesheet', href: 'css/home.css' }));
+  document.documentElement.classList.add('in-app');
+
+  const note = el('p', { id: 'webview-note', class: 'home-note', role: 'status', 'data-testid': 'webview-note', hidden: true });
+  const hostCard = el(
+    'section',
+    { class: 'home-card host-card', 'aria-labelledby': 'host-title' },
+    el('h2', { id: 'host-title', text: 'Host a call' }),
+    el('p', { class: 'hint', id: 'host-intro', text: 'Others join from the lancall app, or from any browser with the link or QR code. Video goes straight between devices.' }),
+    el('button', { type: 'button', id: 'host-call', class: 'primary big', 'data-testid': 'host-call', text: 'Host a call' }),
+    el(
+      'div',
+      { id: 'hosting', class: 'hosting', 'data-testid': 'hosting', hidden: true },
+      el('p', { class: 'hosting-title' }, 'You are hosting ', el('b', { id: 'hosting-name' }), '.'),
+      el(
+        'div',
+        { class: 'share' },
+        el('div', { id: 'join-qr', class: 'qr', 'data-testid': 'join-qr', role: 'img', 'aria-label': 'QR code of the join link' }),
+        el(
+          'div',
+          { class: 'share-text' },
+          el('span', { class: 'label', text: 'Join link' }),
+          el('code', { id: 'join-link', class: 'join-link', 'data-testid': 'join-link' }),
+          el('div', { class: 'row' }, el('button', { type: 'button', id: 'copy-link', class: 'secondary', 'data-testid': 'copy-link', text: 'Copy link' })),
+          el('p', { class: 'hint', id: 'hosting-detail' }),
+        ),
+      ),
+      el('h3', {}, 'In the call ', el('span', { id: 'participant-total', class: 'count', 'data-testid': 'participant-total', text: '0' })),
+      el('ul', { id: 'participants', class: 'people', 'data-testid': 'participants', 'aria-live': 'polite' }),
+      el('h3', { text: 'Asking to join' }),
+      // Knocks: a guest without the link's token asks the host to let them in. The hub has no
+      // knock message yet; when it does, renderKnocks() fills this list with admit/refuse buttons.
+      el('ul', { id: 'knocks', class: 'people knocks', 'data-testid': 'knocks' }),
+      el(
+        'div',
+        { class: 'row hosting-actions' },
+        el('button', { type: 'button', id: 'join-own-call', class: 'secondary', 'data-testid': 'join-own-call', text: 'Join my call' }),
+        el('button', { type: 'button', id: 'stop-hosting', class: 'danger-button', 'data-testid': 'stop-hosting', text: 'End the call for everyone' }),
+      ),
+    ),
+  );
+  const joinCard = el(
+    'section',
+    { class: 'home-card join-card', 'aria-labelledby': 'hosts-title' },
+    el('h2', { id: 'hosts-title', text: 'Calls on this network' }),
+    el('p', { id: 'finder-status', class: 'hint', 'data-testid': 'finder-status', role: 'status' }),
+    el('ul', { id: 'hosts', class: 'hosts', 'data-testid': 'hosts', 'aria-live': 'polite' }),
+    el(
+      'form',
+      { id: 'join-address-form', class: 'join-address', noValidate: true },
+      el(
+        'label',
+        { for: 'join-address' },
+        'Join by link, QR code contents or address',
+        el('input', {
+          id: 'join-address',
+          'data-testid': 'join-address',
+          autocomplete: 'off',
+          spellcheck: false,
+          inputMode: 'url',
+          placeholder: 'https://192.168.1.20:7443/#room=call&token=…',
+        }),
+      ),
+      el('button', { type: 'submit', id: 'join-address-go', class: 'secondary', 'data-testid': 'join-address-go', text: 'Go' }),
+    ),
+    el('div', { id: 'home-problem', class: 'problem', role: 'alert', 'data-testid': 'home-problem', hidden: true }),
+  );
+  const home = el(
+    'section',
+    { id: 'home', class: 'home', 'data-testid': 'home', 'aria-label': 'lancall home' },
+    el('header', { class: 'home-head' }, el('h1', { text: 'lancall' }), el('p', { class: 'hint', text: 'Video calls on this network. Nothing goes to the internet.' })),
+    note,
+    el('div', { class: 'home-grid' }, hostCard, joinCard),
+  );
+  const app = $('app');
+  app.insertBefore(home, app.firstChild);
+}
+
+// ---- problems and notes --------------------------------------------------------------------
+
+function showProblem(err) {
+  const box = $('home-problem');
+  const message = err?.message ?? String(err);
+  box.replaceChildren(el('strong', { text: titleFor(err?.code) }), el('p', { text: message }));
+  box.dataset.code = err?.code ?? 'error';
+  box.hidden = false;
+}
+
+function titleFor(code) {
+  switch (code) {
+    case 'identity-changed':
+      return 'This is not the host you meant.';
+    case 'bad-certificate':
+      return 'The host could not prove who it is.';
+    case 'unreachable':
+      return 'The host does not answer.';
+    case 'no-fingerprint':
+      return 'The app cannot check this host.';
+    case 'bad-address':
+      return 'That is not a link or address.';
+    case 'host-failed':
+      return 'Hosting could not start.';
+    default:
+      return 'Something went wrong.';
+  }
+}
+
+function clearProblem() {
+  $('home-problem').hidden = true;
+}
+
+function showWebviewNote() {
+  if (typeof globalThis.RTCPeerConnection === 'function') return;
+  const note = $('webview-note');
+  note.textContent =
+    'This window cannot take part in video calls itself: its web engine (WebKitGTK on this system) has no WebRTC. ' +
+    'You can still host: others join from their browsers or the lancall app, and you see who is in the call. ' +
+    'Your camera preview and microphone work below.';
+  note.hidden = false;
+  $('join-own-call').disabled = true;
+  $('join-own-call').title = 'Not possible in this window: no WebRTC';
+}
+
+// ---- the pre-join card (app.js's) ----------------------------------------------------------
+
+/** Point the pre-join card at a call: app.js reads these fields when the person presses Join. */
+function setJoinFields({ host, room, token }, { scroll = true } = {}) {
+  const set = (id, value) => {
+    const input = $(id);
+    if (!input) return;
+    input.value = value ?? '';
+    input.dispatchEvent(new Event('input', { bubbles: true }));
+  };
+  set('host', host);
+  set('room', room || DEFAULT_ROOM);
+  set('token', token || '');
+  const address = $('address');
+  if (address && !address.hidden) $('edit-address')?.click();
+  if (scroll) $('prejoin')?.scrollIntoView({ block: 'start', behavior: 'smooth' });
+  if (scroll) $('join')?.focus({ preventScroll: true });
+}
+
+// ---- choosing where to join ----------------------------------------------------------------
+
+/** Reads a join link, QR code contents or "host:port". */
+export function readJoinInput(text) {
+  const t = text.trim();
+  if (!t) return null;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(t)) {
+    const link = parseJoinLink(t, '');
+    return { address: t, room: link.room || DEFAULT_ROOM, token: link.token, fingerprint: link.fingerprint };
+  }
+  return { address: t, room: DEFAULT_ROOM, token: null, fingerprint: null };
+}
+
+async function chooseHost({ address, fingerprint, room, token }, entry = null) {
+  if (H.busy) return;
+  clearProblem();
+  if (room && !ROOM_RE.test(room)) return showProblem({ code: 'bad-address', message: 'The link has a room name that cannot be right. Ask for the link again.' });
+  if (token && !TOKEN_RE.test(token)) return showProblem({ code: 'bad-address', message: 'The link has a token that cannot be right. Ask for the link again.' });
+  H.busy = true;
+  entry?.classList.add('checking');
+  try {
+    const target = await invoke('prepare_join', { address, fingerprint: fingerprint ?? null });
+    H.chosen = target.host;
+    for (const li of document.querySelectorAll('#hosts [data-testid="host-entry"]')) {
+      li.classList.toggle('chosen', li.dataset.address === target.host);
+    }
+    setJoinFields({ host: target.host, room, token });
+  } catch (err) {
+    showProblem(err);
+  } finally {
+    H.busy = false;
+    entry?.classList.remove('checking');
+  }
+}
+
+function onJoinAddress(ev) {
+  ev.preventDefault();
+  const parsed = readJoinInput($('join-address').value);
+  if (!parsed) {
+    showProblem({ code: 'bad-address', message: 'Paste the join link, the text of its QR code, or the host address.' });
+    return;
+  }
+  chooseHost(parsed);
+}
+
+// ---- hosts on the network ------------------------------------------------------------------
+
+function renderFinder(status) {
+  const text = {
+    off: 'Looking for calls on this network is switched off. Join by link or address below.',
+    starting: 'Looking for calls on this network…',
+    on: '',
+  }[status?.state];
+  $('finder-status').textContent = text ?? status?.message ?? '';
+  renderHosts(H.hosts);
+}
+
+function renderHosts(hosts) {
+  H.hosts = hosts ?? [];
+  const list = $('hosts');
+  list.replaceChildren(
+    ...H.hosts.map((h) => {
+      const button = el(
+        'button',
+        { type: 'button', class: 'host', disabled: !h.joinable },
+        el('span', { class: 'host-name', text: h.name }),
+        el('span', { class: 'host-detail', text: h.joinable ? `${h.address}${h.open_rooms ? ' · open to this network' : ' · needs the link'}` : h.problem }),
+      );
+      const li = el('li', {
+        'data-testid': 'host-entry',
+        'data-fingerprint': h.fingerprint ?? '',
+        'data-address': h.address,
+        'data-instance': h.instance,
+        class: h.address === H.chosen ? 'chosen' : '',
+      }, button);
+      button.addEventListener('click', () => chooseHost({ address: h.address, fingerprint: h.fingerprint, room: DEFAULT_ROOM, token: null }, li));
+      return li;
+    }),
+  );
+  if (!H.hosts.length) {
+    const searching = !$('finder-status').textContent;
+    list.append(el('li', { class: 'empty', text: searching ? 'No calls found yet. Make sure the host is on the same Wi-Fi.' : 'No calls listed.' }));
+  }
+}
+
+// ---- hosting -------------------------------------------------------------------------------
+
+function drawQr(box, qr) {
+  box.replaceChildren();
+  if (!qr) return;
+  const n = qr.size;
+  const quiet = 4;
+  let d = '';
+  for (let y = 0; y < n; y += 1) {
+    for (let x = 0; x < n; x += 1) {
+      if (qr.modules[y * n + x] === '1') d += `M${x + quiet} ${y + quiet}h1v1h-1z`;
+    }
+  }
+  const svg = svgEl('svg', { viewBox: `0 0 ${n + 2 * quiet} ${n + 2 * quiet}`, 'shape-rendering': 'crispEdges' });
+  svg.append(svgEl('rect', { width: n + 2 * quiet, height: n + 2 * quiet, class: 'qr-light' }), svgEl('path', { d, class: 'qr-dark' }));
+  box.append(svg);
+}
+
+function renderParticipants(list) {
+  const people = list ?? [];
+  $('participant-total').textContent = String(people.length);
+  const ul = $('participants');
+  ul.replaceChildren(...people.map((p) => el('li', { 'data-testid': 'participant', 'data-peer-id': p.id, text: p.name })));
+  if (!people.length) ul.append(el('li', { class: 'empty', text: 'Nobody yet. Share the link or let them scan the QR code.' }));
+}
+
+/** Knocks are not in the protocol yet; this is where they will be listed. */
+function renderKnocks(knocks) {
+  const ul = $('knocks');
+  ul.replaceChildren(...(knocks ?? []).map((k) => el('li', { 'data-testid': 'knock', text: k.name })));
+  if (!knocks?.length) ul.append(el('li', { class: 'empty', text: 'Guests join with the link or QR code, which lets them in. Asking to join without it comes in a later version.' }));
+}
+
+function renderHosting(view) {
+  H.hosting = view ?? null;
+  const on = !!view;
+  $('hosting').hidden = !on;
+  $('host-call').hidden = on;
+  $('host-intro').hidden = on;
+  if (!on) return;
+  $('hosting-name').textContent = view.name;
+  $('join-link').textContent = view.join_url;
+  drawQr($('join-qr'), view.qr);
+  const detail = [];
+  if (view.join_urls.length > 1) detail.push(`Also reachable at ${view.join_urls.slice(1).map((u) => new URL(u).host).join(', ')}.`);
+  if (view.fingerprint) detail.push(`Certificate fingerprint ${view.fingerprint.slice(0, 16)}…`);
+  if (view.trust_urls[0]) detail.push(`Browsers can trust this host at ${view.trust_urls[0]}`);
+  if (!view.advertised) detail.push(view.advertise_problem ? `Not announced on the network: ${view.advertise_problem}.` : 'Not announced on the network (mDNS is off): share the link.');
+  $('hosting-detail').textContent = detail.join(' ');
+  renderParticipants(view.participants);
+  renderKnocks([]);
+  if (!H.chosen) setJoinFields({ host: view.address, room: view.room, token: view.token }, { scroll: false });
+}
+
+async function saveName() {
+  const name = $('name')?.value.trim();
+  if (!name) return;
+  try {
+    await invoke('save_settings', { update: { display_name: name } });
+  } catch (err) {
+    console.warn('lancall: could not save the name', err);
+  }
+}
+
+async function startHosting() {
+  if (H.busy) return;
+  clearProblem();
+  H.busy = true;
+  $('host-call').disabled = true;
+  $('host-call').textContent = 'Starting…';
+  try {
+    await saveName();
+    const view = await invoke('start_hosting');
+    H.chosen = null;
+    renderHosting(view);
+  } catch (err) {
+    showProblem(err);
+  } finally {
+    H.busy = false;
+    $('host-call').disabled = false;
+    $('host-call').textContent = 'Host a call';
+  }
+}
+
+async function stopHosting() {
+  if (globalThis.lancall?.phase === 'incall') $('hangup')?.click();
+  try {
+    await invoke('stop_hosting');
+  } catch (err) {
+    showProblem(err);
+  }
+  renderHosting(null);
+}
+
+function joinOwnCall() {
+  if (!H.hosting) return;
+  H.chosen = null;
+  setJoinFields({ host: H.hosting.address, room: H.hosting.room, token: H.hosting.token });
+  $('join-form')?.requestSubmit();
+}
+
+// ---- following the call UI -----------------------------------------------------------------
+
+/** The home screen steps aside while a call is on screen. */
+function followCallScreen() {
+  const incall = $('incall');
+  if (!incall) return;
+  const update = () => {
+    $('home').hidden = !incall.hidden;
+  };
+  new MutationObserver(update).observe(incall, { attributes: true, attributeFilter: ['hidden'] });
+  update();
+}
+
+function persistPreferences() {
+  const save = (update) => invoke('save_settings', { update }).catch((err) => console.warn('lancall: settings not saved', err));
+  $('name')?.addEventListener('change', () => save({ display_name: $('name').value }));
+  $('camera-select')?.addEventListener('change', (ev) => save({ camera_id: ev.target.value }));
+  $('mic-select')?.addEventListener('change', (ev) => save({ mic_id: ev.target.value }));
+  $('speaker-select')?.addEventListener('change', (ev) => save({ speaker_id: ev.target.value }));
+}
+
+// ---- start ---------------------------------------------------------------------------------
+
+async function init() {
+  build();
+  showWebviewNote();
+  $('host-call').addEventListener('click', startHosting);
+  $('stop-hosting').addEventListener('click', stopHosting);
+  $('join-own-call').addEventListener('click', joinOwnCall);
+  $('copy-link').addEventListener('click', () => {
+    navigator.clipboard?.writeText($('join-link').textContent).then(
+      () => ($('copy-link').textContent = 'Copied'),
+      () => ($('copy-link').textContent = 'Select the link to copy it'),
+    );
+  });
+  $('join-address-form').addEventListener('submit', onJoinAddress);
+  followCallScreen();
+  persistPreferences();
+
+  await Promise.all([
+    listen('lancall:hosts', renderHosts),
+    listen('lancall:finder', renderFinder),
+    listen('lancall:participants', renderParticipants),
+    listen('lancall:hosting', renderHosting),
+  ]);
+  const info = await invoke('app_info');
+  H.info = info;
+  if (info.settings.display_name && !$('name').value) {
+    $('name').value = info.settings.display_name;
+    $('name').dispatchEvent(new Event('input', { bubbles: true }));
+  }
+  renderFinder(info.finder);
+  renderHosts(info.hosts);
+  renderHosting(info.hosting);
+  document.documentElement.dataset.homeReady = 'true';
+}
+
+if (ipcAvailable()) {
+  init().catch((err) => {
+    console.error('lancall: the home screen could not start', err);
+    document.documentElement.dataset.homeReady = 'error';
+  });
+}
