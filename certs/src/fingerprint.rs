@@ -17,6 +17,11 @@ use crate::CertError;
 pub struct Fingerprint(pub [u8; 32]);
 
 impl Fingerprint {
+    /// A fingerprint from its 32 digest bytes.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Fingerprint {
+        Fingerprint(bytes)
+    }
+
     /// The fingerprint of a DER-encoded certificate.
     pub fn of(der: &[u8]) -> Fingerprint {
         Fingerprint(Sha256::digest(der).into())
@@ -128,5 +133,12 @@ mod tests {
         let fp = Fingerprint([0xab; 32]);
         assert_eq!(fp.to_hex(), "ab".repeat(32));
         assert_eq!(fp.to_string(), vec!["AB"; 32].join(":"));
+    }
+}
+
+/// Serialized as 64 lowercase hex digits, the form of join links, mDNS TXT records and `--json`.
+impl serde::Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.to_hex())
     }
 }

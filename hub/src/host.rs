@@ -5,11 +5,16 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use lancall_certs::{Authority, Fingerprint, Leaf, LeafNames, ReloadableCert};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::discovery::{self, Advertisement, Advertiser, AdvertiserOptions};
 use crate::hub::{Hub, HubConfig, HubError, RoomInfo, RoomSpec};
+use crate::netif::{self, AddressWatcher, InterfacePolicy};
 use crate::protocol::IceServer;
 use crate::server::{CaDownload, Server, ServerError, ServerOptions, Timing};
 
@@ -38,6 +43,13 @@ pub struct HostConfig {
     pub timing: Timing,
     /// Make a new token for the room instead of reusing the saved one: old links stop working.
     pub new_token: bool,
+    /// Advertise the host on the LAN by mDNS (`_lancall._tcp`). Off unless asked for, so that a
+    /// library user (a test, or an app with its own advertiser) never multicasts by surprise.
+    pub advertise: bool,
+    /// Which interfaces count as the LAN: for links, the certificate and mDNS.
+    pub interfaces: InterfacePolicy,
+    /// How often to look for address changes (Wi-Fi to Ethernet, DHCP renewal).
+    pub address_poll: Duration,
 }
 
 impl HostConfig {
@@ -56,6 +68,9 @@ impl HostConfig {
             external_tls: None,
             timing: Timing::default(),
             new_token: false,
+            advertise: false,
+            interfaces: InterfacePolicy::default(),
+            address_poll: discovery::DEFAULT_ADDRESS_POLL,
         }
     }
 }
@@ -80,6 +95,9 @@ pub enum HostError {
         /// Why.
         source: std::io::Error,
     },
+    /// mDNS advertising could not start.
+    #[error("could not advertise this host on the LAN: {0}. Start with --no-mdns and share the link instead")]
+    Discovery(#[from] discovery::DiscoveryError),
     /// The data folder could not be made.
     #[error("could not create the data folder {path}: {source}. Pick another with --data-dir")]
     DataDir {
@@ -102,24 +120,35 @@ pub struct RunningHost {
     pub http_addr: Option<SocketAddr>,
     /// The CA's fingerprint; `None` when serving an external certificate.
     pub ca_fingerprint: Option<Fingerprint>,
-    /// The addresses that go in links, best first.
+    /// The addresses that went in links at start, best first ([`RunningHost::join_urls`] follows
+    /// later changes).
     pub addresses: Vec<IpAddr>,
+    /// The mDNS instance name, when advertising.
+    pub mdns_instance: Option<String>,
+    /// A stable id for this host (from its CA), as in mDNS TXT `id`.
+    pub host_id: String,
     /// The host's name as others see it.
     pub display_name: String,
     stop: CancellationToken,
     task: JoinHandle<()>,
+    lan: watch::Receiver<Vec<IpAddr>>,
 }
 
 impl RunningHost {
+    /// The addresses that go in links now, best first.
+    pub fn current_addresses(&self) -> Vec<IpAddr> {
+        link_addresses(self.https_addr.ip(), &self.lan.borrow())
+    }
+
     /// `https://ADDR:PORT/` for each address.
     pub fn https_urls(&self) -> Vec<String> {
-        self.addresses.iter().map(|ip| format!("https://{}/", host_port(*ip, self.https_addr.port()))).collect()
+        self.current_addresses().iter().map(|ip| format!("https://{}/", host_port(*ip, self.https_addr.port()))).collect()
     }
 
     /// The plain-HTTP CA page for each address.
     pub fn http_urls(&self) -> Vec<String> {
         match self.http_addr {
-            Some(http) => self.addresses.iter().map(|ip| format!("http://{}/", host_port(*ip, http.port()))).collect(),
+            Some(http) => self.current_addresses().iter().map(|ip| format!("http://{}/", host_port(*ip, http.port()))).collect(),
             None => Vec::new(),
         }
     }
@@ -235,25 +264,27 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
     lancall_certs::install_crypto_provider();
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| HostError::DataDir { path: config.data_dir.clone(), source })?;
-    let lan = lancall_certs::lan_addresses();
+    let watcher = netif::watch_addresses(config.interfaces.clone(), config.address_poll);
+    let lan = watcher.current();
     let addresses = link_addresses(config.https_listen.ip(), &lan);
 
     let (leaf, ca) = match &config.external_tls {
         Some((cert, key)) => (Leaf::load_pem_files(cert, key)?, None),
         None => {
             let authority = Authority::load_or_create(&config.data_dir)?;
-            let mut ips = lan.clone();
-            ips.extend(addresses.iter().copied());
-            let names = LeafNames::for_host(&ips, lancall_certs::hostname().as_deref());
-            let (leaf, reissued) = authority.ensure_leaf(&config.data_dir, &names)?;
+            let (leaf, reissued) = authority.ensure_leaf(&config.data_dir, &leaf_names(&lan, &addresses, &authority))?;
             if reissued {
                 log::info!("issued a new certificate for this host's addresses");
             }
             (leaf, Some(authority))
         }
     };
+    let host_id = match &ca {
+        Some(authority) => authority.fingerprint().to_hex()[..16].to_owned(),
+        None => leaf.fingerprint().to_hex()[..16].to_owned(),
+    };
     let resolver: Arc<ReloadableCert> = ReloadableCert::new(&leaf)?;
-    let tls = Arc::new(lancall_certs::server_config(resolver));
+    let tls = Arc::new(lancall_certs::server_config(resolver.clone()));
 
     let hub = Hub::new(HubConfig {
         default_capacity: config.capacity,
@@ -270,6 +301,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
     if let (Some(token), true) = (&room.token, saved.is_none()) {
         save_token(&config.data_dir, &config.room, token)?;
     }
+    let ca_fingerprint: Option<Fingerprint> = ca.as_ref().map(Authority::fingerprint);
     let ca_download = ca.as_ref().map(|a| CaDownload {
         pem: a.ca_pem(),
         der: a.ca_der().to_vec(),
@@ -293,20 +325,109 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         (Some(Err(source)), Some(addr)) => return Err(ServerError::Bind { addr, source }.into()),
         _ => None,
     };
+    let advertiser = match (&ca, config.advertise) {
+        (Some(authority), true) => {
+            let ad = Advertisement {
+                display_name: config.display_name.clone(),
+                host_id: host_id.clone(),
+                port: https_addr.port(),
+                ca_fingerprint: authority.fingerprint(),
+                open_rooms: hub.has_open_rooms(),
+            };
+            let options = AdvertiserOptions { addresses: Some(watcher.subscribe()), ..AdvertiserOptions::default() };
+            Some(Advertiser::start_with(ad, &config.interfaces, options)?)
+        }
+        (None, true) => {
+            log::warn!("not advertising by mDNS: app joiners pin the host's own CA, and this host serves another certificate; share the link instead");
+            None
+        }
+        (_, false) => None,
+    };
+    let mdns_instance = advertiser.as_ref().map(Advertiser::instance_name);
+
     let stop = CancellationToken::new();
-    let task = tokio::spawn(server.run(stop.clone()));
+    let lan_rx = watcher.subscribe();
+    let reissue = ca.map(|authority| {
+        tokio::spawn(reissue_on_address_change(
+            watcher.subscribe(),
+            authority,
+            resolver,
+            config.data_dir.clone(),
+            https_addr.ip(),
+        ))
+    });
+    let task = tokio::spawn(run_until_stopped(server, stop.clone(), advertiser, watcher, reissue));
     log::info!("host \"{}\" serving HTTPS on {https_addr}", config.display_name);
     Ok(RunningHost {
         hub,
         room,
         https_addr,
         http_addr,
-        ca_fingerprint: ca.as_ref().map(Authority::fingerprint),
+        ca_fingerprint,
         addresses,
+        mdns_instance,
+        host_id,
         display_name: config.display_name,
         stop,
         task,
+        lan: lan_rx,
     })
+}
+
+/// Names for the leaf: the LAN and link addresses, loopback, `localhost`, `<hostname>.local`,
+/// and the mDNS host name the advertiser uses for this host.
+fn leaf_names(lan: &[IpAddr], links: &[IpAddr], authority: &Authority) -> LeafNames {
+    let mut ips = lan.to_vec();
+    ips.extend(links.iter().copied());
+    let base = LeafNames::for_host(&ips, lancall_certs::hostname().as_deref());
+    let mdns = discovery::mdns_hostname(&authority.fingerprint().to_hex()[..16]);
+    let dns: Vec<String> = base.dns_names().map(str::to_owned).chain([mdns.trim_end_matches('.').to_owned()]).collect();
+    LeafNames::new(base.ips(), dns)
+}
+
+/// When the LAN addresses change, issue a leaf for the new ones and serve it from then on: a
+/// phone that joins by the new address must find it in the certificate.
+async fn reissue_on_address_change(
+    mut lan: watch::Receiver<Vec<IpAddr>>,
+    authority: Authority,
+    resolver: Arc<ReloadableCert>,
+    data_dir: PathBuf,
+    listen: IpAddr,
+) {
+    while lan.changed().await.is_ok() {
+        let current = lan.borrow_and_update().clone();
+        let names = leaf_names(&current, &link_addresses(listen, &current), &authority);
+        match authority.ensure_leaf(&data_dir, &names).and_then(|(leaf, reissued)| {
+            if reissued {
+                resolver.set(&leaf)?;
+            }
+            Ok(reissued)
+        }) {
+            Ok(true) => log::info!("the LAN addresses changed to {current:?}: serving a new certificate for them"),
+            Ok(false) => {}
+            Err(e) => log::error!("the LAN addresses changed, but the certificate could not be reissued: {e}"),
+        }
+    }
+}
+
+async fn run_until_stopped(
+    server: Server,
+    stop: CancellationToken,
+    advertiser: Option<Advertiser>,
+    watcher: AddressWatcher,
+    reissue: Option<JoinHandle<()>>,
+) {
+    let serving = tokio::spawn(server.run(stop.clone()));
+    stop.cancelled().await;
+    // Say goodbye on mDNS first, so that lists drop the host while its clients are told.
+    if let Some(advertiser) = advertiser {
+        advertiser.stop().await;
+    }
+    watcher.stop();
+    if let Some(task) = reissue {
+        task.abort();
+    }
+    let _ = serving.await;
 }
 
 #[cfg(test)]

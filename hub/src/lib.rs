@@ -5,8 +5,10 @@
 //! - [`host`]: certificates, hub, room and ports started together (used by `lancall-host` and the app).
 //! - [`server`]: the HTTPS/WSS port (UI, `/ws`, `/ca.crt`, `/healthz`) and the plain-HTTP helper port.
 
+pub mod discovery;
 pub mod host;
 pub mod hub;
+pub mod netif;
 pub mod protocol;
 pub mod server;
 pub mod trust_page;

@@ -8,7 +8,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use lancall_certs::{Authority, LeafNames};
 use lancall_hub::host::{self, HostConfig, RunningHost};
+use lancall_hub::discovery;
 use lancall_hub::hub::HubEvent;
+use lancall_hub::netif::InterfacePolicy;
+use std::time::Duration;
 use lancall_hub::protocol::IceServer;
 use lancall_hub::server::{DEFAULT_HTTPS_PORT, DEFAULT_HTTP_PORT};
 
@@ -62,6 +65,10 @@ struct ServeArgs {
     /// Do not advertise this host on the LAN by mDNS
     #[arg(long)]
     no_mdns: bool,
+    /// Use only this network interface for links, the certificate and mDNS (repeatable)
+    /// [default: every LAN interface, skipping loopback, container bridges, tunnels, cellular]
+    #[arg(long = "interface", value_name = "NAME")]
+    interfaces: Vec<String>,
     /// Print one JSON object per line (events) instead of text and QR codes
     #[arg(long)]
     json: bool,
@@ -101,6 +108,18 @@ enum Command {
         #[arg(long, requires = "export")]
         der: bool,
     },
+    /// List the lancall hosts on this network (mDNS), then exit
+    Discover {
+        /// How long to listen
+        #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
+        seconds: f64,
+        /// One JSON object per host per line
+        #[arg(long)]
+        json: bool,
+        /// Use only this network interface (repeatable)
+        #[arg(long = "interface", value_name = "NAME")]
+        interfaces: Vec<String>,
+    },
     /// Issue a certificate for the given addresses and names into a folder (like `mkcert create-cert`)
     Issue {
         /// Folder to write leaf.crt (chain) and leaf.key into
@@ -126,6 +145,7 @@ fn main() -> ExitCode {
         None | Some(Command::Serve) => serve(cli.serve, data_dir),
         Some(Command::Ca { export, der }) => show_ca(&data_dir, export.as_deref(), der),
         Some(Command::Issue { out, names }) => issue(&data_dir, &out, &names),
+        Some(Command::Discover { seconds, json, interfaces }) => discover(seconds, json, interfaces),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -186,6 +206,8 @@ fn serve(args: ServeArgs, data_dir: PathBuf) -> Result<(), AnyError> {
     if args.no_mdns {
         log::info!("mDNS advertising is off (--no-mdns): joiners need the link or the address");
     }
+    config.advertise = !args.no_mdns;
+    config.interfaces = policy(args.interfaces);
     let json = args.json;
     let knock = args.knock.unwrap_or_else(|| {
         use std::io::IsTerminal;
@@ -349,6 +371,8 @@ fn print_ready_json(host: &RunningHost) {
         "open": host.room.token.is_none(),
         "capacity": host.room.capacity,
         "ca_sha256": host.ca_fingerprint.map(|f| f.to_hex()),
+        "mdns_instance": host.mdns_instance,
+        "host_id": host.host_id,
         "https_port": host.https_addr.port(),
         "http_port": host.http_addr.map(|a| a.port()),
         "pid": std::process::id(),
@@ -381,6 +405,9 @@ fn print_ready_text(host: &RunningHost) {
         }
         out(&format!("CA fingerprint (SHA-256): {}", fp.to_colon_hex()));
     }
+    if let Some(instance) = &host.mdns_instance {
+        out(&format!("Apps on this network see it as \"{instance}\"."));
+    }
     out("Press Ctrl+C to stop.");
 }
 
@@ -393,6 +420,33 @@ fn qr_text(url: &str) -> Option<String> {
             .quiet_zone(true)
             .build(),
     )
+}
+
+fn policy(interfaces: Vec<String>) -> InterfacePolicy {
+    if interfaces.is_empty() {
+        InterfacePolicy::default()
+    } else {
+        InterfacePolicy::only(interfaces)
+    }
+}
+
+fn discover(seconds: f64, json: bool, interfaces: Vec<String>) -> Result<(), AnyError> {
+    if !(0.1..=600.0).contains(&seconds) {
+        return Err("--seconds takes a number from 0.1 to 600".into());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let hosts = runtime.block_on(discovery::discover_for(Duration::from_secs_f64(seconds), &policy(interfaces)))?;
+    if json {
+        let lines = discovery::format_hosts_json_lines(&hosts);
+        if !lines.is_empty() {
+            out(lines.trim_end());
+        }
+    } else if hosts.is_empty() {
+        out("No lancall hosts found on this network. Is the host on the same Wi-Fi, and not started with --no-mdns?");
+    } else {
+        out(discovery::format_hosts_human(&hosts).trim_end());
+    }
+    Ok(())
 }
 
 fn show_ca(data_dir: &Path, export: Option<&Path>, der: bool) -> Result<(), AnyError> {

@@ -1,0 +1,116 @@
+//! `lancall-host` on a LAN made of two network namespaces: another machine finds it with
+//! `lancall-host discover`, it follows an address change with a new certificate and a new
+//! advertisement, and it is gone from the list once stopped. Real processes, real multicast,
+//! only inside the test's own namespaces.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod discovery_netns;
+
+use std::io::BufRead;
+use std::net::{IpAddr, SocketAddr};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use discovery_netns::{namespaces_available, output_with_timeout, Lan, NsRuntime, ADDRESS_A};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lancall-host");
+
+fn discover(lan: &Lan) -> Vec<serde_json::Value> {
+    let mut cmd = lan.b.exec(BIN);
+    cmd.args(["discover", "--json", "--seconds", "2"]);
+    let out = output_with_timeout(cmd, Duration::from_secs(20)).expect("discover runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// A TLS handshake from namespace `b` to `addr`, pinning `fp` and checking that the certificate
+/// names `addr`.
+fn pinned_handshake(rt: &NsRuntime, addr: SocketAddr, fp: lancall_certs::Fingerprint) -> Result<(), String> {
+    rt.run(async move {
+        let tcp = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+            .await
+            .map_err(|_| "connect timed out".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let config = Arc::new(lancall_certs::client_config_pinned(fp));
+        let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+        tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map(|_| ()).map_err(|e| e.to_string())
+    })
+}
+
+#[test]
+fn a_host_is_discovered_follows_an_address_change_and_is_gone_after_stopping() {
+    if let Err(why) = namespaces_available() {
+        eprintln!("SKIPPED a_host_is_discovered_follows_an_address_change_and_is_gone_after_stopping: {why}");
+        return;
+    }
+    let lan = Lan::create("hostlan").unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut child: std::process::Child = lan
+        .a
+        .exec(BIN)
+        .args(["--listen", "0.0.0.0:0", "--no-http", "--json", "--name", "Kitchen", "--open", "--data-dir"])
+        .arg(data.path())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let port = ready["https_port"].as_u64().unwrap() as u16;
+    let fp_hex = ready["ca_sha256"].as_str().unwrap().to_owned();
+    let fp: lancall_certs::Fingerprint = fp_hex.parse().unwrap();
+    assert_eq!(ready["join_url"].as_str().unwrap(), format!("https://{ADDRESS_A}:{port}/#room=call&fp={fp_hex}"));
+    let instance = ready["mdns_instance"].as_str().expect("advertised").to_owned();
+    assert!(instance.starts_with("Kitchen"), "{instance}");
+
+    // Another machine on the LAN finds it, with what an app needs to join and pin.
+    let hosts = discover(&lan);
+    let found = hosts.iter().find(|h| h["instance"] == instance.as_str()).unwrap_or_else(|| panic!("not found in {hosts:?}"));
+    assert_eq!(found["name"], "Kitchen");
+    assert_eq!(found["port"], port);
+    assert_eq!(found["fingerprint"], fp_hex.as_str());
+    assert_eq!(found["open_rooms"], true);
+    assert_eq!(found["joinable"], true);
+    assert!(found["addresses"].as_array().unwrap().iter().any(|a| a == ADDRESS_A));
+
+    // The pinned path works by the advertised address.
+    let rt = NsRuntime::new(&lan.b).unwrap();
+    let a: IpAddr = ADDRESS_A.parse().unwrap();
+    pinned_handshake(&rt, SocketAddr::new(a, port), fp).expect("pinned handshake by the advertised address");
+
+    // The host gets a second address (DHCP renewal, a second network): the certificate and the
+    // advertisement follow, so a joiner using the new address is not refused.
+    let new: IpAddr = "10.99.0.11".parse().unwrap();
+    lan.a.add_address("eth0", "10.99.0.11/24").unwrap();
+    let started = Instant::now();
+    loop {
+        match pinned_handshake(&rt, SocketAddr::new(new, port), fp) {
+            Ok(()) => break,
+            Err(e) if started.elapsed() < Duration::from_secs(20) => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            Err(e) => panic!("the certificate never named the new address: {e}"),
+        }
+    }
+    let started = Instant::now();
+    loop {
+        let hosts = discover(&lan);
+        let addrs = hosts.iter().find(|h| h["instance"] == instance.as_str()).map(|h| h["addresses"].clone());
+        if addrs.as_ref().and_then(|a| a.as_array()).is_some_and(|a| a.iter().any(|x| x == "10.99.0.11")) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the new address was never advertised: {addrs:?}");
+    }
+
+    // Stopped cleanly, it is no longer listed.
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+    let hosts = discover(&lan);
+    assert!(hosts.iter().all(|h| h["instance"] != instance.as_str()), "still listed after stopping: {hosts:?}");
+}
