@@ -124,6 +124,13 @@ impl FromStr for Fingerprint {
     }
 }
 
+/// Serialized as 64 lowercase hex digits, the form of join links, mDNS TXT records and `--json`.
+impl serde::Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.to_hex())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,12 +140,5 @@ mod tests {
         let fp = Fingerprint([0xab; 32]);
         assert_eq!(fp.to_hex(), "ab".repeat(32));
         assert_eq!(fp.to_string(), vec!["AB"; 32].join(":"));
-    }
-}
-
-/// Serialized as 64 lowercase hex digits, the form of join links, mDNS TXT records and `--json`.
-impl serde::Serialize for Fingerprint {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.to_hex())
     }
 }
