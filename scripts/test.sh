@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
 # Runs every lancall test, installing what is missing first and saying so. Needs root (or sudo)
 # for the network-namespace tests; without it those tests skip and say why.
+#
+# 1. Rust tests of the core crates (the workspace's default members: no webview, no GTK)
+# 2. browser tests: calls between real Chromiums through lancall-host, trust, resilience
+# 3. app tests: the Tauri app under WebDriver, with its own Rust tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_rust
 apt_need pkg-config:pkg-config gcc:cc iproute2:ip openssl:openssl libnss3-tools:certutil
 
-say "Rust tests of the core crates (certs, hub): no webview, no GTK"
+say "Rust tests of the core crates (default members: no webview, no GTK)"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --locked --workspace --no-fail-fast
+  cargo nextest run --locked --no-fail-fast
   # nextest does not run doc tests
-  cargo test --locked --workspace --doc
+  cargo test --locked --doc
 else
-  cargo test --locked --workspace --no-fail-fast
+  cargo test --locked --no-fail-fast
 fi
 
-if [ -x tests/browser/run.sh ]; then
-  say "Browser tests: calls, media, errors, resilience, trust (Playwright + Debian Chromium, inside a network namespace)"
-  tests/browser/run.sh
-fi
+say "Browser tests: calls, media, errors, resilience, trust (Playwright + Debian Chromium, inside a network namespace)"
+tests/browser/run.sh
+
+say "App tests: the Tauri app under WebDriver (tauri-driver + WebKitWebDriver on Xvfb, inside a network namespace)"
+tests/app/run.sh
+
 say "All tests passed"

@@ -334,7 +334,14 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
                 ca_fingerprint: authority.fingerprint(),
                 open_rooms: hub.has_open_rooms(),
             };
-            let options = AdvertiserOptions { addresses: Some(watcher.subscribe()), ..AdvertiserOptions::default() };
+            // A host listening on one address must advertise only that one; otherwise joiners
+            // would try addresses where nothing answers.
+            let addresses = if config.https_listen.ip().is_unspecified() {
+                watcher.subscribe()
+            } else {
+                watch::channel(vec![config.https_listen.ip()]).1
+            };
+            let options = AdvertiserOptions { addresses: Some(addresses), ..AdvertiserOptions::default() };
             Some(Advertiser::start_with(ad, &config.interfaces, options)?)
         }
         (None, true) => {

@@ -107,6 +107,34 @@ fn a_host_is_discovered_follows_an_address_change_and_is_gone_after_stopping() {
         assert!(started.elapsed() < Duration::from_secs(20), "the new address was never advertised: {addrs:?}");
     }
 
+    // A host that listens on one address advertises only that one, though the machine has two.
+    let data2 = tempfile::tempdir().unwrap();
+    let mut specific = lan
+        .a
+        .exec(BIN)
+        .args(["--listen", &format!("{ADDRESS_A}:0"), "--no-http", "--json", "--name", "Study", "--data-dir"])
+        .arg(data2.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(specific.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let study: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let study_instance = study["mdns_instance"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    let addrs = loop {
+        let hosts = discover(&lan);
+        if let Some(h) = hosts.iter().find(|h| h["instance"] == study_instance.as_str()) {
+            break h["addresses"].clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the second host was never found");
+    };
+    assert_eq!(addrs, serde_json::json!([ADDRESS_A]), "only the address it listens on");
+    let _ = specific.kill();
+    let _ = specific.wait();
+
     // Stopped cleanly, it is no longer listed.
     let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());

@@ -72,8 +72,7 @@ function build() {
       el('h3', {}, 'In the call ', el('span', { id: 'participant-total', class: 'count', 'data-testid': 'participant-total', text: '0' })),
       el('ul', { id: 'participants', class: 'people', 'data-testid': 'participants', 'aria-live': 'polite' }),
       el('h3', { text: 'Asking to join' }),
-      // Knocks: a guest without the link's token asks the host to let them in. The hub has no
-      // knock message yet; when it does, renderKnocks() fills this list with admit/refuse buttons.
+      // Knocks: a guest without the link's token asks the host to let them in (renderKnocks).
       el('ul', { id: 'knocks', class: 'people knocks', 'data-testid': 'knocks' }),
       el(
         'div',
@@ -197,7 +196,7 @@ export function readJoinInput(text) {
   return { address: t, room: DEFAULT_ROOM, token: null, fingerprint: null };
 }
 
-async function chooseHost({ address, fingerprint, room, token }, entry = null) {
+async function chooseHost({ address, alternatives = [], fingerprint, room, token }, entry = null) {
   if (H.busy) return;
   clearProblem();
   if (room && !ROOM_RE.test(room)) return showProblem({ code: 'bad-address', message: 'The link has a room name that cannot be right. Ask for the link again.' });
@@ -205,10 +204,10 @@ async function chooseHost({ address, fingerprint, room, token }, entry = null) {
   H.busy = true;
   entry?.classList.add('checking');
   try {
-    const target = await invoke('prepare_join', { address, fingerprint: fingerprint ?? null });
+    const target = await invoke('prepare_join', { address, fingerprint: fingerprint ?? null, alternatives });
     H.chosen = target.host;
     for (const li of document.querySelectorAll('#hosts [data-testid="host-entry"]')) {
-      li.classList.toggle('chosen', li.dataset.address === target.host);
+      li.classList.toggle('chosen', li.dataset.addresses.split(' ').includes(target.host));
     }
     setJoinFields({ host: target.host, room, token });
   } catch (err) {
@@ -256,10 +255,12 @@ function renderHosts(hosts) {
         'data-testid': 'host-entry',
         'data-fingerprint': h.fingerprint ?? '',
         'data-address': h.address,
+        'data-addresses': h.addresses.join(' '),
         'data-instance': h.instance,
-        class: h.address === H.chosen ? 'chosen' : '',
+        class: h.addresses.includes(H.chosen) ? 'chosen' : '',
       }, button);
-      button.addEventListener('click', () => chooseHost({ address: h.address, fingerprint: h.fingerprint, room: DEFAULT_ROOM, token: null }, li));
+      const alternatives = h.addresses.filter((a) => a !== h.address);
+      button.addEventListener('click', () => chooseHost({ address: h.address, alternatives, fingerprint: h.fingerprint, room: DEFAULT_ROOM, token: null }, li));
       return li;
     }),
   );
@@ -295,11 +296,29 @@ function renderParticipants(list) {
   if (!people.length) ul.append(el('li', { class: 'empty', text: 'Nobody yet. Share the link or let them scan the QR code.' }));
 }
 
-/** Knocks are not in the protocol yet; this is where they will be listed. */
+/** People without the link's token asking to be let in; the host admits or refuses each. */
 function renderKnocks(knocks) {
   const ul = $('knocks');
-  ul.replaceChildren(...(knocks ?? []).map((k) => el('li', { 'data-testid': 'knock', text: k.name })));
-  if (!knocks?.length) ul.append(el('li', { class: 'empty', text: 'Guests join with the link or QR code, which lets them in. Asking to join without it comes in a later version.' }));
+  const answer = (id, admit) =>
+    invoke('answer_knock', { id, admit }).catch((err) => {
+      if (err?.code !== 'knock-gone') showProblem(err);
+    });
+  ul.replaceChildren(
+    ...(knocks ?? []).map((k) => {
+      const admit = el('button', { type: 'button', class: 'secondary', 'data-testid': 'admit-knock', text: 'Let in' });
+      const refuse = el('button', { type: 'button', class: 'secondary', 'data-testid': 'refuse-knock', text: 'Refuse' });
+      admit.addEventListener('click', () => answer(k.id, true));
+      refuse.addEventListener('click', () => answer(k.id, false));
+      const from = k.addr ? ` (${k.addr})` : '';
+      return el('li', { class: 'knock', 'data-testid': 'knock', 'data-knock-id': k.id }, el('span', { text: `${k.name}${from}` }), el('span', { class: 'knock-actions' }, admit, refuse));
+    }),
+  );
+  if (!knocks?.length) ul.append(el('li', { class: 'empty', text: 'Nobody is waiting. Guests with the link or QR code come straight in.' }));
+}
+
+function renderPresence(presence) {
+  renderParticipants(presence?.participants);
+  renderKnocks(presence?.knocks);
 }
 
 function renderHosting(view) {
@@ -318,8 +337,7 @@ function renderHosting(view) {
   if (view.trust_urls[0]) detail.push(`Browsers can trust this host at ${view.trust_urls[0]}`);
   if (!view.advertised) detail.push(view.advertise_problem ? `Not announced on the network: ${view.advertise_problem}.` : 'Not announced on the network (mDNS is off): share the link.');
   $('hosting-detail').textContent = detail.join(' ');
-  renderParticipants(view.participants);
-  renderKnocks([]);
+  renderPresence(view);
   if (!H.chosen) setJoinFields({ host: view.address, room: view.room, token: view.token }, { scroll: false });
 }
 
@@ -412,7 +430,7 @@ async function init() {
   await Promise.all([
     listen('lancall:hosts', renderHosts),
     listen('lancall:finder', renderFinder),
-    listen('lancall:participants', renderParticipants),
+    listen('lancall:presence', renderPresence),
     listen('lancall:hosting', renderHosting),
   ]);
   const info = await invoke('app_info');

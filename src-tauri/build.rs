@@ -1,0 +1,27 @@
+//! tauri-build: embeds the config, and turns the app's own commands into permissions
+//! (`allow-<command>`) so that the capabilities in `capabilities/` grant exactly the commands the
+//! UI uses and nothing else. Generated schemas land in `gen/schemas` (`gen` is a link to the
+//! repository's top-level `gen/`).
+
+/// Every command the UI may call; each needs a grant in a capability file.
+const COMMANDS: &[&str] = &[
+    "app_info",
+    "save_settings",
+    "start_hosting",
+    "stop_hosting",
+    "answer_knock",
+    "prepare_join",
+    "signaling_open",
+    "signaling_send",
+    "signaling_close",
+];
+
+fn main() {
+    println!("cargo:rerun-if-changed=../ui");
+    let attributes = tauri_build::Attributes::new()
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
+    if let Err(e) = tauri_build::try_build(attributes) {
+        // A build script reports failure by panicking; the message says what is wrong.
+        panic!("tauri-build failed: {e:#}");
+    }
+}

@@ -1,0 +1,84 @@
+//! The home screen's live list of hosts on this network: an mDNS browser for as long as the app
+//! runs, its hosts turned into what the UI shows, this device's own host left out.
+
+use lancall_hub::discovery::{Browser, HostInfo};
+use serde::Serialize;
+
+use crate::address::HostAddr;
+
+/// A host as the home screen lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostEntry {
+    /// The DNS-SD instance name (unique on the LAN).
+    pub instance: String,
+    /// The name to show.
+    pub name: String,
+    /// The host's stable id.
+    pub host_id: String,
+    /// `host:port` to join (the first address, IPv4 first).
+    pub address: String,
+    /// Every address as `host:port`.
+    pub addresses: Vec<String>,
+    /// The CA fingerprint (64 hex digits) the app pins when joining.
+    pub fingerprint: Option<String>,
+    /// Whether a room admits joiners without a token now.
+    pub open_rooms: bool,
+    /// Whether the app can join it.
+    pub joinable: bool,
+    /// Why not, as a sentence.
+    pub problem: Option<String>,
+}
+
+/// Discovery's state, for the UI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum FinderStatus {
+    /// Switched off (`LANCALL_NO_MDNS`).
+    Off,
+    /// Starting.
+    Starting,
+    /// Browsing.
+    On,
+    /// mDNS could not start.
+    Failed {
+        /// Why, as a sentence.
+        message: String,
+    },
+}
+
+/// The entries for `hosts`, without the host whose id is `own_host_id`.
+pub fn entries(hosts: &[HostInfo], own_host_id: &str) -> Vec<HostEntry> {
+    hosts
+        .iter()
+        .filter(|h| h.host_id != own_host_id)
+        .map(|h| {
+            let addresses: Vec<String> =
+                h.addresses.iter().map(|ip| HostAddr { host: ip.to_string(), port: h.port }.to_string()).collect();
+            HostEntry {
+                instance: h.instance.clone(),
+                name: h.display_name.clone(),
+                host_id: h.host_id.clone(),
+                address: addresses.first().cloned().unwrap_or_default(),
+                addresses,
+                fingerprint: h.ca_fingerprint.map(|f| f.to_hex()),
+                open_rooms: h.open_rooms,
+                joinable: h.is_joinable(),
+                problem: h.not_joinable.as_ref().map(|why| format!("Cannot join: {why}.")),
+            }
+        })
+        .collect()
+}
+
+/// Browses until the browser stops, calling `on_change` with the new list after every change.
+/// Returns the error if mDNS cannot start.
+pub async fn browse(
+    policy: &lancall_hub::netif::InterfacePolicy,
+    own_host_id: String,
+    on_change: impl Fn(Vec<HostEntry>) + Send,
+) -> Result<(), lancall_hub::discovery::DiscoveryError> {
+    let mut browser = Browser::start(policy)?;
+    while browser.next_event().await.is_some() {
+        on_change(entries(&browser.hosts(), &own_host_id));
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! What the app keeps while it runs, shared by the commands.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+use lancall_certs::Fingerprint;
+
+use crate::address::HostAddr;
+use crate::finder::{FinderStatus, HostEntry};
+use crate::hosting::Hosting;
+use crate::options::AppOptions;
+use crate::settings::Settings;
+use crate::signaling::Sessions;
+
+/// The app's state (managed by Tauri).
+pub struct AppState {
+    /// Switches from the environment.
+    pub options: AppOptions,
+    /// The app-data folder.
+    pub data_dir: PathBuf,
+    /// Settings, saved on every change.
+    pub settings: Mutex<Settings>,
+    /// The call this device hosts, if any.
+    pub hosting: tokio::sync::Mutex<Option<Hosting>>,
+    /// The hub of that call and its port and addresses, for quick checks from sync code.
+    pub local: Mutex<Option<(lancall_hub::hub::Hub, u16, Vec<std::net::IpAddr>)>>,
+    /// Pinned CA fingerprints by `host:port`, set when the person chose where to join.
+    pub pins: Mutex<HashMap<String, Fingerprint>>,
+    /// Hosts seen on the network.
+    pub hosts: Mutex<Vec<HostEntry>>,
+    /// Discovery's state.
+    pub finder: Mutex<FinderStatus>,
+    /// The webview's signaling sessions.
+    pub sessions: Sessions,
+}
+
+/// Locks a mutex, carrying on after a panic elsewhere (the data are plain values).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl AppState {
+    /// Fresh state.
+    pub fn new(options: AppOptions, data_dir: PathBuf, settings: Settings) -> AppState {
+        let finder = if options.mdns { FinderStatus::Starting } else { FinderStatus::Off };
+        AppState {
+            options,
+            data_dir,
+            settings: Mutex::new(settings),
+            hosting: tokio::sync::Mutex::new(None),
+            local: Mutex::new(None),
+            pins: Mutex::new(HashMap::new()),
+            hosts: Mutex::new(Vec::new()),
+            finder: Mutex::new(finder),
+            sessions: Sessions::default(),
+        }
+    }
+
+    /// This device's hub, if `addr` is this device's call.
+    pub fn local_hub_for(&self, addr: &HostAddr) -> Option<lancall_hub::hub::Hub> {
+        let local = lock(&self.local);
+        let (hub, port, addresses) = local.as_ref()?;
+        let ip = addr.ip()?;
+        (addr.port == *port && (ip.is_loopback() || addresses.contains(&ip))).then(|| hub.clone())
+    }
+
+    /// The fingerprint to pin for `addr`: the one given, else the one pinned before, else the
+    /// one its mDNS record carries.
+    pub fn fingerprint_for(&self, addr: &HostAddr, given: Option<Fingerprint>) -> Option<Fingerprint> {
+        if given.is_some() {
+            return given;
+        }
+        if let Some(fp) = lock(&self.pins).get(&addr.to_string()) {
+            return Some(*fp);
+        }
+        let key = addr.to_string();
+        lock(&self.hosts)
+            .iter()
+            .find(|h| h.addresses.contains(&key))
+            .and_then(|h| h.fingerprint.as_deref())
+            .and_then(|hex| hex.parse().ok())
+    }
+}

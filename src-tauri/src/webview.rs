@@ -1,0 +1,66 @@
+//! Platform settings of the main webview that Tauri does not expose.
+//!
+//! Linux (WebKitGTK): media capture is off by default. Turn on `enable-media-stream` (and
+//! `enable-webrtc`, which Debian's build compiles out: then `RTCPeerConnection` stays missing and
+//! the UI says so), optionally the mock capture devices for tests, and answer the permission
+//! requests Tauri does not map (device info) with the same policy as [`crate::permissions`].
+//! WebKit decides whether `navigator.mediaDevices` exists when a page is created, so the page is
+//! reloaded once after the settings change.
+//!
+//! Android: wry's `WebChromeClient` turns an allowed camera or microphone request into the
+//! runtime permission prompt; the manifest declares the permissions (see `gen/android`).
+
+use tauri::{Runtime, WebviewWindow};
+
+/// Applies the settings; `mock_capture` swaps real devices for WebKit's test devices.
+pub fn configure<R: Runtime>(window: &WebviewWindow<R>, mock_capture: bool) {
+    #[cfg(target_os = "linux")]
+    {
+        let result = window.with_webview(move |wv| linux::configure(&wv.inner(), mock_capture));
+        if let Err(e) = result {
+            log::error!("could not configure the webview for camera and microphone: {e}");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (window, mock_capture);
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use webkit2gtk::glib::prelude::*;
+    use webkit2gtk::{
+        DeviceInfoPermissionRequest, PermissionRequestExt, SettingsExt, WebView, WebViewExt,
+    };
+
+    use crate::permissions::{decide, Decision, MediaRequest};
+
+    pub fn configure(webview: &WebView, mock_capture: bool) {
+        let Some(settings) = WebViewExt::settings(webview) else {
+            log::error!("the webview has no settings object; camera and microphone stay off");
+            return;
+        };
+        settings.set_enable_media_stream(true);
+        settings.set_enable_webrtc(true);
+        settings.set_enable_mock_capture_devices(mock_capture);
+        settings.set_media_playback_requires_user_gesture(false);
+        if mock_capture {
+            log::warn!("using WebKit's mock camera and microphone (LANCALL_TEST_MOCK_CAPTURE)");
+        }
+        // Runs after wry's handler, which answers camera, microphone and screen requests with
+        // `permissions::tauri_response`; this one gets what wry left unanswered.
+        webview.connect_permission_request(|webview, request| {
+            let page = webview.uri().and_then(|u| url::Url::parse(u.as_str()).ok());
+            let kind = if request.is::<DeviceInfoPermissionRequest>() { MediaRequest::DeviceInfo } else { MediaRequest::Other };
+            let decision = decide(page.as_ref(), kind);
+            log::info!("permission request {kind:?}: {decision:?}");
+            match decision {
+                Decision::Allow => request.allow(),
+                Decision::Deny => request.deny(),
+            }
+            true
+        });
+        webview.reload();
+    }
+}

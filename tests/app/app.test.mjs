@@ -1,0 +1,223 @@
+// The lancall app end to end: home screen, hosting from the UI, a browser joining by the link,
+// discovery of a lancall-host and joining it through the pinned path, a wrong fingerprint
+// refused, the call controls, and settings that survive a restart.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { runnable, startApp, homeReady, startHost, launchChromium, APP_ADDR, HOST_ADDR, sleep } from './lib/harness.js';
+
+const SHOTS = process.env.LANCALL_APP_SHOTS;
+async function shot(session, name) {
+  if (SHOTS) writeFileSync(`${SHOTS}/${name}.png`, await session.screenshot());
+}
+
+describe('the lancall app', runnable(), () => {
+  let app;
+  let host;
+  let browser;
+  let s;
+
+  before(async () => {
+    // lancall-host first: it is on the network before the app looks.
+    host = await startHost({ open: true, name: 'Kitchen' });
+    app = await startApp();
+    s = app.session;
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    await app?.stop().catch(() => {});
+    await host?.stop().catch(() => {});
+  });
+
+  test('starts and shows its home screen', async () => {
+    await homeReady(s);
+    assert.equal(await s.execute(() => document.documentElement.dataset.homeReady), 'true');
+    assert.equal(await s.execute(() => !document.querySelector('[data-testid="home"]').hidden), true);
+    assert.match(await s.text('[data-testid="host-call"]'), /Host a call/);
+    // This webview (Debian's WebKitGTK) has no RTCPeerConnection: the app says so plainly.
+    const hasRtc = await s.execute(() => typeof RTCPeerConnection === 'function');
+    const note = await s.execute(() => document.querySelector('[data-testid="webview-note"]').hidden ? '' : document.querySelector('[data-testid="webview-note"]').textContent);
+    if (!hasRtc) assert.match(note, /no WebRTC/);
+    await shot(s, '1-home');
+  });
+
+  test('the local preview plays (mock camera)', async () => {
+    const state = await s.waitFor(() => {
+      const v = document.querySelector('[data-testid="preview"]');
+      return v && v.readyState >= 2 && v.videoWidth > 0 && !v.paused ? { w: v.videoWidth, h: v.videoHeight } : null;
+    }, { timeout: 20_000, what: 'the preview to play' });
+    assert.ok(state.w > 0 && state.h > 0);
+  });
+
+  test('hosts a call from the UI and shows the join link', async () => {
+    await s.type('[data-testid="name"]', 'Ada');
+    await s.click('[data-testid="host-call"]');
+    const link = await s.waitFor(() => {
+      const el = document.querySelector('[data-testid="join-link"]');
+      return el && el.textContent.startsWith('https://') ? el.textContent : null;
+    }, { what: 'the join link' });
+    assert.match(link, new RegExp(`^https://${APP_ADDR.replaceAll('.', '\\.')}:\\d+/#room=call&token=[0-9a-f]{32}&fp=[0-9a-f]{64}$`));
+    const qr = await s.execute(() => document.querySelectorAll('[data-testid="join-qr"] svg path').length);
+    assert.equal(qr, 1, 'the QR code is drawn');
+    app.joinLink = link;
+    await shot(s, '2-hosting');
+  });
+
+  test('a browser joins by the link and appears in the participant list', async () => {
+    browser = await launchChromium();
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    app.guest = page;
+    await page.goto(app.joinLink);
+    await page.fill('[data-testid="name"]', 'Grace');
+    await page.click('[data-testid="join"]');
+    await page.waitForSelector('[data-testid="hangup"]', { state: 'visible', timeout: 15_000 });
+    const names = await s.waitFor(() => {
+      const items = [...document.querySelectorAll('[data-testid="participants"] [data-testid="participant"]')];
+      return items.some((li) => li.textContent === 'Grace') ? items.map((li) => li.textContent) : null;
+    }, { what: 'Grace in the participant list' });
+    assert.deepEqual(names, ['Grace']);
+    assert.equal(await s.text('[data-testid="participant-total"]'), '1');
+    await shot(s, '3-guest-joined');
+  });
+
+  test('mute and camera choice work in the app', async () => {
+    await s.click('[data-testid="prejoin-mute-audio"]');
+    await s.waitFor(() => {
+      const b = document.querySelector('[data-testid="prejoin-mute-audio"]');
+      return b.getAttribute('aria-pressed') === 'true' && window.lancall.tracks.audio && window.lancall.tracks.audio.enabled === false;
+    }, { what: 'the microphone to be muted' });
+    await s.click('[data-testid="prejoin-mute-audio"]');
+    await s.waitFor(() => window.lancall.tracks.audio?.enabled === true, { what: 'the microphone to be on again' });
+
+    const cameras = await s.execute(() => [...document.querySelectorAll('[data-testid="camera-select"] option')].map((o) => ({ value: o.value, label: o.textContent })));
+    assert.ok(cameras.length >= 1, 'the camera list is filled');
+    const current = await s.execute(() => window.lancall.tracks.video?.getSettings().deviceId ?? '');
+    const other = cameras.find((c) => c.value && c.value !== current) ?? cameras[0];
+    await s.execute((value) => {
+      const sel = document.querySelector('[data-testid="camera-select"]');
+      sel.value = value;
+      sel.dispatchEvent(new Event('change', { bubbles: true }));
+    }, other.value);
+    await s.waitFor((value) => window.lancall.tracks.video?.getSettings().deviceId === value && window.lancall.tracks.video.readyState === 'live', { what: `camera ${other.label}` }, other.value);
+    // The choice is saved in the app's settings.
+    const settings = await s.run(async () => (await window.__TAURI__.core.invoke('app_info')).settings);
+    assert.equal(settings.camera_id, other.value);
+  });
+
+  test('ending the call tells the guest and returns to the home screen', async () => {
+    await s.click('[data-testid="stop-hosting"]');
+    await s.waitFor(() => document.querySelector('[data-testid="hosting"]').hidden && !document.querySelector('[data-testid="host-call"]').hidden, { what: 'hosting to end' });
+    // The guest is told (the hub's `closing`: "The host ended the call."), then keeps trying to
+    // reconnect; whichever banner is up when we look says the call is gone.
+    await app.guest.waitForFunction(
+      () => /ended the call|Lost the connection to the host/.test(document.querySelector('[data-testid="banner"]')?.textContent ?? ''),
+      null,
+      { timeout: 10_000 },
+    );
+    assert.equal(await s.execute(() => document.querySelectorAll('[data-testid="participant"]').length), 0);
+  });
+
+  test('a typed link joins another host through the pinned path (IPC, no TLS in the webview)', async () => {
+    const link = `https://${HOST_ADDR}:${host.port}/#room=call&fp=${host.fingerprint}`;
+    await s.type('[data-testid="join-address"]', link);
+    await s.click('[data-testid="join-address-go"]');
+    await s.waitFor((want) => document.getElementById('host').value === want, { what: 'the pre-join card to point at the host' }, `${HOST_ADDR}:${host.port}`);
+    assert.equal(await s.execute(() => document.querySelector('[data-testid="home-problem"]').hidden), true);
+    const welcome = await s.run(async (target) => {
+      const { IpcTransport } = await import('./js/transport-ipc.js');
+      const t = new IpcTransport(target);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no welcome within 8 s')), 8000);
+        t.addEventListener('open', () => t.send({ type: 'join', room: 'call', name: 'App tester' }));
+        t.addEventListener('message', (ev) => {
+          if (ev.detail.type === 'welcome') {
+            clearTimeout(timer);
+            t.send({ type: 'leave' });
+            setTimeout(() => t.close(), 200);
+            resolve({ name: ev.detail.self.name, room: ev.detail.room });
+          } else if (ev.detail.type === 'error') reject(new Error(ev.detail.code));
+        });
+        t.addEventListener('close', (ev) => reject(new Error(`closed: ${ev.detail.reason}`)));
+      });
+    }, `${HOST_ADDR}:${host.port}`);
+    assert.deepEqual(welcome, { name: 'App tester', room: 'call' });
+    for (let i = 0; i < 50 && !host.events.some((e) => JSON.stringify(e).includes('App tester')); i += 1) await sleep(100);
+    assert.ok(host.events.some((e) => e.event === 'peer-joined' && JSON.stringify(e).includes('App tester')), 'lancall-host saw the app join');
+  });
+
+  test('a wrong fingerprint is refused with the identity-changed message', async () => {
+    const wrong = 'ab'.repeat(32);
+    await s.type('[data-testid="join-address"]', `https://${HOST_ADDR}:${host.port}/#room=call&fp=${wrong}`);
+    await s.click('[data-testid="join-address-go"]');
+    const problem = await s.waitFor(() => {
+      const box = document.querySelector('[data-testid="home-problem"]');
+      return box.hidden ? null : { code: box.dataset.code, text: box.textContent };
+    }, { what: 'the problem box' });
+    assert.equal(problem.code, 'identity-changed');
+    assert.match(problem.text, /identity changed/);
+    // And the signaling path refuses it too: no pin, no session.
+    const closed = await s.run(async (target) => {
+      const { IpcTransport } = await import('./js/transport-ipc.js');
+      const t = new IpcTransport(target);
+      return new Promise((resolve) => t.addEventListener('close', (ev) => resolve({ open: ev.detail.wasOpen, error: t.error })));
+    }, `${HOST_ADDR}:1`);
+    assert.deepEqual(closed, { open: false, error: 'no-fingerprint' });
+    await shot(s, '4-identity-changed');
+  });
+
+  test('a lancall-host on the network is listed and choosing it pins its fingerprint', async () => {
+    const entry = await s.waitFor((fp) => {
+      const li = document.querySelector(`[data-testid="hosts"] [data-testid="host-entry"][data-fingerprint="${fp}"]`);
+      return li ? { addresses: li.dataset.addresses.split(' '), text: li.textContent } : null;
+    }, { timeout: 15_000, what: 'lancall-host in the list of hosts' }, host.fingerprint);
+    // The host may announce every LAN address while it listens on one: the app tries them in turn.
+    const listening = `${HOST_ADDR}:${host.port}`;
+    assert.ok(entry.addresses.includes(listening), `${listening} is among ${entry.addresses}`);
+    assert.match(entry.text, /Kitchen/);
+    await s.execute(() => {
+      document.getElementById('host').value = '';
+    });
+    await s.click(`[data-testid="host-entry"][data-fingerprint="${host.fingerprint}"] button`);
+    await s.waitFor((want) => document.getElementById('host').value === want, { what: 'the chosen host in the pre-join card' }, listening);
+    assert.equal(await s.execute(() => document.querySelector('[data-testid="home-problem"]').hidden), true);
+    await shot(s, '5-discovered');
+  });
+});
+
+describe('app settings', runnable(), () => {
+  test('survive a restart', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(`${tmpdir()}/lancall-app-restart-`);
+    try {
+      let app = await startApp({ dataDir: dir, env: { LANCALL_NO_MDNS: '1' } });
+      await homeReady(app.session);
+      await app.session.type('[data-testid="name"]', 'Ada Lovelace');
+      await app.session.execute(() => document.querySelector('[data-testid="name"]').dispatchEvent(new Event('change', { bubbles: true })));
+      const first = await app.session.waitFor(async () => {
+        const info = await window.__TAURI__.core.invoke('app_info');
+        return info.settings.display_name === 'Ada Lovelace' ? info.settings : null;
+      }, { what: 'the name to be saved' });
+      await app.stop({ keepData: true });
+      app = await startApp({ dataDir: dir, env: { LANCALL_NO_MDNS: '1' } });
+      try {
+        await homeReady(app.session);
+        assert.equal(await app.session.execute(() => document.querySelector('[data-testid="name"]').value), 'Ada Lovelace');
+        const again = await app.session.run(async () => (await window.__TAURI__.core.invoke('app_info')).settings);
+        assert.equal(again.host_id, first.host_id, 'the host id is stable');
+        // mDNS off: the app says so instead of searching forever.
+        assert.match(await app.session.text('[data-testid="finder-status"]'), /switched off/);
+      } finally {
+        await app.stop({ keepData: true });
+      }
+    } finally {
+      try {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+      } catch {
+        /* WebKit may still be writing its cache: leave the temporary folder */
+      }
+    }
+  });
+});

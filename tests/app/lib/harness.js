@@ -1,0 +1,185 @@
+// Shared pieces of the app tests: the lancall app under tauri-driver + WebKitWebDriver (Xvfb),
+// a real lancall-host, and Debian's Chromium through playwright-core. Everything runs inside the
+// network namespace run.sh makes (LANCALL_APP_NETNS): the app and the host advertise and browse
+// over the veth pair lcapp0 (10.99.3.1) / lcapp1 (10.99.3.2), and no packet can leave.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+import { Session } from './webdriver.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '../../..');
+export const APP_BIN = process.env.LANCALL_APP_BIN || path.join(repoRoot, 'target/debug/lancall');
+export const HOST_BIN = process.env.LANCALL_HOST_BIN || path.join(repoRoot, 'target/debug/lancall-host');
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+export const APP_ADDR = '10.99.3.1';
+export const HOST_ADDR = '10.99.3.2';
+
+export function whyNotRunnable() {
+  if (!process.env.LANCALL_APP_NETNS) return 'needs the network namespace that tests/app/run.sh creates (run it as root)';
+  if (!process.env.DISPLAY) return 'needs an X display (run.sh starts Xvfb)';
+  for (const [what, file] of [['the app', APP_BIN], ['lancall-host', HOST_BIN], ['Chromium', CHROMIUM]]) {
+    if (!existsSync(file)) return `needs ${what} at ${file}`;
+  }
+  return null;
+}
+
+export const runnable = () => {
+  const why = whyNotRunnable();
+  return why ? { skip: why } : {};
+};
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function portOpen(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+let nextPort = 4444;
+
+/**
+ * Starts tauri-driver (which starts WebKitWebDriver, which starts the app) with the app's
+ * environment, and opens a session. `dataDir` is the app's data folder (kept across restarts
+ * when the caller passes the same one).
+ */
+export async function startApp({ dataDir, env = {} } = {}) {
+  const home = dataDir ?? mkdtempSync(path.join(tmpdir(), 'lancall-app-'));
+  const port = nextPort;
+  nextPort += 2;
+  const appEnv = {
+    ...process.env,
+    HOME: home,
+    XDG_DATA_HOME: path.join(home, 'xdg-data'),
+    XDG_CONFIG_HOME: path.join(home, 'xdg-config'),
+    XDG_CACHE_HOME: path.join(home, 'xdg-cache'),
+    LANCALL_DATA_DIR: path.join(home, 'lancall'),
+    LANCALL_TEST_MOCK_CAPTURE: '1',
+    LANCALL_LOG: process.env.LANCALL_LOG ?? 'info',
+    // No accessibility bus or dconf in the namespace; GTK's warnings about them are noise.
+    NO_AT_BRIDGE: '1',
+    GSETTINGS_BACKEND: 'memory',
+    ...env,
+  };
+  const driver = spawn('tauri-driver', ['--port', String(port), '--native-port', String(port + 1)], {
+    env: appEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs = [];
+  const keep = (d) => {
+    logs.push(d.toString());
+    if (process.env.LANCALL_TEST_VERBOSE) process.stderr.write(`[app] ${d}`);
+  };
+  driver.stdout.on('data', keep);
+  driver.stderr.on('data', keep);
+  for (let i = 0; !(await portOpen(port)); i += 1) {
+    if (i > 100 || driver.exitCode !== null) throw new Error(`tauri-driver did not start:\n${logs.join('')}`);
+    await sleep(100);
+  }
+  const started = Date.now();
+  const session = await Session.create(`http://127.0.0.1:${port}`, {
+    'tauri:options': { application: APP_BIN },
+  });
+  return {
+    session,
+    home,
+    logs,
+    started,
+    async stop({ keepData = false } = {}) {
+      await session.quit();
+      driver.kill('SIGTERM');
+      await new Promise((r) => (driver.exitCode !== null ? r() : driver.once('exit', r)));
+      if (!keepData && !dataDir) {
+        try {
+          rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+        } catch {
+          /* WebKit may still be writing its cache: leave the temporary folder */
+        }
+      }
+    },
+  };
+}
+
+/** Waits until the home screen has loaded its state from the Rust side. */
+export async function homeReady(session, timeout = 20_000) {
+  return session.waitFor(() => document.documentElement.dataset.homeReady, { timeout, what: 'the home screen' });
+}
+
+/** Starts lancall-host beside the app, advertising by mDNS, and waits for its ready line. */
+export async function startHost({ open = true, name = 'Test host' } = {}) {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'lancall-host-'));
+  const args = ['--listen', `${HOST_ADDR}:0`, '--no-http', '--data-dir', dataDir, '--name', name, '--json'];
+  if (open) args.push('--open');
+  const proc = spawn(HOST_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } });
+  const stderr = [];
+  proc.stderr.on('data', (d) => stderr.push(d.toString()));
+  const events = [];
+  const lines = readline.createInterface({ input: proc.stdout });
+  const ready = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`lancall-host not ready in 20 s:\n${stderr.join('')}`)), 20_000);
+    proc.once('exit', (code) => reject(new Error(`lancall-host exited (${code}):\n${stderr.join('')}`)));
+    lines.on('line', (line) => {
+      try {
+        const ev = JSON.parse(line);
+        events.push(ev);
+        if (ev.event === 'ready') {
+          clearTimeout(timer);
+          resolve(ev);
+        }
+      } catch {
+        /* not JSON */
+      }
+    });
+  });
+  return {
+    ready,
+    events,
+    port: Number(new URL(ready.https_url).port),
+    fingerprint: ready.ca_sha256,
+    async stop() {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(t);
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Debian's Chromium, headless, with the flags of TESTING.md and fake media. */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 30_000,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      '--autoplay-policy=no-user-gesture-required',
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ],
+  });
+}
+
+export { sleep };
