@@ -24,6 +24,26 @@ fn discover(lan: &Lan) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
+/// Starts `lancall-host --json ARGS` in namespace `a` with a fresh data folder; returns the
+/// process, its ready line and the folder (kept alive as long as the host runs).
+fn spawn_host(lan: &Lan, args: &[&str]) -> (std::process::Child, serde_json::Value, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = lan
+        .a
+        .exec(BIN)
+        .args(["--no-http", "--json", "--data-dir"])
+        .arg(data.path())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (child, serde_json::from_str(&line).unwrap(), data)
+}
+
 /// A TLS handshake from namespace `b` to `addr`, pinning `fp` and checking that the certificate
 /// names `addr`.
 fn pinned_handshake(rt: &NsRuntime, addr: SocketAddr, fp: lancall_certs::Fingerprint) -> Result<(), String> {
@@ -45,21 +65,7 @@ fn a_host_is_discovered_follows_an_address_change_and_is_gone_after_stopping() {
         return;
     }
     let lan = Lan::create("hostlan").unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let mut child: std::process::Child = lan
-        .a
-        .exec(BIN)
-        .args(["--listen", "0.0.0.0:0", "--no-http", "--json", "--name", "Kitchen", "--open", "--data-dir"])
-        .arg(data.path())
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let (mut child, ready, _data) = spawn_host(&lan, &["--listen", "0.0.0.0:0", "--name", "Kitchen", "--open"]);
     let port = ready["https_port"].as_u64().unwrap() as u16;
     let fp_hex = ready["ca_sha256"].as_str().unwrap().to_owned();
     let fp: lancall_certs::Fingerprint = fp_hex.parse().unwrap();
@@ -108,20 +114,7 @@ fn a_host_is_discovered_follows_an_address_change_and_is_gone_after_stopping() {
     }
 
     // A host that listens on one address advertises only that one, though the machine has two.
-    let data2 = tempfile::tempdir().unwrap();
-    let mut specific = lan
-        .a
-        .exec(BIN)
-        .args(["--listen", &format!("{ADDRESS_A}:0"), "--no-http", "--json", "--name", "Study", "--data-dir"])
-        .arg(data2.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(specific.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let study: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let (mut specific, study, _data2) = spawn_host(&lan, &["--listen", &format!("{ADDRESS_A}:0"), "--name", "Study"]);
     let study_instance = study["mdns_instance"].as_str().unwrap().to_owned();
     let started = Instant::now();
     let addrs = loop {
