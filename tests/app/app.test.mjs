@@ -82,6 +82,36 @@ describe('the lancall app', runnable(), () => {
     await shot(s, '3-guest-joined');
   });
 
+  test('someone without the link knocks: the host lets them in, or refuses, from the app', async () => {
+    const base = app.joinLink.split('#')[0];
+    const knockFrom = async (name) => {
+      const context = await browser.newContext({ ignoreHTTPSErrors: true });
+      const page = await context.newPage();
+      // The address and room (as found by mDNS or typed), but no token.
+      await page.goto(`${base}#room=call`);
+      await page.fill('[data-testid="name"]', name);
+      await page.click('[data-testid="join"]');
+      await page.getByTestId('knock').click({ timeout: 15_000 });
+      const id = await s.waitFor((who) => {
+        const li = [...document.querySelectorAll('[data-testid="knocks"] [data-testid="knock"]')].find((k) => k.textContent.includes(who));
+        return li ? li.dataset.knockId : null;
+      }, { what: `${name}'s knock in the app` }, name);
+      return { context, page, id };
+    };
+
+    const welcome = await knockFrom('Knocker');
+    await s.click(`[data-knock-id="${welcome.id}"] [data-testid="admit-knock"]`);
+    await welcome.page.waitForSelector('[data-testid="hangup"]', { state: 'visible', timeout: 15_000 });
+    await s.waitFor(() => [...document.querySelectorAll('[data-testid="participants"] [data-testid="participant"]')].some((li) => li.textContent === 'Knocker'), { what: 'Knocker in the participant list' });
+
+    const unwelcome = await knockFrom('Stranger');
+    await s.click(`[data-knock-id="${unwelcome.id}"] [data-testid="refuse-knock"]`);
+    await unwelcome.page.getByText('The host did not let you in.', { exact: true }).waitFor({ timeout: 15_000 });
+    await s.waitFor(() => !document.querySelector('[data-testid="knocks"] [data-testid="knock"]'), { what: 'no knock left waiting' });
+    await welcome.context.close();
+    await unwelcome.context.close();
+  });
+
   test('mute and camera choice work in the app', async () => {
     await s.click('[data-testid="prejoin-mute-audio"]');
     await s.waitFor(() => {
