@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_rust
 apt_need pkg-config:pkg-config gcc:cc iproute2:ip openssl:openssl libnss3-tools:certutil
+# The native peer (peer/, a default member) encodes VP8 and Opus with Debian's libvpx and libopus.
+apt_need libvpx-dev:/usr/include/vpx/vpx_encoder.h libopus-dev:/usr/include/opus/opus.h
 
 say "Rust tests of the core crates (default members: no webview, no GTK)"
 if cargo nextest --version >/dev/null 2>&1; then

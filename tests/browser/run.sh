@@ -35,7 +35,7 @@ if [[ "${1:-}" == "--inside" ]]; then
   cd "$TESTS"
   case "$mode" in
     test)
-      if [[ $# -gt 0 ]]; then files=("$@"); else files=(browser/*.test.mjs trust/*.test.mjs); fi
+      if [[ $# -gt 0 ]]; then files=("$@"); else files=(browser/*.test.mjs trust/*.test.mjs native/*.test.mjs); fi
       exec node --test --test-concurrency=1 "${files[@]}"
       ;;
     bench) exec node browser/bench-join.mjs "$@" ;;
@@ -65,8 +65,8 @@ if [[ ! -d "$TESTS/node_modules/playwright-core" ]]; then
   export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
   (cd "$TESTS" && { npm ci --no-audit --no-fund </dev/null || npm install --no-audit --no-fund </dev/null; })
 fi
-say "building lancall-host (cargo build -p lancall-hub --bin lancall-host)"
-(cd "$ROOT" && cargo build -p lancall-hub --bin lancall-host </dev/null)
+say "building lancall-host and the native peer (cargo build -p lancall-hub -p lancall-peer)"
+(cd "$ROOT" && cargo build -p lancall-hub --bin lancall-host -p lancall-peer --bin lancall-peer </dev/null)
 
 # ---- the namespace -------------------------------------------------------------------------
 if [[ $(id -u) -eq 0 ]] && ip netns add "lc-ui-probe-$$" 2>/dev/null; then

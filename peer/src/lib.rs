@@ -1,0 +1,35 @@
+//! lancall's native peer: what a browser does in a lancall call, in Rust.
+//!
+//! Debian's WebKitGTK (the Linux webview of the desktop app) has no `RTCPeerConnection`. This
+//! crate moves the peer connection to Rust (webrtc-rs), speaking exactly the peer messages of
+//! ui/js/call.js, so browsers and apps in the call cannot tell the difference.
+//!
+//! Layers, from the wire up:
+//! - [`messages`]: the peer messages inside the hub's `signal.data` and on the data channel.
+//! - [`codec`]: VP8 (libvpx) and Opus (libopus).
+//! - [`media`]: [`LocalMedia`] (encode once, send to every connection) and [`RemoteFrame`]
+//!   (whole encoded frames that arrive).
+//! - [`connection`]: [`PeerLink`], one `RTCPeerConnection` with perfect negotiation.
+//! - [`call`]: [`Call`], the full mesh driven by hub messages.
+//! - [`hub_client`]: the pinned WSS connection to a host.
+//! - [`testsrc`]: a moving, time-stamped test pattern and a tone.
+
+pub mod call;
+pub mod codec;
+pub mod connection;
+pub mod error;
+pub mod hub_client;
+mod keyframe;
+pub mod media;
+pub mod messages;
+pub mod testsrc;
+
+pub use call::{Call, CallConfig, CallEvent, RemoteStats};
+pub use connection::{LinkConfig, LinkEvent, LinkStats, PeerLink, StreamStats};
+pub use error::PeerError;
+pub use hub_client::{HubSocket, JoinLink};
+pub use media::{
+    EncodedSample, FrameSink, LinkId, LocalMedia, LocalMediaConfig, MediaKind, RemoteFrame,
+    TrackRole,
+};
+pub use messages::Muted;

@@ -1,0 +1,221 @@
+//! The messages peers exchange (docs/PROTOCOL.md, "Peer messages"): inside the hub's
+//! `signal.data`, and as JSON text on the `lancall` data channel. Same shapes as ui/js/call.js.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Which of its microphone and camera a peer has turned off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Muted {
+    /// Microphone off (or none).
+    #[serde(default)]
+    pub audio: bool,
+    /// Camera off (or none).
+    #[serde(default)]
+    pub video: bool,
+}
+
+/// `{"state": {...}}`: who the sender is (its session, stable across rejoins) and what it sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerState {
+    /// 32 lowercase hex characters, random per call.
+    pub session: Option<String>,
+    /// Mute flags.
+    #[serde(default)]
+    pub muted: Muted,
+    /// Stream id of a shared screen, or null.
+    #[serde(default)]
+    pub screen: Option<String>,
+}
+
+/// A session description as browsers serialise it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Description {
+    /// `offer`, `answer` (also `pranswer`, `rollback`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The SDP text.
+    #[serde(default)]
+    pub sdp: String,
+}
+
+/// An ICE candidate as `RTCIceCandidate.toJSON()` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Candidate {
+    /// `candidate:...` attribute text.
+    pub candidate: String,
+    /// The media section's mid.
+    #[serde(default)]
+    pub sdp_mid: Option<String>,
+    /// The media section's index.
+    #[serde(default, rename = "sdpMLineIndex")]
+    pub sdp_mline_index: Option<u16>,
+    /// ICE ufrag of the generation this candidate belongs to.
+    #[serde(default)]
+    pub username_fragment: Option<String>,
+}
+
+/// One peer message (`signal.data`): exactly one of these keys.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeerMessage {
+    /// `{"state": ...}`
+    State(PeerState),
+    /// `{"description": ...}`
+    Description(Description),
+    /// `{"candidate": ...}`; `None` is the end of candidates (ignored by receivers).
+    Candidate(Option<Candidate>),
+}
+
+impl PeerMessage {
+    /// Reads `signal.data`; `None` for anything that is not one of the three shapes (ignored,
+    /// like the web client does).
+    pub fn from_value(data: &Value) -> Option<PeerMessage> {
+        let obj = data.as_object()?;
+        if let Some(state) = obj.get("state") {
+            let mut s: PeerState = serde_json::from_value(state.clone()).ok()?;
+            if s.session
+                .as_deref()
+                .is_some_and(|x| x.is_empty() || x.len() > 128)
+            {
+                s.session = None;
+            }
+            return Some(PeerMessage::State(s));
+        }
+        if let Some(d) = obj.get("description") {
+            return serde_json::from_value(d.clone())
+                .ok()
+                .map(PeerMessage::Description);
+        }
+        if let Some(c) = obj.get("candidate") {
+            if c.is_null() {
+                return Some(PeerMessage::Candidate(None));
+            }
+            return serde_json::from_value(c.clone())
+                .ok()
+                .map(|c| PeerMessage::Candidate(Some(c)));
+        }
+        None
+    }
+
+    /// The JSON value to put in `signal.data`.
+    pub fn to_value(&self) -> Value {
+        match self {
+            PeerMessage::State(s) => json!({ "state": s }),
+            PeerMessage::Description(d) => json!({ "description": d }),
+            PeerMessage::Candidate(c) => json!({ "candidate": c }),
+        }
+    }
+}
+
+/// Longest chat line kept (the web client cuts at the same length).
+pub const MAX_CHAT_CHARS: usize = 4000;
+
+/// A message on the `lancall` data channel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChannelMessage {
+    /// `{"type": "chat", "text": "...", "at": MILLISECONDS}`
+    Chat {
+        /// The line (cut to `MAX_CHAT_CHARS` characters on receipt).
+        text: String,
+        /// Sender's clock, milliseconds since the Unix epoch.
+        at: Option<f64>,
+    },
+    /// `{"type": "bye"}`: the sender is hanging up.
+    Bye,
+}
+
+impl ChannelMessage {
+    /// Parses a data channel text; `None` for anything else (ignored).
+    pub fn parse(text: &str) -> Option<ChannelMessage> {
+        let v: Value = serde_json::from_str(text).ok()?;
+        match v.get("type")?.as_str()? {
+            "chat" => {
+                let text = v.get("text")?.as_str()?;
+                Some(ChannelMessage::Chat {
+                    text: text.chars().take(MAX_CHAT_CHARS).collect(),
+                    at: v.get("at").and_then(Value::as_f64),
+                })
+            }
+            "bye" => Some(ChannelMessage::Bye),
+            _ => None,
+        }
+    }
+
+    /// The JSON text to send.
+    pub fn to_text(&self) -> String {
+        match self {
+            ChannelMessage::Chat { text, at } => {
+                json!({ "type": "chat", "text": text, "at": at.unwrap_or_else(now_ms) }).to_string()
+            }
+            ChannelMessage::Bye => json!({ "type": "bye" }).to_string(),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (as JavaScript's `Date.now()`).
+pub fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64)
+        .unwrap_or(0.0)
+}
+
+/// 32 random lowercase hex characters (a session id).
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    // getrandom only fails when the OS has no randomness source at all; fall back to the clock
+    // rather than refuse to start a call.
+    if getrandom::fill(&mut bytes).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        bytes = t.to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_messages_round_trip_in_the_web_clients_shapes() {
+        let state = json!({"state": {"session": "ab", "muted": {"audio": true, "video": false}, "screen": null}});
+        let m = PeerMessage::from_value(&state);
+        assert!(
+            matches!(&m, Some(PeerMessage::State(s)) if s.muted.audio && s.session.as_deref() == Some("ab"))
+        );
+        assert_eq!(m.map(|m| m.to_value()), Some(state));
+
+        let cand = json!({"candidate": {"candidate": "candidate:1 1 udp 1 10.0.0.1 5000 typ host", "sdpMid": "0", "sdpMLineIndex": 0, "usernameFragment": "u"}});
+        assert_eq!(
+            PeerMessage::from_value(&cand).map(|m| m.to_value()),
+            Some(cand)
+        );
+        assert_eq!(
+            PeerMessage::from_value(&json!({"candidate": null})),
+            Some(PeerMessage::Candidate(None))
+        );
+        assert_eq!(PeerMessage::from_value(&json!({"other": 1})), None);
+        assert_eq!(PeerMessage::from_value(&json!("text")), None);
+    }
+
+    #[test]
+    fn channel_messages_parse_and_cut_long_chat() {
+        assert_eq!(
+            ChannelMessage::parse(r#"{"type":"bye"}"#),
+            Some(ChannelMessage::Bye)
+        );
+        let long = "x".repeat(5000);
+        let Some(ChannelMessage::Chat { text, .. }) =
+            ChannelMessage::parse(&json!({"type": "chat", "text": long, "at": 1}).to_string())
+        else {
+            panic!("chat not parsed");
+        };
+        assert_eq!(text.len(), MAX_CHAT_CHARS);
+        assert_eq!(ChannelMessage::parse("not json"), None);
+        assert_eq!(ChannelMessage::parse(r#"{"type":"chat"}"#), None);
+    }
+}
