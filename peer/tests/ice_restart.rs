@@ -136,15 +136,5 @@ fn a_cut_path_comes_back_by_ice_restart_without_rejoining() {
         run_inside_namespace_with(NAME, true);
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(100), scenario())
-            .await
-            .expect("the scenario took over 100 s");
-    });
-    runtime.shutdown_timeout(Duration::from_secs(1));
+    common::run_scenario(Duration::from_secs(100), scenario());
 }

@@ -147,15 +147,5 @@ fn two_native_peers_through_a_real_host_see_hear_chat_mute_and_hang_up() {
         run_inside_namespace(NAME);
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(90), scenario())
-            .await
-            .expect("the scenario took over 90 s");
-    });
-    runtime.shutdown_timeout(Duration::from_secs(1));
+    common::run_scenario(Duration::from_secs(90), scenario());
 }

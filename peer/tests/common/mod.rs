@@ -66,19 +66,34 @@ impl Namespace {
     }
 }
 
+/// Kills whatever still runs in namespace `name`, then deletes it (also after a failed test).
+fn delete_namespace(name: &str) {
+    if let Ok(out) = Command::new("ip").args(["netns", "pids", name]).output() {
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let _ = Command::new("kill").args(["-9", pid]).status();
+        }
+    }
+    let _ = Command::new("ip").args(["netns", "del", name]).status();
+}
+
+/// Runs a test scenario on a 2-thread runtime, failing it after `limit`.
+pub fn run_scenario<F: std::future::Future<Output = ()>>(limit: std::time::Duration, scenario: F) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        tokio::time::timeout(limit, scenario)
+            .await
+            .unwrap_or_else(|_| panic!("the scenario took over {limit:?}"));
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+}
+
 impl Drop for Namespace {
     fn drop(&mut self) {
-        if let Ok(out) = Command::new("ip")
-            .args(["netns", "pids", &self.name])
-            .output()
-        {
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("kill").args(["-9", pid]).status();
-            }
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
+        delete_namespace(&self.name);
     }
 }
 
@@ -179,17 +194,7 @@ impl RemoteNamespace {
 
 impl Drop for RemoteNamespace {
     fn drop(&mut self) {
-        if let Ok(out) = Command::new("ip")
-            .args(["netns", "pids", &self.name])
-            .output()
-        {
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("kill").args(["-9", pid]).status();
-            }
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
+        delete_namespace(&self.name);
     }
 }
 
