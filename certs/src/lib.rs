@@ -8,7 +8,8 @@
 //!    name-constrained to private address ranges, `localhost` and `.local`, so installing it on
 //!    a phone cannot be used against public sites.
 //! 2. [`Authority::ensure_leaf`] issues (or reuses) a leaf for the host's current addresses
-//!    ([`LeafNames::current`]), which the server presents as `[leaf, CA]` through
+//!    ([`LeafNames::for_host`]; which addresses are the LAN is the caller's decision — the hub's
+//!    `netif` module makes it), which the server presents as `[leaf, CA]` through
 //!    [`ReloadableCert`] and [`server_config`]; the leaf can be swapped while the server runs.
 //! 3. Joiners trust the host either by pinning the CA's [`Fingerprint`] (the app:
 //!    [`client_config_pinned`]) or by installing the CA ([`Authority::ca_pem`] /
@@ -31,7 +32,7 @@ pub use error::{find_cert_error, CertError};
 pub use fingerprint::Fingerprint;
 pub use leaf::{Leaf, LEAF_CERT_FILE, LEAF_KEY_FILE};
 pub use names::{
-    dns_label, hostname, is_permitted_ip, lan_addresses, LeafNames, PERMITTED_DNS_NAMES,
+    dns_label, hostname, is_permitted_ip, LeafNames, PERMITTED_DNS_NAMES,
     PERMITTED_IP_RANGES,
 };
 pub use tls::{

@@ -102,12 +102,6 @@ impl LeafNames {
         LeafNames { ips, dns }
     }
 
-    /// The names for this host right now: [`lan_addresses`] and [`hostname`] fed to
-    /// [`LeafNames::for_host`]. Never fails: without a LAN it is just the loopback names.
-    pub fn current() -> LeafNames {
-        LeafNames::for_host(&lan_addresses(), hostname().as_deref())
-    }
-
     /// The IP addresses, sorted.
     pub fn ips(&self) -> impl Iterator<Item = IpAddr> + '_ {
         self.ips.iter().copied()
@@ -172,27 +166,6 @@ fn canonical(ip: IpAddr) -> IpAddr {
         },
         v4 => v4,
     }
-}
-
-/// The host's addresses on all interfaces, as local-ip-address reports them (unfiltered except
-/// for loopback, unspecified and multicast). Empty, with a warning in the log, when the
-/// interfaces cannot be listed; `local_ip()` is tried as a fallback because it works on some
-/// systems where listing does not (and errors where only loopback exists, which is fine here).
-pub fn lan_addresses() -> Vec<IpAddr> {
-    let mut out: Vec<IpAddr> = match local_ip_address::list_afinet_netifas() {
-        Ok(list) => list.into_iter().map(|(_, ip)| ip).collect(),
-        Err(e) => {
-            log::warn!("could not list the network interfaces ({e}); trying the default route");
-            [local_ip_address::local_ip(), local_ip_address::local_ipv6()]
-                .into_iter()
-                .filter_map(Result::ok)
-                .collect()
-        }
-    };
-    out.retain(|ip| !(ip.is_loopback() || ip.is_unspecified() || ip.is_multicast()));
-    out.sort();
-    out.dedup();
-    out
 }
 
 /// This machine's host name, if it can be found without platform-specific code:

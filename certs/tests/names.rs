@@ -72,12 +72,3 @@ fn names_compare_as_sets_and_dns_ignores_case() {
     assert_eq!(a, b);
     assert!(a.contains_dns("EXAMPLE.local"));
 }
-
-#[test]
-fn current_names_always_include_loopback_and_only_permitted_addresses() {
-    let names = LeafNames::current();
-    assert!(names.contains_ip(ip("127.0.0.1")));
-    assert!(names.contains_ip(ip("::1")));
-    assert!(names.contains_dns("localhost"));
-    assert!(names.ips().all(lancall_certs::is_permitted_ip), "{names}");
-}
