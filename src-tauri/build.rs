@@ -14,6 +14,15 @@ const COMMANDS: &[&str] = &[
     "signaling_open",
     "signaling_send",
     "signaling_close",
+    // Calls whose connections run in Rust (webviews without RTCPeerConnection).
+    "native_call_start",
+    "native_call_attach",
+    "native_call_chat",
+    "native_call_mute",
+    "native_call_stats",
+    "native_call_video",
+    "native_call_audio",
+    "native_call_hangup",
 ];
 
 fn main() {

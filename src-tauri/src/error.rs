@@ -58,6 +58,9 @@ pub enum AppError {
     /// No such signaling session (closed already).
     #[error("That connection to the host is closed.")]
     NoSession,
+    /// A native call (a call run in Rust for a webview without WebRTC) refused a request.
+    #[error("{0}")]
+    NativeCall(String),
     /// Reading or writing app data failed.
     #[error("Could not {action} {path}: {source}")]
     Io {
@@ -86,6 +89,7 @@ impl AppError {
             AppError::NotHosting => "not-hosting",
             AppError::KnockGone(_) => "knock-gone",
             AppError::NoSession => "no-session",
+            AppError::NativeCall(_) => "native-call",
             AppError::Io { .. } => "io",
             AppError::Tauri(_) => "internal",
         }

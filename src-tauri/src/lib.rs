@@ -15,6 +15,8 @@ pub mod address;
 pub mod error;
 pub mod finder;
 pub mod hosting;
+#[cfg(target_os = "linux")]
+pub mod native_call;
 pub mod netlock;
 pub mod options;
 pub mod permissions;
@@ -53,6 +55,9 @@ pub mod events {
     pub const HOSTING: &str = "lancall:hosting";
     /// A signaling session's `open`, `message` or `close`: `SessionEvent`.
     pub const SIGNALING: &str = "lancall:signaling";
+    /// A native call's event: `{session, event, ...}` (a `lancall_peer::CallEvent` with the
+    /// signaling session it rides on).
+    pub const NATIVE_CALL: &str = "lancall:native-call";
 }
 
 /// Whether the webview may show `url`: the app's own pages (and the blank page before them).
@@ -226,8 +231,12 @@ async fn signaling_open(app: AppHandle, state: State<'_, AppState>, session: Str
             log::warn!("could not pass a signaling message to the window: {e}");
         }
     });
+    // A native call riding on this session hears the hub's messages too.
+    #[cfg(target_os = "linux")]
+    let emit = state.native_calls.tap(emit);
     state.sessions.open(&session, target, emit)
 }
+
 
 #[tauri::command]
 fn signaling_send(state: State<'_, AppState>, session: String, texts: Vec<String>) -> Result<(), AppError> {
@@ -280,6 +289,7 @@ fn log_plugin(level: log::LevelFilter) -> tauri::plugin::TauriPlugin<tauri::Wry>
 /// Starts the app (desktop `main`, and the Android entry point).
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
+    let renderer = webview::choose_renderer();
     let options = AppOptions::from_env();
     lancall_certs::install_crypto_provider();
     let setup_options = options.clone();
@@ -295,9 +305,28 @@ pub fn run() {
             prepare_join,
             signaling_open,
             signaling_send,
-            signaling_close
+            signaling_close,
+            #[cfg(target_os = "linux")]
+            native_call::commands::native_call_start,
+            #[cfg(target_os = "linux")]
+            native_call::commands::native_call_attach,
+            #[cfg(target_os = "linux")]
+            native_call::commands::native_call_chat,
+            #[cfg(target_os = "linux")]
+            native_call::commands::native_call_mute,
+            #[cfg(target_os = "linux")]
+            native_call::commands::native_call_stats,
+            #[cfg(target_os = "linux")]
+            native_call::commands::native_call_video,
+            #[cfg(target_os = "linux")]
+            native_call::commands::native_call_audio,
+            #[cfg(target_os = "linux")]
+            native_call::commands::native_call_hangup
         ])
         .setup(move |app| {
+            if renderer == webview::Renderer::NoDmabuf {
+                log::info!("no GPU render node: WebKit's DMA-BUF renderer is off (WEBKIT_DISABLE_DMABUF_RENDERER=1)");
+            }
             let options = setup_options;
             let data_dir = match options.data_dir.clone() {
                 Some(dir) => dir,
@@ -340,6 +369,8 @@ pub fn run() {
         Ok(app) => app.run(|app, event| {
             if let tauri::RunEvent::Exit = event {
                 let state = app.state::<AppState>();
+                #[cfg(target_os = "linux")]
+                tauri::async_runtime::block_on(state.native_calls.hangup_all());
                 state.sessions.close_all();
                 let hosting = tauri::async_runtime::block_on(state.hosting.lock()).take();
                 if let Some(hosting) = hosting {

@@ -11,6 +11,8 @@ use crate::finder::{FinderStatus, HostEntry};
 use crate::hosting::Hosting;
 use crate::options::AppOptions;
 use crate::settings::Settings;
+#[cfg(target_os = "linux")]
+use crate::native_call::NativeCalls;
 use crate::signaling::Sessions;
 
 /// The app's state (managed by Tauri).
@@ -33,6 +35,9 @@ pub struct AppState {
     pub finder: Mutex<FinderStatus>,
     /// The webview's signaling sessions.
     pub sessions: Sessions,
+    /// Calls run in Rust for a webview without RTCPeerConnection (Linux), by call id.
+    #[cfg(target_os = "linux")]
+    pub native_calls: NativeCalls,
 }
 
 /// Locks a mutex, carrying on after a panic elsewhere (the data are plain values).
@@ -54,6 +59,8 @@ impl AppState {
             hosts: Mutex::new(Vec::new()),
             finder: Mutex::new(finder),
             sessions: Sessions::default(),
+            #[cfg(target_os = "linux")]
+            native_calls: NativeCalls::default(),
         }
     }
 

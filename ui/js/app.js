@@ -3,6 +3,7 @@
 import { SignalingClient } from './signaling.js';
 import { transportFor } from './transport-ipc.js';
 import { Call } from './call.js';
+import { NativeCall, nativeCallAvailable } from './native-call.js';
 import { browserPeerConnectionFactory } from './peer-factory.js';
 import * as media from './media.js';
 import { summarize, statRows } from './stats.js';
@@ -433,13 +434,16 @@ function onJoinSubmit(ev) {
     return;
   }
   const factory = browserPeerConnectionFactory();
-  if (!factory) {
+  // No RTCPeerConnection in the app's webview (Debian's WebKitGTK): the connections run in the
+  // app's Rust side instead (native-call.js).
+  const native = !factory && nativeCallAvailable();
+  if (!factory && !native) {
     showProblem('This browser cannot make calls.', 'It has no WebRTC. Open the link in a current Chrome, Edge, Firefox or Safari.');
     return;
   }
   S.name = nameCheck.name;
   store.set('name', S.name);
-  join({ host, room, token, name: S.name, createPeerConnection: factory, knock: ev.knock === true });
+  join({ host, room, token, name: S.name, createPeerConnection: factory, native, knock: ev.knock === true });
 }
 
 /** Ask the host to let us in (no token, or a token that no longer works). */
@@ -449,18 +453,23 @@ function knock() {
   onJoinSubmit({ preventDefault() {}, knock: true });
 }
 
-function join({ host, room, token, name, createPeerConnection, knock: knocking = false }) {
+function join({ host, room, token, name, createPeerConnection, native = false, knock: knocking = false }) {
   S.phase = 'connecting';
   S.address = { host, room, token };
   $('join').disabled = true;
   updateJoinLabel();
+  let call = null;
   const signaling = new SignalingClient({
-    connect: () => transportFor(host),
+    // A native call rides on the page's own signaling session: it sees each new session
+    // before the `join` goes out on it.
+    connect: () => (native ? call.wrapTransport(transportFor(host)) : transportFor(host)),
     room,
     token,
     name,
   });
-  const call = new Call({ signaling, createPeerConnection });
+  call = native ? new NativeCall({ signaling }) : new Call({ signaling, createPeerConnection });
+  // The native call shares no screen (no portal capture path yet): the button goes.
+  $('share-screen')?.toggleAttribute('hidden', native);
   S.signaling = signaling;
   S.call = call;
   call.setMuted('audio', !S.micOn || !S.tracks.audio);
@@ -1056,7 +1065,7 @@ function onKey(ev) {
   const actions = {
     m: toggleMic,
     v: toggleCam,
-    s: inCall && media.canShareScreen() ? toggleScreen : null,
+    s: inCall && media.canShareScreen() && !$('share-screen')?.hidden ? toggleScreen : null,
     r: inCall && $('record') ? onRecordButton : null,
     c: inCall ? () => togglePanel('chat') : null,
     i: inCall ? () => togglePanel('stats') : null,

@@ -401,48 +401,6 @@ pub fn vp8_is_keyframe(frame: &[u8]) -> bool {
     frame.first().is_some_and(|b| b & 0x01 == 0)
 }
 
-/// Converts RGBA pixels (what a webview canvas's `getImageData` gives) to I420 (BT.601, video
-/// range), for [`crate::LocalMedia::push_video_i420`]. `width` and `height` must be even.
-pub fn rgba_to_i420(width: u32, height: u32, rgba: &[u8]) -> Option<Vec<u8>> {
-    let (w, h) = (width as usize, height as usize);
-    if w % 2 != 0 || h % 2 != 0 || rgba.len() < w * h * 4 {
-        return None;
-    }
-    let mut out = vec![0u8; I420Frame::len_for(width, height)];
-    let (y_plane, chroma) = out.split_at_mut(w * h);
-    let (u_plane, v_plane) = chroma.split_at_mut(w * h / 4);
-    let luma = |r: i32, g: i32, b: i32| {
-        (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16).clamp(0, 255) as u8
-    };
-    for y in 0..h {
-        for x in 0..w {
-            let p = (y * w + x) * 4;
-            y_plane[y * w + x] = luma(
-                i32::from(rgba[p]),
-                i32::from(rgba[p + 1]),
-                i32::from(rgba[p + 2]),
-            );
-        }
-    }
-    for y in 0..h / 2 {
-        for x in 0..w / 2 {
-            let (mut r, mut g, mut b) = (0i32, 0i32, 0i32);
-            for (dy, dx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-                let p = ((2 * y + dy) * w + 2 * x + dx) * 4;
-                r += i32::from(rgba[p]);
-                g += i32::from(rgba[p + 1]);
-                b += i32::from(rgba[p + 2]);
-            }
-            let (r, g, b) = (r / 4, g / 4, b / 4);
-            u_plane[y * w / 2 + x] =
-                (((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128).clamp(0, 255) as u8;
-            v_plane[y * w / 2 + x] =
-                (((112 * r - 94 * g - 18 * b + 128) >> 8) + 128).clamp(0, 255) as u8;
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,16 +438,5 @@ mod tests {
         }
         assert_eq!(decoded, 5);
         assert!(Vp8Encoder::new(321, 240, Vp8Config::default()).is_err());
-    }
-
-    #[test]
-    fn rgba_white_and_black_map_to_video_range() {
-        let mut rgba = vec![255u8; 4 * 4 * 4];
-        rgba[..16].fill(0);
-        let i420 = rgba_to_i420(4, 4, &rgba).expect("converts");
-        assert_eq!(i420[0], 16);
-        assert_eq!(i420[15], 235);
-        assert_eq!(i420.len(), 24);
-        assert!(rgba_to_i420(3, 4, &rgba).is_none());
     }
 }

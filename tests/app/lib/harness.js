@@ -71,10 +71,21 @@ export async function startApp({ dataDir, env = {} } = {}) {
     GSETTINGS_BACKEND: 'memory',
     ...env,
   };
+  // Its own process group: tauri-driver, WebKitWebDriver, the app and WebKit's helper processes
+  // are all stopped together at the end, so that none outlives the test holding its pipes open
+  // (which kept node from exiting now and then).
   const driver = spawn('tauri-driver', ['--port', String(port), '--native-port', String(port + 1)], {
     env: appEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
+  const signalGroup = (signal) => {
+    try {
+      process.kill(-driver.pid, signal);
+    } catch {
+      /* the group is gone already */
+    }
+  };
   const logs = [];
   const keep = (d) => {
     logs.push(d.toString());
@@ -96,9 +107,15 @@ export async function startApp({ dataDir, env = {} } = {}) {
     logs,
     started,
     async stop({ keepData = false } = {}) {
-      await session.quit();
-      driver.kill('SIGTERM');
-      await new Promise((r) => (driver.exitCode !== null ? r() : driver.once('exit', r)));
+      await session.quit().catch(() => {});
+      signalGroup('SIGTERM');
+      const exited = new Promise((r) => (driver.exitCode !== null || driver.signalCode !== null ? r() : driver.once('exit', r)));
+      await Promise.race([exited, sleep(5000)]);
+      // Whatever is left of the group (an app or WebKit process that ignored SIGTERM) goes now.
+      signalGroup('SIGKILL');
+      await exited;
+      driver.stdout.destroy();
+      driver.stderr.destroy();
       if (!keepData && !dataDir) {
         try {
           rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
