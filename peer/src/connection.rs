@@ -1049,15 +1049,24 @@ impl Actor {
                 }
             }
         }
+        // The pair names its candidates by their ICE ids; the candidates' own stats ids carry
+        // a prefix (`RTCLocalIceCandidate_<id>`, webrtc-rs 0.21): accept either.
+        let names = |stats_id: &str, id: &str| {
+            stats_id == id || stats_id.strip_suffix(id).is_some_and(|p| p.ends_with('_'))
+        };
         for entry in report.iter() {
             match entry {
                 E::LocalCandidate(c)
-                    if pair_ids.as_ref().is_some_and(|(l, _)| *l == c.stats.id) =>
+                    if pair_ids
+                        .as_ref()
+                        .is_some_and(|(l, _)| names(&c.stats.id, l)) =>
                 {
                     out.local_candidate_type = Some(c.candidate_type.to_string());
                 }
                 E::RemoteCandidate(c)
-                    if pair_ids.as_ref().is_some_and(|(_, r)| *r == c.stats.id) =>
+                    if pair_ids
+                        .as_ref()
+                        .is_some_and(|(_, r)| names(&c.stats.id, r)) =>
                 {
                     out.remote_candidate_type = Some(c.candidate_type.to_string());
                 }

@@ -282,6 +282,13 @@ fn log_plugin(level: log::LevelFilter) -> tauri::plugin::TauriPlugin<tauri::Wry>
         .level_for("tao", log::LevelFilter::Warn)
         .level_for("wry", log::LevelFilter::Warn)
         .level_for("mdns_sd", log::LevelFilter::Warn)
+        // webrtc-rs (native calls) warns about every DTLS extension Chromium offers that it
+        // does not know, and logs each ICE and connection state at info: ours say what matters.
+        .level_for("rtc", log::LevelFilter::Error)
+        .level_for("rtc_dtls", log::LevelFilter::Error)
+        .level_for("rtc_ice", log::LevelFilter::Error)
+        .level_for("rtc_sctp", log::LevelFilter::Error)
+        .level_for("webrtc", log::LevelFilter::Error)
         .targets([Target::new(TargetKind::Stderr), Target::new(TargetKind::LogDir { file_name: None })])
         .build()
 }

@@ -24,10 +24,10 @@ use crate::signaling::{Emit, SessionEvent, Sessions};
 use crate::state::lock;
 
 /// Size of the header [`encode_frame`] puts before a frame's bytes.
-pub const FRAME_HEADER_LEN: usize = 16;
+pub const FRAME_HEADER_LEN: usize = 24;
 
 /// Version byte of the frame envelope.
-pub const FRAME_VERSION: u8 = 1;
+pub const FRAME_VERSION: u8 = 2;
 
 /// Largest video picture the UI may hand in (pixels on a side).
 pub const MAX_SIDE: u32 = 4096;
@@ -36,10 +36,19 @@ pub const MAX_SIDE: u32 = 4096;
 /// tests).
 pub type EventSink = Arc<dyn Fn(&str, &CallEvent) + Send + Sync>;
 
-/// One remote frame for the UI: a 16-byte header, then the encoded bytes (a whole VP8 frame or
-/// one Opus packet). Header, little-endian: version (1), kind (0 video, 1 audio), role (0
+/// Microseconds since the Unix epoch at `at` (a moment in the past or now): the clock the
+/// webview shares with this process (`performance.timeOrigin + performance.now()`), for the
+/// latency the way through the app adds.
+pub fn wall_micros(at: Instant) -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(now.saturating_sub(at.elapsed()).as_micros()).unwrap_or(u64::MAX)
+}
+
+/// One remote frame for the UI: a 24-byte header, then the encoded bytes (a whole VP8 frame or
+/// one Opus packet). Header, little-endian: version (2), kind (0 video, 1 audio), role (0
 /// camera/microphone, 1 screen), flags (bit 0: keyframe), link id (u32), RTP timestamp (u32),
-/// width (u16), height (u16) (0 when not a keyframe or unknown).
+/// width (u16), height (u16) (0 when not a keyframe or unknown), then when the frame was
+/// complete here (u64, µs since the Unix epoch).
 pub fn encode_frame(frame: &RemoteFrame) -> Vec<u8> {
     let mut out = Vec::with_capacity(FRAME_HEADER_LEN + frame.data.len());
     out.push(FRAME_VERSION);
@@ -57,6 +66,7 @@ pub fn encode_frame(frame: &RemoteFrame) -> Vec<u8> {
     let (w, h) = frame.size.unwrap_or((0, 0));
     out.extend_from_slice(&u16::try_from(w).unwrap_or(0).to_le_bytes());
     out.extend_from_slice(&u16::try_from(h).unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&wall_micros(frame.received).to_le_bytes());
     out.extend_from_slice(&frame.data);
     out
 }
@@ -77,7 +87,12 @@ struct Picture {
     height: u32,
     data: Vec<u8>,
     captured: Instant,
+    /// When the webview took the picture, µs since the Unix epoch (if it said).
+    taken_us: Option<u64>,
 }
+
+/// How many recent send latencies [`VideoCounts`] keeps.
+const LATENCY_SAMPLES: usize = 300;
 
 #[derive(Default)]
 struct PipeState {
@@ -96,6 +111,24 @@ pub struct VideoCounts {
     pub dropped: u64,
     /// Time spent converting and encoding, milliseconds.
     pub encode_ms: f64,
+    /// From the webview taking a picture to its VP8 frame handed to the connections, median
+    /// and 95th percentile of the last pictures, milliseconds.
+    pub send_latency_ms: Option<(f64, f64)>,
+}
+
+#[derive(Default)]
+struct VideoTally {
+    counts: VideoCounts,
+    latencies: std::collections::VecDeque<f64>,
+}
+
+impl VideoTally {
+    fn snapshot(&self) -> VideoCounts {
+        let mut sorted: Vec<f64> = self.latencies.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+        VideoCounts { send_latency_ms: (!sorted.is_empty()).then(|| (at(0.5), at(0.95))), ..self.counts }
+    }
 }
 
 /// A call's camera pictures, converted and encoded on a thread of their own. The UI hands a
@@ -104,12 +137,12 @@ pub struct VideoCounts {
 struct VideoPipe {
     state: Mutex<PipeState>,
     wake: Condvar,
-    counts: Mutex<VideoCounts>,
+    tally: Mutex<VideoTally>,
 }
 
 impl VideoPipe {
     fn start(call: &str, media: Arc<LocalMedia>) -> Arc<VideoPipe> {
-        let pipe = Arc::new(VideoPipe { state: Mutex::new(PipeState::default()), wake: Condvar::new(), counts: Mutex::new(VideoCounts::default()) });
+        let pipe = Arc::new(VideoPipe { state: Mutex::new(PipeState::default()), wake: Condvar::new(), tally: Mutex::new(VideoTally::default()) });
         let worker = pipe.clone();
         let name = format!("lancall-video-{}", &call[..call.len().min(8)]);
         if let Err(e) = std::thread::Builder::new().name(name).spawn(move || worker.run(&media)) {
@@ -137,10 +170,19 @@ impl VideoPipe {
                 Some(i420) => media.push_video_i420(&I420Frame { width: picture.width, height: picture.height, data: &i420 }, picture.captured).map(drop).map_err(|e| e.to_string()),
                 None => Err(format!("a {}x{} {:?} picture of {} bytes cannot be converted", picture.width, picture.height, picture.format, picture.data.len())),
             };
-            let mut counts = lock(&self.counts);
-            counts.encode_ms += started.elapsed().as_secs_f64() * 1000.0;
+            let mut tally = lock(&self.tally);
+            tally.counts.encode_ms += started.elapsed().as_secs_f64() * 1000.0;
             match result {
-                Ok(()) => counts.encoded += 1,
+                Ok(()) => {
+                    tally.counts.encoded += 1;
+                    if let Some(taken) = picture.taken_us {
+                        let now = wall_micros(Instant::now());
+                        if tally.latencies.len() == LATENCY_SAMPLES {
+                            tally.latencies.pop_front();
+                        }
+                        tally.latencies.push_back(now.saturating_sub(taken) as f64 / 1000.0);
+                    }
+                }
                 Err(e) => log::debug!("a camera picture was not sent: {e}"),
             }
         }
@@ -151,9 +193,9 @@ impl VideoPipe {
         let replaced = state.waiting.replace(picture).is_some();
         drop(state);
         self.wake.notify_one();
-        let mut counts = lock(&self.counts);
-        counts.received += 1;
-        counts.dropped += u64::from(replaced);
+        let mut tally = lock(&self.tally);
+        tally.counts.received += 1;
+        tally.counts.dropped += u64::from(replaced);
     }
 
     fn close(&self) {
@@ -285,7 +327,7 @@ impl NativeCalls {
 
     /// One camera picture (`width`x`height`, tightly packed in `format`), to be converted and
     /// encoded on the call's video thread. Returns at once; see [`VideoPipe`].
-    pub fn push_video(&self, id: &str, format: PixelFormat, width: u32, height: u32, data: Vec<u8>) -> Result<(), AppError> {
+    pub fn push_video(&self, id: &str, format: PixelFormat, width: u32, height: u32, data: Vec<u8>, taken_us: Option<u64>) -> Result<(), AppError> {
         if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE || width % 2 != 0 || height % 2 != 0 {
             return Err(AppError::NativeCall(format!("A {width}x{height} picture cannot be sent: sides must be even, 2 to {MAX_SIDE}.")));
         }
@@ -293,18 +335,18 @@ impl NativeCalls {
             return Err(AppError::NativeCall(format!("A {width}x{height} {format:?} picture cannot be {} bytes.", data.len())));
         }
         let video = lock(&self.map).get(id).map(|r| r.video.clone()).ok_or(AppError::NoSession)?;
-        video.push(Picture { format, width, height, data, captured: Instant::now() });
+        video.push(Picture { format, width, height, data, captured: Instant::now(), taken_us });
         Ok(())
     }
 
     /// One camera picture, I420 (`width`x`height`, planes Y, U, V).
     pub fn push_video_i420(&self, id: &str, width: u32, height: u32, data: &[u8]) -> Result<(), AppError> {
-        self.push_video(id, PixelFormat::I420, width, height, data.to_vec())
+        self.push_video(id, PixelFormat::I420, width, height, data.to_vec(), None)
     }
 
     /// How call `id`'s camera pictures fared.
     pub fn video_counts(&self, id: &str) -> Result<VideoCounts, AppError> {
-        lock(&self.map).get(id).map(|r| *lock(&r.video.counts)).ok_or(AppError::NoSession)
+        lock(&self.map).get(id).map(|r| lock(&r.video.tally).snapshot()).ok_or(AppError::NoSession)
     }
 
     /// One Opus packet of the microphone, `duration_us` long.
@@ -426,7 +468,8 @@ pub mod commands {
 
     /// One camera picture for call `lancall-call` (headers): `lancall-width` x `lancall-height`
     /// pixels, tightly packed in `lancall-format` (a WebCodecs pixel format: I420, NV12, RGBA,
-    /// RGBX, BGRA, BGRX). Queued for the call's encoder; returns at once.
+    /// RGBX, BGRA, BGRX); optional `lancall-taken`, when it was taken (µs since the Unix epoch).
+    /// Queued for the call's encoder; returns at once.
     #[tauri::command]
     pub async fn native_call_video(state: State<'_, AppState>, request: tauri::ipc::Request<'_>) -> Result<(), AppError> {
         let call = header(&request, "lancall-call")?;
@@ -437,7 +480,9 @@ pub mod commands {
         let tauri::ipc::InvokeBody::Raw(data) = request.body() else {
             return Err(AppError::NativeCall("A picture is sent as bytes.".into()));
         };
-        state.native_calls.push_video(call, format, width, height, data.clone())
+        // When the webview took it (µs since the Unix epoch), for the latency in the stats.
+        let taken = header(&request, "lancall-taken").ok().and_then(|v| v.parse::<u64>().ok());
+        state.native_calls.push_video(call, format, width, height, data.clone(), taken)
     }
 
     /// One Opus packet of the microphone for call `lancall-call`, `lancall-duration` µs long
@@ -482,7 +527,12 @@ mod tests {
         assert_eq!(u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]), 0x0102_0304);
         assert_eq!(u16::from_le_bytes([bytes[12], bytes[13]]), 640);
         assert_eq!(u16::from_le_bytes([bytes[14], bytes[15]]), 480);
-        assert_eq!(&bytes[16..], &[1, 2, 3]);
+        let mut received = [0u8; 8];
+        received.copy_from_slice(&bytes[16..24]);
+        let now = wall_micros(std::time::Instant::now());
+        let received = u64::from_le_bytes(received);
+        assert!(received <= now && now - received < 60_000_000, "received {received}, now {now}");
+        assert_eq!(&bytes[24..], &[1, 2, 3]);
         let audio = RemoteFrame { kind: MediaKind::Audio, keyframe: false, size: None, ..frame };
         assert_eq!(&encode_frame(&audio)[..4], &[FRAME_VERSION, 1, 0, 0]);
     }

@@ -188,6 +188,10 @@ async fn scenario() {
         .await;
     let stats = calls.stats("c1").await.expect("stats");
     assert_eq!(stats.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["Grace"]);
+    // What the stats panel shows: the path (host candidates on a LAN) and what comes in.
+    let numbers = &stats[0].stats;
+    assert_eq!((numbers.local_candidate_type.as_deref(), numbers.remote_candidate_type.as_deref()), (Some("host"), Some("host")), "{numbers:?}");
+    assert!(numbers.video_in.frames > 0 && numbers.video_in.width == 640, "{numbers:?}");
 
     // The UI's signaling client reconnects: a new session, the call moves to it before the new
     // `join`, the old session closes. The hub tells Grace the app left and came back; the media

@@ -113,8 +113,107 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
     assert.ok(a2.audio && a2.audio.samples > a1.audio.samples, `Chromium receives the app's sound: ${JSON.stringify(a2.audio)}`);
     assert.ok(a2.audio.energy > 0, 'and it is not silence');
 
-    // Hang-up: Grace sees the app leave.
+    // The app hears Grace (Chromium's fake microphone beeps): decoded and not silent.
+    const heard = await s.waitFor(() => {
+      const a = window.lancall.call.participants.find((p) => p.name === 'Grace')?.audio;
+      return a && a.decoded > 20 && a.energy > 0 ? { decoded: a.decoded, energy: a.energy } : null;
+    }, { timeout: 10_000, what: 'the app to play Grace\'s sound' });
+    console.log(`# native call: the app played ${heard.decoded} Opus packets from Grace, energy ${heard.energy.toFixed(4)}`);
+
+    // Where the time goes: the app's way in (frame complete in Rust -> drawn) and out (picture
+    // taken -> VP8 frame handed to the connection).
+    await s.click('[data-testid="open-stats"]');
+    const stats = await s.waitFor(() => {
+      const c = window.lancall.call;
+      const r = c.participants.find((p) => p.name === 'Grace');
+      const text = document.querySelector('[data-testid="peer-stats"]')?.textContent ?? '';
+      return c.cameraCounts?.send_latency_ms && /VP8/.test(text) && /Path\s*host/.test(text)
+        ? { text, inP50: r.video.latency.quantile(0.5), inP95: r.video.latency.quantile(0.95), camera: c.cameraCounts }
+        : null;
+    }, { timeout: 10_000, what: 'the stats panel to show the connection' });
+    console.log(`# native call: way in (Rust -> drawn) p50 ${stats.inP50?.toFixed(1)} ms p95 ${stats.inP95?.toFixed(1)} ms; way out (taken -> sent) p50 ${stats.camera.send_latency_ms[0].toFixed(1)} ms p95 ${stats.camera.send_latency_ms[1].toFixed(1)} ms; camera ${JSON.stringify(stats.camera)}`);
+    assert.match(stats.text, /Video in\s*VP8 \d+×\d+/, `the stats panel shows the incoming video: ${stats.text}`);
+    assert.match(stats.text, /Path\s*host/, 'and the connection path');
+    await s.click('[data-testid="open-stats"]');
+
+    // Chat both ways over the data channel.
+    await s.click('[data-testid="open-chat"]');
+    await page.getByTestId('open-chat').click();
+    await s.type('[data-testid="chat-input"]', 'hello from the Linux app');
+    await s.click('[data-testid="chat-send"]');
+    await page.getByTestId('chat-log').getByText('hello from the Linux app').waitFor({ timeout: 5000 });
+    await page.getByTestId('chat-input').fill('hi app, Grace here');
+    await page.getByTestId('chat-input').press('Enter');
+    await s.waitFor(() => document.querySelector('[data-testid="chat-log"]').textContent.includes('hi app, Grace here'), { timeout: 5000, what: "Grace's chat line in the app" });
+
+    // Mute, seen on both sides.
+    const graceSeesAda = () =>
+      page.evaluate(() => {
+        const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes('Ada'));
+        return tile ? { audio: tile.dataset.audioMuted, video: tile.dataset.videoMuted } : null;
+      });
+    await s.click('[data-testid="mute-audio"]');
+    await s.click('[data-testid="mute-video"]');
+    await page.waitForFunction(() => {
+      const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes('Ada'));
+      return tile?.dataset.audioMuted === 'true' && tile?.dataset.videoMuted === 'true';
+    }, null, { timeout: 5000 });
+    const encodedNow = () => s.run(async () => (await window.__TAURI__.core.invoke('native_call_stats', { call: window.lancall.call.id })).camera.encoded);
+    // Pictures already on their way (a few, in Chromium's jitter buffer) land first.
+    await sleep(500);
+    const framesMuted = (await inbound()).video.frames;
+    const encodedMuted = await encodedNow();
+    await sleep(1000);
+    const framesLater = (await inbound()).video.frames;
+    const encodedLater = await encodedNow();
+    assert.ok(framesLater === framesMuted && encodedLater === encodedMuted, `no pictures reach Grace while the camera is off (decoded ${framesMuted} -> ${framesLater}; encoded by the app ${encodedMuted} -> ${encodedLater})`);
+    await s.click('[data-testid="mute-audio"]');
+    await s.click('[data-testid="mute-video"]');
+    await page.waitForFunction(() => {
+      const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes('Ada'));
+      return tile?.dataset.audioMuted === 'false' && tile?.dataset.videoMuted === 'false';
+    }, null, { timeout: 5000 });
+    assert.deepEqual(await graceSeesAda(), { audio: 'false', video: 'false' });
+    await page.getByTestId('mute-video').click();
+    await s.waitFor(() => {
+      const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes('Grace'));
+      return tile?.dataset.videoMuted === 'true';
+    }, { timeout: 5000, what: "the app to show Grace's camera off" });
+    await page.getByTestId('mute-video').click();
+
+    // Grace hangs up: the app sees her leave within a second.
+    const graceTile = () => [...document.querySelectorAll('[data-testid="remote-tile"]')].some((el) => el.textContent.includes('Grace'));
+    await page.getByTestId('hangup').click();
+    const left = Date.now();
+    await s.waitFor(() => ![...document.querySelectorAll('[data-testid="remote-tile"]')].some((el) => el.textContent.includes('Grace')), { timeout: 5000, what: 'Grace to leave the app\'s call' });
+    console.log(`# native call: the app saw Grace hang up after ${Date.now() - left} ms`);
+    assert.ok(Date.now() - left < 1500, 'within a second or so');
+    assert.equal(await s.execute(graceTile), false);
+
+    // She comes back; then the app hangs up and Grace sees it leave.
+    await page.goto('about:blank');
+    await page.goto(`https://${HOST_ADDR}:${host.port}/#room=call`);
+    await page.fill('[data-testid="name"]', 'Grace');
+    await page.click('[data-testid="join"]');
+    await s.waitFor(() => {
+      const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes('Grace'));
+      const v = tile?.querySelector('video');
+      return v && v.videoWidth > 0;
+    }, { timeout: 20_000, what: 'Grace back in the app\'s call' });
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="remote-tile"]')].some((el) => el.textContent.includes('Ada')), null, { timeout: 20_000 });
+    await s.execute(() => {
+      window.__senders = { ...window.lancall.call.senders };
+    });
     await s.click('[data-testid="hangup"]');
+    const hung = Date.now();
     await page.waitForFunction(() => ![...document.querySelectorAll('[data-testid="remote-tile"]')].some((el) => el.textContent.includes('Ada')), null, { timeout: 5000 });
+    console.log(`# native call: Grace saw the app hang up after ${Date.now() - hung} ms`);
+    assert.equal(await s.execute(() => window.lancall.phase), 'ended');
+    // Nothing of the call is left sending: the camera copy it captured from is ended, the
+    // microphone's encoder closed.
+    assert.deepEqual(
+      await s.execute(() => ({ camera: window.__senders.video?.track.readyState, mic: window.__senders.audio?.encoder.state })),
+      { camera: 'ended', mic: 'closed' },
+    );
   });
 });

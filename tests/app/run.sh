@@ -6,6 +6,7 @@
 #   tests/app/run.sh                 install what is missing, build, run every test
 #   tests/app/run.sh FILE...         run some test files (paths relative to tests/app)
 #   tests/app/run.sh bench           measurements for bench/app.md (release build; slow to build)
+#   tests/app/run.sh bench-native    calls from the Linux app for bench/native-call.md (release)
 #
 # Needs root (ip netns; apt-get when packages are missing). Works with no stdin. Exit status is
 # non-zero when a test fails. Env: LANCALL_TEST_VERBOSE=1 shows the app's and host's logs;
@@ -36,8 +37,8 @@ if [[ "${1:-}" == "--inside" ]]; then
   for _ in $(seq 50); do [[ -e "/tmp/.X11-unix/X${display#:}" ]] && break; sleep 0.1; done
   export DISPLAY=$display
   cd "$HERE"
-  if [[ "${1:-}" == "bench" ]]; then
-    node bench.mjs
+  if [[ "${1:-}" == bench || "${1:-}" == bench-native ]]; then
+    node "$1.mjs"
     exit $?
   fi
   if [[ $# -gt 0 ]]; then files=("$@"); else files=(*.test.mjs); fi
@@ -72,7 +73,7 @@ if [[ ! -d "$HERE/node_modules/playwright-core" ]]; then
   (cd "$HERE" && { npm ci --no-audit --no-fund </dev/null || npm install --no-audit --no-fund </dev/null; })
 fi
 
-if [[ "${1:-}" == "bench" ]]; then
+if [[ "${1:-}" == bench || "${1:-}" == bench-native ]]; then
   export LANCALL_APP_RELEASE=1
 fi
 if [[ "${LANCALL_APP_RELEASE:-}" == 1 ]]; then
@@ -84,8 +85,8 @@ if [[ "${LANCALL_APP_RELEASE:-}" == 1 ]]; then
   (cd "$ROOT" && cargo build --release -p lancall-hub --bin lancall-host </dev/null)
   export LANCALL_APP_BIN="$ROOT/target/release/lancall" LANCALL_HOST_BIN="$ROOT/target/release/lancall-host"
 else
-  say "building the app and lancall-host (cargo build -p lancall -p lancall-hub)"
-  (cd "$ROOT" && cargo build -p lancall -p lancall-hub --bin lancall --bin lancall-host </dev/null)
+  say "building the app, lancall-host and lancall-peer (cargo build -p lancall -p lancall-hub -p lancall-peer)"
+  (cd "$ROOT" && cargo build -p lancall -p lancall-hub -p lancall-peer --bin lancall --bin lancall-host --bin lancall-peer </dev/null)
   say "Rust tests of the app crate (permission policy, settings, pinned signaling, Android project)"
   (cd "$ROOT" && cargo test -p lancall </dev/null)
 fi

@@ -138,7 +138,12 @@ async function setTrack(kind, track) {
     });
   }
   if (S.call) await S.call.setLocalTrack(kind, track);
-  if (old && old !== track) old.stop();
+  if (old && old !== track) {
+    // The players showing the old camera let go of it before it ends (see detachPlayers);
+    // renderLocal gives them the new one.
+    if (kind === 'video') await detachPlayers((v) => v.srcObject === previewStream);
+    old.stop();
+  }
   if (kind === 'audio') S.meter?.setTrack(track);
   renderLocal();
 }
@@ -625,6 +630,7 @@ function makeTile(key, { local = false, screen = false } = {}) {
 function removeTile(key) {
   const t = S.tiles.get(key);
   if (!t) return;
+  t.video.pause();
   t.video.srcObject = null;
   t.tile.remove();
   S.tiles.delete(key);
@@ -632,6 +638,13 @@ function removeTile(key) {
 }
 
 function setSource(video, stream) {
+  if (!stream) {
+    if (video.srcObject) {
+      video.pause();
+      video.srcObject = null;
+    }
+    return;
+  }
   if (video.srcObject !== stream) {
     video.srcObject = stream;
     video.play?.().catch(() => {
@@ -651,9 +664,10 @@ function renderLocal() {
   if (!previewStream) previewStream = new MediaStream();
   for (const t of previewStream.getTracks()) if (t !== video) previewStream.removeTrack(t);
   if (video && !previewStream.getTracks().includes(video)) previewStream.addTrack(video);
-  // Pre-join preview
+  // Pre-join preview: it plays only on the pre-join screen (hidden during a call, a player
+  // playing for nobody costs a core's share in WebKitGTK).
   const pv = $('preview');
-  setSource(pv, previewStream);
+  setSource(pv, S.phase === 'prejoin' || S.phase === 'connecting' ? previewStream : null);
   const camShown = !!video;
   $('preview-off').hidden = camShown;
   $('preview-off-text').textContent = S.camOn ? 'No camera picture' : 'Camera is off';
@@ -1018,10 +1032,27 @@ async function renderStats() {
 
 // ---- hang up -------------------------------------------------------------------------------
 
+/**
+ * Stops every page player before any track ends. WebKitGTK deadlocks its main thread when a
+ * track it is playing in several `<video>`s ends while their video sinks wait for that thread
+ * (seen as a frozen window on Hang up in the Linux app); a player detached first, given a turn
+ * of the event loop to settle, is safe.
+ */
+async function detachPlayers(which = () => true) {
+  for (const v of document.querySelectorAll('video')) {
+    if (!v.srcObject || !which(v)) continue;
+    v.pause();
+    v.srcObject = null;
+  }
+  await new Promise((r) => setTimeout(r, 0));
+}
+
 async function hangup() {
   if (S.phase !== 'incall') return;
+  S.phase = 'leaving';
   await stopRecording();
-  S.call?.hangup();
+  await detachPlayers();
+  await S.call?.hangup();
   stopScreen();
   for (const kind of ['audio', 'video']) {
     S.tracks[kind]?.stop();

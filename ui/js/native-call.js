@@ -161,9 +161,15 @@ export class NativeCall extends EventTarget {
     try {
       this.senders[kind] =
         kind === 'video'
-          ? new VideoSender(this.local.video, (data, width, height, format) =>
+          ? new VideoSender(this.local.video, (data, width, height, format, taken) =>
               this.invoke('native_call_video', data, {
-                headers: { 'lancall-call': call, 'lancall-width': String(width), 'lancall-height': String(height), 'lancall-format': format },
+                headers: {
+                  'lancall-call': call,
+                  'lancall-width': String(width),
+                  'lancall-height': String(height),
+                  'lancall-format': format,
+                  'lancall-taken': String(taken),
+                },
               }),
             )
           : new AudioSender(this.local.audio, this.audioContext, (packet, durationUs) =>
@@ -314,9 +320,13 @@ export class NativeCall extends EventTarget {
     if (r.closed) return;
     r.closed = true;
     this.remotes.delete(r.link);
-    r.video?.close();
-    r.audio?.close();
+    // The UI takes the tile (and its player) away first; the picture's track ends a turn later
+    // (WebKitGTK can deadlock when a track ends under a playing player: app.js, detachPlayers).
     this.emit('remote-removed', { remote: r, reason });
+    setTimeout(() => {
+      r.video?.close();
+      r.audio?.close();
+    }, 0);
   }
 }
 
@@ -334,7 +344,7 @@ export function statsReport(st, remote) {
   };
   const size = (x) => (x.width ? { frameWidth: x.width, frameHeight: x.height } : {});
   stream('in', 'video', st.video_in, { framesDecoded: remote.video?.decoded ?? st.video_in.frames, framesPerSecond: Math.round(st.video_in.fps), ...size(st.video_in) });
-  stream('in', 'audio', st.audio_in, {});
+  stream('in', 'audio', st.audio_in, remote.audio ? { audioLevel: remote.audio.level, totalAudioEnergy: remote.audio.energy } : {});
   stream('out', 'video', st.video_out, { framesPerSecond: Math.round(st.video_out.fps), ...size(st.video_out) });
   stream('out', 'audio', st.audio_out, {});
   if (st.local_candidate_type && st.remote_candidate_type) {

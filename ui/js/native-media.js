@@ -3,7 +3,29 @@
 // canvas -> canvas.captureStream() (a MediaStream the tile's <video> plays). Audio: AudioDecoder
 // -> Web Audio, scheduled a little ahead so that packets arriving unevenly play smoothly.
 
-export const HEADER_LEN = 16;
+export const HEADER_LEN = 24;
+
+/** Now on the clock the app's Rust side stamps frames with: µs since the Unix epoch. */
+export const wallMicros = () => Math.round((performance.timeOrigin + performance.now()) * 1000);
+
+/** Keeps the last `n` values; `quantile(q)` of them. */
+export class Samples {
+  constructor(n = 300) {
+    this.n = n;
+    this.values = [];
+  }
+
+  add(v) {
+    this.values.push(v);
+    if (this.values.length > this.n) this.values.shift();
+  }
+
+  quantile(q) {
+    if (!this.values.length) return null;
+    const sorted = [...this.values].sort((a, b) => a - b);
+    return sorted[Math.round((sorted.length - 1) * q)];
+  }
+}
 
 /**
  * Reads the envelope (see native_call::encode_frame).
@@ -12,7 +34,7 @@ export const HEADER_LEN = 16;
 export function parseFrame(buf) {
   if (!(buf instanceof ArrayBuffer) || buf.byteLength < HEADER_LEN) return null;
   const v = new DataView(buf);
-  if (v.getUint8(0) !== 1) return null;
+  if (v.getUint8(0) !== 2) return null;
   return {
     kind: v.getUint8(1) === 0 ? 'video' : 'audio',
     role: v.getUint8(2) === 0 ? 'main' : 'screen',
@@ -21,6 +43,7 @@ export function parseFrame(buf) {
     rtpTimestamp: v.getUint32(8, true),
     width: v.getUint16(12, true),
     height: v.getUint16(14, true),
+    receivedUs: Number(v.getBigUint64(16, true)),
     data: new Uint8Array(buf, HEADER_LEN),
   };
 }
@@ -35,6 +58,10 @@ export class VideoSink {
     this.stream = this.canvas.captureStream(30);
     this.waitingForKey = true;
     this.decoded = 0;
+    /** Frame timestamp -> when Rust had the whole frame (µs since the epoch). */
+    this.arrivals = new Map();
+    /** From the frame complete in Rust to drawn here, ms: the way through the app. */
+    this.latency = new Samples();
     this.decoder = new VideoDecoder({
       output: (frame) => {
         try {
@@ -44,6 +71,12 @@ export class VideoSink {
           }
           this.ctx.drawImage(frame, 0, 0);
           this.decoded += 1;
+          const arrived = this.arrivals.get(frame.timestamp);
+          if (arrived !== undefined) {
+            this.arrivals.delete(frame.timestamp);
+            this.latency.add((wallMicros() - arrived) / 1000);
+          }
+          if (this.arrivals.size > 64) this.arrivals.clear();
         } finally {
           frame.close();
         }
@@ -68,13 +101,9 @@ export class VideoSink {
       this.waitingForKey = true;
       return;
     }
-    this.decoder.decode(
-      new EncodedVideoChunk({
-        type: f.keyframe ? 'key' : 'delta',
-        timestamp: Math.round((f.rtpTimestamp * 1e6) / 90000),
-        data: f.data,
-      }),
-    );
+    const timestamp = Math.round((f.rtpTimestamp * 1e6) / 90000);
+    this.arrivals.set(timestamp, f.receivedUs);
+    this.decoder.decode(new EncodedVideoChunk({ type: f.keyframe ? 'key' : 'delta', timestamp, data: f.data }));
   }
 
   close() {
@@ -91,6 +120,9 @@ export class AudioSink {
     this.gain.connect(context.destination);
     this.next = 0;
     this.decoded = 0;
+    /** Loudness of what was played, as RTCStats' audioLevel/totalAudioEnergy (0..1 RMS). */
+    this.level = 0;
+    this.energy = 0;
     this.decoder = new AudioDecoder({
       output: (data) => {
         try {
@@ -110,6 +142,10 @@ export class AudioSink {
     const pcm = new Float32Array(frames);
     data.copyTo(pcm, { planeIndex: 0, format: 'f32-planar' });
     buffer.copyToChannel(pcm, 0);
+    let sum = 0;
+    for (let i = 0; i < frames; i += 1) sum += pcm[i] * pcm[i];
+    this.level = frames ? Math.sqrt(sum / frames) : 0;
+    this.energy += this.level * this.level * buffer.duration;
     const source = this.context.createBufferSource();
     source.buffer = buffer;
     source.connect(this.gain);
@@ -271,11 +307,12 @@ export class VideoSender {
     if (this.stopped) return;
     const started = performance.now();
     try {
+      const taken = wallMicros();
       const picture = await this.grab();
       const drawn = performance.now();
       this.drawMs += drawn - started;
       if (picture && !this.stopped) {
-        await this.send(picture.data, picture.w, picture.h, picture.format);
+        await this.send(picture.data, picture.w, picture.h, picture.format, taken);
         this.sendMs += performance.now() - drawn;
         this.size = [picture.w, picture.h];
         this.format = picture.format;
@@ -295,8 +332,11 @@ export class VideoSender {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    // Detach the player first and end the track a turn later: ending a track that a WebKitGTK
+    // player is still playing can deadlock the page (see app.js, detachPlayers).
+    this.video.pause();
     this.video.srcObject = null;
-    this.track.stop();
+    setTimeout(() => this.track.stop(), 0);
   }
 }
 

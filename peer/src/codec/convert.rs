@@ -94,8 +94,10 @@ fn packed_to_i420<const R: usize, const B: usize>(width: u32, height: u32, px: &
                 b += i32::from(px[p + B]);
             }
             let (r, g, b) = (r / 4, g / 4, b / 4);
-            u_plane[y * w / 2 + x] = (((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128).clamp(0, 255) as u8;
-            v_plane[y * w / 2 + x] = (((112 * r - 94 * g - 18 * b + 128) >> 8) + 128).clamp(0, 255) as u8;
+            u_plane[y * w / 2 + x] =
+                (((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128).clamp(0, 255) as u8;
+            v_plane[y * w / 2 + x] =
+                (((112 * r - 94 * g - 18 * b + 128) >> 8) + 128).clamp(0, 255) as u8;
         }
     }
     out
@@ -128,12 +130,22 @@ mod tests {
     #[test]
     fn nv12_is_deinterleaved_and_i420_is_borrowed() {
         let nv12 = [1u8, 2, 3, 4, 10, 20];
-        assert_eq!(&to_i420(PixelFormat::Nv12, 2, 2, &nv12).expect("nv12")[..], &[1, 2, 3, 4, 10, 20]);
-        let nv12 = [0u8; 16 + 8].iter().enumerate().map(|(i, _)| i as u8).collect::<Vec<_>>();
+        assert_eq!(
+            &to_i420(PixelFormat::Nv12, 2, 2, &nv12).expect("nv12")[..],
+            &[1, 2, 3, 4, 10, 20]
+        );
+        let nv12 = [0u8; 16 + 8]
+            .iter()
+            .enumerate()
+            .map(|(i, _)| i as u8)
+            .collect::<Vec<_>>();
         let i420 = to_i420(PixelFormat::Nv12, 4, 4, &nv12).expect("nv12 4x4");
         assert_eq!(&i420[16..], &[16, 18, 20, 22, 17, 19, 21, 23]);
         let same = [7u8; 6];
-        assert!(matches!(to_i420(PixelFormat::I420, 2, 2, &same), Some(Cow::Borrowed(_))));
+        assert!(matches!(
+            to_i420(PixelFormat::I420, 2, 2, &same),
+            Some(Cow::Borrowed(_))
+        ));
     }
 
     #[test]
