@@ -88,7 +88,7 @@ await s.waitFor((want) => document.getElementById('host').value === want, { what
 // The preview plays before each Join, as when a person joins.
 const previewPlays = () => s.waitFor(() => {
   const v = document.querySelector('[data-testid="preview"]');
-  return v && v.readyState >= 2 && v.videoWidth > 0;
+  return v && v.readyState >= 2 && v.videoWidth > 0 ? true : JSON.stringify({ phase: window.lancall?.phase, src: !!v?.srcObject, rs: v?.readyState, w: v?.videoWidth, tracks: Object.keys(window.lancall?.tracks ?? {}) });
 }, { timeout: 20_000, what: 'the preview' });
 
 const firstFrame = [];
@@ -99,6 +99,7 @@ for (let i = 0; i < CALLS; i += 1) {
   await s.click('[data-testid="join"]');
   await s.waitFor(new Function(`const t = ${tileOf('Grace')}; const r = window.lancall.call?.participants.find((p) => p.name === 'Grace'); return t && r?.video?.decoded > 0;`), { timeout: 20_000, what: "Grace's first picture" });
   firstFrame.push(Date.now() - t0);
+  process.stderr.write(`[bench-native] call ${i + 1}/${CALLS}: first picture after ${firstFrame.at(-1)} ms\n`);
   if (i < CALLS - 1) {
     await s.click('[data-testid="hangup"]');
     await s.waitFor(() => window.lancall.phase === 'ended', { what: 'the ended screen' });
