@@ -1092,6 +1092,14 @@ impl Actor {
                 _ => {}
             }
         }
+        // A pair end without candidate stats was learned from a connectivity check, never
+        // signalled: peer-reflexive.
+        if pair_ids.is_some() {
+            out.local_candidate_type
+                .get_or_insert_with(|| "prflx".to_owned());
+            out.remote_candidate_type
+                .get_or_insert_with(|| "prflx".to_owned());
+        }
         let sh = &self.shared;
         let now = Instant::now();
         let counters = [&sh.video_in, &sh.audio_in, &sh.video_out, &sh.audio_out];

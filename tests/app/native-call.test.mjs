@@ -130,7 +130,10 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
       return c.cameraCounts?.send_latency_ms && /VP8/.test(text) && /Path\s*host/.test(text)
         ? { text, inP50: r.video.latency.quantile(0.5), inP95: r.video.latency.quantile(0.95), camera: c.cameraCounts }
         : null;
-    }, { timeout: 10_000, what: 'the stats panel to show the connection' });
+    }, { timeout: 10_000, what: 'the stats panel to show the connection' }).catch(async (err) => {
+      const shown = await s.execute(() => ({ panel: document.querySelector('[data-testid="stats"]')?.textContent ?? document.getElementById('stats-panel')?.textContent, camera: window.lancall.call.cameraCounts ?? null }));
+      throw new Error(`${err.message}: ${JSON.stringify(shown)}`);
+    });
     console.log(`# native call: way in (Rust -> drawn) p50 ${stats.inP50?.toFixed(1)} ms p95 ${stats.inP95?.toFixed(1)} ms; way out (taken -> sent) p50 ${stats.camera.send_latency_ms[0].toFixed(1)} ms p95 ${stats.camera.send_latency_ms[1].toFixed(1)} ms; camera ${JSON.stringify(stats.camera)}`);
     assert.match(stats.text, /Video in\s*VP8 \d+×\d+/, `the stats panel shows the incoming video: ${stats.text}`);
     assert.match(stats.text, /Path\s*host/, 'and the connection path');

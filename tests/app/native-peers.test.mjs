@@ -120,13 +120,32 @@ function tilePicture(s, name) {
  * Waits until the app shows `name`'s tile with moving pictures: decoded frames, a playing video
  * whose time advances, and a picture that changes. Returns the numbers.
  */
+/** What a page's call looks like, for a failure message. */
+function callState(s) {
+  return s.execute(() => {
+    const c = window.lancall?.call;
+    return {
+      phase: window.lancall?.phase,
+      self: c?.selfId,
+      sending: { video: c?.senders?.video?.sent ?? null, audio: !!c?.senders?.audio },
+      remotes: (c?.participants ?? []).map((r) => ({ name: r.name, connection: r.connectionState, decoded: r.video?.decoded, muted: r.state?.muted })),
+      tiles: [...document.querySelectorAll('[data-testid="remote-tile"]')].map((el) => el.textContent.trim().slice(0, 40)),
+      join: document.querySelector('[data-testid="join"]')?.textContent,
+      problem: [...document.querySelectorAll('.problem, [role="alert"]')].map((el) => (el.hidden ? '' : el.textContent.trim())).filter(Boolean),
+      errors: window.lancall?.errors ?? [],
+    };
+  });
+}
+
 async function seesMovingVideo(s, name, clicked, label) {
   const first = await s.waitFor((who) => {
     const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes(who));
     const v = tile?.querySelector('video');
     const r = window.lancall?.call?.participants?.find((p) => p.name === who);
     return v && v.videoWidth > 0 && v.readyState >= 2 && (r?.video?.decoded ?? 0) > 0 ? { w: v.videoWidth, h: v.videoHeight, t: v.currentTime, decoded: r.video.decoded } : null;
-  }, { timeout: 45_000, interval: 100, what: `${name}'s video in ${label}` }, name);
+  }, { timeout: 45_000, interval: 100, what: `${name}'s video in ${label}` }, name).catch(async (err) => {
+    throw new Error(`${err.message}; ${label}: ${JSON.stringify(await callState(s).catch((e) => e.message))}`);
+  });
   const firstFrameMs = Date.now() - clicked;
   const pic1 = await tilePicture(s, name);
   await sleep(2000);
@@ -372,7 +391,9 @@ describe('two Linux apps call each other', runnable(), () => {
     const linClicked = await joinByLink(b, 'Lin', linkTo(host), host);
 
     // Each sees the other moving. Times are from Lin's Join (Ada cannot see Lin before).
-    await Promise.all([seesMovingVideo(a, 'Lin', linClicked, "Ada's app"), seesMovingVideo(b, 'Ada', linClicked, "Lin's app")]);
+    await Promise.all([seesMovingVideo(a, 'Lin', linClicked, "Ada's app"), seesMovingVideo(b, 'Ada', linClicked, "Lin's app")]).catch(async (err) => {
+      throw new Error(`${err.message}; Lin's app: ${JSON.stringify(await callState(b).catch((e) => e.message))}`);
+    });
     console.log(`# two apps: Ada joined ${linClicked - adaClicked} ms before Lin`);
 
     // Ada writes; Lin reads it in her chat.

@@ -107,6 +107,14 @@ const S = {
 };
 // For people debugging from the console (and the browser tests): the live state, read-only use.
 window.lancall = S;
+// Errors nothing caught, kept for the console and the tests (window.lancall.errors).
+S.errors = [];
+const keepError = (what) => {
+  S.errors.push(String(what).slice(0, 300));
+  if (S.errors.length > 10) S.errors.shift();
+};
+window.addEventListener('error', (ev) => keepError(ev.error?.stack ?? ev.message));
+window.addEventListener('unhandledrejection', (ev) => keepError(ev.reason?.stack ?? ev.reason));
 
 // ---- local capture -------------------------------------------------------------------------
 

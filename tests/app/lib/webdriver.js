@@ -75,8 +75,22 @@ export class Session {
     return Object.values(v)[0];
   }
 
+  /**
+   * Clicks `css` once it stands still: WebDriver clicks at the element's centre, so a click
+   * during a smooth scroll (the home screen scrolls to the pre-join card) lands beside it.
+   */
   async click(css) {
     const el = await this.find(css);
+    let last = null;
+    for (let i = 0; i < 40; i += 1) {
+      const where = await this.execute((sel) => {
+        const r = document.querySelector(sel)?.getBoundingClientRect();
+        return r ? `${Math.round(r.x)},${Math.round(r.y)},${Math.round(r.width)},${Math.round(r.height)}` : null;
+      }, css);
+      if (where !== null && where === last) break;
+      last = where;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     await this.cmd('POST', `/element/${el}/click`, {});
   }
 
