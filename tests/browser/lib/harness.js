@@ -194,6 +194,13 @@ export async function openPage(browser, url, { viewport = { width: 960, height: 
     if (process.env.LANCALL_TEST_VERBOSE || msg.type() === 'error') console.error(`[console.${msg.type()}] ${msg.text()}`);
   });
   await page.goto(url);
+  // Chromium aborts loads in flight when it sees the network change (the resilience tests move
+  // links up and down): a page whose modules did not load is loaded again, as a person would.
+  const started = await page.waitForFunction(() => !!window.lancall, null, { timeout: 5000 }).then(() => true, () => false);
+  if (!started) {
+    console.error('[harness] the page did not start (a module failed to load): loading it again');
+    await page.reload();
+  }
   return { context, page };
 }
 
