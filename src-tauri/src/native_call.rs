@@ -213,6 +213,14 @@ struct Running {
     session: Arc<Mutex<String>>,
 }
 
+/// Call and session ids come from the UI: 1 to 64 characters.
+fn check_id(id: &str) -> Result<(), AppError> {
+    if id.is_empty() || id.len() > 64 {
+        return Err(AppError::NativeCall("Call and session ids are 1 to 64 characters.".into()));
+    }
+    Ok(())
+}
+
 /// The native calls, by the id the UI gave each.
 #[derive(Clone, Default)]
 pub struct NativeCalls {
@@ -249,11 +257,8 @@ impl NativeCalls {
     /// there, so that the call sees the `welcome`). Returns the call's peer session id. Must
     /// run inside a Tokio runtime.
     pub fn start(&self, id: &str, session: &str, sessions: Sessions, events: EventSink, frames: FrameSink) -> Result<String, AppError> {
-        for what in [id, session] {
-            if what.is_empty() || what.len() > 64 {
-                return Err(AppError::NativeCall("Call and session ids are 1 to 64 characters.".into()));
-            }
-        }
+        check_id(id)?;
+        check_id(session)?;
         let mut map = lock(&self.map);
         if map.contains_key(id) {
             return Err(AppError::NativeCall("That call is already running.".into()));
@@ -292,9 +297,7 @@ impl NativeCalls {
     /// attach before it sends `join` again). The call keeps its connections and adopts the
     /// peers again after the new `welcome`.
     pub fn attach(&self, id: &str, session: &str) -> Result<(), AppError> {
-        if session.is_empty() || session.len() > 64 {
-            return Err(AppError::NativeCall("Call and session ids are 1 to 64 characters.".into()));
-        }
+        check_id(session)?;
         let map = lock(&self.map);
         let running = map.get(id).ok_or(AppError::NoSession)?;
         *lock(&running.session) = session.to_owned();

@@ -638,19 +638,22 @@ function makeTile(key, { local = false, screen = false } = {}) {
 function removeTile(key) {
   const t = S.tiles.get(key);
   if (!t) return;
-  t.video.pause();
-  t.video.srcObject = null;
+  detachPlayer(t.video);
   t.tile.remove();
   S.tiles.delete(key);
   layoutGrid();
 }
 
+/** Stops a player and lets go of its stream (see detachPlayers for why the order matters). */
+function detachPlayer(video) {
+  if (!video.srcObject) return;
+  video.pause();
+  video.srcObject = null;
+}
+
 function setSource(video, stream) {
   if (!stream) {
-    if (video.srcObject) {
-      video.pause();
-      video.srcObject = null;
-    }
+    detachPlayer(video);
     return;
   }
   if (video.srcObject !== stream) {
@@ -1047,11 +1050,7 @@ async function renderStats() {
  * of the event loop to settle, is safe.
  */
 async function detachPlayers(which = () => true) {
-  for (const v of document.querySelectorAll('video')) {
-    if (!v.srcObject || !which(v)) continue;
-    v.pause();
-    v.srcObject = null;
-  }
+  for (const v of document.querySelectorAll('video')) if (which(v)) detachPlayer(v);
   await new Promise((r) => setTimeout(r, 0));
 }
 

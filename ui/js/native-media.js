@@ -203,7 +203,7 @@ const PACKED = { RGBA: [0, 2], RGBX: [0, 2], BGRA: [2, 0], BGRX: [2, 0] };
  * Sends a camera track to a native call: pictures of at most 640x480, at most `fps` a second,
  * as I420 (or NV12, when that is how the camera delivers them), which Rust encodes to VP8 on a
  * thread of its own. The track is cloned and constrained to 640x480 (the preview keeps its
- * size). Each new picture (requestVideoFrameCallback where the webview has it) is read with
+ * size). Each picture is read with
  * `VideoFrame.copyTo` in the camera's own format; packed RGB is turned into I420 here, because
  * that is cheaper than moving 2.6 times the bytes over IPC (measured: 1.2 MB RGBA 12 ms, 0.46 MB
  * I420 3 ms, the conversion 4 ms). A canvas is the fallback. One picture in flight at a time.
@@ -230,23 +230,14 @@ export class VideoSender {
     this.size = [0, 0];
     this.format = null;
     this.stopped = false;
-    // requestVideoFrameCallback would wake on each new picture, but WebKit calls it only now and
-    // then for a video that is not on screen (measured: 3 pictures a second): a timer it is.
-    this.rvfc = false;
+    // A timer, not requestVideoFrameCallback: WebKit calls that only now and then for a video
+    // that is not on screen (measured: 3 pictures a second).
     this.schedule(0);
   }
 
   /** @private */
   schedule(delay) {
-    if (this.stopped) return;
-    if (this.rvfc) {
-      // Wake on the next new picture; `delay` keeps to the frame-rate cap.
-      this.timer = setTimeout(() => {
-        if (!this.stopped) this.video.requestVideoFrameCallback(() => this.tick());
-      }, delay);
-    } else {
-      this.timer = setTimeout(() => this.tick(), delay);
-    }
+    if (!this.stopped) this.timer = setTimeout(() => this.tick(), delay);
   }
 
   /** The current picture: bytes, size and pixel format, or null. @private */
