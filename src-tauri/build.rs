@@ -14,15 +14,15 @@ const COMMANDS: &[&str] = &[
     "signaling_open",
     "signaling_send",
     "signaling_close",
-    // Calls whose connections run in Rust (webviews without RTCPeerConnection).
-    "native_call_start",
-    "native_call_attach",
-    "native_call_chat",
-    "native_call_mute",
-    "native_call_stats",
-    "native_call_video",
-    "native_call_audio",
-    "native_call_hangup",
+    // RTCPeerConnection backed by Rust (webviews without WebRTC).
+    "rtc_open",
+    "rtc_op",
+    "rtc_close",
+    "rtc_source_open",
+    "rtc_source_close",
+    "rtc_source_stats",
+    "rtc_source_video",
+    "rtc_source_audio",
 ];
 
 fn main() {

@@ -171,14 +171,14 @@ pub struct StreamStats {
 }
 
 #[derive(Default)]
-struct Counter {
-    frames: AtomicU64,
-    bytes: AtomicU64,
-    size: AtomicU64, // width << 32 | height
+pub(crate) struct Counter {
+    pub(crate) frames: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+    pub(crate) size: AtomicU64, // width << 32 | height
 }
 
 impl Counter {
-    fn add(&self, bytes: usize, size: Option<(u32, u32)>) {
+    pub(crate) fn add(&self, bytes: usize, size: Option<(u32, u32)>) {
         self.frames.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         if let Some((w, h)) = size {
@@ -203,7 +203,7 @@ struct Shared {
     connected: std::sync::atomic::AtomicBool,
 }
 
-const NO_PT: u32 = u32::MAX;
+pub(crate) const NO_PT: u32 = u32::MAX;
 
 /// Our two outgoing tracks on one connection.
 struct LocalTracks {
@@ -355,9 +355,9 @@ impl PeerLink {
     }
 }
 
-async fn build_peer_connection(
+pub(crate) async fn build_peer_connection(
     config: &LinkConfig,
-    handler: Arc<Handler>,
+    handler: Arc<dyn PeerConnectionEventHandler>,
 ) -> Result<impl PeerConnection, PeerError> {
     let mut media_engine = MediaEngine::default();
     register_codecs(&mut media_engine)?;
@@ -416,7 +416,7 @@ async fn build_peer_connection(
     Ok(pc)
 }
 
-fn opus_codec() -> RTCRtpCodec {
+pub(crate) fn opus_codec() -> RTCRtpCodec {
     RTCRtpCodec {
         mime_type: "audio/opus".to_owned(),
         clock_rate: 48_000,
@@ -426,7 +426,7 @@ fn opus_codec() -> RTCRtpCodec {
     }
 }
 
-fn vp8_codec() -> RTCRtpCodec {
+pub(crate) fn vp8_codec() -> RTCRtpCodec {
     let fb = |typ: &str, parameter: &str| RTCPFeedback {
         typ: typ.to_owned(),
         parameter: parameter.to_owned(),
@@ -465,7 +465,7 @@ fn register_codecs(engine: &mut MediaEngine) -> Result<(), PeerError> {
     Ok(())
 }
 
-fn random_u32() -> u32 {
+pub(crate) fn random_u32() -> u32 {
     let mut b = [0u8; 4];
     let _ = getrandom::fill(&mut b);
     u32::from_le_bytes(b) | 1
@@ -557,7 +557,7 @@ struct Actor {
     seen_tracks: Vec<String>,
 }
 
-fn state_name(s: RTCPeerConnectionState) -> &'static str {
+pub(crate) fn state_name(s: RTCPeerConnectionState) -> &'static str {
     match s {
         RTCPeerConnectionState::New => "new",
         RTCPeerConnectionState::Connecting => "connecting",
@@ -1000,7 +1000,10 @@ impl Actor {
         // Its place among the transceivers of its kind: the first is the main one.
         let mut role = TrackRole::Main;
         let mut index_of_kind = 0usize;
-        for t in self.pc.get_transceivers().await {
+        // In the order they were made (the crate lists them in hash order; ids are places).
+        let mut transceivers = self.pc.get_transceivers().await;
+        transceivers.sort_by_key(|t| t.id());
+        for t in transceivers {
             let Ok(Some(receiver)) = t.receiver().await else {
                 continue;
             };
@@ -1019,12 +1022,22 @@ impl Actor {
             index_of_kind += 1;
         }
         self.emit(LinkEvent::Track { kind, role });
+        let shared = self.shared.clone();
         tokio::spawn(receive_media(
-            self.shared.clone(),
             track,
+            self.shared.id,
             kind,
             role,
             self.sink.clone(),
+            move |bytes, size| {
+                // The stats count the camera and microphone, not a shared screen.
+                if role == TrackRole::Main {
+                    match kind {
+                        MediaKind::Audio => shared.audio_in.add(bytes, size),
+                        MediaKind::Video => shared.video_in.add(bytes, size),
+                    }
+                }
+            },
         ));
     }
 
@@ -1142,13 +1155,16 @@ impl Actor {
     }
 }
 
-fn description_from(kind: &str, sdp: String) -> Result<RTCSessionDescription, PeerError> {
+pub(crate) fn description_from(
+    kind: &str,
+    sdp: String,
+) -> Result<RTCSessionDescription, PeerError> {
     // The struct has a private cache field: build it the way it is deserialised.
     serde_json::from_value(serde_json::json!({ "type": kind, "sdp": sdp }))
         .map_err(|e| PeerError::Webrtc(format!("bad session description of type {kind:?}: {e}")))
 }
 
-fn first_attr(sdp: &str, prefix: &str) -> Option<String> {
+pub(crate) fn first_attr(sdp: &str, prefix: &str) -> Option<String> {
     sdp.lines()
         .find_map(|l| l.strip_prefix(prefix))
         .map(|v| v.trim().to_owned())
@@ -1206,13 +1222,16 @@ async fn send_media(shared: Arc<Shared>, tracks: Arc<LocalTracks>, pc: Arc<dyn P
     }
 }
 
-/// Reassembles whole frames from a remote track's RTP packets and hands them to the sink.
-async fn receive_media(
-    shared: Arc<Shared>,
+/// Reassembles whole frames from a remote track's RTP packets and hands them to the sink, tagged
+/// `link`; `count` hears each frame's size (and a keyframe's picture size). Asks for a keyframe
+/// (PLI, at most every [`PLI_INTERVAL`]) when pictures were lost.
+pub(crate) async fn receive_media(
     track: Arc<dyn TrackRemote>,
+    link: LinkId,
     kind: MediaKind,
     role: TrackRole,
     sink: FrameSink,
+    count: impl Fn(usize, Option<(u32, u32)>) + Send + 'static,
 ) {
     let mut vp8 = Vp8Assembler::default();
     let mut last_pli: Option<Instant> = None;
@@ -1224,24 +1243,12 @@ async fn receive_media(
             continue;
         };
         let now = Instant::now();
-        match kind {
+        let (data, keyframe, size) = match kind {
             MediaKind::Audio => {
                 if pkt.payload.is_empty() {
                     continue;
                 }
-                if role == TrackRole::Main {
-                    shared.audio_in.add(pkt.payload.len(), None);
-                }
-                sink(RemoteFrame {
-                    link: shared.id,
-                    kind,
-                    role,
-                    data: pkt.payload.clone(),
-                    keyframe: true,
-                    rtp_timestamp: pkt.header.timestamp,
-                    received: now,
-                    size: None,
-                });
+                (pkt.payload.clone(), true, None)
             }
             MediaKind::Video => {
                 let (frame, want_keyframe) = vp8.push(&pkt);
@@ -1253,24 +1260,25 @@ async fn receive_media(
                     };
                     let _ = track.write_rtcp(vec![Box::new(pli)]).await;
                 }
-                if let Some(data) = frame {
-                    let size = vp8_keyframe_size(&data);
-                    if role == TrackRole::Main {
-                        shared.video_in.add(data.len(), size);
-                    }
-                    sink(RemoteFrame {
-                        link: shared.id,
-                        kind,
-                        role,
-                        keyframe: vp8_is_keyframe(&data),
-                        data,
-                        rtp_timestamp: pkt.header.timestamp,
-                        received: now,
-                        size,
-                    });
-                }
+                let Some(data) = frame else {
+                    continue;
+                };
+                let size = vp8_keyframe_size(&data);
+                let keyframe = vp8_is_keyframe(&data);
+                (data, keyframe, size)
             }
-        }
+        };
+        count(data.len(), size);
+        sink(RemoteFrame {
+            link,
+            kind,
+            role,
+            data,
+            keyframe,
+            rtp_timestamp: pkt.header.timestamp,
+            received: now,
+            size,
+        });
     }
 }
 

@@ -10,10 +10,13 @@
 //! - [`media`]: [`LocalMedia`] (encode once, send to every connection) and [`RemoteFrame`]
 //!   (whole encoded frames that arrive).
 //! - [`connection`]: [`PeerLink`], one `RTCPeerConnection` with perfect negotiation.
+//! - [`bridge`]: [`bridge::BridgePc`], a W3C-shaped peer connection a web page drives over IPC
+//!   (the Linux app's webview calls through it).
 //! - [`call`]: [`Call`], the full mesh driven by hub messages.
 //! - [`hub_client`]: the pinned WSS connection to a host.
 //! - [`testsrc`]: a moving, time-stamped test pattern and a tone.
 
+pub mod bridge;
 pub mod call;
 pub mod codec;
 pub mod connection;

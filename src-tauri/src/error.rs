@@ -58,9 +58,9 @@ pub enum AppError {
     /// No such signaling session (closed already).
     #[error("That connection to the host is closed.")]
     NoSession,
-    /// A native call (a call run in Rust for a webview without WebRTC) refused a request.
+    /// The Rust-backed peer connection (for a webview without WebRTC) refused a request.
     #[error("{0}")]
-    NativeCall(String),
+    Bridge(String),
     /// Reading or writing app data failed.
     #[error("Could not {action} {path}: {source}")]
     Io {
@@ -89,7 +89,7 @@ impl AppError {
             AppError::NotHosting => "not-hosting",
             AppError::KnockGone(_) => "knock-gone",
             AppError::NoSession => "no-session",
-            AppError::NativeCall(_) => "native-call",
+            AppError::Bridge(_) => "rtc-bridge",
             AppError::Io { .. } => "io",
             AppError::Tauri(_) => "internal",
         }

@@ -16,7 +16,7 @@ pub mod error;
 pub mod finder;
 pub mod hosting;
 #[cfg(target_os = "linux")]
-pub mod native_call;
+pub mod rtc_bridge;
 pub mod netlock;
 pub mod options;
 pub mod permissions;
@@ -55,9 +55,6 @@ pub mod events {
     pub const HOSTING: &str = "lancall:hosting";
     /// A signaling session's `open`, `message` or `close`: `SessionEvent`.
     pub const SIGNALING: &str = "lancall:signaling";
-    /// A native call's event: `{session, event, ...}` (a `lancall_peer::CallEvent` with the
-    /// signaling session it rides on).
-    pub const NATIVE_CALL: &str = "lancall:native-call";
 }
 
 /// Whether the webview may show `url`: the app's own pages (and the blank page before them).
@@ -231,9 +228,6 @@ async fn signaling_open(app: AppHandle, state: State<'_, AppState>, session: Str
             log::warn!("could not pass a signaling message to the window: {e}");
         }
     });
-    // A native call riding on this session hears the hub's messages too.
-    #[cfg(target_os = "linux")]
-    let emit = state.native_calls.tap(emit);
     state.sessions.open(&session, target, emit)
 }
 
@@ -282,7 +276,7 @@ fn log_plugin(level: log::LevelFilter) -> tauri::plugin::TauriPlugin<tauri::Wry>
         .level_for("tao", log::LevelFilter::Warn)
         .level_for("wry", log::LevelFilter::Warn)
         .level_for("mdns_sd", log::LevelFilter::Warn)
-        // webrtc-rs (native calls) warns about every DTLS extension Chromium offers that it
+        // webrtc-rs (the Rust-backed peer connections) warns about every DTLS extension Chromium offers that it
         // does not know, and logs each ICE and connection state at info: ours say what matters.
         .level_for("rtc", log::LevelFilter::Error)
         .level_for("rtc_dtls", log::LevelFilter::Error)
@@ -314,21 +308,21 @@ pub fn run() {
             signaling_send,
             signaling_close,
             #[cfg(target_os = "linux")]
-            native_call::commands::native_call_start,
+            rtc_bridge::commands::rtc_open,
             #[cfg(target_os = "linux")]
-            native_call::commands::native_call_attach,
+            rtc_bridge::commands::rtc_op,
             #[cfg(target_os = "linux")]
-            native_call::commands::native_call_chat,
+            rtc_bridge::commands::rtc_close,
             #[cfg(target_os = "linux")]
-            native_call::commands::native_call_mute,
+            rtc_bridge::commands::rtc_source_open,
             #[cfg(target_os = "linux")]
-            native_call::commands::native_call_stats,
+            rtc_bridge::commands::rtc_source_close,
             #[cfg(target_os = "linux")]
-            native_call::commands::native_call_video,
+            rtc_bridge::commands::rtc_source_stats,
             #[cfg(target_os = "linux")]
-            native_call::commands::native_call_audio,
+            rtc_bridge::commands::rtc_source_video,
             #[cfg(target_os = "linux")]
-            native_call::commands::native_call_hangup
+            rtc_bridge::commands::rtc_source_audio
         ])
         .setup(move |app| {
             if renderer == webview::Renderer::NoDmabuf {
@@ -377,7 +371,7 @@ pub fn run() {
             if let tauri::RunEvent::Exit = event {
                 let state = app.state::<AppState>();
                 #[cfg(target_os = "linux")]
-                tauri::async_runtime::block_on(state.native_calls.hangup_all());
+                tauri::async_runtime::block_on(state.bridges.close_all());
                 state.sessions.close_all();
                 let hosting = tauri::async_runtime::block_on(state.hosting.lock()).take();
                 if let Some(hosting) = hosting {

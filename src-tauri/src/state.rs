@@ -12,7 +12,7 @@ use crate::hosting::Hosting;
 use crate::options::AppOptions;
 use crate::settings::Settings;
 #[cfg(target_os = "linux")]
-use crate::native_call::NativeCalls;
+use crate::rtc_bridge::Bridges;
 use crate::signaling::Sessions;
 
 /// The app's state (managed by Tauri).
@@ -35,9 +35,10 @@ pub struct AppState {
     pub finder: Mutex<FinderStatus>,
     /// The webview's signaling sessions.
     pub sessions: Sessions,
-    /// Calls run in Rust for a webview without RTCPeerConnection (Linux), by call id.
+    /// Rust-backed peer connections and media sources for a webview without RTCPeerConnection
+    /// (Linux), by the ids the page gave them.
     #[cfg(target_os = "linux")]
-    pub native_calls: NativeCalls,
+    pub bridges: Bridges,
 }
 
 /// Locks a mutex, carrying on after a panic elsewhere (the data are plain values).
@@ -60,7 +61,7 @@ impl AppState {
             finder: Mutex::new(finder),
             sessions: Sessions::default(),
             #[cfg(target_os = "linux")]
-            native_calls: NativeCalls::default(),
+            bridges: Bridges::default(),
         }
     }
 

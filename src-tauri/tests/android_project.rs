@@ -86,15 +86,15 @@ fn mobile_capabilities_are_their_own_file_with_only_what_the_ui_uses() {
     let grants = |v: &serde_json::Value| -> Vec<String> {
         v["permissions"].as_array().into_iter().flatten().filter_map(|p| p.as_str().map(str::to_owned)).collect()
     };
-    // Mobile gets what desktop gets, minus the native-call commands: Android's webview has
-    // WebRTC, and the app is built there without them.
+    // Mobile gets what desktop gets, minus the Rust-backed RTCPeerConnection's commands:
+    // Android's webview has WebRTC, and the app is built there without them.
     let desktop_grants = grants(&desktop);
-    let native: Vec<&String> = desktop_grants.iter().filter(|g| g.starts_with("allow-native-call-")).collect();
-    assert!(!native.is_empty(), "desktop grants the native-call commands");
-    let without_native: Vec<String> = desktop_grants.iter().filter(|g| !g.starts_with("allow-native-call-")).cloned().collect();
+    let native: Vec<&String> = desktop_grants.iter().filter(|g| g.starts_with("allow-rtc-")).collect();
+    assert!(!native.is_empty(), "desktop grants the bridge's commands");
+    let without_native: Vec<String> = desktop_grants.iter().filter(|g| !g.starts_with("allow-rtc-")).cloned().collect();
     assert_eq!(grants(&mobile), without_native);
     // Every app command the UI calls is granted, and nothing broader than event listening.
-    let ui = read("ui/js/home.js") + &read("ui/js/transport-ipc.js") + &read("ui/js/native-call.js");
+    let ui = read("ui/js/home.js") + &read("ui/js/transport-ipc.js") + &read("ui/js/rtc-bridge.js");
     for grant in grants(&desktop) {
         if let Some(command) = grant.strip_prefix("allow-") {
             let command = command.replace('-', "_");

@@ -97,7 +97,7 @@ for (let i = 0; i < CALLS; i += 1) {
   await sleep(300);
   const t0 = Date.now();
   await s.click('[data-testid="join"]');
-  await s.waitFor(new Function(`const t = ${tileOf('Grace')}; const r = window.lancall.call?.participants.find((p) => p.name === 'Grace'); return t && r?.video?.decoded > 0;`), { timeout: 20_000, what: "Grace's first picture" });
+  await s.waitFor(new Function(`const t = ${tileOf('Grace')}; const r = window.lancall.call?.participants.find((p) => p.name === 'Grace'); return t && r?.tx?.video?.receiver.sink?.decoded > 0;`), { timeout: 20_000, what: "Grace's first picture" });
   firstFrame.push(Date.now() - t0);
   process.stderr.write(`[bench-native] call ${i + 1}/${CALLS}: first picture after ${firstFrame.at(-1)} ms\n`);
   if (i < CALLS - 1) {
@@ -109,7 +109,7 @@ for (let i = 0; i < CALLS; i += 1) {
 
 // One call, sustained.
 await sleep(3000);
-const appDecoded = () => s.execute(() => window.lancall.call.participants.find((p) => p.name === 'Grace')?.video?.decoded ?? 0);
+const appDecoded = () => s.execute(() => window.lancall.call.participants.find((p) => p.name === 'Grace')?.tx?.video?.receiver.sink?.decoded ?? 0);
 const a0 = await appDecoded();
 const g0 = await inboundFrom(grace, 'Ada');
 const c0 = cpuNow();
@@ -121,14 +121,18 @@ const way = await s.execute(() => {
   const c = window.lancall.call;
   const r = c.participants.find((p) => p.name === 'Grace');
   return {
-    inP50: r.video.latency.quantile(0.5),
-    inP95: r.video.latency.quantile(0.95),
-    sender: { sent: c.senders.video?.sent, drawMs: c.senders.video?.drawMs, sendMs: c.senders.video?.sendMs },
+    inP50: r.tx.video.receiver.sink.latency.quantile(0.5),
+    inP95: r.tx.video.receiver.sink.latency.quantile(0.95),
+    sender: (({ sender: v }) => ({ sent: v?.sent, drawMs: v?.drawMs, sendMs: v?.sendMs }))(window.lancall.bridge.sources().find((x) => x.kind === 'video') ?? {}),
   };
 });
 // The camera counts come with the stats (the panel asks for them).
 await s.click('[data-testid="open-stats"]');
-const camera = await s.waitFor(() => window.lancall.call.cameraCounts?.send_latency_ms ? window.lancall.call.cameraCounts : null, { timeout: 10_000, what: 'the stats' });
+const camera = await s.run(async () => {
+  const v = window.lancall.bridge.sources().find((x) => x.kind === 'video');
+  return v ? window.lancall.bridge.counts(v.id) : null;
+});
+if (!camera?.send_latency_ms) throw new Error(`no counts of the app's camera: ${JSON.stringify(camera)}`);
 await s.click('[data-testid="open-stats"]');
 const cpu = Object.fromEntries(Object.keys(PROCS).map((k) => [k, (100 * (c1[k] - c0[k])) / TICK / SUSTAIN_S]));
 

@@ -1,7 +1,7 @@
-// The Linux app in a call although its webview (WebKitGTK) has no RTCPeerConnection: the peer
-// connection runs in the app's Rust side (src-tauri/src/native_call.rs) and what arrives is
-// decoded in the webview (ui/js/native-call.js, native-media.js). A Chromium with a fake camera
-// is in the same call; the app's tile for it must show moving pictures.
+// The Linux app in a call although its webview (WebKitGTK) has no RTCPeerConnection: call.js
+// drives a Rust-backed one (ui/js/rtc-bridge.js over src-tauri/src/rtc_bridge.rs) and what arrives
+// is decoded in the webview (native-media.js). A Chromium with a fake camera is in the same call;
+// the app's tile for it must show moving pictures.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { runnable, startApp, homeReady, startHost, launchChromium, HOST_ADDR, sleep } from './lib/harness.js';
@@ -25,10 +25,25 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
     await host?.stop().catch(() => {});
   });
 
+  /** The app's connections as call.js sees them, for failure messages. */
+  const appState = async () =>
+    JSON.stringify(
+      await s.execute(() =>
+        window.lancall.call?.participants.map((r) => ({
+          name: r.name,
+          polite: r.polite,
+          conn: r.pc.connectionState,
+          ice: r.pc.iceConnectionState,
+          sig: r.pc.signalingState,
+          tx: r.pc.getTransceivers().map((t) => ({ i: t.index, k: t.kind, d: t.direction, c: t.currentDirection, dec: t.receiver.sink.decoded })),
+        })),
+      ),
+    );
+
   test('the app and a browser see each other and the browser hears the app', async (t) => {
     const hasRtc = await s.execute(() => typeof RTCPeerConnection === 'function');
     if (hasRtc) {
-      t.skip('this webview has WebRTC: the native call is not used');
+      t.skip('this webview has WebRTC: the Rust-backed connection is not used');
       return;
     }
     browser = await launchChromium();
@@ -51,29 +66,31 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
       const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes('Grace'));
       const v = tile?.querySelector('video');
       return v && v.videoWidth > 0 && v.readyState >= 2 ? { w: v.videoWidth, h: v.videoHeight, t: v.currentTime } : null;
-    }, { timeout: 30_000, what: "Grace's video in the app" });
+    }, { timeout: 30_000, what: "Grace's video in the app" }).catch(async (err) => {
+      throw new Error(`${err.message}: the app has ${await appState()}`);
+    });
     const firstFrameMs = Date.now() - clicked;
     assert.ok(first.w > 0 && first.h > 0);
     const senderEarly = await s.execute(() => {
-      const v = window.lancall.call.senders?.video;
+      const v = window.lancall.bridge.sources().find((x) => x.kind === 'video')?.sender;
       return v ? { sent: v.sent, busyMs: Math.round(v.busyMs), drawMs: Math.round(v.drawMs), sendMs: Math.round(v.sendMs) } : null;
     });
-    console.log(`# native call: the app's camera sender at first frame ${JSON.stringify(senderEarly)}`);
-    const decodedBefore = await s.execute(() => window.lancall?.call?.participants?.[0]?.video?.decoded ?? -1);
+    console.log(`# bridged call: the app's camera sender at first frame ${JSON.stringify(senderEarly)}`);
+    const decodedBefore = await s.execute(() => window.lancall?.call?.participants?.[0]?.tx.video?.receiver.sink?.decoded ?? -1);
     await sleep(2000);
     const later = await s.execute(() => {
       const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes('Grace'));
       const v = tile.querySelector('video');
-      return { t: v.currentTime, paused: v.paused, decoded: window.lancall?.call?.participants?.[0]?.video?.decoded ?? -1 };
+      return { t: v.currentTime, paused: v.paused, decoded: window.lancall?.call?.participants?.[0]?.tx.video?.receiver.sink?.decoded ?? -1 };
     });
     assert.ok(later.t > first.t, `the video plays (currentTime ${first.t} -> ${later.t})`);
     assert.equal(later.paused, false);
     if (decodedBefore >= 0) {
       const fps = (later.decoded - decodedBefore) / 2;
-      console.log(`# native call: first remote frame ${firstFrameMs} ms after Join; ${fps.toFixed(1)} fps decoded`);
+      console.log(`# bridged call: first remote frame ${firstFrameMs} ms after Join; ${fps.toFixed(1)} fps decoded`);
       assert.ok(fps >= 10, `frames keep coming (${fps} fps)`);
     } else {
-      console.log(`# native call: first remote frame ${firstFrameMs} ms after Join`);
+      console.log(`# bridged call: first remote frame ${firstFrameMs} ms after Join`);
     }
 
     // Grace sees and hears the app: its (mock) camera decoded in Chromium, its microphone heard.
@@ -102,12 +119,12 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
     await sleep(2000);
     const a2 = await inbound();
     const sender = await s.execute(() => {
-      const v = window.lancall.call.senders?.video;
+      const v = window.lancall.bridge.sources().find((x) => x.kind === 'video')?.sender;
       return v ? { sent: v.sent, busyMs: Math.round(v.busyMs), drawMs: Math.round(v.drawMs), sendMs: Math.round(v.sendMs), size: v.size, frames: v.useFrames } : null;
     });
-    console.log(`# native call: the app's camera sender ${JSON.stringify(sender)}`);
+    console.log(`# bridged call: the app's camera sender ${JSON.stringify(sender)}`);
     const sentFps = (a2.video.frames - a1.video.frames) / 2;
-    console.log(`# native call: Chromium decodes the app's camera at ${a2.video.w}x${a2.video.h}, ${sentFps.toFixed(1)} fps; audio energy ${a2.audio?.energy}`);
+    console.log(`# bridged call: Chromium decodes the app's camera at ${a2.video.w}x${a2.video.h}, ${sentFps.toFixed(1)} fps; audio energy ${a2.audio?.energy}`);
     assert.ok(a2.video.frames > a1.video.frames, 'the app keeps sending pictures');
     assert.ok(a2.tile.t > a1.tile.t, "the app's tile plays in Chromium");
     assert.ok(a2.audio && a2.audio.samples > a1.audio.samples, `Chromium receives the app's sound: ${JSON.stringify(a2.audio)}`);
@@ -115,10 +132,10 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
 
     // The app hears Grace (Chromium's fake microphone beeps): decoded and not silent.
     const heard = await s.waitFor(() => {
-      const a = window.lancall.call.participants.find((p) => p.name === 'Grace')?.audio;
+      const a = window.lancall.call.participants.find((p) => p.name === 'Grace')?.tx.audio?.receiver.sink;
       return a && a.decoded > 20 && a.energy > 0 ? { decoded: a.decoded, energy: a.energy } : null;
     }, { timeout: 10_000, what: 'the app to play Grace\'s sound' });
-    console.log(`# native call: the app played ${heard.decoded} Opus packets from Grace, energy ${heard.energy.toFixed(4)}`);
+    console.log(`# bridged call: the app played ${heard.decoded} Opus packets from Grace, energy ${heard.energy.toFixed(4)}`);
 
     // Where the time goes: the app's way in (frame complete in Rust -> drawn) and out (picture
     // taken -> VP8 frame handed to the connection).
@@ -127,14 +144,21 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
       const c = window.lancall.call;
       const r = c.participants.find((p) => p.name === 'Grace');
       const text = document.querySelector('[data-testid="peer-stats"]')?.textContent ?? '';
-      return c.cameraCounts?.send_latency_ms && /VP8/.test(text) && /Path\s*host/.test(text)
-        ? { text, inP50: r.video.latency.quantile(0.5), inP95: r.video.latency.quantile(0.95), camera: c.cameraCounts }
+      const sink = r.tx.video.receiver.sink;
+      return /VP8/.test(text) && /Path\s*host/.test(text)
+        ? { text, inP50: sink.latency.quantile(0.5), inP95: sink.latency.quantile(0.95) }
         : null;
     }, { timeout: 10_000, what: 'the stats panel to show the connection' }).catch(async (err) => {
-      const shown = await s.execute(() => ({ panel: document.querySelector('[data-testid="stats"]')?.textContent ?? document.getElementById('stats-panel')?.textContent, camera: window.lancall.call.cameraCounts ?? null }));
+      const shown = await s.execute(() => ({ panel: document.querySelector('[data-testid="stats"]')?.textContent ?? document.getElementById('stats-panel')?.textContent }));
       throw new Error(`${err.message}: ${JSON.stringify(shown)}`);
     });
-    console.log(`# native call: way in (Rust -> drawn) p50 ${stats.inP50?.toFixed(1)} ms p95 ${stats.inP95?.toFixed(1)} ms; way out (taken -> sent) p50 ${stats.camera.send_latency_ms[0].toFixed(1)} ms p95 ${stats.camera.send_latency_ms[1].toFixed(1)} ms; camera ${JSON.stringify(stats.camera)}`);
+    const cameraCounts = () => s.run(async () => {
+      const v = window.lancall.bridge.sources().find((x) => x.kind === 'video');
+      return v ? window.lancall.bridge.counts(v.id) : null;
+    });
+    stats.camera = await cameraCounts();
+    assert.ok(stats.camera?.send_latency_ms, `the camera's pictures are counted: ${JSON.stringify(stats.camera)}`);
+    console.log(`# bridged call: way in (Rust -> drawn) p50 ${stats.inP50?.toFixed(1)} ms p95 ${stats.inP95?.toFixed(1)} ms; way out (taken -> sent) p50 ${stats.camera.send_latency_ms[0].toFixed(1)} ms p95 ${stats.camera.send_latency_ms[1].toFixed(1)} ms; camera ${JSON.stringify(stats.camera)}`);
     assert.match(stats.text, /Video in\s*VP8 \d+×\d+/, `the stats panel shows the incoming video: ${stats.text}`);
     assert.match(stats.text, /Path\s*host/, 'and the connection path');
     await s.click('[data-testid="open-stats"]');
@@ -158,7 +182,8 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
     await s.click('[data-testid="mute-audio"]');
     await s.click('[data-testid="mute-video"]');
     await graceSeesAdaMuted(true, true);
-    const encodedNow = () => s.run(async () => (await window.__TAURI__.core.invoke('native_call_stats', { call: window.lancall.call.id })).camera.encoded);
+    // Muting the camera ends its track here, so its source goes: nothing is left to encode.
+    const encodedNow = async () => (await cameraCounts())?.encoded ?? 'no camera source'
     // Pictures already on their way (a few, in Chromium's jitter buffer) land first.
     await sleep(500);
     const framesMuted = (await inbound()).video.frames;
@@ -181,7 +206,7 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
       sel.value = value;
       sel.dispatchEvent(new Event('change', { bubbles: true }));
     }, other);
-    await s.waitFor((value) => window.lancall.tracks.video?.getSettings().deviceId === value && window.lancall.call.senders.video?.sent > 0, { what: 'the other camera to be sent' }, other);
+    await s.waitFor((value) => window.lancall.tracks.video?.getSettings().deviceId === value && window.lancall.bridge.sources().find((x) => x.kind === 'video')?.sent > 0, { what: 'the other camera to be sent' }, other);
     const switched = (await inbound()).video.frames;
     await sleep(1500);
     const afterSwitch = await inbound();
@@ -199,7 +224,7 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
     await page.getByTestId('hangup').click();
     const left = Date.now();
     await s.waitFor(() => ![...document.querySelectorAll('[data-testid="remote-tile"]')].some((el) => el.textContent.includes('Grace')), { timeout: 5000, what: 'Grace to leave the app\'s call' });
-    console.log(`# native call: the app saw Grace hang up after ${Date.now() - left} ms`);
+    console.log(`# bridged call: the app saw Grace hang up after ${Date.now() - left} ms`);
     assert.ok(Date.now() - left < 1500, 'within a second or so');
 
     // She comes back; then the app hangs up and Grace sees it leave.
@@ -211,15 +236,18 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
       const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes('Grace'));
       const v = tile?.querySelector('video');
       return v && v.videoWidth > 0;
-    }, { timeout: 20_000, what: 'Grace back in the app\'s call' });
+    }, { timeout: 20_000, what: 'Grace back in the app\'s call' }).catch(async (err) => {
+      throw new Error(`${err.message}: the app has ${await appState()}`);
+    });
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="remote-tile"]')].some((el) => el.textContent.includes('Ada')), null, { timeout: 20_000 });
     await s.execute(() => {
-      window.__senders = { ...window.lancall.call.senders };
+      const sender = (kind) => window.lancall.bridge.sources().find((x) => x.kind === kind)?.sender;
+      window.__senders = { video: sender('video'), audio: sender('audio') };
     });
     await s.click('[data-testid="hangup"]');
     const hung = Date.now();
     await page.waitForFunction(() => ![...document.querySelectorAll('[data-testid="remote-tile"]')].some((el) => el.textContent.includes('Ada')), null, { timeout: 5000 });
-    console.log(`# native call: Grace saw the app hang up after ${Date.now() - hung} ms`);
+    console.log(`# bridged call: Grace saw the app hang up after ${Date.now() - hung} ms`);
     assert.equal(await s.execute(() => window.lancall.phase), 'ended');
     // Nothing of the call is left sending: the camera copy it captured from is ended, the
     // microphone's encoder closed.

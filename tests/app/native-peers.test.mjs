@@ -84,8 +84,8 @@ function remoteVideo(s, name) {
       t: v.currentTime,
       ready: v.readyState,
       paused: v.paused,
-      decoded: r?.video?.decoded ?? -1,
-      latencyMs: r?.video?.latency?.quantile?.(0.5) ?? null,
+      decoded: r?.tx?.video?.receiver.sink?.decoded ?? -1,
+      latencyMs: r?.tx?.video?.receiver.sink?.latency?.quantile?.(0.5) ?? null,
     };
   }, name);
 }
@@ -127,8 +127,8 @@ function callState(s) {
     return {
       phase: window.lancall?.phase,
       self: c?.selfId,
-      sending: { video: c?.senders?.video?.sent ?? null, audio: !!c?.senders?.audio },
-      remotes: (c?.participants ?? []).map((r) => ({ name: r.name, connection: r.connectionState, decoded: r.video?.decoded, muted: r.state?.muted })),
+      sending: { video: window.lancall.bridge?.sources().find((x) => x.kind === 'video')?.sent ?? null, audio: !!window.lancall.bridge?.sources().some((x) => x.kind === 'audio') },
+      remotes: (c?.participants ?? []).map((r) => ({ name: r.name, connection: r.connectionState, decoded: r.tx?.video?.receiver.sink?.decoded, muted: r.state?.muted })),
       tiles: [...document.querySelectorAll('[data-testid="remote-tile"]')].map((el) => el.textContent.trim().slice(0, 40)),
       join: document.querySelector('[data-testid="join"]')?.textContent,
       problem: [...document.querySelectorAll('.problem, [role="alert"]')].map((el) => (el.hidden ? '' : el.textContent.trim())).filter(Boolean),
@@ -142,7 +142,7 @@ async function seesMovingVideo(s, name, clicked, label) {
     const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes(who));
     const v = tile?.querySelector('video');
     const r = window.lancall?.call?.participants?.find((p) => p.name === who);
-    return v && v.videoWidth > 0 && v.readyState >= 2 && (r?.video?.decoded ?? 0) > 0 ? { w: v.videoWidth, h: v.videoHeight, t: v.currentTime, decoded: r.video.decoded } : null;
+    return v && v.videoWidth > 0 && v.readyState >= 2 && (r?.tx?.video?.receiver.sink?.decoded ?? 0) > 0 ? { w: v.videoWidth, h: v.videoHeight, t: v.currentTime, decoded: r.tx.video.receiver.sink.decoded } : null;
   }, { timeout: 45_000, interval: 100, what: `${name}'s video in ${label}` }, name).catch(async (err) => {
     throw new Error(`${err.message}; ${label}: ${JSON.stringify(await callState(s).catch((e) => e.message))}`);
   });
@@ -267,7 +267,7 @@ describe('the Linux app with a native webrtc-rs peer', runnable(), () => {
   test('the app and lancall-peer see, hear and chat with each other; the peer sees the app leave', async (t) => {
     const hasRtc = await s.execute(() => typeof RTCPeerConnection === 'function');
     if (hasRtc) {
-      t.skip('this webview has WebRTC: the native call is not used');
+      t.skip('this webview has WebRTC: the Rust-backed connection is not used');
       return;
     }
     try {
@@ -383,7 +383,7 @@ describe('two Linux apps call each other', runnable(), () => {
     const b = lin.session;
     const hasRtc = await a.execute(() => typeof RTCPeerConnection === 'function');
     if (hasRtc) {
-      t.skip('this webview has WebRTC: the native call is not used');
+      t.skip('this webview has WebRTC: the Rust-backed connection is not used');
       return;
     }
     const adaClicked = await joinByLink(a, 'Ada', linkTo(host), host);

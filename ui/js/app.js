@@ -3,7 +3,7 @@
 import { SignalingClient } from './signaling.js';
 import { transportFor } from './transport-ipc.js';
 import { Call } from './call.js';
-import { NativeCall, nativeCallAvailable } from './native-call.js';
+import { bridgePeerConnectionFactory, playsItself, bridgeSources, sourceCounts } from './rtc-bridge.js';
 import { browserPeerConnectionFactory } from './peer-factory.js';
 import * as media from './media.js';
 import { summarize, statRows } from './stats.js';
@@ -107,6 +107,8 @@ const S = {
 };
 // For people debugging from the console (and the browser tests): the live state, read-only use.
 window.lancall = S;
+// What the Rust-backed connection sends, for the tests and the benchmark (see rtc-bridge.js).
+S.bridge = { sources: bridgeSources, counts: sourceCounts };
 // Errors nothing caught, kept for the console and the tests (window.lancall.errors).
 S.errors = [];
 const keepError = (what) => {
@@ -446,17 +448,16 @@ function onJoinSubmit(ev) {
     showProblem('The token does not look right.', 'It is 32 characters, 0–9 and a–f, as in the link the host shared.', [], 'warn');
     return;
   }
-  const factory = browserPeerConnectionFactory();
-  // No RTCPeerConnection in the app's webview (Debian's WebKitGTK): the connections run in the
-  // app's Rust side instead (native-call.js).
-  const native = !factory && nativeCallAvailable();
-  if (!factory && !native) {
+  // No RTCPeerConnection in the app's webview (Debian's WebKitGTK): the app's Rust side gives
+  // the call one with the same surface (rtc-bridge.js).
+  const factory = browserPeerConnectionFactory() ?? bridgePeerConnectionFactory();
+  if (!factory) {
     showProblem('This browser cannot make calls.', 'It has no WebRTC. Open the link in a current Chrome, Edge, Firefox or Safari.');
     return;
   }
   S.name = nameCheck.name;
   store.set('name', S.name);
-  join({ host, room, token, name: S.name, createPeerConnection: factory, native, knock: ev.knock === true });
+  join({ host, room, token, name: S.name, createPeerConnection: factory, knock: ev.knock === true });
 }
 
 /** Ask the host to let us in (no token, or a token that no longer works). */
@@ -466,23 +467,18 @@ function knock() {
   onJoinSubmit({ preventDefault() {}, knock: true });
 }
 
-function join({ host, room, token, name, createPeerConnection, native = false, knock: knocking = false }) {
+function join({ host, room, token, name, createPeerConnection, knock: knocking = false }) {
   S.phase = 'connecting';
   S.address = { host, room, token };
   $('join').disabled = true;
   updateJoinLabel();
-  let call = null;
   const signaling = new SignalingClient({
-    // A native call rides on the page's own signaling session: it sees each new session
-    // before the `join` goes out on it.
-    connect: () => (native ? call.wrapTransport(transportFor(host)) : transportFor(host)),
+    connect: () => transportFor(host),
     room,
     token,
     name,
   });
-  call = native ? new NativeCall({ signaling }) : new Call({ signaling, createPeerConnection });
-  // The native call shares no screen (no portal capture path yet): the button goes.
-  $('share-screen')?.toggleAttribute('hidden', native);
+  const call = new Call({ signaling, createPeerConnection });
   S.signaling = signaling;
   S.call = call;
   call.setMuted('audio', !S.micOn || !S.tracks.audio);
@@ -736,6 +732,8 @@ function renderRemote(r) {
     t.tile.dataset.peer = r.id;
     t.video.dataset.peer = r.id;
   }
+  // Sound the Rust-backed connection plays through Web Audio already must not play twice.
+  t.video.muted = r.mainStream.getAudioTracks().some(playsItself);
   setSource(t.video, r.mainStream);
   t.name.textContent = r.name;
   t.avatar.textContent = initials(r.name);

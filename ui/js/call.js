@@ -1,7 +1,8 @@
 // The call: one RTCPeerConnection per remote peer (full mesh), negotiated with the W3C "perfect
 // negotiation" pattern over the signaling client. It owns the peer connections and what is sent
 // on them; it does not touch the page (app.js listens to its events) and never names the global
-// RTCPeerConnection (the constructor arrives as `createPeerConnection`).
+// RTCPeerConnection (the constructor arrives as `createPeerConnection`: the browser's, or in a
+// webview without WebRTC the Rust-backed one of rtc-bridge.js).
 //
 // Peer messages inside `signal.data` are described at the end of docs/PROTOCOL.md.
 //
@@ -458,14 +459,18 @@ export class Call extends EventTarget {
   refreshRemoteMedia(r) {
     if (r.closed) return;
     let changed = false;
+    const main = r.mainStream.getTracks();
     for (const kind of ['audio', 'video']) {
       const track = r.tx[kind]?.receiver.track;
-      if (track && !r.mainStream.getTracks().includes(track)) {
-        for (const old of r.mainStream.getTracks()) if (old.kind === kind) r.mainStream.removeTrack(old);
-        r.mainStream.addTrack(track);
+      if (track && !main.includes(track)) {
+        for (let i = main.length - 1; i >= 0; i -= 1) if (main[i].kind === kind) main.splice(i, 1);
+        main.push(track);
         changed = true;
       }
     }
+    // A new stream rather than tracks added to the one a player already plays: WebKitGTK's
+    // players do not pick up tracks added later.
+    if (changed) r.mainStream = new MediaStream(main);
     const receiving = (t) => t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv';
     const screenTx = r.pc
       .getTransceivers()
@@ -541,7 +546,12 @@ export class Call extends EventTarget {
       /* already closed */
     }
     r.pc.close();
-    for (const t of r.mainStream.getTracks()) t.stop();
     this.emit('remote-removed', { remote: r, reason });
+    // The tracks end a turn after the page let go of its players (WebKitGTK can deadlock when a
+    // track ends under a playing player: app.js, detachPlayers).
+    const tracks = [...r.mainStream.getTracks(), ...(r.screenStream?.getTracks() ?? [])];
+    setTimeout(() => {
+      for (const t of tracks) t.stop();
+    }, 0);
   }
 }

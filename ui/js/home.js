@@ -5,7 +5,7 @@
 // call UI (app.js) alone. Talks to the app's Rust side through Tauri commands and events.
 import { parseJoinLink, ROOM_RE, TOKEN_RE } from './link.js';
 import { ipcAvailable } from './transport-ipc.js';
-import { nativeCallAvailable } from './native-call.js';
+import { bridgeAvailable } from './rtc-bridge.js';
 
 const DEFAULT_ROOM = 'call';
 const $ = (id) => document.getElementById(id);
@@ -154,9 +154,9 @@ function clearProblem() {
 }
 
 function showWebviewNote() {
-  // Without RTCPeerConnection the app's Rust side runs the connections (native-call.js); only
+  // Without RTCPeerConnection the app's Rust side runs the connections (rtc-bridge.js); only
   // a webview that lacks WebCodecs too cannot take part.
-  if (typeof globalThis.RTCPeerConnection === 'function' || nativeCallAvailable()) return;
+  if (typeof globalThis.RTCPeerConnection === 'function' || bridgeAvailable()) return;
   const note = $('webview-note');
   note.textContent =
     'This window cannot take part in video calls itself: its web engine (WebKitGTK on this system) has no WebRTC. ' +

@@ -1,7 +1,9 @@
-// Plays what a native call (src-tauri/src/native_call.rs) receives: whole VP8 frames and Opus
-// packets in a 16-byte envelope, decoded with WebCodecs in the webview. Video: VideoDecoder ->
-// canvas -> canvas.captureStream() (a MediaStream the tile's <video> plays). Audio: AudioDecoder
-// -> Web Audio, scheduled a little ahead so that packets arriving unevenly play smoothly.
+// Media for the Rust-backed peer connection (rtc-bridge.js, src-tauri/src/rtc_bridge.rs).
+// In: whole VP8 frames and Opus packets in a 24-byte envelope, decoded with WebCodecs in the
+// webview. Video: VideoDecoder -> canvas -> canvas.captureStream() (the receiver's track).
+// Audio: AudioDecoder -> Web Audio, scheduled a little ahead so that packets arriving unevenly
+// play smoothly (also on a MediaStreamAudioDestinationNode: the receiver's track).
+// Out: camera pictures (VideoSender) and microphone packets (AudioSender) to a Rust source.
 
 export const HEADER_LEN = 24;
 
@@ -28,7 +30,7 @@ export class Samples {
 }
 
 /**
- * Reads the envelope (see native_call::encode_frame).
+ * Reads the envelope (see rtc_bridge::encode_frame).
  * @param {ArrayBuffer} buf
  */
 export function parseFrame(buf) {
@@ -112,12 +114,20 @@ export class VideoSink {
   }
 }
 
-/** One remote audio track: Opus in, played through Web Audio. */
+/**
+ * One remote audio track: Opus in, played through Web Audio. `track` carries the same sound as a
+ * MediaStreamTrack (for recording and streams); it is played here, so a player showing it stays
+ * muted.
+ */
 export class AudioSink {
   constructor(context) {
     this.context = context;
     this.gain = context.createGain();
     this.gain.connect(context.destination);
+    this.output = context.createMediaStreamDestination();
+    this.gain.connect(this.output);
+    this.track = this.output.stream.getAudioTracks()[0];
+    this.playedAt = 0;
     this.next = 0;
     this.decoded = 0;
     /** Loudness of what was played, as RTCStats' audioLevel/totalAudioEnergy (0..1 RMS). */
@@ -155,6 +165,7 @@ export class AudioSink {
     source.start(this.next);
     this.next += buffer.duration;
     this.decoded += 1;
+    this.playedAt = performance.now();
   }
 
   push(f) {
@@ -167,6 +178,7 @@ export class AudioSink {
   close() {
     if (this.decoder.state !== 'closed') this.decoder.close();
     this.gain.disconnect();
+    this.track.stop();
   }
 }
 
@@ -200,7 +212,7 @@ export function packedToI420(px, w, h, r = 0, b = 2, out = new Uint8Array(w * h 
 const PACKED = { RGBA: [0, 2], RGBX: [0, 2], BGRA: [2, 0], BGRX: [2, 0] };
 
 /**
- * Sends a camera track to a native call: pictures of at most 640x480, at most `fps` a second,
+ * Sends a camera (or screen) track to a Rust source: pictures of at most 640x480, at most `fps` a second,
  * as I420 (or NV12, when that is how the camera delivers them), which Rust encodes to VP8 on a
  * thread of its own. The track is cloned and constrained to 640x480 (the preview keeps its
  * size). Each picture is read with
@@ -209,8 +221,10 @@ const PACKED = { RGBA: [0, 2], RGBX: [0, 2], BGRA: [2, 0], BGRX: [2, 0] };
  * I420 3 ms, the conversion 4 ms). A canvas is the fallback. One picture in flight at a time.
  */
 export class VideoSender {
-  constructor(track, send, { width = 640, height = 480, fps = 30 } = {}) {
+  constructor(track, send, { width = 640, height = 480, fps = 30, paused = () => false } = {}) {
     this.send = send;
+    /** True while nothing is to be sent (the track is muted): no picture is even read. */
+    this.paused = paused;
     this.width = width;
     this.height = height;
     this.interval = 1000 / fps;
@@ -297,6 +311,11 @@ export class VideoSender {
   async tick() {
     if (this.stopped) return;
     const started = performance.now();
+    if (this.paused()) {
+      this.due = started;
+      this.schedule(this.interval);
+      return;
+    }
     try {
       const taken = wallMicros();
       const picture = await this.grab();
@@ -332,12 +351,13 @@ export class VideoSender {
 }
 
 /**
- * Sends a microphone track to a native call: PCM from Web Audio -> AudioEncoder (Opus, in the
- * webview) -> `native_call_audio`.
+ * Sends a microphone track to a Rust source: PCM from Web Audio -> AudioEncoder (Opus, in the
+ * webview) -> `rtc_source_audio`. Nothing is encoded while `paused()` (the track is muted).
  */
 export class AudioSender {
-  constructor(track, context, send) {
+  constructor(track, context, send, { paused = () => false } = {}) {
     this.context = context;
+    this.paused = paused;
     this.send = send;
     this.sent = 0;
     this.timestamp = 0;
@@ -359,7 +379,7 @@ export class AudioSender {
     // ScriptProcessorNode: no worklet module to load under the strict CSP; 2048 frames ≈ 43 ms.
     this.processor = context.createScriptProcessor(2048, 1, 1);
     this.processor.onaudioprocess = (ev) => {
-      if (this.encoder.state !== 'configured') return;
+      if (this.encoder.state !== 'configured' || this.paused()) return;
       const input = ev.inputBuffer.getChannelData(0);
       const data = new AudioData({
         format: 'f32-planar',

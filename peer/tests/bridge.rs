@@ -1,0 +1,453 @@
+//! `BridgePc`, the peer connection the Linux app's page drives over IPC, driven here the way
+//! call.js drives a browser's: two of them, one lays out microphone, camera and the data channel
+//! and offers on `negotiationneeded`, the other answers taking the remote-made transceivers
+//! (direction + replaceTrack), candidates trickle both ways. Checked: both decode each other's
+//! moving pictures and hear each other, `track` names the right transceivers, chat crosses both
+//! ways, `replaceTrack(null)` stops the pictures without renegotiating, stats show the streams and
+//! the path, `restartIce` asks for negotiation, and bad requests fail with a reason.
+//!
+//! Runs inside a private network namespace (re-runs its own binary with `ip netns exec`); needs
+//! root, skips otherwise.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{run_inside_namespace, INSIDE_ENV};
+use lancall_peer::bridge::{BridgeEvent, BridgePc};
+use lancall_peer::codec::opus::rms;
+use lancall_peer::codec::{I420Frame, OpusDecoder, Vp8Decoder};
+use lancall_peer::testsrc::{TestPattern, Tone};
+use lancall_peer::{LinkConfig, LocalMedia, LocalMediaConfig, MediaKind, RemoteFrame};
+use tokio::sync::mpsc;
+
+#[derive(Default)]
+struct Got {
+    video: u64,
+    pictures: std::collections::HashSet<u64>,
+    size: (u32, u32),
+    audio: u64,
+    loudest: f64,
+    /// Transceiver index each kind arrived on.
+    on: Vec<(MediaKind, u64)>,
+}
+
+/// A page's worth of state for one side: its events and what it decoded.
+struct Side {
+    pc: BridgePc,
+    events: mpsc::UnboundedReceiver<BridgeEvent>,
+    got: Arc<Mutex<Got>>,
+    seen: Vec<BridgeEvent>,
+}
+
+async fn side() -> Side {
+    let (tx, events) = mpsc::unbounded_channel();
+    let got: Arc<Mutex<Got>> = Arc::default();
+    let decoders = Arc::new(Mutex::new((
+        Vp8Decoder::new().expect("vp8"),
+        OpusDecoder::new().expect("opus"),
+    )));
+    let sink = {
+        let got = got.clone();
+        Arc::new(move |f: RemoteFrame| {
+            let mut d = decoders.lock().expect("decoders");
+            let mut g = got.lock().expect("got");
+            if !g.on.contains(&(f.kind, f.link)) {
+                g.on.push((f.kind, f.link));
+            }
+            match f.kind {
+                MediaKind::Video => {
+                    if let Ok(Some(pic)) = d.0.decode(&f.data) {
+                        g.video += 1;
+                        g.size = (pic.width, pic.height);
+                        let sum = pic
+                            .luma()
+                            .iter()
+                            .step_by(31)
+                            .fold(0u64, |a, &b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
+                        g.pictures.insert(sum);
+                    }
+                }
+                MediaKind::Audio => {
+                    if let Ok(pcm) = d.1.decode(&f.data) {
+                        g.audio += 1;
+                        g.loudest = g.loudest.max(rms(pcm));
+                    }
+                }
+            }
+        })
+    };
+    let pc = BridgePc::new(
+        &LinkConfig::default(),
+        Arc::new(move |e| drop(tx.send(e))),
+        sink,
+    )
+    .await
+    .expect("connection");
+    Side {
+        pc,
+        events,
+        got,
+        seen: Vec::new(),
+    }
+}
+
+/// A test pattern and a tone pushed into a source, 30 pictures and 50 packets a second.
+fn feed(media: Arc<LocalMedia>, stop: Arc<std::sync::atomic::AtomicBool>) {
+    std::thread::spawn(move || {
+        let mut pattern = TestPattern::new(320, 240);
+        let mut tone = Tone::new(440.0, 0.3);
+        let mut n = 0u32;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let now = Instant::now();
+            let _ = media.push_audio_pcm(tone.next_frame(), now);
+            if n % 2 == 0 {
+                let data = pattern.next_frame(n);
+                let _ = media.push_video_i420(
+                    &I420Frame {
+                        width: 320,
+                        height: 240,
+                        data,
+                    },
+                    now,
+                );
+            }
+            n += 1;
+            std::thread::sleep(Duration::from_millis(20).saturating_sub(now.elapsed()));
+        }
+    });
+}
+
+/// Hands each side's candidates to the other, and keeps every other event, until `until` holds.
+async fn pump(
+    a: &mut Side,
+    b: &mut Side,
+    what: &str,
+    limit: Duration,
+    mut until: impl FnMut(&Side, &Side) -> bool,
+) {
+    let end = Instant::now() + limit;
+    while !until(a, b) {
+        assert!(
+            Instant::now() < end,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        let (from_a, from_b) = tokio::select! {
+            e = a.events.recv() => (e, None),
+            e = b.events.recv() => (None, e),
+            _ = tokio::time::sleep(Duration::from_millis(50)) => (None, None),
+        };
+        if let Some(e) = from_a {
+            if let BridgeEvent::IceCandidate { candidate } = &e {
+                b.pc.add_ice_candidate(candidate.clone())
+                    .await
+                    .expect("b takes a's candidate");
+            }
+            a.seen.push(e);
+        }
+        if let Some(e) = from_b {
+            if let BridgeEvent::IceCandidate { candidate } = &e {
+                a.pc.add_ice_candidate(candidate.clone())
+                    .await
+                    .expect("a takes b's candidate");
+            }
+            b.seen.push(e);
+        }
+    }
+}
+
+fn saw(s: &Side, f: impl Fn(&BridgeEvent) -> bool) -> bool {
+    s.seen.iter().any(f)
+}
+
+async fn scenario() {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (media_a, media_b) = (
+        LocalMedia::new(LocalMediaConfig::default()),
+        LocalMedia::new(LocalMediaConfig::default()),
+    );
+    feed(media_a.clone(), stop.clone());
+    feed(media_b.clone(), stop.clone());
+    let mut a = side().await;
+    let mut b = side().await;
+
+    // A (impolite in call.js terms) lays out microphone, camera, data channel.
+    let mic =
+        a.pc.add_transceiver(MediaKind::Audio, "sendrecv", Some(media_a.clone()))
+            .await
+            .expect("audio transceiver");
+    let cam =
+        a.pc.add_transceiver(MediaKind::Video, "sendrecv", Some(media_a.clone()))
+            .await
+            .expect("video transceiver");
+    assert_eq!(
+        (mic.index, mic.kind, cam.index, cam.kind),
+        (0, MediaKind::Audio, 1, MediaKind::Video)
+    );
+    a.pc.create_data_channel(1, "lancall", true)
+        .await
+        .expect("data channel");
+    pump(
+        &mut a,
+        &mut b,
+        "negotiation to be needed",
+        Duration::from_secs(5),
+        |a, _| saw(a, |e| matches!(e, BridgeEvent::NegotiationNeeded)),
+    )
+    .await;
+
+    let offer = a.pc.set_local_description(false).await.expect("offer");
+    assert_eq!(offer.signaling_state, "have-local-offer");
+    let offer = offer.local_description.expect("the offer");
+    assert_eq!(offer.kind, "offer");
+    let got =
+        b.pc.set_remote_description(offer)
+            .await
+            .expect("b takes the offer");
+    assert_eq!(got.signaling_state, "have-remote-offer");
+    let kinds: Vec<MediaKind> = got.transceivers.iter().map(|t| t.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![MediaKind::Audio, MediaKind::Video],
+        "the remote-made transceivers, in order: {:?}",
+        got.transceivers
+    );
+    // call.js takeMainTransceivers: send on them, then answer.
+    for t in &got.transceivers {
+        b.pc.set_direction(t.index, "sendrecv")
+            .await
+            .expect("direction");
+        b.pc.set_source(t.index, Some(media_b.clone()))
+            .await
+            .expect("source");
+    }
+    let answer = b.pc.set_local_description(false).await.expect("answer");
+    assert_eq!(answer.signaling_state, "stable");
+    assert!(
+        answer
+            .transceivers
+            .iter()
+            .all(|t| t.current_direction.as_deref() == Some("sendrecv")),
+        "{:?}",
+        answer.transceivers
+    );
+    let done =
+        a.pc.set_remote_description(answer.local_description.expect("the answer"))
+            .await
+            .expect("a takes the answer");
+    assert_eq!(done.signaling_state, "stable");
+
+    let connected = Instant::now();
+    pump(
+        &mut a,
+        &mut b,
+        "both to connect and decode each other",
+        Duration::from_secs(15),
+        |a, b| {
+            let ok = |s: &Side| {
+                let g = s.got.lock().expect("got");
+                g.video > 20 && g.pictures.len() > 10 && g.audio > 20
+            };
+            ok(a) && ok(b)
+        },
+    )
+    .await;
+    eprintln!(
+        "connected and decoding both ways {} ms after the answer",
+        connected.elapsed().as_millis()
+    );
+    for (name, s) in [("a", &a), ("b", &b)] {
+        assert!(
+            saw(s, |e| matches!(
+                e,
+                BridgeEvent::ConnectionState { state: "connected" }
+            )),
+            "{name} says connected"
+        );
+        let g = s.got.lock().expect("got");
+        assert_eq!(g.size, (320, 240), "{name} decodes the other's pictures");
+        assert!(
+            g.loudest > 0.05,
+            "{name} hears the other's tone (rms {})",
+            g.loudest
+        );
+        assert!(
+            g.on.contains(&(MediaKind::Audio, 0)) && g.on.contains(&(MediaKind::Video, 1)),
+            "{name}: audio on 0, video on 1: {:?}",
+            g.on
+        );
+        assert!(
+            saw(s, |e| matches!(
+                e,
+                BridgeEvent::Track {
+                    transceiver: 1,
+                    kind: MediaKind::Video
+                }
+            )),
+            "{name} had a video track event on transceiver 1"
+        );
+    }
+
+    // Chat over the data channel, both ways.
+    pump(
+        &mut a,
+        &mut b,
+        "the data channel",
+        Duration::from_secs(5),
+        |a, b| {
+            saw(a, |e| matches!(e, BridgeEvent::ChannelOpen { channel: 1 }))
+                && saw(
+                    b,
+                    |e| matches!(e, BridgeEvent::DataChannel { label, .. } if label == "lancall"),
+                )
+        },
+    )
+    .await;
+    let b_channel = b.seen.iter().find_map(|e| match e {
+        BridgeEvent::DataChannel { channel, .. } => Some(*channel),
+        _ => None,
+    });
+    let b_channel = b_channel.expect("b's channel number");
+    pump(
+        &mut a,
+        &mut b,
+        "b's channel to open",
+        Duration::from_secs(5),
+        |_, b| {
+            saw(
+                b,
+                |e| matches!(e, BridgeEvent::ChannelOpen { channel } if *channel == b_channel),
+            )
+        },
+    )
+    .await;
+    a.pc.channel_send(1, "{\"type\":\"chat\",\"text\":\"hello b\"}")
+        .await
+        .expect("a sends");
+    b.pc.channel_send(b_channel, "{\"type\":\"chat\",\"text\":\"hello a\"}")
+        .await
+        .expect("b sends");
+    pump(&mut a, &mut b, "chat both ways", Duration::from_secs(5), |a, b| {
+        saw(b, |e| matches!(e, BridgeEvent::ChannelMessage { text, .. } if text.contains("hello b")))
+            && saw(a, |e| matches!(e, BridgeEvent::ChannelMessage { text, .. } if text.contains("hello a")))
+    })
+    .await;
+
+    // Stats: the streams and the path.
+    let stats = a.pc.stats().await;
+    let of = |t: &str| {
+        stats
+            .iter()
+            .filter(|e| e.get("type").and_then(|v| v.as_str()) == Some(t))
+            .count()
+    };
+    assert!(
+        of("inbound-rtp") >= 2 && of("outbound-rtp") >= 2 && of("candidate-pair") == 1,
+        "{stats:?}"
+    );
+    let local = stats
+        .iter()
+        .find(|e| e.get("type").and_then(|v| v.as_str()) == Some("local-candidate"))
+        .expect("local candidate");
+    assert_eq!(
+        local.get("candidateType").and_then(|v| v.as_str()),
+        Some("host"),
+        "{local:?}"
+    );
+
+    // replaceTrack(null) on A's camera: B's pictures stop, no renegotiation, audio goes on.
+    let negotiations = |s: &Side| {
+        s.seen
+            .iter()
+            .filter(|e| matches!(e, BridgeEvent::NegotiationNeeded))
+            .count()
+    };
+    let asked = negotiations(&a);
+    a.pc.set_source(1, None).await.expect("no camera");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (v0, s0) = {
+        let g = b.got.lock().expect("got");
+        (g.video, g.audio)
+    };
+    let later = Instant::now() + Duration::from_secs(1);
+    pump(
+        &mut a,
+        &mut b,
+        "a second of audio without pictures",
+        Duration::from_secs(3),
+        move |_, _| Instant::now() >= later,
+    )
+    .await;
+    {
+        let g = b.got.lock().expect("got");
+        assert_eq!(g.video, v0, "no pictures while A sends no camera");
+        assert!(g.audio > s0 + 20, "sound goes on ({s0} -> {})", g.audio);
+    }
+    assert_eq!(negotiations(&a), asked, "replaceTrack needs no negotiation");
+    a.pc.set_source(1, Some(media_a.clone()))
+        .await
+        .expect("camera back");
+    pump(
+        &mut a,
+        &mut b,
+        "pictures again",
+        Duration::from_secs(5),
+        |_, b| b.got.lock().expect("got").video > v0 + 10,
+    )
+    .await;
+
+    // restartIce: negotiation is needed again.
+    let before = negotiations(&a);
+    a.pc.restart_ice().await.expect("restart");
+    pump(
+        &mut a,
+        &mut b,
+        "negotiation after restartIce",
+        Duration::from_secs(3),
+        |a, _| negotiations(a) > before,
+    )
+    .await;
+
+    // Bad requests say why and change nothing.
+    let err =
+        a.pc.set_direction(9, "sendrecv")
+            .await
+            .expect_err("no transceiver 9");
+    assert!(err.to_string().contains("no transceiver 9"), "{err}");
+    let err =
+        a.pc.set_direction(0, "sideways")
+            .await
+            .expect_err("not a direction");
+    assert!(
+        err.to_string().contains("not a transceiver direction"),
+        "{err}"
+    );
+    assert!(
+        a.pc.create_data_channel(1 << 21, "x", true).await.is_err(),
+        "channel numbers from the remote range are refused"
+    );
+    assert!(
+        a.pc.channel_send(77, "nobody").await.is_err(),
+        "no channel 77"
+    );
+
+    // close(): nothing more, and operations fail.
+    a.pc.close().await;
+    assert!(
+        a.pc.set_local_description(false).await.is_err(),
+        "a closed connection refuses work"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    b.pc.close().await;
+}
+
+#[test]
+fn a_bridged_connection_calls_another_like_a_browser_would() {
+    const NAME: &str = "a_bridged_connection_calls_another_like_a_browser_would";
+    if std::env::var_os(INSIDE_ENV).is_none() {
+        run_inside_namespace(NAME);
+        return;
+    }
+    common::run_scenario(Duration::from_secs(60), scenario());
+}

@@ -1,0 +1,507 @@
+// RTCPeerConnection for a webview that has none (Debian's WebKitGTK in the Linux app), backed by
+// the app's Rust side (src-tauri/src/rtc_bridge.rs over lancall_peer::bridge, webrtc-rs). call.js
+// gets this object from the factory below instead of the browser's and cannot tell: it has the
+// surface call.js uses — implicit setLocalDescription, setRemoteDescription (implicit rollback of
+// a colliding offer), addIceCandidate, restartIce, addTransceiver, getTransceivers with directions
+// and senders whose replaceTrack changes what is sent without renegotiating, receivers whose
+// track is a real MediaStreamTrack, data channels, getStats, close, and the events
+// negotiationneeded, icecandidate, signalingstatechange, connectionstatechange,
+// iceconnectionstatechange, track and datachannel.
+//
+// Every method is one IPC command, run one at a time in the order the page called them (as a
+// browser's operations chain does). Media crosses IPC as: camera pictures raw (I420) to Rust,
+// which encodes VP8 once per track however many connections send it; microphone as Opus from the
+// webview's AudioEncoder; remote VP8 and Opus frames back, decoded here with WebCodecs into a
+// canvas (captureStream: the receiver's video track) and Web Audio (the receiver's audio track).
+
+import { parseFrame, VideoSink, AudioSink, VideoSender, AudioSender } from './native-media.js';
+
+const invoke = (...args) => globalThis.__TAURI__.core.invoke(...args);
+
+function randomId() {
+  const bytes = new Uint8Array(12);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Whether this page can use the bridge: inside the app, with WebCodecs to decode. */
+export function bridgeAvailable() {
+  return (
+    typeof globalThis.__TAURI__?.core?.invoke === 'function' &&
+    typeof globalThis.__TAURI__?.core?.Channel === 'function' &&
+    typeof globalThis.VideoDecoder === 'function' &&
+    typeof globalThis.AudioDecoder === 'function' &&
+    typeof HTMLCanvasElement.prototype.captureStream === 'function'
+  );
+}
+
+let audioContext = null;
+/** The one AudioContext of remote sound and microphone encoding (made during a click). */
+function audio() {
+  audioContext ??= new AudioContext({ sampleRate: 48000 });
+  if (audioContext.state === 'suspended') audioContext.resume().catch(() => {});
+  return audioContext;
+}
+
+/**
+ * A factory for call.js (`createPeerConnection`), or null when the bridge is not usable. Call it
+ * from the click that joins: it starts the AudioContext there.
+ */
+export function bridgePeerConnectionFactory() {
+  if (!bridgeAvailable()) return null;
+  audio();
+  return (config) => new BridgedPeerConnection(config);
+}
+
+// ---- sources: what we send ---------------------------------------------------------------------
+
+/** One per local track sent, however many connections send it: track -> source. */
+const sources = new Map();
+
+/** Tracks whose sound this module plays itself (a <video> showing them must stay muted). */
+const selfPlaying = new WeakSet();
+
+/** True for a remote audio track the bridge plays through Web Audio already. */
+export function playsItself(track) {
+  return selfPlaying.has(track);
+}
+
+/** What each source did (for the stats panel's tests and the benchmark). */
+export function bridgeSources() {
+  return [...sources.values()].map((s) => ({ id: s.id, kind: s.kind, users: s.users.size, sent: s.sender?.sent ?? 0, sender: s.sender }));
+}
+
+/** Counts of a video source's pictures in Rust (received, encoded, dropped, latency). */
+export function sourceCounts(id) {
+  return invoke('rtc_source_stats', { source: id });
+}
+
+function acquire(track, user) {
+  let s = sources.get(track);
+  if (!s) {
+    const id = randomId();
+    s = { id, kind: track.kind, users: new Set(), sender: null, ready: null };
+    sources.set(track, s);
+    const source = s;
+    s.ready = invoke('rtc_source_open', { source: id, kind: track.kind }).then(() => {
+      if (!source.users.size) return;
+      startSender(source, track);
+    });
+  }
+  s.users.add(user);
+  return s;
+}
+
+function startSender(s, track) {
+  const id = s.id;
+  // Nothing is captured or sent while the track is disabled (muted): like a browser, but not
+  // even black pictures or silence go out.
+  const paused = () => !track.enabled;
+  try {
+    s.sender =
+      s.kind === 'video'
+        ? new VideoSender(track, (data, width, height, format, taken) =>
+            invoke('rtc_source_video', data, {
+              headers: {
+                'lancall-source': id,
+                'lancall-width': String(width),
+                'lancall-height': String(height),
+                'lancall-format': format,
+                'lancall-taken': String(taken),
+              },
+            }), { paused })
+        : new AudioSender(track, audio(), (packet, durationUs) =>
+            invoke('rtc_source_audio', packet, {
+              headers: { 'lancall-source': id, 'lancall-duration': String(Math.round(durationUs)) },
+            }), { paused });
+  } catch (err) {
+    console.warn(`lancall: cannot send the ${s.kind === 'video' ? 'camera' : 'microphone'}`, err?.message ?? err);
+  }
+}
+
+function release(track, user) {
+  const s = sources.get(track);
+  if (!s) return;
+  s.users.delete(user);
+  if (s.users.size) return;
+  sources.delete(track);
+  s.sender?.stop();
+  s.ready.finally(() => invoke('rtc_source_close', { source: s.id }).catch(() => {}));
+}
+
+// ---- the connection's parts --------------------------------------------------------------------
+
+class BridgedSender {
+  constructor(transceiver) {
+    this.transceiver = transceiver;
+    this.track = null;
+  }
+
+  replaceTrack(track) {
+    const t = this.transceiver;
+    return t.pc.enqueue(async () => {
+      const old = this.track;
+      if (track === old) return;
+      this.track = track ?? null;
+      let source = null;
+      if (track) {
+        const s = acquire(track, this);
+        await s.ready;
+        source = s.id;
+      }
+      try {
+        await t.pc.op({ op: 'set-source', index: t.index, source });
+      } finally {
+        if (old) release(old, this);
+      }
+    });
+  }
+
+  setStreams() {
+    /* one stream per connection on the Rust side */
+  }
+
+  getParameters() {
+    return { encodings: [{}] };
+  }
+}
+
+class BridgedReceiver {
+  constructor(kind) {
+    this.kind = kind;
+    if (kind === 'video') {
+      this.sink = new VideoSink();
+      this.track = this.sink.stream.getVideoTracks()[0];
+    } else {
+      this.sink = new AudioSink(audio());
+      this.track = this.sink.track;
+      selfPlaying.add(this.track);
+    }
+  }
+
+  /** As a browser's: the level of what was played lately (the tile's "speaking" outline). */
+  getSynchronizationSources() {
+    const s = this.sink;
+    if (this.kind !== 'audio' || !s.playedAt || performance.now() - s.playedAt > 1000) return [];
+    return [{ audioLevel: s.level, timestamp: s.playedAt, source: 0 }];
+  }
+
+  close() {
+    this.sink.close();
+  }
+}
+
+class BridgedTransceiver {
+  constructor(pc, kind, direction, index = null) {
+    this.pc = pc;
+    this.index = index;
+    this.kind = kind;
+    this.mid = null;
+    this.currentDirection = null;
+    this.stopped = false;
+    this.directionValue = direction;
+    this.sender = new BridgedSender(this);
+    this.receiver = new BridgedReceiver(kind);
+  }
+
+  get direction() {
+    return this.directionValue;
+  }
+
+  set direction(d) {
+    if (d === this.directionValue) return;
+    this.directionValue = d;
+    this.pc.enqueue(() => this.pc.op({ op: 'set-direction', index: this.index, direction: d })).catch((err) => {
+      console.warn('lancall: direction not set', err?.message ?? err);
+    });
+  }
+
+  stop() {
+    this.direction = 'inactive';
+  }
+}
+
+class BridgedChannel extends EventTarget {
+  constructor(pc, id, label, ordered) {
+    super();
+    this.pc = pc;
+    this.id = id;
+    this.label = label;
+    this.ordered = ordered;
+    this.readyState = 'connecting';
+    this.sending = Promise.resolve();
+  }
+
+  send(data) {
+    if (this.readyState !== 'open') throw new DOMException('The data channel is not open.', 'InvalidStateError');
+    const text = String(data);
+    // One at a time: two IPC calls in flight may overtake each other.
+    this.sending = this.sending
+      .then(() => this.pc.op({ op: 'channel-send', id: this.id, text }))
+      .catch((err) => console.warn('lancall: a message was not sent', err?.message ?? err));
+  }
+
+  close() {
+    if (this.readyState === 'closed' || this.readyState === 'closing') return;
+    this.readyState = 'closing';
+    this.pc.op({ op: 'channel-close', id: this.id }).catch(() => {});
+  }
+}
+
+const plainDescription = (d) => (d ? { type: d.type, sdp: d.sdp } : null);
+
+/** The object call.js drives; see the top of this file. */
+export class BridgedPeerConnection extends EventTarget {
+  constructor(config = {}) {
+    super();
+    this.id = randomId();
+    this.signalingState = 'stable';
+    this.connectionState = 'new';
+    this.iceConnectionState = 'new';
+    this.localDescription = null;
+    this.remoteDescription = null;
+    /** @type {BridgedTransceiver[]} */
+    this.transceivers = [];
+    /** @type {Map<number, BridgedChannel>} */
+    this.channels = new Map();
+    this.nextChannel = 1;
+    this.closed = false;
+    const channel = new globalThis.__TAURI__.core.Channel();
+    channel.onmessage = (m) => {
+      if (this.closed) return;
+      if (m instanceof ArrayBuffer) this.onFrame(m);
+      else this.onEvent(m);
+    };
+    const iceServers = Array.isArray(config.iceServers) ? config.iceServers : [];
+    this.chain = invoke('rtc_open', { pc: this.id, config: { iceServers }, channel });
+    this.chain.catch((err) => {
+      console.warn('lancall: the connection could not be made', err?.message ?? err);
+      this.connectionState = 'failed';
+      this.dispatchEvent(new Event('connectionstatechange'));
+    });
+  }
+
+  /** Runs `fn` after every operation called before it (a browser's operations chain). */
+  enqueue(fn) {
+    const run = this.chain.then(() => {
+      if (this.closed) throw new DOMException('The connection is closed.', 'InvalidStateError');
+      return fn();
+    });
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  op(op) {
+    return invoke('rtc_op', { pc: this.id, op });
+  }
+
+  // ---- RTCPeerConnection ---------------------------------------------------------------------
+
+  addTransceiver(trackOrKind, init = {}) {
+    const track = typeof trackOrKind === 'string' ? null : trackOrKind;
+    const kind = track ? track.kind : trackOrKind;
+    if (kind !== 'audio' && kind !== 'video') throw new TypeError(`"${kind}" is neither audio nor video`);
+    if (this.closed) throw new DOMException('The connection is closed.', 'InvalidStateError');
+    const t = new BridgedTransceiver(this, kind, init.direction ?? 'sendrecv');
+    this.transceivers.push(t);
+    this.enqueue(async () => {
+      let source = null;
+      if (track) {
+        const s = acquire(track, t.sender);
+        t.sender.track = track;
+        await s.ready;
+        source = s.id;
+      }
+      const info = await this.op({ op: 'add-transceiver', kind, direction: t.direction, source });
+      t.index = info.index;
+      this.apply([info]);
+    }).catch((err) => console.warn('lancall: transceiver not added', err?.message ?? err));
+    return t;
+  }
+
+  getTransceivers() {
+    return [...this.transceivers];
+  }
+
+  getSenders() {
+    return this.transceivers.map((t) => t.sender);
+  }
+
+  getReceivers() {
+    return this.transceivers.map((t) => t.receiver);
+  }
+
+  createDataChannel(label, init = {}) {
+    if (this.closed) throw new DOMException('The connection is closed.', 'InvalidStateError');
+    const ch = new BridgedChannel(this, this.nextChannel, String(label), init.ordered !== false);
+    this.nextChannel += 1;
+    this.channels.set(ch.id, ch);
+    this.enqueue(() => this.op({ op: 'create-channel', id: ch.id, label: ch.label, ordered: ch.ordered })).catch((err) => {
+      console.warn('lancall: data channel not created', err?.message ?? err);
+    });
+    return ch;
+  }
+
+  setLocalDescription(description) {
+    return this.enqueue(async () => {
+      const snapshot = await this.op({ op: 'set-local', rollback: description?.type === 'rollback' });
+      this.applySnapshot(snapshot);
+    });
+  }
+
+  setRemoteDescription(description) {
+    return this.enqueue(async () => {
+      const snapshot = await this.op({ op: 'set-remote', description: plainDescription(description) });
+      this.applySnapshot(snapshot);
+    });
+  }
+
+  addIceCandidate(candidate) {
+    return this.enqueue(() => {
+      if (!candidate?.candidate) return undefined; // end of candidates
+      return this.op({
+        op: 'add-candidate',
+        candidate: {
+          candidate: candidate.candidate,
+          sdpMid: candidate.sdpMid ?? null,
+          sdpMLineIndex: candidate.sdpMLineIndex ?? null,
+          usernameFragment: candidate.usernameFragment ?? null,
+        },
+      });
+    });
+  }
+
+  restartIce() {
+    this.enqueue(() => this.op({ op: 'restart-ice' })).catch((err) => console.warn('lancall: ICE restart failed', err?.message ?? err));
+  }
+
+  /** The stats Rust keeps, plus what is counted here, where the decoding happens. */
+  async getStats() {
+    const report = new Map();
+    if (this.closed) return report;
+    const entries = await this.op({ op: 'stats' });
+    for (const e of entries) {
+      const t = typeof e.transceiver === 'number' ? this.transceivers.find((x) => x.index === e.transceiver) : null;
+      if (e.type === 'inbound-rtp' && t) {
+        const sink = t.receiver.sink;
+        if (e.kind === 'video') e.framesDecoded = sink.decoded;
+        else Object.assign(e, { audioLevel: sink.level, totalAudioEnergy: sink.energy });
+      }
+      report.set(e.id, e);
+    }
+    return report;
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    this.signalingState = 'closed';
+    this.connectionState = 'closed';
+    this.iceConnectionState = 'closed';
+    invoke('rtc_close', { pc: this.id }).catch(() => {});
+    for (const ch of this.channels.values()) ch.readyState = 'closed';
+    for (const t of this.transceivers) if (t.sender.track) release(t.sender.track, t.sender);
+    // The receivers' tracks end a turn later: the page lets go of its players first (ending a
+    // track under a playing WebKitGTK player can deadlock the page; see app.js detachPlayers).
+    const receivers = this.transceivers.map((t) => t.receiver);
+    setTimeout(() => {
+      for (const r of receivers) r.close();
+    }, 0);
+  }
+
+  // ---- from Rust -----------------------------------------------------------------------------
+
+  /** Mirrors transceivers as Rust reports them (by index; remote-made ones appear here). */
+  apply(infos) {
+    for (const info of infos) {
+      let t = this.transceivers.find((x) => x.index === info.index);
+      if (!t) {
+        t = new BridgedTransceiver(this, info.kind, info.direction, info.index);
+        this.transceivers.push(t);
+      }
+      t.mid = info.mid ?? null;
+      t.currentDirection = info.currentDirection ?? null;
+      t.directionValue = info.direction;
+    }
+    this.transceivers.sort((a, b) => (a.index ?? Infinity) - (b.index ?? Infinity));
+  }
+
+  applySnapshot(s) {
+    this.apply(s.transceivers ?? []);
+    this.localDescription = plainDescription(s.localDescription);
+    this.remoteDescription = plainDescription(s.remoteDescription);
+    if (s.signalingState !== this.signalingState) {
+      this.signalingState = s.signalingState;
+      this.dispatchEvent(new Event('signalingstatechange'));
+    }
+  }
+
+  onEvent(e) {
+    switch (e?.type) {
+      case 'negotiationneeded':
+        this.dispatchEvent(new Event('negotiationneeded'));
+        break;
+      case 'icecandidate': {
+        const c = e.candidate;
+        const candidate = { ...c, toJSON: () => ({ ...c }) };
+        this.dispatchEvent(Object.assign(new Event('icecandidate'), { candidate }));
+        break;
+      }
+      case 'connectionstatechange':
+        this.connectionState = e.state;
+        this.dispatchEvent(new Event('connectionstatechange'));
+        break;
+      case 'iceconnectionstatechange':
+        this.iceConnectionState = e.state;
+        this.dispatchEvent(new Event('iceconnectionstatechange'));
+        break;
+      case 'track': {
+        let t = this.transceivers.find((x) => x.index === e.transceiver);
+        if (!t) {
+          this.apply([{ index: e.transceiver, kind: e.kind, direction: 'recvonly', mid: null, currentDirection: null }]);
+          t = this.transceivers.find((x) => x.index === e.transceiver);
+        }
+        const ev = Object.assign(new Event('track'), { track: t.receiver.track, receiver: t.receiver, transceiver: t, streams: [] });
+        this.dispatchEvent(ev);
+        break;
+      }
+      case 'datachannel': {
+        const ch = new BridgedChannel(this, e.channel, e.label, e.ordered);
+        this.channels.set(ch.id, ch);
+        this.dispatchEvent(Object.assign(new Event('datachannel'), { channel: ch }));
+        break;
+      }
+      case 'channel-open':
+      case 'channel-close':
+      case 'channel-message': {
+        const ch = this.channels.get(e.channel);
+        if (!ch) break;
+        if (e.type === 'channel-open') {
+          ch.readyState = 'open';
+          ch.dispatchEvent(new Event('open'));
+        } else if (e.type === 'channel-close') {
+          ch.readyState = 'closed';
+          this.channels.delete(ch.id);
+          ch.dispatchEvent(new Event('close'));
+        } else {
+          ch.dispatchEvent(new MessageEvent('message', { data: e.text }));
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  onFrame(buf) {
+    const f = parseFrame(buf);
+    if (!f) return;
+    const t = this.transceivers.find((x) => x.index === f.link);
+    if (!t || t.kind !== f.kind) return;
+    try {
+      t.receiver.sink.push(f);
+    } catch (err) {
+      console.warn('lancall: a remote frame could not be decoded', err?.message ?? err);
+    }
+  }
+}
