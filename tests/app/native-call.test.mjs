@@ -46,7 +46,7 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
       t.skip('this webview has WebRTC: the Rust-backed connection is not used');
       return;
     }
-    browser = await launchChromium();
+    browser = await launchChromium({ extra: ['--auto-select-desktop-capture-source=Entire screen'] });
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
     const page = await context.newPage();
     await page.goto(`https://${HOST_ADDR}:${host.port}/#room=call`);
@@ -212,6 +212,31 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
     const afterSwitch = await inbound();
     assert.ok(afterSwitch.video.frames > switched + 10, `Grace keeps decoding the app after the switch (${switched} -> ${afterSwitch.video.frames})`);
     assert.equal(await page.evaluate(() => window.lancall.call.participants.find((p) => p.name === 'Ada')?.id), peerBefore, 'the app did not rejoin');
+
+    // Screen sharing both ways (WebKit's mock screen here; the desktop portal elsewhere): a new
+    // sendonly transceiver on the Rust-backed connection, renegotiated by call.js.
+    await s.click('[data-testid="share-screen"]');
+    const graceSeesScreen = await page.waitForFunction(() => {
+      const v = document.querySelector('[data-testid="remote-screen"]');
+      return v && v.videoWidth > 0 && v.currentTime > 0.5 ? { w: v.videoWidth, h: v.videoHeight } : null;
+    }, null, { timeout: 15_000 }).then((h) => h.jsonValue());
+    console.log(`# bridged call: Grace sees the app's screen at ${graceSeesScreen.w}x${graceSeesScreen.h}`);
+    assert.ok(graceSeesScreen.w >= 1280, `the screen is sent larger than a camera: ${JSON.stringify(graceSeesScreen)}`);
+    await s.click('[data-testid="share-screen"]');
+    await page.getByTestId('remote-screen-tile').waitFor({ state: 'detached', timeout: 10_000 });
+    await page.getByTestId('share-screen').click();
+    const appSeesScreen = await s.waitFor(() => {
+      const r = window.lancall.call.participants.find((p) => p.name === 'Grace');
+      const v = document.querySelector('[data-testid="remote-screen"]');
+      const t = r?.pc.getTransceivers().find((x) => x.receiver.track === r.screenStream?.getVideoTracks()[0]);
+      const decoded = t?.receiver.sink.decoded ?? 0;
+      return v && v.videoWidth > 0 && decoded > 5 ? { w: v.videoWidth, h: v.videoHeight, decoded } : null;
+    }, { timeout: 15_000, what: "Grace's screen in the app" }).catch(async (err) => {
+      throw new Error(`${err.message}: the app has ${await appState()}`);
+    });
+    console.log(`# bridged call: the app shows Grace's screen at ${appSeesScreen.w}x${appSeesScreen.h} (${appSeesScreen.decoded} pictures decoded)`);
+    await page.getByTestId('share-screen').click();
+    await s.waitFor(() => !document.querySelector('[data-testid="remote-screen-tile"]'), { timeout: 10_000, what: "Grace's screen tile to go" });
 
     await page.getByTestId('mute-video').click();
     await s.waitFor(() => {

@@ -60,6 +60,8 @@ export class VideoSink {
     this.stream = this.canvas.captureStream(30);
     this.waitingForKey = true;
     this.decoded = 0;
+    /** When the first picture was drawn (ms since the epoch). */
+    this.firstDrawnAt = null;
     /** Frame timestamp -> when Rust had the whole frame (µs since the epoch). */
     this.arrivals = new Map();
     /** From the frame complete in Rust to drawn here, ms: the way through the app. */
@@ -73,6 +75,7 @@ export class VideoSink {
           }
           this.ctx.drawImage(frame, 0, 0);
           this.decoded += 1;
+          this.firstDrawnAt ??= performance.timeOrigin + performance.now();
           const arrived = this.arrivals.get(frame.timestamp);
           if (arrived !== undefined) {
             this.arrivals.delete(frame.timestamp);

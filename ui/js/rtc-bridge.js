@@ -97,6 +97,9 @@ function startSender(s, track) {
   // Nothing is captured or sent while the track is disabled (muted): like a browser, but not
   // even black pictures or silence go out.
   const paused = () => !track.enabled;
+  // A shared screen is worth more pixels than a camera (text must stay legible), at fewer
+  // pictures a second.
+  const screen = !!track.getSettings?.().displaySurface;
   try {
     s.sender =
       s.kind === 'video'
@@ -109,7 +112,7 @@ function startSender(s, track) {
                 'lancall-format': format,
                 'lancall-taken': String(taken),
               },
-            }), { paused })
+            }), screen ? { paused, width: 1280, height: 720, fps: 15 } : { paused })
         : new AudioSender(track, audio(), (packet, durationUs) =>
             invoke('rtc_source_audio', packet, {
               headers: { 'lancall-source': id, 'lancall-duration': String(Math.round(durationUs)) },
@@ -250,6 +253,12 @@ class BridgedChannel extends EventTarget {
 
 const plainDescription = (d) => (d ? { type: d.type, sdp: d.sdp } : null);
 
+/** Open connections, closed when the page goes (a reload must not leave them sending). */
+const openConnections = new Set();
+globalThis.addEventListener?.('pagehide', () => {
+  for (const pc of [...openConnections]) pc.close();
+});
+
 /** The object call.js drives; see the top of this file. */
 export class BridgedPeerConnection extends EventTarget {
   constructor(config = {}) {
@@ -266,19 +275,30 @@ export class BridgedPeerConnection extends EventTarget {
     this.channels = new Map();
     this.nextChannel = 1;
     this.closed = false;
-    const channel = new globalThis.__TAURI__.core.Channel();
-    channel.onmessage = (m) => {
-      if (this.closed) return;
-      if (m instanceof ArrayBuffer) this.onFrame(m);
-      else this.onEvent(m);
-    };
+    /** When things first happened (ms since the epoch), for the benchmark's timeline. */
+    this.marks = {};
+    this.mark('created');
+    openConnections.add(this);
     const iceServers = Array.isArray(config.iceServers) ? config.iceServers : [];
-    this.chain = invoke('rtc_open', { pc: this.id, config: { iceServers }, channel });
+    const channel = new globalThis.__TAURI__.core.Channel();
+    channel.onmessage = (m) => this.receive(m);
+    this.chain = invoke('rtc_open', { pc: this.id, config: { iceServers }, channel }).then(() => this.mark('opened'));
     this.chain.catch((err) => {
       console.warn('lancall: the connection could not be made', err?.message ?? err);
       this.connectionState = 'failed';
       this.dispatchEvent(new Event('connectionstatechange'));
     });
+  }
+
+  /** What Rust sends on the connection's channel: an event, or a remote frame. */
+  receive(m) {
+    if (this.closed) return;
+    if (m instanceof ArrayBuffer) this.onFrame(m);
+    else this.onEvent(m);
+  }
+
+  mark(what) {
+    this.marks[what] ??= Math.round(performance.timeOrigin + performance.now());
   }
 
   /** Runs `fn` after every operation called before it (a browser's operations chain). */
@@ -345,6 +365,7 @@ export class BridgedPeerConnection extends EventTarget {
   setLocalDescription(description) {
     return this.enqueue(async () => {
       const snapshot = await this.op({ op: 'set-local', rollback: description?.type === 'rollback' });
+      this.mark(`local-${snapshot.localDescription?.type}`);
       this.applySnapshot(snapshot);
     });
   }
@@ -352,6 +373,7 @@ export class BridgedPeerConnection extends EventTarget {
   setRemoteDescription(description) {
     return this.enqueue(async () => {
       const snapshot = await this.op({ op: 'set-remote', description: plainDescription(description) });
+      this.mark(`remote-${description?.type}`);
       this.applySnapshot(snapshot);
     });
   }
@@ -395,6 +417,7 @@ export class BridgedPeerConnection extends EventTarget {
   close() {
     if (this.closed) return;
     this.closed = true;
+    openConnections.delete(this);
     this.signalingState = 'closed';
     this.connectionState = 'closed';
     this.iceConnectionState = 'closed';
@@ -439,6 +462,7 @@ export class BridgedPeerConnection extends EventTarget {
   onEvent(e) {
     switch (e?.type) {
       case 'negotiationneeded':
+        this.mark('negotiationneeded');
         this.dispatchEvent(new Event('negotiationneeded'));
         break;
       case 'icecandidate': {
@@ -448,6 +472,7 @@ export class BridgedPeerConnection extends EventTarget {
         break;
       }
       case 'connectionstatechange':
+        this.mark(e.state);
         this.connectionState = e.state;
         this.dispatchEvent(new Event('connectionstatechange'));
         break;
@@ -456,6 +481,7 @@ export class BridgedPeerConnection extends EventTarget {
         this.dispatchEvent(new Event('iceconnectionstatechange'));
         break;
       case 'track': {
+        this.mark(`track-${e.kind}`);
         let t = this.transceivers.find((x) => x.index === e.transceiver);
         if (!t) {
           this.apply([{ index: e.transceiver, kind: e.kind, direction: 'recvonly', mid: null, currentDirection: null }]);
@@ -498,6 +524,7 @@ export class BridgedPeerConnection extends EventTarget {
     if (!f) return;
     const t = this.transceivers.find((x) => x.index === f.link);
     if (!t || t.kind !== f.kind) return;
+    this.mark(`frame-${f.kind}`);
     try {
       t.receiver.sink.push(f);
     } catch (err) {

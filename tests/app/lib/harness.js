@@ -177,7 +177,7 @@ export async function startHost({ open = true, name = 'Test host' } = {}) {
 }
 
 /** Debian's Chromium, headless, with the flags of TESTING.md and fake media. */
-export async function launchChromium() {
+export async function launchChromium({ extra = [] } = {}) {
   const { chromium } = await import('playwright-core');
   return chromium.launch({
     executablePath: CHROMIUM,
@@ -193,6 +193,7 @@ export async function launchChromium() {
       '--disable-sync',
       '--use-fake-device-for-media-stream',
       '--use-fake-ui-for-media-stream',
+      ...extra,
       '--autoplay-policy=no-user-gesture-required',
       '--disable-features=WebRtcHideLocalIpsWithMdns',
     ],
