@@ -24,26 +24,20 @@ use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
 use rtc::media::Sample;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
-use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionEventHandler, RTCIceCandidateInit, RTCIceConnectionState,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-};
+use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 use webrtc::rtp_transceiver::{
     RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender, RtpTransceiver,
 };
 
 use crate::codec::vp8_keyframe_size;
 use crate::connection::{
-    build_peer_connection, description_from, first_attr, opus_codec, random_u32, receive_media,
-    state_name, vp8_codec, Counter, LinkConfig, NO_PT,
+    build_peer_connection, description_from, negotiated_pt, new_local_track, path_stats,
+    receive_media, signalled_candidate, state_name, Counter, LinkConfig, StackEvent, StackHandler,
+    NO_PT,
 };
 use crate::error::PeerError;
 use crate::media::{EncodedSample, FrameSink, LocalMedia, MediaKind, TrackRole};
@@ -130,42 +124,6 @@ struct Outgoing {
     counter: Counter,
 }
 
-/// Stack callbacks, in order, for the event task.
-enum StackEvent {
-    NegotiationNeeded,
-    Candidate(RTCPeerConnectionIceEvent),
-    Connection(RTCPeerConnectionState),
-    Ice(RTCIceConnectionState),
-    Channel(Arc<dyn DataChannel>),
-    Track(Arc<dyn TrackRemote>),
-}
-
-struct Handler {
-    tx: mpsc::UnboundedSender<StackEvent>,
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_negotiation_needed(&self) {
-        let _ = self.tx.send(StackEvent::NegotiationNeeded);
-    }
-    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        let _ = self.tx.send(StackEvent::Candidate(event));
-    }
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let _ = self.tx.send(StackEvent::Connection(state));
-    }
-    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
-        let _ = self.tx.send(StackEvent::Ice(state));
-    }
-    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
-        let _ = self.tx.send(StackEvent::Channel(channel));
-    }
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.tx.send(StackEvent::Track(track));
-    }
-}
-
 struct Inner {
     pc: Arc<dyn PeerConnection>,
     events: BridgeEvents,
@@ -234,7 +192,7 @@ impl BridgePc {
         sink: FrameSink,
     ) -> Result<BridgePc, PeerError> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let pc = build_peer_connection(config, Arc::new(Handler { tx })).await?;
+        let pc = build_peer_connection(config, StackHandler::new(tx, |e| e)).await?;
         let inner = Arc::new(Inner {
             pc: Arc::new(pc),
             events,
@@ -411,14 +369,7 @@ impl BridgePc {
         if c.candidate.is_empty() {
             return Ok(());
         }
-        let init = RTCIceCandidateInit {
-            candidate: c.candidate,
-            sdp_mid: c.sdp_mid,
-            sdp_mline_index: c.sdp_mline_index,
-            username_fragment: c.username_fragment,
-            url: None,
-        };
-        self.inner.pc.add_ice_candidate(init).await?;
+        self.inner.pc.add_ice_candidate(c.into()).await?;
         Ok(())
     }
 
@@ -505,7 +456,6 @@ impl BridgePc {
     /// transceiver (`transceiver` names it), `codec`, the nominated `candidate-pair` and its two
     /// candidates.
     pub async fn stats(&self) -> Vec<StatsEntry> {
-        use rtc::statistics::report::RTCStatsReportEntry as E;
         use serde_json::{json, Value};
         let mut out: Vec<StatsEntry> = Vec::new();
         let push = |out: &mut Vec<StatsEntry>, v: Value| {
@@ -518,59 +468,18 @@ impl BridgePc {
             .pc
             .get_stats(Instant::now(), webrtc::peer_connection::StatsSelector::None)
             .await;
-        let mut pair = None;
-        let mut lost: HashMap<(bool, MediaKind), i64> = HashMap::new();
-        let mut rtt = None;
-        for entry in report.iter() {
-            match entry {
-                E::IceCandidatePair(p) if p.nominated || pair.is_none() => {
-                    pair = Some((p.local_candidate_id.clone(), p.remote_candidate_id.clone()));
-                    if p.current_round_trip_time > 0.0 {
-                        rtt = Some(p.current_round_trip_time);
-                    }
-                }
-                E::InboundRtp(s) => {
-                    let k = kind_of(s.received_rtp_stream_stats.rtp_stream_stats.kind);
-                    *lost.entry((true, k)).or_default() += s.received_rtp_stream_stats.packets_lost;
-                }
-                E::RemoteInboundRtp(s) => {
-                    let k = kind_of(s.received_rtp_stream_stats.rtp_stream_stats.kind);
-                    *lost.entry((false, k)).or_default() +=
-                        s.received_rtp_stream_stats.packets_lost;
-                    if rtt.is_none() && s.round_trip_time > 0.0 {
-                        rtt = Some(s.round_trip_time);
-                    }
-                }
-                _ => {}
-            }
-        }
-        if let Some((local, remote)) = &pair {
-            let names = |stats_id: &str, id: &str| {
-                stats_id == id || stats_id.strip_suffix(id).is_some_and(|p| p.ends_with('_'))
-            };
-            let (mut lt, mut rt) = (None, None);
-            for entry in report.iter() {
-                match entry {
-                    E::LocalCandidate(c) if names(&c.stats.id, local) => {
-                        lt = Some(c.candidate_type.to_string())
-                    }
-                    E::RemoteCandidate(c) if names(&c.stats.id, remote) => {
-                        rt = Some(c.candidate_type.to_string())
-                    }
-                    _ => {}
-                }
-            }
-            // A pair end without candidate stats was learned from a connectivity check: prflx.
+        let path = path_stats(&report);
+        if let Some((local, remote)) = path.path {
             push(
                 &mut out,
-                json!({ "id": "local", "type": "local-candidate", "candidateType": lt.unwrap_or_else(|| "prflx".into()), "protocol": "udp" }),
+                json!({ "id": "local", "type": "local-candidate", "candidateType": local, "protocol": "udp" }),
             );
             push(
                 &mut out,
-                json!({ "id": "remote", "type": "remote-candidate", "candidateType": rt.unwrap_or_else(|| "prflx".into()), "protocol": "udp" }),
+                json!({ "id": "remote", "type": "remote-candidate", "candidateType": remote, "protocol": "udp" }),
             );
             let mut p = json!({ "id": "pair", "type": "candidate-pair", "nominated": true, "state": "succeeded", "localCandidateId": "local", "remoteCandidateId": "remote" });
-            if let (Some(rtt), Value::Object(m)) = (rtt, &mut p) {
+            if let (Some(rtt), Value::Object(m)) = (path.rtt_s, &mut p) {
                 m.insert("currentRoundTripTime".into(), json!(rtt));
             }
             push(&mut out, p);
@@ -611,7 +520,7 @@ impl BridgePc {
             );
             let id = format!("in-{index}");
             let fps = rate(&id, frames, bytes);
-            let mut v = json!({ "id": id, "type": "inbound-rtp", "kind": kind.as_str(), "transceiver": index, "codecId": format!("codec-{}", kind.as_str()), "bytesReceived": bytes, "packetsLost": lost.get(&(true, kind)).copied().unwrap_or(0), "framesReceived": frames });
+            let mut v = json!({ "id": id, "type": "inbound-rtp", "kind": kind.as_str(), "transceiver": index, "codecId": format!("codec-{}", kind.as_str()), "bytesReceived": bytes, "packetsLost": path.lost_in.get(&kind).copied().unwrap_or(0), "framesReceived": frames });
             if kind == MediaKind::Video {
                 video_fields(&mut v, fps, &c);
             }
@@ -655,30 +564,12 @@ impl BridgePc {
     // ---- inside ------------------------------------------------------------------------------
 
     fn make_track(&self, kind: MediaKind) -> Result<(Arc<TrackLocalStaticSample>, u32), PeerError> {
-        let (codec_kind, codec) = match kind {
-            MediaKind::Audio => (RtpCodecKind::Audio, opus_codec()),
-            MediaKind::Video => (RtpCodecKind::Video, vp8_codec()),
-        };
-        let ssrc = random_u32();
         let id = &self.inner.stream_id;
-        let track = MediaStreamTrack::new(
-            id.clone(),
-            format!("{id}-{}-{ssrc:08x}", kind.as_str()),
-            format!("lancall {}", kind.as_str()),
-            codec_kind,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec,
-                ..Default::default()
-            }],
-        );
-        Ok((
-            Arc::new(TrackLocalStaticSample::new(Instant::now(), track)?),
-            ssrc,
-        ))
+        new_local_track(
+            id,
+            format!("{id}-{}-{}", kind.as_str(), crate::messages::random_id()),
+            kind,
+        )
     }
 
     fn attach_outgoing(
@@ -808,20 +699,7 @@ impl BridgePc {
             let outgoing: Vec<Arc<Outgoing>> =
                 lock(&self.inner.outgoing).values().cloned().collect();
             for out in outgoing {
-                let Ok(params) = out.sender.get_parameters().await else {
-                    continue;
-                };
-                let want = match out.kind {
-                    MediaKind::Audio => "audio/opus",
-                    MediaKind::Video => "video/vp8",
-                };
-                let pt = params
-                    .rtp_parameters
-                    .codecs
-                    .iter()
-                    .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(want))
-                    .map(|c| u32::from(c.payload_type))
-                    .unwrap_or(NO_PT);
+                let pt = negotiated_pt(&out.sender, out.kind).await;
                 if out.pt.swap(pt, Ordering::Relaxed) != pt {
                     if let Some(media) = out.source.borrow().as_ref() {
                         media.request_keyframe();
@@ -902,29 +780,9 @@ async fn stack_events(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<StackE
                 }
             }
             StackEvent::Candidate(ev) => {
-                let Ok(init) = ev.candidate.to_json() else {
-                    continue;
-                };
-                if init.candidate.is_empty() {
-                    continue;
+                if let Some(candidate) = signalled_candidate(inner.pc.as_ref(), &ev).await {
+                    (inner.events)(BridgeEvent::IceCandidate { candidate });
                 }
-                // The webrtc crate leaves sdpMid empty; browsers look the section up by it. With
-                // BUNDLE every candidate belongs to the first section.
-                let (mid, ufrag) = match inner.pc.local_description().await {
-                    Some(d) => (
-                        first_attr(&d.sdp, "a=mid:"),
-                        first_attr(&d.sdp, "a=ice-ufrag:"),
-                    ),
-                    None => (None, None),
-                };
-                (inner.events)(BridgeEvent::IceCandidate {
-                    candidate: Candidate {
-                        candidate: init.candidate,
-                        sdp_mid: Some(mid.unwrap_or_else(|| "0".to_owned())),
-                        sdp_mline_index: Some(0),
-                        username_fragment: ufrag,
-                    },
-                });
             }
             StackEvent::Connection(s) => {
                 inner
@@ -960,6 +818,7 @@ async fn stack_events(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<StackE
                 {
                     let mut seen = lock(&inner.seen_tracks);
                     if seen.contains(&track_id) {
+                        log::debug!("bridge: remote track {track_id} again");
                         continue;
                     }
                     seen.push(track_id.clone());
@@ -975,9 +834,16 @@ async fn stack_events(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<StackE
                     }
                 }
                 let Some(index) = index else {
-                    log::warn!("bridge: a remote {} track on no transceiver", kind.as_str());
+                    log::warn!(
+                        "bridge: a remote {} track ({track_id}) on no transceiver",
+                        kind.as_str()
+                    );
                     continue;
                 };
+                log::debug!(
+                    "bridge: remote {} track {track_id} on transceiver {index}",
+                    kind.as_str()
+                );
                 let counter = Arc::new(Counter::default());
                 lock(&inner.incoming).insert(index, counter.clone());
                 (inner.events)(BridgeEvent::Track {

@@ -28,14 +28,16 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RtpCodecKind,
 };
+use rtc::statistics::report::RTCStatsReport;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent,
-    RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceServer,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, Registry,
+    SettingEngineBuilder,
 };
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
@@ -220,12 +222,8 @@ enum Input {
     Bye(oneshot::Sender<()>),
     Stats(oneshot::Sender<LinkStats>),
     Close(oneshot::Sender<()>),
-    // from the WebRTC stack
-    NegotiationNeeded,
-    IceCandidate(RTCPeerConnectionIceEvent),
-    ConnectionState(RTCPeerConnectionState),
-    Track(Arc<dyn TrackRemote>),
-    DataChannel(Arc<dyn DataChannel>),
+    /// From the WebRTC stack.
+    Stack(StackEvent),
     ChannelOpen(u64),
     ChannelClosed(u64),
     ChannelText(u64, String),
@@ -254,10 +252,8 @@ impl PeerLink {
         events: mpsc::UnboundedSender<(LinkId, LinkEvent)>,
     ) -> Result<PeerLink, PeerError> {
         let (inbox, rx) = mpsc::unbounded_channel();
-        let handler = Arc::new(Handler {
-            inbox: inbox.clone(),
-        });
-        let pc = build_peer_connection(config, handler).await?;
+        let pc =
+            build_peer_connection(config, StackHandler::new(inbox.clone(), Input::Stack)).await?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
         let shared = Arc::new(Shared {
             id,
@@ -416,7 +412,7 @@ pub(crate) async fn build_peer_connection(
     Ok(pc)
 }
 
-pub(crate) fn opus_codec() -> RTCRtpCodec {
+fn opus_codec() -> RTCRtpCodec {
     RTCRtpCodec {
         mime_type: "audio/opus".to_owned(),
         clock_rate: 48_000,
@@ -426,7 +422,7 @@ pub(crate) fn opus_codec() -> RTCRtpCodec {
     }
 }
 
-pub(crate) fn vp8_codec() -> RTCRtpCodec {
+fn vp8_codec() -> RTCRtpCodec {
     let fb = |typ: &str, parameter: &str| RTCPFeedback {
         typ: typ.to_owned(),
         parameter: parameter.to_owned(),
@@ -465,70 +461,243 @@ fn register_codecs(engine: &mut MediaEngine) -> Result<(), PeerError> {
     Ok(())
 }
 
-pub(crate) fn random_u32() -> u32 {
+fn random_u32() -> u32 {
     let mut b = [0u8; 4];
     let _ = getrandom::fill(&mut b);
     u32::from_le_bytes(b) | 1
 }
 
+/// A local track of `kind` in stream `stream_id`, sending VP8 or Opus on a random SSRC (returned
+/// with it).
+pub(crate) fn new_local_track(
+    stream_id: &str,
+    track_id: String,
+    kind: MediaKind,
+) -> Result<(Arc<TrackLocalStaticSample>, u32), PeerError> {
+    let (codec_kind, codec) = match kind {
+        MediaKind::Audio => (RtpCodecKind::Audio, opus_codec()),
+        MediaKind::Video => (RtpCodecKind::Video, vp8_codec()),
+    };
+    let ssrc = random_u32();
+    let track = MediaStreamTrack::new(
+        stream_id.to_owned(),
+        track_id,
+        format!("lancall {}", kind.as_str()),
+        codec_kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec,
+            ..Default::default()
+        }],
+    );
+    Ok((
+        Arc::new(TrackLocalStaticSample::new(Instant::now(), track)?),
+        ssrc,
+    ))
+}
+
 fn make_local_tracks(id: LinkId) -> Result<LocalTracks, PeerError> {
     let stream_id = format!("lancall-native-{}", crate::messages::random_id());
-    let make = |kind: RtpCodecKind,
-                codec: RTCRtpCodec,
-                ssrc: u32|
-     -> Result<Arc<TrackLocalStaticSample>, PeerError> {
-        let track = MediaStreamTrack::new(
-            stream_id.clone(),
-            format!("{}-{kind}-{id}", stream_id),
-            format!("lancall {kind}"),
+    let make = |kind: MediaKind| {
+        new_local_track(
+            &stream_id,
+            format!("{stream_id}-{}-{id}", kind.as_str()),
             kind,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec,
-                ..Default::default()
-            }],
-        );
-        Ok(Arc::new(TrackLocalStaticSample::new(
-            Instant::now(),
-            track,
-        )?))
+        )
     };
-    let audio_ssrc = random_u32();
-    let video_ssrc = random_u32();
+    let (audio, audio_ssrc) = make(MediaKind::Audio)?;
+    let (video, video_ssrc) = make(MediaKind::Video)?;
     Ok(LocalTracks {
-        audio: make(RtpCodecKind::Audio, opus_codec(), audio_ssrc)?,
+        audio,
         audio_ssrc,
-        video: make(RtpCodecKind::Video, vp8_codec(), video_ssrc)?,
+        video,
         video_ssrc,
         stream_id,
     })
 }
 
-/// Forwards the stack's callbacks into the actor's inbox (never blocks the driver).
-struct Handler {
-    inbox: mpsc::UnboundedSender<Input>,
+/// The WebRTC stack's callbacks, as values (see [`StackHandler`]).
+pub(crate) enum StackEvent {
+    NegotiationNeeded,
+    Candidate(RTCPeerConnectionIceEvent),
+    Connection(RTCPeerConnectionState),
+    Ice(RTCIceConnectionState),
+    Channel(Arc<dyn DataChannel>),
+    Track(Arc<dyn TrackRemote>),
+}
+
+/// Forwards the stack's callbacks, in order, to whoever owns the connection (never blocks the
+/// driver: calling back into the connection from a callback could).
+pub(crate) struct StackHandler<T> {
+    tx: mpsc::UnboundedSender<T>,
+    wrap: fn(StackEvent) -> T,
+}
+
+impl<T> StackHandler<T> {
+    pub(crate) fn new(tx: mpsc::UnboundedSender<T>, wrap: fn(StackEvent) -> T) -> Arc<Self> {
+        Arc::new(StackHandler { tx, wrap })
+    }
+
+    fn send(&self, ev: StackEvent) {
+        let _ = self.tx.send((self.wrap)(ev));
+    }
 }
 
 #[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
+impl<T: Send + 'static> PeerConnectionEventHandler for StackHandler<T> {
     async fn on_negotiation_needed(&self) {
-        let _ = self.inbox.send(Input::NegotiationNeeded);
+        self.send(StackEvent::NegotiationNeeded);
     }
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        let _ = self.inbox.send(Input::IceCandidate(event));
+        self.send(StackEvent::Candidate(event));
     }
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        let _ = self.inbox.send(Input::ConnectionState(state));
+        self.send(StackEvent::Connection(state));
+    }
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        self.send(StackEvent::Ice(state));
     }
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
-        let _ = self.inbox.send(Input::DataChannel(channel));
+        self.send(StackEvent::Channel(channel));
     }
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let _ = self.inbox.send(Input::Track(track));
+        self.send(StackEvent::Track(track));
     }
+}
+
+/// The payload type negotiated for `kind` (VP8 or Opus) on `sender`, [`NO_PT`] before that.
+pub(crate) async fn negotiated_pt(sender: &Arc<dyn RtpSender>, kind: MediaKind) -> u32 {
+    let Ok(params) = sender.get_parameters().await else {
+        return NO_PT;
+    };
+    let want = match kind {
+        MediaKind::Audio => "audio/opus",
+        MediaKind::Video => "video/vp8",
+    };
+    params
+        .rtp_parameters
+        .codecs
+        .iter()
+        .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(want))
+        .map(|c| u32::from(c.payload_type))
+        .unwrap_or(NO_PT)
+}
+
+/// A local candidate as browsers want it signalled (None for the end of candidates). The webrtc
+/// crate leaves sdpMid empty; browsers look the section up by it. With BUNDLE every candidate
+/// belongs to the first section: name its mid and this generation's ufrag.
+pub(crate) async fn signalled_candidate(
+    pc: &dyn PeerConnection,
+    ev: &RTCPeerConnectionIceEvent,
+) -> Option<Candidate> {
+    let init = ev.candidate.to_json().ok()?;
+    if init.candidate.is_empty() {
+        return None;
+    }
+    let (mid, ufrag) = match pc.local_description().await {
+        Some(d) => (
+            first_attr(&d.sdp, "a=mid:"),
+            first_attr(&d.sdp, "a=ice-ufrag:"),
+        ),
+        None => (None, None),
+    };
+    Some(Candidate {
+        candidate: init.candidate,
+        sdp_mid: Some(mid.unwrap_or_else(|| "0".to_owned())),
+        sdp_mline_index: Some(0),
+        username_fragment: ufrag,
+    })
+}
+
+impl From<Candidate> for RTCIceCandidateInit {
+    fn from(c: Candidate) -> RTCIceCandidateInit {
+        RTCIceCandidateInit {
+            candidate: c.candidate,
+            sdp_mid: c.sdp_mid,
+            sdp_mline_index: c.sdp_mline_index,
+            username_fragment: c.username_fragment,
+            url: None,
+        }
+    }
+}
+
+/// What a stats report says about the path and the losses.
+#[derive(Default)]
+pub(crate) struct PathStats {
+    /// Candidate types of the nominated pair, local and remote (an end without candidate stats
+    /// was learned from a connectivity check, never signalled: `prflx`); None before a pair.
+    pub(crate) path: Option<(String, String)>,
+    /// Round trip, seconds: the pair's, else a remote-inbound report's.
+    pub(crate) rtt_s: Option<f64>,
+    /// Packets lost, by kind, of what we receive (inbound-rtp) and what we send
+    /// (remote-inbound-rtp).
+    pub(crate) lost_in: HashMap<MediaKind, i64>,
+    pub(crate) lost_out: HashMap<MediaKind, i64>,
+}
+
+pub(crate) fn path_stats(report: &RTCStatsReport) -> PathStats {
+    use rtc::statistics::report::RTCStatsReportEntry as E;
+    let kind_of = |k: RtpCodecKind| {
+        if k == RtpCodecKind::Audio {
+            MediaKind::Audio
+        } else {
+            MediaKind::Video
+        }
+    };
+    let mut out = PathStats::default();
+    let mut pair_ids = None;
+    let mut remote_rtt = None;
+    for entry in report.iter() {
+        match entry {
+            E::IceCandidatePair(p) if p.nominated || pair_ids.is_none() => {
+                pair_ids = Some((p.local_candidate_id.clone(), p.remote_candidate_id.clone()));
+                if p.current_round_trip_time > 0.0 {
+                    out.rtt_s = Some(p.current_round_trip_time);
+                }
+            }
+            E::InboundRtp(s) => {
+                let k = kind_of(s.received_rtp_stream_stats.rtp_stream_stats.kind);
+                *out.lost_in.entry(k).or_default() += s.received_rtp_stream_stats.packets_lost;
+            }
+            E::RemoteInboundRtp(s) => {
+                let k = kind_of(s.received_rtp_stream_stats.rtp_stream_stats.kind);
+                *out.lost_out.entry(k).or_default() += s.received_rtp_stream_stats.packets_lost;
+                if remote_rtt.is_none() && s.round_trip_time > 0.0 {
+                    remote_rtt = Some(s.round_trip_time);
+                }
+            }
+            _ => {}
+        }
+    }
+    out.rtt_s = out.rtt_s.or(remote_rtt);
+    let Some((local, remote)) = pair_ids else {
+        return out;
+    };
+    // The pair names its candidates by their ICE ids; the candidates' own stats ids carry a
+    // prefix (`RTCLocalIceCandidate_<id>`, webrtc-rs 0.21): accept either.
+    let names = |stats_id: &str, id: &str| {
+        stats_id == id || stats_id.strip_suffix(id).is_some_and(|p| p.ends_with('_'))
+    };
+    let (mut lt, mut rt) = (None, None);
+    for entry in report.iter() {
+        match entry {
+            E::LocalCandidate(c) if names(&c.stats.id, &local) => {
+                lt = Some(c.candidate_type.to_string())
+            }
+            E::RemoteCandidate(c) if names(&c.stats.id, &remote) => {
+                rt = Some(c.candidate_type.to_string())
+            }
+            _ => {}
+        }
+    }
+    out.path = Some((
+        lt.unwrap_or_else(|| "prflx".to_owned()),
+        rt.unwrap_or_else(|| "prflx".to_owned()),
+    ));
+    out
 }
 
 struct Actor {
@@ -707,25 +876,19 @@ impl Actor {
                 }
             }
             Input::Remote(PeerMessage::Candidate(Some(c))) => {
-                let init = RTCIceCandidateInit {
-                    candidate: c.candidate,
-                    sdp_mid: c.sdp_mid,
-                    sdp_mline_index: c.sdp_mline_index,
-                    username_fragment: c.username_fragment,
-                    url: None,
-                };
-                if let Err(e) = self.pc.add_ice_candidate(init).await {
+                if let Err(e) = self.pc.add_ice_candidate(c.into()).await {
                     if !self.ignore_offer {
                         log::debug!("link {}: ICE candidate not added: {e}", self.shared.id);
                     }
                 }
             }
             Input::Remote(_) => {}
-            Input::NegotiationNeeded => self.on_negotiation_needed().await,
-            Input::IceCandidate(ev) => self.on_local_candidate(ev).await,
-            Input::ConnectionState(s) => self.on_connection_state(s).await,
-            Input::Track(track) => self.on_track(track).await,
-            Input::DataChannel(ch) => {
+            Input::Stack(StackEvent::NegotiationNeeded) => self.on_negotiation_needed().await,
+            Input::Stack(StackEvent::Candidate(ev)) => self.on_local_candidate(ev).await,
+            Input::Stack(StackEvent::Connection(s)) => self.on_connection_state(s).await,
+            Input::Stack(StackEvent::Ice(_)) => {}
+            Input::Stack(StackEvent::Track(track)) => self.on_track(track).await,
+            Input::Stack(StackEvent::Channel(ch)) => {
                 // The impolite side made it; we are the polite side (or a renegotiated one).
                 let label = ch.label().await.unwrap_or_default();
                 if label == CHANNEL_LABEL {
@@ -848,7 +1011,7 @@ impl Actor {
         if self.is_stable().await {
             self.refresh_payload_types().await;
             if self.pending_negotiation {
-                let _ = self.inbox.send(Input::NegotiationNeeded);
+                let _ = self.inbox.send(Input::Stack(StackEvent::NegotiationNeeded));
             }
         }
         Ok(())
@@ -899,20 +1062,7 @@ impl Actor {
     /// `write_sample` stamps each packet with the payload type; read the negotiated one.
     async fn refresh_payload_types(&mut self) {
         for (kind, sender) in &self.senders {
-            let Ok(params) = sender.get_parameters().await else {
-                continue;
-            };
-            let want = match kind {
-                MediaKind::Audio => "audio/opus",
-                MediaKind::Video => "video/vp8",
-            };
-            let pt = params
-                .rtp_parameters
-                .codecs
-                .iter()
-                .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(want))
-                .map(|c| u32::from(c.payload_type))
-                .unwrap_or(NO_PT);
+            let pt = negotiated_pt(sender, *kind).await;
             let slot = match kind {
                 MediaKind::Audio => &self.shared.audio_pt,
                 MediaKind::Video => &self.shared.video_pt,
@@ -924,27 +1074,9 @@ impl Actor {
     }
 
     async fn on_local_candidate(&mut self, ev: RTCPeerConnectionIceEvent) {
-        let Ok(init) = ev.candidate.to_json() else {
-            return;
-        };
-        if init.candidate.is_empty() {
-            return;
+        if let Some(c) = signalled_candidate(self.pc.as_ref(), &ev).await {
+            self.emit(LinkEvent::Signal(PeerMessage::Candidate(Some(c))));
         }
-        // The webrtc crate leaves sdpMid empty; browsers look the section up by it. With BUNDLE
-        // every candidate belongs to the first section: name its mid and this generation's ufrag.
-        let (mid, ufrag) = match self.pc.local_description().await {
-            Some(d) => (
-                first_attr(&d.sdp, "a=mid:"),
-                first_attr(&d.sdp, "a=ice-ufrag:"),
-            ),
-            None => (None, None),
-        };
-        self.emit(LinkEvent::Signal(PeerMessage::Candidate(Some(Candidate {
-            candidate: init.candidate,
-            sdp_mid: Some(mid.unwrap_or_else(|| "0".to_owned())),
-            sdp_mline_index: Some(0),
-            username_fragment: ufrag,
-        }))));
     }
 
     async fn on_connection_state(&mut self, s: RTCPeerConnectionState) {
@@ -1050,68 +1182,16 @@ impl Actor {
             connection: self.connection.to_owned(),
             ..Default::default()
         };
-        use rtc::statistics::report::RTCStatsReportEntry as E;
-        let mut pair_ids = None;
-        for entry in report.iter() {
-            if let E::IceCandidatePair(p) = entry {
-                if p.nominated || pair_ids.is_none() {
-                    pair_ids = Some((p.local_candidate_id.clone(), p.remote_candidate_id.clone()));
-                    if p.current_round_trip_time > 0.0 {
-                        out.rtt_ms = Some(p.current_round_trip_time * 1000.0);
-                    }
-                }
-            }
-        }
-        // The pair names its candidates by their ICE ids; the candidates' own stats ids carry
-        // a prefix (`RTCLocalIceCandidate_<id>`, webrtc-rs 0.21): accept either.
-        let names = |stats_id: &str, id: &str| {
-            stats_id == id || stats_id.strip_suffix(id).is_some_and(|p| p.ends_with('_'))
-        };
-        for entry in report.iter() {
-            match entry {
-                E::LocalCandidate(c)
-                    if pair_ids
-                        .as_ref()
-                        .is_some_and(|(l, _)| names(&c.stats.id, l)) =>
-                {
-                    out.local_candidate_type = Some(c.candidate_type.to_string());
-                }
-                E::RemoteCandidate(c)
-                    if pair_ids
-                        .as_ref()
-                        .is_some_and(|(_, r)| names(&c.stats.id, r)) =>
-                {
-                    out.remote_candidate_type = Some(c.candidate_type.to_string());
-                }
-                E::InboundRtp(s) => {
-                    let lost = s.received_rtp_stream_stats.packets_lost;
-                    if s.received_rtp_stream_stats.rtp_stream_stats.kind == RtpCodecKind::Video {
-                        out.video_in.packets_lost = lost;
-                    } else {
-                        out.audio_in.packets_lost = lost;
-                    }
-                }
-                E::RemoteInboundRtp(s) => {
-                    let lost = s.received_rtp_stream_stats.packets_lost;
-                    if s.received_rtp_stream_stats.rtp_stream_stats.kind == RtpCodecKind::Video {
-                        out.video_out.packets_lost = lost;
-                    } else {
-                        out.audio_out.packets_lost = lost;
-                    }
-                    if out.rtt_ms.is_none() && s.round_trip_time > 0.0 {
-                        out.rtt_ms = Some(s.round_trip_time * 1000.0);
-                    }
-                }
-                _ => {}
-            }
-        }
-        // A pair end without candidate stats was learned from a connectivity check, never
-        // signalled: peer-reflexive.
-        if pair_ids.is_some() {
-            out.local_candidate_type
-                .get_or_insert_with(|| "prflx".to_owned());
-            out.remote_candidate_type
-                .get_or_insert_with(|| "prflx".to_owned());
+        let path = path_stats(&report);
+        out.rtt_ms = path.rtt_s.map(|s| s * 1000.0);
+        let lost = |m: &HashMap<MediaKind, i64>, k| m.get(&k).copied().unwrap_or(0);
+        out.video_in.packets_lost = lost(&path.lost_in, MediaKind::Video);
+        out.audio_in.packets_lost = lost(&path.lost_in, MediaKind::Audio);
+        out.video_out.packets_lost = lost(&path.lost_out, MediaKind::Video);
+        out.audio_out.packets_lost = lost(&path.lost_out, MediaKind::Audio);
+        if let Some((local, remote)) = path.path {
+            out.local_candidate_type = Some(local);
+            out.remote_candidate_type = Some(remote);
         }
         let sh = &self.shared;
         let now = Instant::now();
@@ -1164,7 +1244,7 @@ pub(crate) fn description_from(
         .map_err(|e| PeerError::Webrtc(format!("bad session description of type {kind:?}: {e}")))
 }
 
-pub(crate) fn first_attr(sdp: &str, prefix: &str) -> Option<String> {
+fn first_attr(sdp: &str, prefix: &str) -> Option<String> {
     sdp.lines()
         .find_map(|l| l.strip_prefix(prefix))
         .map(|v| v.trim().to_owned())

@@ -14,74 +14,26 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{run_inside_namespace, INSIDE_ENV};
+use common::{decoding_sink, feed, run_inside_namespace, Received, INSIDE_ENV};
 use lancall_peer::bridge::{BridgeEvent, BridgePc};
-use lancall_peer::codec::opus::rms;
-use lancall_peer::codec::{I420Frame, OpusDecoder, Vp8Decoder};
-use lancall_peer::testsrc::{TestPattern, Tone};
-use lancall_peer::{LinkConfig, LocalMedia, LocalMediaConfig, MediaKind, RemoteFrame};
+use lancall_peer::{LinkConfig, LocalMedia, LocalMediaConfig, MediaKind};
 use tokio::sync::mpsc;
-
-#[derive(Default)]
-struct Got {
-    video: u64,
-    pictures: std::collections::HashSet<u64>,
-    size: (u32, u32),
-    audio: u64,
-    loudest: f64,
-    /// Transceiver index each kind arrived on.
-    on: Vec<(MediaKind, u64)>,
-}
 
 /// A page's worth of state for one side: its events and what it decoded.
 struct Side {
     pc: BridgePc,
     events: mpsc::UnboundedReceiver<BridgeEvent>,
-    got: Arc<Mutex<Got>>,
+    got: Arc<Mutex<Received>>,
     seen: Vec<BridgeEvent>,
 }
 
 async fn side() -> Side {
     let (tx, events) = mpsc::unbounded_channel();
-    let got: Arc<Mutex<Got>> = Arc::default();
-    let decoders = Arc::new(Mutex::new((
-        Vp8Decoder::new().expect("vp8"),
-        OpusDecoder::new().expect("opus"),
-    )));
-    let sink = {
-        let got = got.clone();
-        Arc::new(move |f: RemoteFrame| {
-            let mut d = decoders.lock().expect("decoders");
-            let mut g = got.lock().expect("got");
-            if !g.on.contains(&(f.kind, f.link)) {
-                g.on.push((f.kind, f.link));
-            }
-            match f.kind {
-                MediaKind::Video => {
-                    if let Ok(Some(pic)) = d.0.decode(&f.data) {
-                        g.video += 1;
-                        g.size = (pic.width, pic.height);
-                        let sum = pic
-                            .luma()
-                            .iter()
-                            .step_by(31)
-                            .fold(0u64, |a, &b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
-                        g.pictures.insert(sum);
-                    }
-                }
-                MediaKind::Audio => {
-                    if let Ok(pcm) = d.1.decode(&f.data) {
-                        g.audio += 1;
-                        g.loudest = g.loudest.max(rms(pcm));
-                    }
-                }
-            }
-        })
-    };
+    let got: Arc<Mutex<Received>> = Arc::default();
     let pc = BridgePc::new(
         &LinkConfig::default(),
         Arc::new(move |e| drop(tx.send(e))),
-        sink,
+        decoding_sink(got.clone()),
     )
     .await
     .expect("connection");
@@ -91,32 +43,6 @@ async fn side() -> Side {
         got,
         seen: Vec::new(),
     }
-}
-
-/// A test pattern and a tone pushed into a source, 30 pictures and 50 packets a second.
-fn feed(media: Arc<LocalMedia>, stop: Arc<std::sync::atomic::AtomicBool>) {
-    std::thread::spawn(move || {
-        let mut pattern = TestPattern::new(320, 240);
-        let mut tone = Tone::new(440.0, 0.3);
-        let mut n = 0u32;
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            let now = Instant::now();
-            let _ = media.push_audio_pcm(tone.next_frame(), now);
-            if n % 2 == 0 {
-                let data = pattern.next_frame(n);
-                let _ = media.push_video_i420(
-                    &I420Frame {
-                        width: 320,
-                        height: 240,
-                        data,
-                    },
-                    now,
-                );
-            }
-            n += 1;
-            std::thread::sleep(Duration::from_millis(20).saturating_sub(now.elapsed()));
-        }
-    });
 }
 
 /// Hands each side's candidates to the other, and keeps every other event, until `until` holds.
@@ -167,8 +93,8 @@ async fn scenario() {
         LocalMedia::new(LocalMediaConfig::default()),
         LocalMedia::new(LocalMediaConfig::default()),
     );
-    feed(media_a.clone(), stop.clone());
-    feed(media_b.clone(), stop.clone());
+    feed(media_a.clone(), stop.clone(), (320, 240), 440.0);
+    feed(media_b.clone(), stop.clone(), (320, 240), 440.0);
     let mut a = side().await;
     let mut b = side().await;
 
@@ -247,7 +173,7 @@ async fn scenario() {
         |a, b| {
             let ok = |s: &Side| {
                 let g = s.got.lock().expect("got");
-                g.video > 20 && g.pictures.len() > 10 && g.audio > 20
+                g.video_decoded > 20 && g.distinct_pictures.len() > 10 && g.audio_packets > 20
             };
             ok(a) && ok(b)
         },
@@ -266,16 +192,21 @@ async fn scenario() {
             "{name} says connected"
         );
         let g = s.got.lock().expect("got");
-        assert_eq!(g.size, (320, 240), "{name} decodes the other's pictures");
+        assert_eq!(
+            (g.width, g.height),
+            (320, 240),
+            "{name} decodes the other's pictures"
+        );
         assert!(
             g.loudest > 0.05,
             "{name} hears the other's tone (rms {})",
             g.loudest
         );
         assert!(
-            g.on.contains(&(MediaKind::Audio, 0)) && g.on.contains(&(MediaKind::Video, 1)),
+            g.arrived_on.contains(&(MediaKind::Audio, 0))
+                && g.arrived_on.contains(&(MediaKind::Video, 1)),
             "{name}: audio on 0, video on 1: {:?}",
-            g.on
+            g.arrived_on
         );
         assert!(
             saw(s, |e| matches!(
@@ -368,7 +299,7 @@ async fn scenario() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let (v0, s0) = {
         let g = b.got.lock().expect("got");
-        (g.video, g.audio)
+        (g.video_decoded, g.audio_packets)
     };
     let later = Instant::now() + Duration::from_secs(1);
     pump(
@@ -381,8 +312,12 @@ async fn scenario() {
     .await;
     {
         let g = b.got.lock().expect("got");
-        assert_eq!(g.video, v0, "no pictures while A sends no camera");
-        assert!(g.audio > s0 + 20, "sound goes on ({s0} -> {})", g.audio);
+        assert_eq!(g.video_decoded, v0, "no pictures while A sends no camera");
+        assert!(
+            g.audio_packets > s0 + 20,
+            "sound goes on ({s0} -> {})",
+            g.audio_packets
+        );
     }
     assert_eq!(negotiations(&a), asked, "replaceTrack needs no negotiation");
     a.pc.set_source(1, Some(media_a.clone()))
@@ -393,7 +328,7 @@ async fn scenario() {
         &mut b,
         "pictures again",
         Duration::from_secs(5),
-        |_, b| b.got.lock().expect("got").video > v0 + 10,
+        |_, b| b.got.lock().expect("got").video_decoded > v0 + 10,
     )
     .await;
 

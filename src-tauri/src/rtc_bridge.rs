@@ -256,8 +256,6 @@ pub enum PcOp {
     ChannelClose { id: u32 },
     /// `getStats()`.
     Stats,
-    /// `getTransceivers()`.
-    Transceivers,
 }
 
 /// What an operation answers.
@@ -268,7 +266,6 @@ pub enum PcAnswer {
     Transceiver(TransceiverInfo),
     Snapshot(Snapshot),
     Stats(Vec<StatsEntry>),
-    Transceivers(Vec<TransceiverInfo>),
 }
 
 /// Every bridged connection and source, by the ids the page gave them.
@@ -348,7 +345,6 @@ impl Bridges {
                 PcAnswer::None
             }
             PcOp::Stats => PcAnswer::Stats(pc.stats().await),
-            PcOp::Transceivers => PcAnswer::Transceivers(pc.transceivers().await),
         })
     }
 

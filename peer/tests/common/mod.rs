@@ -12,8 +12,8 @@ use lancall_peer::codec::opus::rms;
 use lancall_peer::codec::{I420Frame, OpusDecoder, Vp8Decoder};
 use lancall_peer::testsrc::{TestPattern, Tone};
 use lancall_peer::{
-    Call, CallConfig, CallEvent, HubSocket, JoinLink, LocalMedia, LocalMediaConfig, MediaKind,
-    RemoteFrame, TrackRole,
+    Call, CallConfig, CallEvent, FrameSink, HubSocket, JoinLink, LocalMedia, LocalMediaConfig,
+    MediaKind, RemoteFrame, TrackRole,
 };
 
 /// Set (to the namespace's name) in the copy of this binary that runs inside the namespace.
@@ -329,6 +329,78 @@ pub struct Received {
     pub distinct_pictures: std::collections::HashSet<u64>,
     pub audio_packets: u64,
     pub loudest: f64,
+    /// Each kind with the link (or transceiver) it arrived on, in order of arrival.
+    pub arrived_on: Vec<(MediaKind, u64)>,
+}
+
+/// Pushes a moving test pattern of `size` (30 pictures a second) and a tone at `hz` (50 packets a
+/// second) into `media` until `stop`.
+pub fn feed(
+    media: Arc<LocalMedia>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    size: (u32, u32),
+    hz: f64,
+) {
+    std::thread::spawn(move || {
+        let mut pattern = TestPattern::new(size.0, size.1);
+        let mut tone = Tone::new(hz, 0.3);
+        let mut n = 0u32;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let now = Instant::now();
+            let _ = media.push_audio_pcm(tone.next_frame(), now);
+            if n % 2 == 0 {
+                let data = pattern.next_frame(n);
+                let _ = media.push_video_i420(
+                    &I420Frame {
+                        width: size.0,
+                        height: size.1,
+                        data,
+                    },
+                    now,
+                );
+            }
+            n += 1;
+            std::thread::sleep(Duration::from_millis(20).saturating_sub(now.elapsed()));
+        }
+    });
+}
+
+/// A sink that decodes the camera and microphone frames it gets (VP8, Opus) into `received`.
+pub fn decoding_sink(received: Arc<Mutex<Received>>) -> FrameSink {
+    let decoders = Arc::new(Mutex::new((
+        Vp8Decoder::new().expect("vp8"),
+        OpusDecoder::new().expect("opus"),
+    )));
+    Arc::new(move |f: RemoteFrame| {
+        if f.role != TrackRole::Main {
+            return;
+        }
+        let mut d = decoders.lock().expect("decoders");
+        let mut r = received.lock().expect("received");
+        if !r.arrived_on.contains(&(f.kind, f.link)) {
+            r.arrived_on.push((f.kind, f.link));
+        }
+        match f.kind {
+            MediaKind::Video => {
+                if let Ok(Some(pic)) = d.0.decode(&f.data) {
+                    r.video_decoded += 1;
+                    (r.width, r.height) = (pic.width, pic.height);
+                    let sum = pic
+                        .luma()
+                        .iter()
+                        .step_by(31)
+                        .fold(0u64, |a, &b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
+                    r.distinct_pictures.insert(sum);
+                }
+            }
+            MediaKind::Audio => {
+                if let Ok(pcm) = d.1.decode(&f.data) {
+                    r.audio_packets += 1;
+                    r.loudest = r.loudest.max(rms(pcm));
+                }
+            }
+        }
+    })
 }
 
 pub struct Peer {
@@ -344,65 +416,9 @@ impl Peer {
         let socket = HubSocket::connect(&link).await.expect("reach the hub");
         let media = LocalMedia::new(LocalMediaConfig::default());
         let stop_media = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        {
-            let (media, stop) = (media.clone(), stop_media.clone());
-            std::thread::spawn(move || {
-                let mut pattern = TestPattern::new(640, 480);
-                let mut tone = Tone::new(523.0, 0.3);
-                let mut n = 0u32;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let now = Instant::now();
-                    let _ = media.push_audio_pcm(tone.next_frame(), now);
-                    if n % 2 == 0 {
-                        let data = pattern.next_frame(n);
-                        let _ = media.push_video_i420(
-                            &I420Frame {
-                                width: 640,
-                                height: 480,
-                                data,
-                            },
-                            now,
-                        );
-                    }
-                    n += 1;
-                    std::thread::sleep(Duration::from_millis(20).saturating_sub(now.elapsed()));
-                }
-            });
-        }
+        feed(media.clone(), stop_media.clone(), (640, 480), 523.0);
         let received: Arc<Mutex<Received>> = Arc::default();
-        let decoders = Arc::new(Mutex::new((
-            Vp8Decoder::new().expect("vp8"),
-            OpusDecoder::new().expect("opus"),
-        )));
-        let sink = {
-            let received = received.clone();
-            Arc::new(move |f: RemoteFrame| {
-                if f.role != TrackRole::Main {
-                    return;
-                }
-                let mut d = decoders.lock().expect("decoders");
-                let mut r = received.lock().expect("received");
-                match f.kind {
-                    MediaKind::Video => {
-                        if let Ok(Some(pic)) = d.0.decode(&f.data) {
-                            r.video_decoded += 1;
-                            (r.width, r.height) = (pic.width, pic.height);
-                            let sum =
-                                pic.luma().iter().step_by(31).fold(0u64, |a, &b| {
-                                    a.wrapping_mul(31).wrapping_add(u64::from(b))
-                                });
-                            r.distinct_pictures.insert(sum);
-                        }
-                    }
-                    MediaKind::Audio => {
-                        if let Ok(pcm) = d.1.decode(&f.data) {
-                            r.audio_packets += 1;
-                            r.loudest = r.loudest.max(rms(pcm));
-                        }
-                    }
-                }
-            })
-        };
+        let sink = decoding_sink(received.clone());
         let (hub_tx, hub_rx) = tokio::sync::mpsc::unbounded_channel();
         let (call, mut rx) = Call::start(CallConfig::default(), media, sink, hub_tx);
         let events: Arc<Mutex<Vec<(Instant, CallEvent)>>> = Arc::default();
