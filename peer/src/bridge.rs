@@ -699,7 +699,9 @@ impl BridgePc {
             let outgoing: Vec<Arc<Outgoing>> =
                 lock(&self.inner.outgoing).values().cloned().collect();
             for out in outgoing {
-                let pt = negotiated_pt(&out.sender, out.kind).await;
+                let Some(pt) = negotiated_pt(&out.sender, out.kind).await else {
+                    continue;
+                };
                 if out.pt.swap(pt, Ordering::Relaxed) != pt {
                     if let Some(media) = out.source.borrow().as_ref() {
                         media.request_keyframe();

@@ -568,22 +568,23 @@ impl<T: Send + 'static> PeerConnectionEventHandler for StackHandler<T> {
     }
 }
 
-/// The payload type negotiated for `kind` (VP8 or Opus) on `sender`, [`NO_PT`] before that.
-pub(crate) async fn negotiated_pt(sender: &Arc<dyn RtpSender>, kind: MediaKind) -> u32 {
-    let Ok(params) = sender.get_parameters().await else {
-        return NO_PT;
-    };
+/// The payload type negotiated for `kind` (VP8 or Opus) on `sender` ([`NO_PT`] before that);
+/// None when the sender cannot say (keep what was known).
+pub(crate) async fn negotiated_pt(sender: &Arc<dyn RtpSender>, kind: MediaKind) -> Option<u32> {
+    let params = sender.get_parameters().await.ok()?;
     let want = match kind {
         MediaKind::Audio => "audio/opus",
         MediaKind::Video => "video/vp8",
     };
-    params
-        .rtp_parameters
-        .codecs
-        .iter()
-        .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(want))
-        .map(|c| u32::from(c.payload_type))
-        .unwrap_or(NO_PT)
+    Some(
+        params
+            .rtp_parameters
+            .codecs
+            .iter()
+            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(want))
+            .map(|c| u32::from(c.payload_type))
+            .unwrap_or(NO_PT),
+    )
 }
 
 /// A local candidate as browsers want it signalled (None for the end of candidates). The webrtc
@@ -1062,7 +1063,9 @@ impl Actor {
     /// `write_sample` stamps each packet with the payload type; read the negotiated one.
     async fn refresh_payload_types(&mut self) {
         for (kind, sender) in &self.senders {
-            let pt = negotiated_pt(sender, *kind).await;
+            let Some(pt) = negotiated_pt(sender, *kind).await else {
+                continue;
+            };
             let slot = match kind {
                 MediaKind::Audio => &self.shared.audio_pt,
                 MediaKind::Video => &self.shared.video_pt,

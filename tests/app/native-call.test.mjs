@@ -36,6 +36,7 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
           ice: r.pc.iceConnectionState,
           sig: r.pc.signalingState,
           tx: r.pc.getTransceivers().map((t) => ({ i: t.index, k: t.kind, d: t.direction, c: t.currentDirection, dec: t.receiver.sink.decoded })),
+          sdp: [r.pc.remoteDescription?.sdp, r.pc.localDescription?.sdp].map((x) => (x ?? '').split('\r\n').filter((l) => /^(m=|a=mid|a=extmap:\d+ urn:ietf:params:rtp-hdrext:sdes|a=ssrc:\d+ cname|a=(sendrecv|sendonly|recvonly|inactive)$)/.test(l)).join(' | ')),
         })),
       ),
     );
@@ -76,6 +77,7 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
       return v ? { sent: v.sent, busyMs: Math.round(v.busyMs), drawMs: Math.round(v.drawMs), sendMs: Math.round(v.sendMs) } : null;
     });
     console.log(`# bridged call: the app's camera sender at first frame ${JSON.stringify(senderEarly)}`);
+    console.log(`# bridged call: the app is the ${(await s.execute(() => window.lancall.call.participants[0]?.polite)) ? 'polite' : 'impolite'} side`);
     const decodedBefore = await s.execute(() => window.lancall?.call?.participants?.[0]?.tx.video?.receiver.sink?.decoded ?? -1);
     await sleep(2000);
     const later = await s.execute(() => {
