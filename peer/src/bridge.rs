@@ -36,8 +36,8 @@ use webrtc::rtp_transceiver::{
 use crate::codec::vp8_keyframe_size;
 use crate::connection::{
     build_peer_connection, description_from, negotiated_pt, new_local_track, path_stats,
-    receive_media, signalled_candidate, state_name, Counter, LinkConfig, StackEvent, StackHandler,
-    NO_PT,
+    receive_media, signalled_candidate, state_name, Counter, LinkConfig, SetupRole, StackEvent,
+    StackHandler, NO_PT,
 };
 use crate::error::PeerError;
 use crate::media::{EncodedSample, FrameSink, LocalMedia, MediaKind, TrackRole};
@@ -143,6 +143,8 @@ struct Inner {
     /// Each transceiver's kind, by index, once known.
     kinds: Mutex<HashMap<usize, MediaKind>>,
     stats_prev: Mutex<Option<StatsSample>>,
+    /// The DTLS role our answers must say.
+    setup: SetupRole,
 }
 
 /// Frames and bytes per stats entry id, and when they were read (for rates).
@@ -209,6 +211,7 @@ impl BridgePc {
             seen_tracks: Mutex::new(Vec::new()),
             kinds: Mutex::new(HashMap::new()),
             stats_prev: Mutex::new(None),
+            setup: SetupRole::default(),
         });
         tokio::spawn(stack_events(Arc::downgrade(&inner), rx));
         Ok(BridgePc { inner })
@@ -338,6 +341,7 @@ impl BridgePc {
                     .await?;
             }
         } else if pc.pending_remote_description().await.is_some() {
+            self.inner.setup.learn(pc.as_ref()).await;
             let answer = pc.create_answer(None).await?;
             pc.set_local_description(answer).await?;
         } else {
@@ -717,16 +721,16 @@ impl BridgePc {
             }
         }
         let pc = &self.inner.pc;
-        let desc = |d: Option<webrtc::peer_connection::RTCSessionDescription>| {
-            d.map(|d| Description {
-                kind: d.sdp_type.to_string(),
-                sdp: d.sdp,
-            })
-        };
         Ok(Snapshot {
             signaling_state: state,
-            local_description: desc(pc.local_description().await),
-            remote_description: desc(pc.remote_description().await),
+            local_description: pc
+                .local_description()
+                .await
+                .map(|d| self.inner.setup.signalled(d)),
+            remote_description: pc.remote_description().await.map(|d| Description {
+                kind: d.sdp_type.to_string(),
+                sdp: d.sdp,
+            }),
             transceivers: self.transceivers().await,
         })
     }

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -288,6 +288,7 @@ impl PeerLink {
             closed: false,
             stats_prev: None,
             seen_tracks: Vec::new(),
+            setup: SetupRole::default(),
         };
         if !polite {
             actor.lay_out().await?;
@@ -725,6 +726,8 @@ struct Actor {
     closed: bool,
     stats_prev: Option<(Instant, [(u64, u64); 4])>,
     seen_tracks: Vec<String>,
+    /// The DTLS role our answers must say.
+    setup: SetupRole,
 }
 
 pub(crate) fn state_name(s: RTCPeerConnectionState) -> &'static str {
@@ -973,10 +976,9 @@ impl Actor {
 
     async fn send_local_description(&self) {
         if let Some(desc) = self.pc.local_description().await {
-            self.emit(LinkEvent::Signal(PeerMessage::Description(Description {
-                kind: desc.sdp_type.to_string(),
-                sdp: desc.sdp,
-            })));
+            self.emit(LinkEvent::Signal(PeerMessage::Description(
+                self.setup.signalled(desc),
+            )));
         }
     }
 
@@ -1005,6 +1007,7 @@ impl Actor {
             .await?;
         if is_offer {
             self.take_main_transceivers().await;
+            self.setup.learn(self.pc.as_ref()).await;
             let answer = self.pc.create_answer(None).await?;
             self.pc.set_local_description(answer).await?;
             self.send_local_description().await;
@@ -1247,6 +1250,96 @@ pub(crate) fn description_from(
         .map_err(|e| PeerError::Webrtc(format!("bad session description of type {kind:?}: {e}")))
 }
 
+/// Our side's DTLS role (`a=setup`) for the life of a connection, so that every answer we signal
+/// says it.
+///
+/// webrtc-rs 0.21 writes its configured answering role (`active`) into every answer, a
+/// renegotiation's too, even in a session where it is `passive` because it made the first offer
+/// and the browser answered `active`. JSEP wants a later answer to keep the established role, and
+/// browsers refuse one that does not ("Failed to set SSL role for the transport"): the browser
+/// stays in have-local-offer and what its offer added (a shared screen) never flows. The crate
+/// only accepts the answer it wrote, and takes its role from the first exchange alone, so the
+/// answer is corrected where it is signalled.
+#[derive(Default)]
+pub(crate) struct SetupRole(OnceLock<&'static str>);
+
+impl SetupRole {
+    /// Learns the role from the last completed exchange, if not known yet. Call it before
+    /// creating an answer: then the current descriptions are the ones the crate wrote and the
+    /// other side accepted.
+    pub(crate) async fn learn(&self, pc: &dyn PeerConnection) {
+        if self.0.get().is_some() {
+            return;
+        }
+        let local = pc.current_local_description().await;
+        let remote = pc.current_remote_description().await;
+        if let Some(role) = established_setup(
+            local.as_ref().map(|d| d.sdp.as_str()),
+            remote.as_ref().map(|d| d.sdp.as_str()),
+        ) {
+            let _ = self.0.set(role);
+        }
+    }
+
+    /// `desc` as it is to be signalled: an answer with the session's role.
+    pub(crate) fn signalled(&self, desc: RTCSessionDescription) -> Description {
+        let kind = desc.sdp_type.to_string();
+        match self.0.get() {
+            Some(role)
+                if kind == "answer"
+                    && first_attr(&desc.sdp, "a=setup:").as_deref() != Some(*role) =>
+            {
+                log::debug!("signalling the answer with a=setup:{role}, the role this session has");
+                Description {
+                    kind,
+                    sdp: with_setup(&desc.sdp, role),
+                }
+            }
+            _ => Description {
+                kind,
+                sdp: desc.sdp,
+            },
+        }
+    }
+}
+
+/// Our side's `a=setup` value in the session the current descriptions made: ours when we
+/// answered (active or passive), the opposite of theirs when we offered (actpass). `None` before
+/// the first exchange completed.
+fn established_setup(local: Option<&str>, remote: Option<&str>) -> Option<&'static str> {
+    match first_attr(local?, "a=setup:")?.as_str() {
+        "active" => Some("active"),
+        "passive" => Some("passive"),
+        _ => match first_attr(remote?, "a=setup:")?.as_str() {
+            "active" => Some("passive"),
+            "passive" => Some("active"),
+            _ => None,
+        },
+    }
+}
+
+/// `sdp` with every `a=setup` line saying `role`.
+fn with_setup(sdp: &str, role: &str) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        if line.starts_with("a=setup:") {
+            let end = if line.ends_with("\r\n") {
+                "\r\n"
+            } else if line.ends_with('\n') {
+                "\n"
+            } else {
+                ""
+            };
+            out.push_str("a=setup:");
+            out.push_str(role);
+            out.push_str(end);
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
 fn first_attr(sdp: &str, prefix: &str) -> Option<String> {
     sdp.lines()
         .find_map(|l| l.strip_prefix(prefix))
@@ -1419,5 +1512,47 @@ impl Vp8Assembler {
             self.need_keyframe = false;
         }
         (Some(frame), false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{established_setup, with_setup};
+
+    const OFFER: &str = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=setup:actpass\r\na=mid:0\r\n";
+
+    #[test]
+    fn the_role_is_ours_when_we_answered_and_the_opposite_of_theirs_when_we_offered() {
+        let answer = |role: &str| OFFER.replace("actpass", role);
+        assert_eq!(
+            established_setup(Some(&answer("active")), Some(OFFER)),
+            Some("active")
+        );
+        assert_eq!(
+            established_setup(Some(&answer("passive")), Some(OFFER)),
+            Some("passive")
+        );
+        assert_eq!(
+            established_setup(Some(OFFER), Some(&answer("active"))),
+            Some("passive")
+        );
+        assert_eq!(
+            established_setup(Some(OFFER), Some(&answer("passive"))),
+            Some("active")
+        );
+        // Before the first exchange completed there is no role to keep.
+        assert_eq!(established_setup(None, None), None);
+        assert_eq!(established_setup(Some(OFFER), None), None);
+        assert_eq!(established_setup(Some(OFFER), Some(OFFER)), None);
+    }
+
+    #[test]
+    fn every_setup_line_is_rewritten_and_nothing_else() {
+        let sdp = "v=0\r\na=setup:active\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=setup:active\r\na=mid:1\r\n";
+        assert_eq!(
+            with_setup(sdp, "passive"),
+            "v=0\r\na=setup:passive\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=setup:passive\r\na=mid:1\r\n"
+        );
+        assert_eq!(with_setup("a=setup:active", "passive"), "a=setup:passive");
     }
 }

@@ -3,8 +3,9 @@
 //! and offers on `negotiationneeded`, the other answers taking the remote-made transceivers
 //! (direction + replaceTrack), candidates trickle both ways. Checked: both decode each other's
 //! moving pictures and hear each other, `track` names the right transceivers, chat crosses both
-//! ways, `replaceTrack(null)` stops the pictures without renegotiating, stats show the streams and
-//! the path, `restartIce` asks for negotiation, and bad requests fail with a reason.
+//! ways, `replaceTrack(null)` stops the pictures without renegotiating, the answering side adds a
+//! screen and the first offerer answers it keeping its DTLS role, stats show the streams and the
+//! path, `restartIce` asks for negotiation, and bad requests fail with a reason.
 //!
 //! Runs inside a private network namespace (re-runs its own binary with `ip netns exec`); needs
 //! root, skips otherwise.
@@ -83,6 +84,15 @@ async fn pump(
     }
 }
 
+/// The `a=setup` value of a description.
+fn setup_of(sdp: &str) -> String {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=setup:"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
 fn saw(s: &Side, f: impl Fn(&BridgeEvent) -> bool) -> bool {
     s.seen.iter().any(f)
 }
@@ -150,6 +160,7 @@ async fn scenario() {
     }
     let answer = b.pc.set_local_description(false).await.expect("answer");
     assert_eq!(answer.signaling_state, "stable");
+    let b_setup = setup_of(&answer.local_description.as_ref().expect("the answer").sdp);
     assert!(
         answer
             .transceivers
@@ -329,6 +340,54 @@ async fn scenario() {
         "pictures again",
         Duration::from_secs(5),
         |_, b| b.got.lock().expect("got").video_decoded > v0 + 10,
+    )
+    .await;
+
+    // B (the answering side so far) shares a screen: a sendonly transceiver, B offers, A answers.
+    // A's answer keeps the DTLS role the first exchange gave it (browsers refuse it otherwise),
+    // and A decodes the screen on the new transceiver.
+    let screen = LocalMedia::new(LocalMediaConfig::default());
+    feed(screen.clone(), stop.clone(), (640, 360), 660.0);
+    let asked_b = negotiations(&b);
+    let shared =
+        b.pc.add_transceiver(MediaKind::Video, "sendonly", Some(screen.clone()))
+            .await
+            .expect("screen transceiver");
+    pump(
+        &mut a,
+        &mut b,
+        "b to need negotiation",
+        Duration::from_secs(5),
+        |_, b| negotiations(b) > asked_b,
+    )
+    .await;
+    let offer = b.pc.set_local_description(false).await.expect("b's offer");
+    let got =
+        a.pc.set_remote_description(offer.local_description.expect("the offer"))
+            .await
+            .expect("a takes b's offer");
+    assert_eq!(got.signaling_state, "have-remote-offer");
+    let answer = a.pc.set_local_description(false).await.expect("a's answer");
+    let answer = answer.local_description.expect("the answer");
+    let a_setup = setup_of(&answer.sdp);
+    assert_eq!(
+        (b_setup.as_str(), a_setup.as_str()),
+        ("active", "passive"),
+        "A offered first and B answered active: A is passive for the whole session"
+    );
+    b.pc.set_remote_description(answer)
+        .await
+        .expect("b takes a's answer");
+    pump(
+        &mut a,
+        &mut b,
+        "a to decode b's screen",
+        Duration::from_secs(10),
+        |a, _| {
+            let g = a.got.lock().expect("got");
+            g.arrived_on
+                .contains(&(MediaKind::Video, shared.index as u64))
+        },
     )
     .await;
 

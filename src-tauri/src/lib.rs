@@ -270,19 +270,21 @@ fn start_finder(app: &AppHandle) {
 
 fn log_plugin(level: log::LevelFilter) -> tauri::plugin::TauriPlugin<tauri::Wry> {
     use tauri_plugin_log::{Target, TargetKind};
+    // webrtc-rs (the Rust-backed peer connections) warns about every DTLS extension Chromium offers that it
+    // does not know, and logs each ICE and connection state at info: ours say what matters, except at
+    // trace, which shows everything.
+    let webrtc = if level == log::LevelFilter::Trace { level } else { log::LevelFilter::Error };
     tauri_plugin_log::Builder::new()
         .level(level)
         // Noisy below warn and not ours.
         .level_for("tao", log::LevelFilter::Warn)
         .level_for("wry", log::LevelFilter::Warn)
         .level_for("mdns_sd", log::LevelFilter::Warn)
-        // webrtc-rs (the Rust-backed peer connections) warns about every DTLS extension Chromium offers that it
-        // does not know, and logs each ICE and connection state at info: ours say what matters.
-        .level_for("rtc", log::LevelFilter::Error)
-        .level_for("rtc_dtls", log::LevelFilter::Error)
-        .level_for("rtc_ice", log::LevelFilter::Error)
-        .level_for("rtc_sctp", log::LevelFilter::Error)
-        .level_for("webrtc", log::LevelFilter::Error)
+        .level_for("rtc", webrtc)
+        .level_for("rtc_dtls", webrtc)
+        .level_for("rtc_ice", webrtc)
+        .level_for("rtc_sctp", webrtc)
+        .level_for("webrtc", webrtc)
         .targets([Target::new(TargetKind::Stderr), Target::new(TargetKind::LogDir { file_name: None })])
         .build()
 }

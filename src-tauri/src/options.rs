@@ -6,7 +6,7 @@
 //! | `LANCALL_NO_MDNS=1` | neither advertise nor browse by mDNS (joining by link or address still works) |
 //! | `LANCALL_TEST_MOCK_CAPTURE=1` | WebKitGTK's mock camera and microphone instead of real devices (tests only) |
 //! | `LANCALL_DATA_DIR=DIR` | keep settings and the CA in DIR instead of the platform's app-data folder |
-//! | `LANCALL_LOG=LEVEL` | log level: error, warn, info (default), debug, trace |
+//! | `LANCALL_LOG=LEVEL` | log level: error, warn, info (default), debug, trace (trace also shows webrtc-rs, kept to errors otherwise) |
 //! | `LANCALL_LISTEN=ADDR:PORT` | where the hub's HTTPS port listens when hosting (default `0.0.0.0:7443`, any free port if taken) |
 //! | `LANCALL_INTERFACES=a,b` | use exactly these network interfaces for mDNS and links |
 

@@ -258,6 +258,26 @@ pub enum PcOp {
     Stats,
 }
 
+impl PcOp {
+    /// The operation's name, for logs.
+    fn name(&self) -> &'static str {
+        match self {
+            PcOp::AddTransceiver { .. } => "addTransceiver",
+            PcOp::SetDirection { .. } => "setting a direction",
+            PcOp::SetSource { .. } => "replaceTrack",
+            PcOp::SetLocal { rollback: true } => "rollback",
+            PcOp::SetLocal { rollback: false } => "setLocalDescription",
+            PcOp::SetRemote { .. } => "setRemoteDescription",
+            PcOp::AddCandidate { .. } => "addIceCandidate",
+            PcOp::RestartIce => "restartIce",
+            PcOp::CreateChannel { .. } => "createDataChannel",
+            PcOp::ChannelSend { .. } => "a data channel send",
+            PcOp::ChannelClose { .. } => "closing a data channel",
+            PcOp::Stats => "getStats",
+        }
+    }
+}
+
 /// What an operation answers.
 #[derive(Debug, serde::Serialize)]
 #[serde(untagged)]
@@ -463,7 +483,14 @@ pub mod commands {
     /// One operation on connection `pc` (see `PcOp`).
     #[tauri::command]
     pub async fn rtc_op(state: State<'_, AppState>, pc: String, op: PcOp) -> Result<PcAnswer, AppError> {
-        state.bridges.op(&pc, op).await
+        let what = op.name();
+        // A message sent while the other side hangs up is expected to fail; the rest is not.
+        let level = if matches!(op, PcOp::ChannelSend { .. } | PcOp::ChannelClose { .. }) { log::Level::Debug } else { log::Level::Warn };
+        let answer = state.bridges.op(&pc, op).await;
+        if let Err(e) = &answer {
+            log::log!(level, "connection {pc}: {what} failed: {e}");
+        }
+        answer
     }
 
     #[tauri::command]

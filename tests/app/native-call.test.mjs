@@ -41,6 +41,64 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
       ),
     );
 
+  /**
+   * Gives the page's next call the session `session` (call before it joins). Of two sides, the
+   * one with the lower session is polite, the other makes the first offer.
+   */
+  const pinSession = (page, session) =>
+    page.evaluate((x) => {
+      const S = window.lancall;
+      let call = S.call;
+      Object.defineProperty(S, 'call', {
+        configurable: true,
+        enumerable: true,
+        get: () => call,
+        set(c) {
+          if (c) c.session = x;
+          call = c;
+        },
+      });
+    }, session);
+
+  /** Whether the app is the polite side of its connection to Grace. */
+  const appPolite = () => s.execute(() => window.lancall.call.participants.find((p) => p.name === 'Grace')?.polite);
+
+  /** Grace shares her screen: the app shows it (pictures decoded), and lets it go when she stops. */
+  const graceSharesScreen = async (page) => {
+    await page.getByTestId('share-screen').click();
+    const seen = await s.waitFor(() => {
+      const r = window.lancall.call.participants.find((p) => p.name === 'Grace');
+      const v = document.querySelector('[data-testid="remote-screen"]');
+      const x = r?.pc.getTransceivers().find((y) => y.receiver.track === r.screenStream?.getVideoTracks()[0]);
+      const decoded = x?.receiver.sink.decoded ?? 0;
+      return v && v.videoWidth > 0 && decoded > 5 ? { w: v.videoWidth, h: v.videoHeight, decoded } : null;
+    }, { timeout: 15_000, what: "Grace's screen in the app" }).catch(async (err) => {
+      throw new Error(`${err.message}: the app has ${await appState()}; Grace has ${await browserState(page)}`);
+    });
+    const side = (await appPolite()) ? 'polite' : 'impolite';
+    console.log(`# bridged call: the app (${side}) shows Grace's screen at ${seen.w}x${seen.h} (${seen.decoded} pictures decoded)`);
+    await page.getByTestId('share-screen').click();
+    await s.waitFor(() => !document.querySelector('[data-testid="remote-screen-tile"]'), { timeout: 10_000, what: "Grace's screen tile to go" });
+  };
+
+  /** Grace's connection to the app as Chromium sees it, for failure messages. */
+  const browserState = async (page) =>
+    JSON.stringify(
+      await page.evaluate(async () => {
+        const r = window.lancall.call?.participants.find((p) => p.name === 'Ada');
+        if (!r) return null;
+        const stats = [];
+        (await r.pc.getStats()).forEach((x) => {
+          if (x.type === 'outbound-rtp' || x.type === 'inbound-rtp') stats.push({ t: x.type, k: x.kind, mid: x.mid, ssrc: x.ssrc, n: x.packetsSent ?? x.packetsReceived, codec: x.codecId });
+        });
+        return {
+          sig: r.pc.signalingState,
+          tx: r.pc.getTransceivers().map((t) => ({ mid: t.mid, d: t.direction, c: t.currentDirection, track: t.sender.track?.kind ?? null })),
+          stats,
+        };
+      }),
+    );
+
   test('the app and a browser see each other and the browser hears the app', async (t) => {
     const hasRtc = await s.execute(() => typeof RTCPeerConnection === 'function');
     if (hasRtc) {
@@ -50,8 +108,17 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
     browser = await launchChromium({ extra: ['--auto-select-desktop-capture-source=Entire screen'] });
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
     const page = await context.newPage();
+    const graceWarnings = [];
+    page.on('console', (m) => {
+      if (m.type() !== 'warning' && m.type() !== 'error') return;
+      graceWarnings.push(m.text());
+      console.log(`# [Grace's page] ${m.text()}`);
+    });
     await page.goto(`https://${HOST_ADDR}:${host.port}/#room=call`);
     await page.fill('[data-testid="name"]', 'Grace');
+    // Which side makes the first offer follows the two sessions' order, random per page: pin it,
+    // so that each run tries both (the app offers first in this call, Grace in the next).
+    await pinSession(page, '0'.repeat(32));
     await page.click('[data-testid="join"]');
     await page.waitForSelector('[data-testid="hangup"]', { state: 'visible', timeout: 15_000 });
 
@@ -77,7 +144,7 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
       return v ? { sent: v.sent, busyMs: Math.round(v.busyMs), drawMs: Math.round(v.drawMs), sendMs: Math.round(v.sendMs) } : null;
     });
     console.log(`# bridged call: the app's camera sender at first frame ${JSON.stringify(senderEarly)}`);
-    console.log(`# bridged call: the app is the ${(await s.execute(() => window.lancall.call.participants[0]?.polite)) ? 'polite' : 'impolite'} side`);
+    assert.equal(await appPolite(), false, 'the app made the first offer');
     const decodedBefore = await s.execute(() => window.lancall?.call?.participants?.[0]?.tx.video?.receiver.sink?.decoded ?? -1);
     await sleep(2000);
     const later = await s.execute(() => {
@@ -226,27 +293,9 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
     assert.ok(graceSeesScreen.w >= 1280, `the screen is sent larger than a camera: ${JSON.stringify(graceSeesScreen)}`);
     await s.click('[data-testid="share-screen"]');
     await page.getByTestId('remote-screen-tile').waitFor({ state: 'detached', timeout: 10_000 });
-    await page.getByTestId('share-screen').click();
-    // Known bug (README, Known limits): when the app made the first offer, webrtc-rs never reports
-    // the browser's screen track (no `track`, no frames). Kept as a to-do so that it shows in
-    // every run and turns green when fixed.
-    const bug = 'webrtc-rs fires no track for a screen the browser adds after the app offered first';
-    await t.test("the app shows the browser's shared screen", { todo: bug }, async () => {
-      const appSeesScreen = await s.waitFor(() => {
-        const r = window.lancall.call.participants.find((p) => p.name === 'Grace');
-        const v = document.querySelector('[data-testid="remote-screen"]');
-        const x = r?.pc.getTransceivers().find((y) => y.receiver.track === r.screenStream?.getVideoTracks()[0]);
-        const decoded = x?.receiver.sink.decoded ?? 0;
-        return v && v.videoWidth > 0 && decoded > 5 ? { w: v.videoWidth, h: v.videoHeight, decoded } : null;
-      }, { timeout: 15_000, what: "Grace's screen in the app" }).catch(async (err) => {
-        throw new Error(`${err.message}: the app has ${await appState()}`);
-      });
-      console.log(`# bridged call: the app shows Grace's screen at ${appSeesScreen.w}x${appSeesScreen.h} (${appSeesScreen.decoded} pictures decoded)`);
-      await page.getByTestId('share-screen').click();
-      await s.waitFor(() => !document.querySelector('[data-testid="remote-screen-tile"]'), { timeout: 10_000, what: "Grace's screen tile to go" });
-    });
-    // Grace stops sharing whatever the outcome above.
-    if ((await page.getByTestId('share-screen').getAttribute('aria-pressed')) === 'true') await page.getByTestId('share-screen').click();
+    // The browser's screen reaches the app (here the app made the first offer: it must answer
+    // Grace's renegotiation keeping its DTLS role, or Chromium refuses the answer).
+    await graceSharesScreen(page);
 
     await page.getByTestId('mute-video').click();
     await s.waitFor(() => {
@@ -266,6 +315,7 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
     await page.goto('about:blank');
     await page.goto(`https://${HOST_ADDR}:${host.port}/#room=call`);
     await page.fill('[data-testid="name"]', 'Grace');
+    await pinSession(page, 'f'.repeat(32));
     await page.click('[data-testid="join"]');
     await s.waitFor(() => {
       const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes('Grace'));
@@ -275,6 +325,8 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
       throw new Error(`${err.message}: the app has ${await appState()}`);
     });
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="remote-tile"]')].some((el) => el.textContent.includes('Ada')), null, { timeout: 20_000 });
+    assert.equal(await appPolite(), true, 'Grace made the first offer this time');
+    await graceSharesScreen(page);
     await s.execute(() => {
       const sender = (kind) => window.lancall.bridge.sources().find((x) => x.kind === kind)?.sender;
       window.__senders = { video: sender('video'), audio: sender('audio') };
@@ -284,6 +336,9 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
     await page.waitForFunction(() => ![...document.querySelectorAll('[data-testid="remote-tile"]')].some((el) => el.textContent.includes('Ada')), null, { timeout: 5000 });
     console.log(`# bridged call: Grace saw the app hang up after ${Date.now() - hung} ms`);
     assert.equal(await s.execute(() => window.lancall.phase), 'ended');
+    // The app's candidates always came after the description they belong to (Chromium refuses
+    // them before it, and the connection would lean on fewer paths).
+    assert.deepEqual(graceWarnings.filter((w) => /ICE candidate/.test(w)), [], "Grace's page took every candidate of the app");
     // Nothing of the call is left sending: the camera copy it captured from is ended, the
     // microphone's encoder closed.
     assert.deepEqual(

@@ -247,7 +247,8 @@ class BridgedChannel extends EventTarget {
   close() {
     if (this.readyState === 'closed' || this.readyState === 'closing') return;
     this.readyState = 'closing';
-    this.pc.op({ op: 'channel-close', id: this.id }).catch(() => {});
+    // After what was sent before (a hang-up's "bye").
+    this.sending = this.sending.then(() => this.pc.op({ op: 'channel-close', id: this.id })).catch(() => {});
   }
 }
 
@@ -275,6 +276,9 @@ export class BridgedPeerConnection extends EventTarget {
     this.channels = new Map();
     this.nextChannel = 1;
     this.closed = false;
+    /** Candidates held while a setLocalDescription is under way, and how many are. */
+    this.heldCandidates = null;
+    this.holds = 0;
     /** When things first happened (ms since the epoch), for the benchmark's timeline. */
     this.marks = {};
     this.mark('created');
@@ -364,10 +368,35 @@ export class BridgedPeerConnection extends EventTarget {
 
   setLocalDescription(description) {
     return this.enqueue(async () => {
-      const snapshot = await this.op({ op: 'set-local', rollback: description?.type === 'rollback' });
-      this.mark(`local-${snapshot.localDescription?.type}`);
-      this.applySnapshot(snapshot);
+      // Candidates Rust gathers for this description can reach the page before the operation's
+      // answer: a browser fires none before setLocalDescription resolves, and the caller sends
+      // the description first. Held until the caller's continuation has run.
+      this.heldCandidates ??= [];
+      this.holds += 1;
+      try {
+        const snapshot = await this.op({ op: 'set-local', rollback: description?.type === 'rollback' });
+        this.mark(`local-${snapshot.localDescription?.type}`);
+        this.applySnapshot(snapshot);
+      } finally {
+        setTimeout(() => this.releaseCandidates(), 0);
+      }
     });
+  }
+
+  /** @private */
+  releaseCandidates() {
+    this.holds -= 1;
+    if (this.holds > 0 || !this.heldCandidates) return;
+    const held = this.heldCandidates;
+    this.heldCandidates = null;
+    for (const c of held) this.dispatchCandidate(c);
+  }
+
+  /** @private */
+  dispatchCandidate(c) {
+    if (this.closed) return;
+    const candidate = { ...c, toJSON: () => ({ ...c }) };
+    this.dispatchEvent(Object.assign(new Event('icecandidate'), { candidate }));
   }
 
   setRemoteDescription(description) {
@@ -421,7 +450,9 @@ export class BridgedPeerConnection extends EventTarget {
     this.signalingState = 'closed';
     this.connectionState = 'closed';
     this.iceConnectionState = 'closed';
-    invoke('rtc_close', { pc: this.id }).catch(() => {});
+    // Messages already handed to a channel (a hang-up's "bye") go out before the connection closes.
+    const sending = [...this.channels.values()].map((ch) => ch.sending);
+    Promise.allSettled(sending).then(() => invoke('rtc_close', { pc: this.id })).catch(() => {});
     for (const ch of this.channels.values()) ch.readyState = 'closed';
     for (const t of this.transceivers) if (t.sender.track) release(t.sender.track, t.sender);
     // The receivers' tracks end a turn later: the page lets go of its players first (ending a
@@ -465,12 +496,10 @@ export class BridgedPeerConnection extends EventTarget {
         this.mark('negotiationneeded');
         this.dispatchEvent(new Event('negotiationneeded'));
         break;
-      case 'icecandidate': {
-        const c = e.candidate;
-        const candidate = { ...c, toJSON: () => ({ ...c }) };
-        this.dispatchEvent(Object.assign(new Event('icecandidate'), { candidate }));
+      case 'icecandidate':
+        if (this.heldCandidates) this.heldCandidates.push(e.candidate);
+        else this.dispatchCandidate(e.candidate);
         break;
-      }
       case 'connectionstatechange':
         this.mark(e.state);
         this.connectionState = e.state;
