@@ -72,11 +72,20 @@ struct AppInfo {
     finder: FinderStatus,
     hosts: Vec<HostEntry>,
     hosting: Option<HostingView>,
+    /// Whether screen sharing can work here (see `webview::screen_share_available`).
+    screen_share: bool,
 }
 
 #[tauri::command]
 async fn app_info(state: State<'_, AppState>) -> Result<AppInfo, AppError> {
     let hosting = state.hosting.lock().await.as_ref().map(Hosting::view);
+    static SCREEN_SHARE: tokio::sync::OnceCell<bool> = tokio::sync::OnceCell::const_new();
+    let mock_capture = state.options.mock_capture;
+    let screen_share = *SCREEN_SHARE
+        .get_or_init(|| async move {
+            tokio::task::spawn_blocking(move || webview::screen_share_available(mock_capture)).await.unwrap_or(false)
+        })
+        .await;
     Ok(AppInfo {
         version: env!("CARGO_PKG_VERSION"),
         platform: std::env::consts::OS,
@@ -85,6 +94,7 @@ async fn app_info(state: State<'_, AppState>) -> Result<AppInfo, AppError> {
         finder: lock(&state.finder).clone(),
         hosts: lock(&state.hosts).clone(),
         hosting,
+        screen_share,
     })
 }
 

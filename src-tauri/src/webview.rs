@@ -7,6 +7,8 @@
 //! WebKit decides whether `navigator.mediaDevices` exists when a page is created, so the page is
 //! reloaded once after the settings change.
 //!
+//! Screen sharing needs the desktop portal's ScreenCast interface: [`screen_share_available`].
+//!
 //! Android: wry's `WebChromeClient` turns an allowed camera or microphone request into the
 //! runtime permission prompt; the manifest declares the permissions (see `gen/android`).
 
@@ -58,6 +60,23 @@ pub fn configure<R: Runtime>(window: &WebviewWindow<R>, mock_capture: bool) {
     }
 }
 
+/// Whether the page can share the screen. WebKitGTK captures a screen only through the desktop
+/// portal's ScreenCast interface (PipeWire): without one `getDisplayMedia` can only fail, so the
+/// page drops the button. WebKit's mock screen (tests) counts as a screen. Elsewhere the page's
+/// own check (`getDisplayMedia` present) decides. Blocks up to two seconds on a D-Bus call: run
+/// it off the main thread.
+pub fn screen_share_available(mock_capture: bool) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        mock_capture || linux::screencast_portal_version().is_some()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = mock_capture;
+        true
+    }
+}
+
 #[cfg(target_os = "linux")]
 mod linux {
     use webkit2gtk::glib::prelude::*;
@@ -66,6 +85,41 @@ mod linux {
     };
 
     use crate::permissions::{decide, Decision, MediaRequest};
+
+    /// The version of the desktop portal's ScreenCast interface on the session bus, if any.
+    pub fn screencast_portal_version() -> Option<u32> {
+        use webkit2gtk::gio::{self, Cancellable, DBusCallFlags};
+        use webkit2gtk::glib::{ToVariant, VariantTy};
+        let bus = match gio::bus_get_sync(gio::BusType::Session, Cancellable::NONE) {
+            Ok(bus) => bus,
+            Err(e) => {
+                log::info!("no session bus, so no screen-sharing portal: the share button is hidden ({e})");
+                return None;
+            }
+        };
+        let reply = bus.call_sync(
+            Some("org.freedesktop.portal.Desktop"),
+            "/org/freedesktop/portal/desktop",
+            "org.freedesktop.DBus.Properties",
+            "Get",
+            Some(&("org.freedesktop.portal.ScreenCast", "version").to_variant()),
+            VariantTy::new("(v)").ok(),
+            DBusCallFlags::NONE,
+            2000,
+            Cancellable::NONE,
+        );
+        match reply {
+            Ok(v) => {
+                let version = v.child_value(0).as_variant().and_then(|x| x.get::<u32>());
+                log::info!("desktop portal ScreenCast version {version:?}");
+                version
+            }
+            Err(e) => {
+                log::info!("no screen-sharing portal (xdg-desktop-portal with a ScreenCast backend): the share button is hidden ({e})");
+                None
+            }
+        }
+    }
 
     pub fn configure(webview: &WebView, mock_capture: bool) {
         let Some(settings) = WebViewExt::settings(webview) else {

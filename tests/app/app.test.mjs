@@ -1,6 +1,7 @@
 // The lancall app end to end: home screen, hosting from the UI, a browser joining by the link,
 // discovery of a lancall-host and joining it through the pinned path, a wrong fingerprint
-// refused, the call controls, and settings that survive a restart.
+// refused, the call controls, no share button where no screen can be captured, and settings that
+// survive a restart.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -219,6 +220,19 @@ describe('the lancall app', runnable(), () => {
 });
 
 describe('app settings', runnable(), () => {
+  test('with no camera and no screen-sharing portal it says so and offers no share button', async () => {
+    // Real capture devices (none here) and no session bus, so no desktop portal.
+    const bare = await startApp({ env: { LANCALL_NO_MDNS: '1', LANCALL_TEST_MOCK_CAPTURE: '0' } });
+    try {
+      await homeReady(bare.session);
+      assert.equal(await bare.session.execute(() => !!document.querySelector('[data-testid="share-screen"]')), false, 'no share button that can only fail');
+      await bare.session.waitFor(() => document.querySelector('[data-testid="camera-select"]')?.textContent.includes('No camera found'), { what: 'the camera menu to say there is none' });
+    } finally {
+      await bare.stop();
+    }
+    // (With WebKit's mock screen the button is there: native-call.test.mjs shares through it.)
+  });
+
   test('survive a restart', async () => {
     const { mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');

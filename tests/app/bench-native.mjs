@@ -19,8 +19,8 @@ const pct = (xs, q) => {
   return s[Math.min(s.length - 1, Math.round((s.length - 1) * q))];
 };
 
-/** CPU ticks (user + system) of the processes whose command line matches `pattern`. */
-function ticks(pattern) {
+/** The sum of `read(pid)` over the processes whose command line matches `pattern`. */
+function sumOver(pattern, read) {
   let pids = [];
   try {
     pids = execFileSync('pgrep', ['-f', pattern], { encoding: 'utf8' }).split('\n').filter(Boolean);
@@ -30,14 +30,24 @@ function ticks(pattern) {
   let sum = 0;
   for (const pid of pids) {
     try {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      sum += Number(f[11]) + Number(f[12]);
+      sum += read(pid);
     } catch {
       /* gone */
     }
   }
   return sum;
 }
+
+/** CPU ticks (user + system) of the processes whose command line matches `pattern`. */
+const ticks = (pattern) =>
+  sumOver(pattern, (pid) => {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(f[11]) + Number(f[12]);
+  });
+
+/** Resident memory (KiB) of the processes whose command line matches `pattern`. */
+const rssKiB = (pattern) =>
+  sumOver(pattern, (pid) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/)?.[1] ?? 0));
 
 const PROCS = { app: `^${APP_BIN}( |$)`, webkit: 'WebKitWebProcess', chromium: 'chromium' };
 const cpuNow = () => Object.fromEntries(Object.entries(PROCS).map(([k, p]) => [k, ticks(p)]));
@@ -133,6 +143,7 @@ await sleep(SUSTAIN_S * 1000);
 const a1 = await appDecoded();
 const g1 = await inboundFrom(grace, 'Ada');
 const c1 = cpuNow();
+const rss = { app: rssKiB(PROCS.app), webkit: rssKiB(PROCS.webkit) };
 const way = await s.execute(() => {
   const c = window.lancall.call;
   const r = c.participants.find((p) => p.name === 'Grace');
@@ -179,4 +190,5 @@ console.log(`| way out: picture taken in the webview → VP8 frame handed to the
 console.log(`| way in: frame complete in Rust → decoded and drawn in the webview | p50 ${f(way.inP50)} ms, p95 ${f(way.inP95)} ms |`);
 console.log(`| Chromium, for comparison: encode time a frame (Hal) / first packet → decoded (totalProcessingDelay, Grace from Hal) | ${f(browserEnc)} ms / ${f(browserIn)} ms |`);
 console.log(`| CPU during the call (% of one core): app process / its WebKit web process / Chromium (Grace's renderer and GPU processes) | ${f(cpu.app, 0)} % / ${f(cpu.webkit, 0)} % / ${f(cpu.chromium, 0)} % |`);
+console.log(`| RSS at the end of that call: app process / its WebKit web process | ${f(rss.app / 1024)} MiB / ${f(rss.webkit / 1024)} MiB |`);
 console.log(`\nfirst-frame runs (ms), in the page: ${firstDrawn.join(', ')}; from WebDriver: ${firstFrame.join(', ')}`);

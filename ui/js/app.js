@@ -1101,7 +1101,7 @@ function onKey(ev) {
   const actions = {
     m: toggleMic,
     v: toggleCam,
-    s: inCall && media.canShareScreen() && !$('share-screen')?.hidden ? toggleScreen : null,
+    s: inCall && $('share-screen') && !$('share-screen').hidden ? toggleScreen : null,
     r: inCall && $('record') ? onRecordButton : null,
     c: inCall ? () => togglePanel('chat') : null,
     i: inCall ? () => togglePanel('stats') : null,

@@ -438,6 +438,8 @@ async function init() {
   ]);
   const info = await invoke('app_info');
   H.info = info;
+  // No way to capture a screen here (Linux without the desktop portal): no button that can only fail.
+  if (info.screen_share === false) document.getElementById('share-screen')?.remove();
   if (info.settings.display_name && !$('name').value) {
     $('name').value = info.settings.display_name;
     $('name').dispatchEvent(new Event('input', { bubbles: true }));
