@@ -304,9 +304,10 @@ impl Bridges {
             return Err(AppError::Bridge("That connection is already open.".into()));
         }
         let link = LinkConfig { ice_servers: config.ice_servers, ..LinkConfig::default() };
+        let started = std::time::Instant::now();
         let pc = BridgePc::new(&link, events, frames).await.map_err(|e| AppError::Bridge(format!("The connection could not be made: {e}")))?;
         lock(&self.pcs).insert(id.to_owned(), pc);
-        log::debug!("bridge: connection {id} open");
+        log::debug!("bridge: connection {id} open ({} ms)", started.elapsed().as_millis());
         Ok(())
     }
 
