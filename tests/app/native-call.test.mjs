@@ -1,7 +1,8 @@
 // The Linux app in a call although its webview (WebKitGTK) has no RTCPeerConnection: call.js
 // drives a Rust-backed one (ui/js/rtc-bridge.js over src-tauri/src/rtc_bridge.rs) and what arrives
 // is decoded in the webview (native-media.js). A Chromium with a fake camera is in the same call;
-// the app's tile for it must show moving pictures.
+// the app's tile for it must show moving pictures. Each side makes the first offer once, each
+// shares a screen, and a third person joins the second call.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { runnable, startApp, homeReady, startHost, launchChromium, HOST_ADDR, sleep } from './lib/harness.js';
@@ -327,6 +328,41 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
     await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="remote-tile"]')].some((el) => el.textContent.includes('Ada')), null, { timeout: 20_000 });
     assert.equal(await appPolite(), true, 'Grace made the first offer this time');
     await graceSharesScreen(page);
+
+    // A third person: Hal (another Chromium) joins. The app shows both, Hal sees the app, and the
+    // app's camera is still one source, encoded once for both connections.
+    const hal = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
+    await hal.goto(`https://${HOST_ADDR}:${host.port}/#room=call`);
+    await hal.fill('[data-testid="name"]', 'Hal');
+    await hal.click('[data-testid="join"]');
+    const playing = () =>
+      s.execute(() => {
+        const at = (name) => {
+          const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes(name));
+          const v = tile?.querySelector('video');
+          return v && v.videoWidth > 0 ? v.currentTime : null;
+        };
+        return { grace: at('Grace'), hal: at('Hal') };
+      });
+    await s.waitFor(() => {
+      const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes('Hal'));
+      const v = tile?.querySelector('video');
+      return v && v.videoWidth > 0;
+    }, { timeout: 20_000, what: "Hal's picture in the app" }).catch(async (err) => {
+      throw new Error(`${err.message}: the app has ${await appState()}`);
+    });
+    const t0 = await playing();
+    await sleep(1000);
+    const t1 = await playing();
+    assert.ok(t1.grace > t0.grace && t1.hal > t0.hal, `both pictures move in the app: ${JSON.stringify([t0, t1])}`);
+    await hal.waitForFunction(() => {
+      const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes('Ada'));
+      const v = tile?.querySelector('video');
+      return v && v.videoWidth > 0 && v.currentTime > 0.5;
+    }, null, { timeout: 20_000 });
+    assert.equal(await s.execute(() => window.lancall.bridge.sources().filter((x) => x.kind === 'video').length), 1, "one camera source feeds both connections");
+    console.log('# bridged call: three people: the app shows Grace and Hal moving, Hal sees the app');
+
     await s.execute(() => {
       const sender = (kind) => window.lancall.bridge.sources().find((x) => x.kind === kind)?.sender;
       window.__senders = { video: sender('video'), audio: sender('audio') };
@@ -335,6 +371,7 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
     const hung = Date.now();
     await page.waitForFunction(() => ![...document.querySelectorAll('[data-testid="remote-tile"]')].some((el) => el.textContent.includes('Ada')), null, { timeout: 5000 });
     console.log(`# bridged call: Grace saw the app hang up after ${Date.now() - hung} ms`);
+    await hal.waitForFunction(() => ![...document.querySelectorAll('[data-testid="remote-tile"]')].some((el) => el.textContent.includes('Ada')), null, { timeout: 5000 });
     assert.equal(await s.execute(() => window.lancall.phase), 'ended');
     // The app's candidates always came after the description they belong to (Chromium refuses
     // them before it, and the connection would lean on fewer paths).
