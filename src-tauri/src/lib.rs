@@ -278,6 +278,40 @@ fn start_finder(app: &AppHandle) {
     });
 }
 
+/// At most `burst` records in any `window`: the rest are dropped.
+struct Burst {
+    window: std::time::Duration,
+    burst: u32,
+    state: Mutex<Option<(std::time::Instant, u32)>>,
+}
+
+impl Burst {
+    const fn new(window: std::time::Duration, burst: u32) -> Burst {
+        Burst { window, burst, state: Mutex::new(None) }
+    }
+
+    fn allow(&self, now: std::time::Instant) -> bool {
+        let mut state = lock(&self.state);
+        match &mut *state {
+            Some((start, n)) if now.duration_since(*start) < self.window => {
+                *n += 1;
+                *n <= self.burst
+            }
+            _ => {
+                *state = Some((now, 1));
+                true
+            }
+        }
+    }
+}
+
+/// webrtc-rs's connection driver logs an error for every packet it cannot send: hundreds a second
+/// while the network is down (measured with a cut link). Five of those every ten seconds say it.
+fn not_a_flood(metadata: &log::Metadata) -> bool {
+    static DRIVER: Burst = Burst::new(std::time::Duration::from_secs(10), 5);
+    metadata.target() != "webrtc::peer_connection::driver" || DRIVER.allow(std::time::Instant::now())
+}
+
 fn log_plugin(level: log::LevelFilter) -> tauri::plugin::TauriPlugin<tauri::Wry> {
     use tauri_plugin_log::{Target, TargetKind};
     // webrtc-rs (the Rust-backed peer connections) warns about every DTLS extension Chromium offers that it
@@ -295,6 +329,7 @@ fn log_plugin(level: log::LevelFilter) -> tauri::plugin::TauriPlugin<tauri::Wry>
         .level_for("rtc_ice", webrtc)
         .level_for("rtc_sctp", webrtc)
         .level_for("webrtc", webrtc)
+        .filter(not_a_flood)
         .targets([Target::new(TargetKind::Stderr), Target::new(TargetKind::LogDir { file_name: None })])
         .build()
 }
@@ -396,5 +431,21 @@ pub fn run() {
             eprintln!("lancall could not start: {e}");
             std::process::exit(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Burst;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_burst_passes_then_the_rest_of_its_window_is_dropped() {
+        let limit = Burst::new(Duration::from_secs(10), 5);
+        let t0 = Instant::now();
+        let passed = (0..300).filter(|i| limit.allow(t0 + Duration::from_millis(*i * 10))).count();
+        assert_eq!(passed, 5, "300 records in 3 s: the first five");
+        assert!(limit.allow(t0 + Duration::from_secs(11)), "a new window lets some through again");
+        assert!(limit.allow(t0 + Duration::from_secs(12)));
     }
 }

@@ -104,6 +104,13 @@ cleanup() {
     # shellcheck disable=SC2086
     [[ -n "$pids" ]] && kill -9 $pids 2>/dev/null || true
   fi
+  # A second namespace a test made for a browser (lib/harness.js remoteNamespace), if left behind.
+  for ns in "$NS-b"; do
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    # shellcheck disable=SC2086
+    [[ -n "$pids" ]] && kill -9 $pids 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+  done
   ip netns del "$NS" 2>/dev/null || true
   rm -rf "/etc/netns/$NS"
 }

@@ -2,8 +2,8 @@
 // a real lancall-host, and Debian's Chromium through playwright-core. Everything runs inside the
 // network namespace run.sh makes (LANCALL_APP_NETNS): the app and the host advertise and browse
 // over the veth pair lcapp0 (10.99.3.1) / lcapp1 (10.99.3.2), and no packet can leave.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -177,10 +177,10 @@ export async function startHost({ open = true, name = 'Test host' } = {}) {
 }
 
 /** Debian's Chromium, headless, with the flags of TESTING.md and fake media. */
-export async function launchChromium({ extra = [] } = {}) {
+export async function launchChromium({ extra = [], executablePath = CHROMIUM } = {}) {
   const { chromium } = await import('playwright-core');
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     timeout: 30_000,
     args: [
@@ -201,3 +201,47 @@ export async function launchChromium({ extra = [] } = {}) {
 }
 
 export { sleep };
+
+/**
+ * A second network namespace beside the tests' one, for a browser whose only way to the app and
+ * the host is one veth pair (10.99.4.1 here, 10.99.4.2 there): cutting it cuts that browser's
+ * media and signaling, as a Wi-Fi drop would. `chromium` runs Chromium in it. Null when the
+ * tests do not run in run.sh's namespace.
+ */
+export function remoteNamespace() {
+  if (!process.env.LANCALL_APP_NETNS) return null;
+  const name = `${process.env.LANCALL_APP_NETNS}-b`;
+  const run = (...args) => execFileSync('ip', args, { stdio: 'inherit' });
+  try {
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+  } catch {
+    /* none left over */
+  }
+  run('netns', 'add', name);
+  run('link', 'add', 'lcy0', 'type', 'veth', 'peer', 'name', 'lcy1');
+  run('link', 'set', 'lcy1', 'netns', name);
+  run('addr', 'add', '10.99.4.1/24', 'dev', 'lcy0');
+  run('link', 'set', 'lcy0', 'up');
+  run('-n', name, 'link', 'set', 'lo', 'up');
+  run('-n', name, 'addr', 'add', '10.99.4.2/24', 'dev', 'lcy1');
+  run('-n', name, 'link', 'set', 'lcy1', 'up');
+  run('-n', name, 'route', 'add', '10.99.3.0/24', 'via', '10.99.4.1');
+  const dir = mkdtempSync(path.join(tmpdir(), 'lancall-ns-'));
+  const wrapper = path.join(dir, 'chromium-in-ns');
+  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${name} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+  return {
+    chromium: wrapper,
+    cut: () => run('link', 'set', 'lcy0', 'down'),
+    restore: () => run('link', 'set', 'lcy0', 'up'),
+    remove() {
+      for (const args of [['netns', 'del', name], ['link', 'del', 'lcy0']]) {
+        try {
+          execFileSync('ip', args, { stdio: 'ignore' });
+        } catch {
+          /* already gone */
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
