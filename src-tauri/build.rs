@@ -7,6 +7,7 @@
 const COMMANDS: &[&str] = &[
     "app_info",
     "save_settings",
+    "save_recording",
     "start_hosting",
     "stop_hosting",
     "answer_knock",

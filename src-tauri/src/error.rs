@@ -61,6 +61,9 @@ pub enum AppError {
     /// The Rust-backed peer connection (for a webview without WebRTC) refused a request.
     #[error("{0}")]
     Bridge(String),
+    /// A recording could not be saved (empty, or a name that is not a recording's).
+    #[error("{0}")]
+    Recording(String),
     /// Reading or writing app data failed.
     #[error("Could not {action} {path}: {source}")]
     Io {
@@ -90,6 +93,7 @@ impl AppError {
             AppError::KnockGone(_) => "knock-gone",
             AppError::NoSession => "no-session",
             AppError::Bridge(_) => "rtc-bridge",
+            AppError::Recording(_) => "recording",
             AppError::Io { .. } => "io",
             AppError::Tauri(_) => "internal",
         }

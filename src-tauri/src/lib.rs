@@ -20,6 +20,7 @@ pub mod rtc_bridge;
 pub mod netlock;
 pub mod options;
 pub mod permissions;
+pub mod recording;
 pub mod settings;
 pub mod signaling;
 pub mod state;
@@ -96,6 +97,17 @@ async fn app_info(state: State<'_, AppState>) -> Result<AppInfo, AppError> {
         hosting,
         screen_share,
     })
+}
+
+/// Saves a recording (the request's body) in the Downloads folder under the name in the
+/// `lancall-filename` header (made safe and unique); answers the path it was saved to.
+#[tauri::command]
+fn save_recording(app: AppHandle, request: tauri::ipc::Request<'_>) -> Result<String, AppError> {
+    let name = request.headers().get("lancall-filename").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let tauri::ipc::InvokeBody::Raw(bytes) = request.body() else {
+        return Err(AppError::Recording("A recording is sent as bytes.".into()));
+    };
+    recording::save(&app, name, bytes).map(|p| p.display().to_string())
 }
 
 #[tauri::command]
@@ -347,6 +359,7 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             app_info,
             save_settings,
+            save_recording,
             start_hosting,
             stop_hosting,
             answer_knock,

@@ -1,7 +1,7 @@
 // The lancall app end to end: home screen, hosting from the UI, a browser joining by the link,
 // discovery of a lancall-host and joining it through the pinned path, a wrong fingerprint
-// refused, the call controls, no share button where no screen can be captured, and settings that
-// survive a restart.
+// refused, the call controls, no share button where no screen can be captured, recordings saved
+// to the Downloads folder, and settings that survive a restart.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -231,6 +231,35 @@ describe('app settings', runnable(), () => {
       await bare.stop();
     }
     // (With WebKit's mock screen the button is there: native-call.test.mjs shares through it.)
+  });
+
+  test('a recording is saved to the Downloads folder; an empty one or a bad name is refused with a reason', async () => {
+    const { readFileSync, existsSync, readdirSync } = await import('node:fs');
+    const app = await startApp({ env: { LANCALL_NO_MDNS: '1' } });
+    try {
+      await homeReady(app.session);
+      // What recorder.js hands over when a recording stops: the file's bytes and its name.
+      const bytes = [0, 0, 0, 24, 102, 116, 121, 112, 105, 115, 111, 109, 0, 0, 2, 0, 105, 115, 111, 109, 109, 112, 52, 49];
+      const save = (name, body) =>
+        app.session.run(async (n, b) => {
+          try {
+            return { path: await window.__TAURI__.core.invoke('save_recording', new Uint8Array(b), { headers: { 'lancall-filename': n } }) };
+          } catch (err) {
+            return { error: err?.message ?? String(err) };
+          }
+        }, name, body);
+      const first = await save('lancall_2026-11-22_12-00-00_Grace.mp4', bytes);
+      assert.equal(first.path, `${app.home}/Downloads/lancall_2026-11-22_12-00-00_Grace.mp4`, JSON.stringify(first));
+      assert.deepEqual([...readFileSync(first.path)], bytes, 'the bytes on disk are the recording');
+      const again = await save('lancall_2026-11-22_12-00-00_Grace.mp4', bytes);
+      assert.equal(again.path, `${app.home}/Downloads/lancall_2026-11-22_12-00-00_Grace (2).mp4`, 'a second file does not overwrite the first');
+      assert.match((await save('lancall_x.mp4', [])).error, /empty/);
+      assert.match((await save('../../.bashrc', bytes)).error, /not a recording's file name/);
+      assert.deepEqual(readdirSync(`${app.home}/Downloads`).sort(), ['lancall_2026-11-22_12-00-00_Grace (2).mp4', 'lancall_2026-11-22_12-00-00_Grace.mp4']);
+      assert.equal(existsSync(`${app.home}/.bashrc`), false);
+    } finally {
+      await app.stop();
+    }
   });
 
   test('survive a restart', async () => {

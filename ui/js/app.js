@@ -7,7 +7,7 @@ import { bridgePeerConnectionFactory, playsItself, bridgeSources, sourceCounts }
 import { browserPeerConnectionFactory } from './peer-factory.js';
 import * as media from './media.js';
 import { summarize, statRows } from './stats.js';
-import { Recording, download } from './recorder.js';
+import { Recording, save } from './recorder.js';
 import { parseJoinLink, parseTypedAddress, ROOM_RE, TOKEN_RE } from './link.js';
 import { LevelMeter } from './levels.js';
 
@@ -937,10 +937,11 @@ async function stopRecording() {
   b.setAttribute('aria-label', 'Record');
   try {
     const file = await rec.stop();
-    download(file);
-    announce(`Recording saved as ${file.filename}`);
+    const where = await save(file);
+    if (where) showBanner(`Recording saved to ${where}`, 'ok', 8000);
+    announce(`Recording saved ${where ? `to ${where}` : `as ${file.filename}`}`);
   } catch (err) {
-    showBanner(`The recording could not be saved: ${err.message}`, 'error', 8000);
+    showBanner(`The recording could not be saved: ${err?.message ?? err}`, 'error', 8000);
   }
 }
 

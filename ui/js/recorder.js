@@ -55,6 +55,21 @@ export function recordingFileName(label, date, ext) {
   return `lancall_${stamp}_${safe}.${ext}`;
 }
 
+/**
+ * Save a finished recording: a browser downloads it; the app (whose webview saves no downloads:
+ * WebKitGTK dropped them) hands the bytes to its Rust side, which writes them to the Downloads
+ * folder. Resolves to the path the app saved to, or null for a browser download.
+ */
+export async function save(file) {
+  const invoke = globalThis.__TAURI__?.core?.invoke;
+  if (!invoke) {
+    download(file);
+    return null;
+  }
+  const bytes = new Uint8Array(await file.blob.arrayBuffer());
+  return invoke('save_recording', bytes, { headers: { 'lancall-filename': file.filename } });
+}
+
 /** Hand a blob to the browser as a download. */
 export function download({ blob, filename }) {
   const url = URL.createObjectURL(blob);
