@@ -75,16 +75,20 @@ struct AppInfo {
     hosting: Option<HostingView>,
     /// Whether screen sharing can work here (see `webview::screen_share_available`).
     screen_share: bool,
+    /// Whether the webview can record (see `webview::recording_available`).
+    recording: bool,
 }
 
 #[tauri::command]
 async fn app_info(state: State<'_, AppState>) -> Result<AppInfo, AppError> {
     let hosting = state.hosting.lock().await.as_ref().map(Hosting::view);
-    static SCREEN_SHARE: tokio::sync::OnceCell<bool> = tokio::sync::OnceCell::const_new();
+    static PLATFORM: tokio::sync::OnceCell<(bool, bool)> = tokio::sync::OnceCell::const_new();
     let mock_capture = state.options.mock_capture;
-    let screen_share = *SCREEN_SHARE
+    let (screen_share, recording) = *PLATFORM
         .get_or_init(|| async move {
-            tokio::task::spawn_blocking(move || webview::screen_share_available(mock_capture)).await.unwrap_or(false)
+            tokio::task::spawn_blocking(move || (webview::screen_share_available(mock_capture), webview::recording_available()))
+                .await
+                .unwrap_or((false, false))
         })
         .await;
     Ok(AppInfo {
@@ -96,6 +100,7 @@ async fn app_info(state: State<'_, AppState>) -> Result<AppInfo, AppError> {
         hosts: lock(&state.hosts).clone(),
         hosting,
         screen_share,
+        recording,
     })
 }
 

@@ -363,30 +363,29 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
     assert.equal(await s.execute(() => window.lancall.bridge.sources().filter((x) => x.kind === 'video').length), 1, "one camera source feeds both connections");
     console.log('# bridged call: three people: the app shows Grace and Hal moving, Hal sees the app');
 
-    // Recording Grace's tile: what the app says must be true. Either the file is in Downloads and
-    // is an MP4 (WebKit records MP4 only), or it says nothing was recorded and saves nothing
-    // (WebKitGTK's MediaRecorder gives empty recordings under Xvfb here; before, the app said
-    // "saved" and no file was anywhere).
-    await s.click('[data-testid="record"]');
-    await s.waitFor(() => [...document.querySelectorAll('[data-testid="record-source"]')].some((b) => b.textContent.includes('Grace')), { what: 'the record menu' });
-    await s.execute(() => [...document.querySelectorAll('[data-testid="record-source"]')].find((b) => b.textContent.includes('Grace')).click());
-    await sleep(2500);
-    await s.click('[data-testid="record"]');
-    const said = await s.waitFor(() => {
-      const t = document.getElementById('banner-text')?.textContent ?? '';
-      return /Recording saved to|could not be saved/.test(t) ? t : null;
-    }, { timeout: 10_000, what: 'the app to say what became of the recording' });
-    const { readdirSync, readFileSync, existsSync } = await import('node:fs');
-    const saved = existsSync(`${app.home}/Downloads`) ? readdirSync(`${app.home}/Downloads`) : [];
-    if (said.startsWith('Recording saved to')) {
-      const file = said.replace('Recording saved to ', '').trim();
-      const head = readFileSync(file).subarray(0, 12);
-      assert.equal(head.subarray(4, 8).toString(), 'ftyp', `${file} is an MP4`);
-      console.log(`# bridged call: recording saved, ${readFileSync(file).length} bytes`);
+    // Recording Grace's tile. WebKitGTK records through GStreamer's fmp4 muxer; where it is
+    // missing (Debian 12) every recording came out empty and the app used to say "saved" with
+    // nothing written: there the record button is absent. Where it is there, the file must land
+    // in Downloads as an MP4.
+    const canRecord = (await s.run(async () => (await window.__TAURI__.core.invoke('app_info')).recording));
+    assert.equal(await s.execute(() => !!document.querySelector('[data-testid="record"]')), canRecord, 'the record button is there exactly when recording can work');
+    if (canRecord) {
+      await s.click('[data-testid="record"]');
+      await s.waitFor(() => [...document.querySelectorAll('[data-testid="record-source"]')].some((b) => b.textContent.includes('Grace')), { what: 'the record menu' });
+      await s.execute(() => [...document.querySelectorAll('[data-testid="record-source"]')].find((b) => b.textContent.includes('Grace')).click());
+      await sleep(2500);
+      await s.click('[data-testid="record"]');
+      const said = await s.waitFor(() => {
+        const t = document.getElementById('banner-text')?.textContent ?? '';
+        return /Recording saved to|could not be saved/.test(t) ? t : null;
+      }, { timeout: 10_000, what: 'the app to say what became of the recording' });
+      assert.match(said, /^Recording saved to /, said);
+      const { readFileSync } = await import('node:fs');
+      const file = readFileSync(said.replace('Recording saved to ', '').trim());
+      assert.equal(file.subarray(4, 8).toString(), 'ftyp', 'an MP4');
+      console.log(`# bridged call: recording of Grace saved, ${file.length} bytes`);
     } else {
-      assert.match(said, /nothing was recorded/, said);
-      assert.deepEqual(saved, [], 'nothing claimed, nothing written');
-      console.log(`# bridged call: recording: "${said}"`);
+      console.log('# bridged call: no record button (GStreamer fmp4 missing: WebKit cannot record here)');
     }
 
     await s.execute(() => {

@@ -440,6 +440,8 @@ async function init() {
   H.info = info;
   // No way to capture a screen here (Linux without the desktop portal): no button that can only fail.
   if (info.screen_share === false) document.getElementById('share-screen')?.remove();
+  // Nor one to record where every recording would come out empty (WebKitGTK without GStreamer's fmp4).
+  if (info.recording === false) document.getElementById('record')?.closest('.menu-anchor')?.remove();
   if (info.settings.display_name && !$('name').value) {
     $('name').value = info.settings.display_name;
     $('name').dispatchEvent(new Event('input', { bubbles: true }));
