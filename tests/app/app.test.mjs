@@ -5,7 +5,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { runnable, startApp, homeReady, startHost, launchChromium, APP_ADDR, HOST_ADDR, sleep } from './lib/harness.js';
+import { runnable, startApp, homeReady, startHost, launchChromium, joinLink, APP_ADDR, HOST_ADDR, sleep } from './lib/harness.js';
 
 const SHOTS = process.env.LANCALL_APP_SHOTS;
 async function shot(session, name) {
@@ -153,7 +153,7 @@ describe('the lancall app', runnable(), () => {
   });
 
   test('a typed link joins another host through the pinned path (IPC, no TLS in the webview)', async () => {
-    const link = `https://${HOST_ADDR}:${host.port}/#room=call&fp=${host.fingerprint}`;
+    const link = joinLink(host);
     await s.type('[data-testid="join-address"]', link);
     await s.click('[data-testid="join-address-go"]');
     await s.waitFor((want) => document.getElementById('host').value === want, { what: 'the pre-join card to point at the host' }, `${HOST_ADDR}:${host.port}`);

@@ -8,7 +8,7 @@
 // for bench/native-call.md.
 import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { startApp, homeReady, startHost, launchChromium, HOST_ADDR, APP_BIN, sleep } from './lib/harness.js';
+import { startApp, homeReady, startHost, launchChromium, pointAtHost, HOST_ADDR, APP_BIN, sleep } from './lib/harness.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 20);
 const SUSTAIN_S = Number(process.env.SUSTAIN_S ?? 20);
@@ -91,10 +91,7 @@ const grace = await joinPage('Grace');
 const app = await startApp({ env: { LANCALL_NO_MDNS: '1' } });
 const s = app.session;
 await homeReady(s);
-await s.type('[data-testid="name"]', 'Ada');
-await s.type('[data-testid="join-address"]', `https://${HOST_ADDR}:${host.port}/#room=call&fp=${host.fingerprint}`);
-await s.click('[data-testid="join-address-go"]');
-await s.waitFor((want) => document.getElementById('host').value === want, { what: 'the pre-join card' }, `${HOST_ADDR}:${host.port}`);
+await pointAtHost(s, 'Ada', host);
 // The preview plays before each Join, as when a person joins.
 const previewPlays = () => s.waitFor(() => {
   const v = document.querySelector('[data-testid="preview"]');

@@ -5,7 +5,7 @@
 // shares a screen, and a third person joins the second call.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { runnable, startApp, homeReady, startHost, launchChromium, HOST_ADDR, sleep } from './lib/harness.js';
+import { runnable, startApp, homeReady, startHost, launchChromium, joinByLink, HOST_ADDR, sleep } from './lib/harness.js';
 
 describe('the app in a call without WebRTC in its webview', runnable(), () => {
   let app;
@@ -123,12 +123,7 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
     await page.click('[data-testid="join"]');
     await page.waitForSelector('[data-testid="hangup"]', { state: 'visible', timeout: 15_000 });
 
-    await s.type('[data-testid="name"]', 'Ada');
-    await s.type('[data-testid="join-address"]', `https://${HOST_ADDR}:${host.port}/#room=call&fp=${host.fingerprint}`);
-    await s.click('[data-testid="join-address-go"]');
-    await s.waitFor((want) => document.getElementById('host').value === want, { what: 'the pre-join card to point at the host' }, `${HOST_ADDR}:${host.port}`);
-    const clicked = Date.now();
-    await s.click('[data-testid="join"]');
+    const clicked = await joinByLink(s, 'Ada', host);
 
     // What a person sees: Grace's tile, with her (fake) camera moving.
     const first = await s.waitFor(() => {

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { whyNotRunnable, startApp, homeReady, startHost, HOST_ADDR, repoRoot, sleep } from './lib/harness.js';
+import { whyNotRunnable, startApp, homeReady, startHost, joinByLink, joinLink, repoRoot, sleep } from './lib/harness.js';
 
 const PEER_BIN = process.env.LANCALL_PEER_BIN || path.join(repoRoot, 'target/debug/lancall-peer');
 
@@ -55,20 +55,6 @@ async function showsEnded(s, click) {
   const phase = await within(s.execute(() => ({ phase: window.lancall.phase, ended: !document.getElementById('ended').hidden })), 5000);
   assert.ok(!phase.timedOut, 'the page still runs scripts');
   assert.deepEqual(phase.value, { phase: 'ended', ended: true }, 'the app shows the "call ended" screen');
-}
-
-
-const linkTo = (host) => `https://${HOST_ADDR}:${host.port}/#room=call&fp=${host.fingerprint}`;
-
-/** Joins the call at `link` from the app's home screen, as a person does; returns when Join was clicked. */
-async function joinByLink(s, name, link, host) {
-  await s.type('[data-testid="name"]', name);
-  await s.type('[data-testid="join-address"]', link);
-  await s.click('[data-testid="join-address-go"]');
-  await s.waitFor((want) => document.getElementById('host').value === want, { what: 'the pre-join card to point at the host' }, `${HOST_ADDR}:${host.port}`);
-  const clicked = Date.now();
-  await s.click('[data-testid="join"]');
-  return clicked;
 }
 
 /** What the app shows of `name`: its tile's video, and the pictures decoded for it. */
@@ -271,10 +257,10 @@ describe('the Linux app with a native webrtc-rs peer', runnable(), () => {
       return;
     }
     try {
-      peer = startPeer(['--join', linkTo(host), '--name', 'Bot', '--chat', 'hello from bot']);
+      peer = startPeer(['--join', joinLink(host), '--name', 'Bot', '--chat', 'hello from bot']);
       await peer.waitEvent((e) => e.event === 'joined', { what: 'joined' });
 
-      const clicked = await joinByLink(s, 'Ada', linkTo(host), host);
+      const clicked = await joinByLink(s, 'Ada', host);
       await s.waitFor(() => document.querySelector('[data-testid="hangup"]').offsetParent !== null, { timeout: 20_000, what: 'the call screen' });
 
       // The app: Bot's tile with the test pattern moving (640x480 by default).
@@ -386,9 +372,9 @@ describe('two Linux apps call each other', runnable(), () => {
       t.skip('this webview has WebRTC: the Rust-backed connection is not used');
       return;
     }
-    const adaClicked = await joinByLink(a, 'Ada', linkTo(host), host);
+    const adaClicked = await joinByLink(a, 'Ada', host);
     await a.waitFor(() => document.querySelector('[data-testid="hangup"]').offsetParent !== null, { timeout: 20_000, what: "Ada's call screen" });
-    const linClicked = await joinByLink(b, 'Lin', linkTo(host), host);
+    const linClicked = await joinByLink(b, 'Lin', host);
 
     // Each sees the other moving. Times are from Lin's Join (Ada cannot see Lin before).
     await Promise.all([seesMovingVideo(a, 'Lin', linClicked, "Ada's app"), seesMovingVideo(b, 'Ada', linClicked, "Lin's app")]).catch(async (err) => {

@@ -5,7 +5,7 @@
 // the bridge, with nobody rejoining.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { runnable, startApp, homeReady, startHost, launchChromium, remoteNamespace, HOST_ADDR, sleep } from './lib/harness.js';
+import { runnable, startApp, homeReady, startHost, launchChromium, remoteNamespace, joinByLink, HOST_ADDR, sleep } from './lib/harness.js';
 
 describe('a bridged call over a cut network path', runnable(), () => {
   let ns;
@@ -77,11 +77,7 @@ describe('a bridged call over a cut network path', runnable(), () => {
     await page.click('[data-testid="join"]');
     await page.waitForSelector('[data-testid="hangup"]', { state: 'visible', timeout: 15_000 });
 
-    await s.type('[data-testid="name"]', 'Ada');
-    await s.type('[data-testid="join-address"]', `https://${HOST_ADDR}:${host.port}/#room=call&fp=${host.fingerprint}`);
-    await s.click('[data-testid="join-address-go"]');
-    await s.waitFor((want) => document.getElementById('host').value === want, { what: 'the pre-join card to point at the host' }, `${HOST_ADDR}:${host.port}`);
-    await s.click('[data-testid="join"]');
+    await joinByLink(s, 'Ada', host);
     await until('pictures both ways', async () => (await appSide()).decoded > 10 && (await graceSide(page)).decoded > 10, 30_000);
     const ids = { app: await s.execute(() => window.lancall.call.selfId), grace: await page.evaluate(() => window.lancall.call.selfId) };
 

@@ -2,14 +2,15 @@
 // a real lancall-host, and Debian's Chromium through playwright-core. Everything runs inside the
 // network namespace run.sh makes (LANCALL_APP_NETNS): the app and the host advertise and browse
 // over the veth pair lcapp0 (10.99.3.1) / lcapp1 (10.99.3.2), and no packet can leave.
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import { Session } from './webdriver.js';
+import { makeRemoteNamespace } from '../../netns/remote.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '../../..');
@@ -202,6 +203,28 @@ export async function launchChromium({ extra = [], executablePath = CHROMIUM } =
 
 export { sleep };
 
+/** The join link of `host`'s room "call", with the host's fingerprint (as its QR code gives it). */
+export const joinLink = (host) => `https://${HOST_ADDR}:${host.port}/#room=call&fp=${host.fingerprint}`;
+
+/**
+ * From the app's home screen, as a person does: types `name`, pastes `host`'s join link and
+ * waits for the pre-join card to point at the host.
+ */
+export async function pointAtHost(s, name, host) {
+  await s.type('[data-testid="name"]', name);
+  await s.type('[data-testid="join-address"]', joinLink(host));
+  await s.click('[data-testid="join-address-go"]');
+  await s.waitFor((want) => document.getElementById('host').value === want, { what: 'the pre-join card to point at the host' }, `${HOST_ADDR}:${host.port}`);
+}
+
+/** `pointAtHost`, then Join; returns when Join was clicked (ms since the epoch). */
+export async function joinByLink(s, name, host) {
+  await pointAtHost(s, name, host);
+  const clicked = Date.now();
+  await s.click('[data-testid="join"]');
+  return clicked;
+}
+
 /**
  * A second network namespace beside the tests' one, for a browser whose only way to the app and
  * the host is one veth pair (10.99.4.1 here, 10.99.4.2 there): cutting it cuts that browser's
@@ -210,38 +233,12 @@ export { sleep };
  */
 export function remoteNamespace() {
   if (!process.env.LANCALL_APP_NETNS) return null;
-  const name = `${process.env.LANCALL_APP_NETNS}-b`;
-  const run = (...args) => execFileSync('ip', args, { stdio: 'inherit' });
-  try {
-    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
-  } catch {
-    /* none left over */
-  }
-  run('netns', 'add', name);
-  run('link', 'add', 'lcy0', 'type', 'veth', 'peer', 'name', 'lcy1');
-  run('link', 'set', 'lcy1', 'netns', name);
-  run('addr', 'add', '10.99.4.1/24', 'dev', 'lcy0');
-  run('link', 'set', 'lcy0', 'up');
-  run('-n', name, 'link', 'set', 'lo', 'up');
-  run('-n', name, 'addr', 'add', '10.99.4.2/24', 'dev', 'lcy1');
-  run('-n', name, 'link', 'set', 'lcy1', 'up');
-  run('-n', name, 'route', 'add', '10.99.3.0/24', 'via', '10.99.4.1');
-  const dir = mkdtempSync(path.join(tmpdir(), 'lancall-ns-'));
-  const wrapper = path.join(dir, 'chromium-in-ns');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${name} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
-  return {
-    chromium: wrapper,
-    cut: () => run('link', 'set', 'lcy0', 'down'),
-    restore: () => run('link', 'set', 'lcy0', 'up'),
-    remove() {
-      for (const args of [['netns', 'del', name], ['link', 'del', 'lcy0']]) {
-        try {
-          execFileSync('ip', args, { stdio: 'ignore' });
-        } catch {
-          /* already gone */
-        }
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return makeRemoteNamespace({
+    name: `${process.env.LANCALL_APP_NETNS}-b`,
+    veth: ['lcy0', 'lcy1'],
+    here: '10.99.4.1',
+    there: '10.99.4.2',
+    route: '10.99.3.0/24',
+    chromium: CHROMIUM,
+  });
 }

@@ -5,12 +5,13 @@
 // host listens on 10.99.1.1, the browsers get host candidates on 10.99.1.1 and 10.99.1.2, and no
 // packet can leave.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { makeRemoteNamespace as remoteNamespace } from '../../netns/remote.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const repoRoot = path.resolve(here, '../../..');
@@ -149,40 +150,14 @@ export async function launchBrowser({ fakeDevices = true, fakeUi = true, extra =
  */
 export function makeRemoteNamespace() {
   if (!process.env.LANCALL_NETNS || process.env.LANCALL_NETNS === 'userns') return null;
-  const name = `${process.env.LANCALL_NETNS}-b`;
-  const run = (...args) => execFileSync('ip', args, { stdio: 'inherit' });
-  try {
-    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
-  } catch {
-    /* none left over */
-  }
-  run('netns', 'add', name);
-  run('link', 'add', 'lcx0', 'type', 'veth', 'peer', 'name', 'lcx1');
-  run('link', 'set', 'lcx1', 'netns', name);
-  run('addr', 'add', '10.99.2.1/24', 'dev', 'lcx0');
-  run('link', 'set', 'lcx0', 'up');
-  run('-n', name, 'link', 'set', 'lo', 'up');
-  run('-n', name, 'addr', 'add', '10.99.2.2/24', 'dev', 'lcx1');
-  run('-n', name, 'link', 'set', 'lcx1', 'up');
-  run('-n', name, 'route', 'add', '10.99.1.0/24', 'via', '10.99.2.1');
-  const dir = mkdtempSync(path.join(tmpdir(), 'lancall-ns-'));
-  const wrapper = path.join(dir, 'chromium-in-ns');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${name} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
-  return {
-    name,
-    chromium: wrapper,
-    cut: () => run('link', 'set', 'lcx0', 'down'),
-    restore: () => run('link', 'set', 'lcx0', 'up'),
-    remove() {
-      try {
-        execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
-        execFileSync('ip', ['link', 'del', 'lcx0'], { stdio: 'ignore' });
-      } catch {
-        /* already gone */
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return remoteNamespace({
+    name: `${process.env.LANCALL_NETNS}-b`,
+    veth: ['lcx0', 'lcx1'],
+    here: '10.99.2.1',
+    there: '10.99.2.2',
+    route: '10.99.1.0/24',
+    chromium: CHROMIUM,
+  });
 }
 
 /** A fresh browser profile on the join link, as a person opening it. */

@@ -1,0 +1,56 @@
+// A second network namespace "behind" a veth pair of its own, for a browser whose only way to
+// the host (and to the other peers) can be cut, as a Wi-Fi drop would: one end of the pair stays
+// in the caller's namespace, the other goes into the new one with a route back. Used by the
+// browser and the app tests. Needs root (`ip netns`); the run.sh scripts delete it too if a test
+// dies. Node built-ins only, so both test packages can import it.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/**
+ * @param {object} o
+ * @param {string} o.name the new namespace's name
+ * @param {[string, string]} o.veth the pair's ends: [the one staying here, the one going there]
+ * @param {string} o.here this end's address (a /24)
+ * @param {string} o.there the other end's address (a /24)
+ * @param {string} o.route the network the new namespace reaches through `here`
+ * @param {string} o.chromium the Chromium binary the wrapper runs in the namespace
+ * @returns {{name: string, chromium: string, cut(): void, restore(): void, remove(): void}}
+ */
+export function makeRemoteNamespace({ name, veth: [near, far], here, there, route, chromium }) {
+  const run = (...args) => execFileSync('ip', args, { stdio: 'inherit' });
+  try {
+    execFileSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+  } catch {
+    /* none left over */
+  }
+  run('netns', 'add', name);
+  run('link', 'add', near, 'type', 'veth', 'peer', 'name', far);
+  run('link', 'set', far, 'netns', name);
+  run('addr', 'add', `${here}/24`, 'dev', near);
+  run('link', 'set', near, 'up');
+  run('-n', name, 'link', 'set', 'lo', 'up');
+  run('-n', name, 'addr', 'add', `${there}/24`, 'dev', far);
+  run('-n', name, 'link', 'set', far, 'up');
+  run('-n', name, 'route', 'add', route, 'via', here);
+  const dir = mkdtempSync(path.join(tmpdir(), 'lancall-ns-'));
+  const wrapper = path.join(dir, 'chromium-in-ns');
+  writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${name} ${chromium} "$@"\n`, { mode: 0o755 });
+  return {
+    name,
+    chromium: wrapper,
+    cut: () => run('link', 'set', near, 'down'),
+    restore: () => run('link', 'set', near, 'up'),
+    remove() {
+      for (const args of [['netns', 'del', name], ['link', 'del', near]]) {
+        try {
+          execFileSync('ip', args, { stdio: 'ignore' });
+        } catch {
+          /* already gone */
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
