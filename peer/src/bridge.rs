@@ -341,9 +341,7 @@ impl BridgePc {
                     .await?;
             }
         } else if pc.pending_remote_description().await.is_some() {
-            self.inner.setup.learn(pc.as_ref()).await;
-            let answer = pc.create_answer(None).await?;
-            pc.set_local_description(answer).await?;
+            self.inner.setup.answer(pc.as_ref()).await?;
         } else {
             let offer = pc.create_offer(None).await?;
             pc.set_local_description(offer).await?;

@@ -1007,9 +1007,7 @@ impl Actor {
             .await?;
         if is_offer {
             self.take_main_transceivers().await;
-            self.setup.learn(self.pc.as_ref()).await;
-            let answer = self.pc.create_answer(None).await?;
-            self.pc.set_local_description(answer).await?;
+            self.setup.answer(self.pc.as_ref()).await?;
             self.send_local_description().await;
         }
         if self.is_stable().await {
@@ -1264,10 +1262,18 @@ pub(crate) fn description_from(
 pub(crate) struct SetupRole(OnceLock<&'static str>);
 
 impl SetupRole {
-    /// Learns the role from the last completed exchange, if not known yet. Call it before
-    /// creating an answer: then the current descriptions are the ones the crate wrote and the
-    /// other side accepted.
-    pub(crate) async fn learn(&self, pc: &dyn PeerConnection) {
+    /// `setLocalDescription()` of the answer to the remote offer `pc` holds, once the role is
+    /// known (learnt before the answer replaces the current descriptions).
+    pub(crate) async fn answer(&self, pc: &dyn PeerConnection) -> Result<(), PeerError> {
+        self.learn(pc).await;
+        let answer = pc.create_answer(None).await?;
+        pc.set_local_description(answer).await?;
+        Ok(())
+    }
+
+    /// Learns the role from the last completed exchange, if not known yet: the current
+    /// descriptions are then the ones the crate wrote and the other side accepted.
+    async fn learn(&self, pc: &dyn PeerConnection) {
         if self.0.get().is_some() {
             return;
         }

@@ -278,9 +278,9 @@ export class BridgedPeerConnection extends EventTarget {
     this.closed = false;
     /** Layout operations waiting to go to Rust together (see `batched`). */
     this.openBatch = null;
-    /** Candidates held while a setLocalDescription is under way, and how many are. */
-    this.heldCandidates = null;
+    /** How many setLocalDescription calls hold candidates back, and the candidates held. */
     this.holds = 0;
+    this.heldCandidates = [];
     /** When things first happened (ms since the epoch), for the benchmark's timeline. */
     this.marks = {};
     this.mark('created');
@@ -419,7 +419,6 @@ export class BridgedPeerConnection extends EventTarget {
       // Candidates Rust gathers for this description can reach the page before the operation's
       // answer: a browser fires none before setLocalDescription resolves, and the caller sends
       // the description first. Held until the caller's continuation has run.
-      this.heldCandidates ??= [];
       this.holds += 1;
       try {
         const snapshot = await this.op({ op: 'set-local', rollback: description?.type === 'rollback' });
@@ -434,10 +433,8 @@ export class BridgedPeerConnection extends EventTarget {
   /** @private */
   releaseCandidates() {
     this.holds -= 1;
-    if (this.holds > 0 || !this.heldCandidates) return;
-    const held = this.heldCandidates;
-    this.heldCandidates = null;
-    for (const c of held) this.dispatchCandidate(c);
+    if (this.holds > 0) return;
+    for (const c of this.heldCandidates.splice(0)) this.dispatchCandidate(c);
   }
 
   /** @private */
@@ -545,7 +542,7 @@ export class BridgedPeerConnection extends EventTarget {
         this.dispatchEvent(new Event('negotiationneeded'));
         break;
       case 'icecandidate':
-        if (this.heldCandidates) this.heldCandidates.push(e.candidate);
+        if (this.holds > 0) this.heldCandidates.push(e.candidate);
         else this.dispatchCandidate(e.candidate);
         break;
       case 'connectionstatechange':
