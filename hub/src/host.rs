@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::discovery::{self, Advertisement, Advertiser, AdvertiserOptions};
 use crate::hub::{Hub, HubConfig, HubError, RoomInfo, RoomSpec};
 use crate::netif::{self, AddressWatcher, InterfacePolicy};
-use crate::protocol::IceServer;
+use lancall_protocol::IceServer;
 use crate::server::{CaDownload, Server, ServerError, ServerOptions, Timing};
 
 /// Everything a host needs to start.

@@ -21,9 +21,14 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
+use std::borrow::Cow;
+
+use lancall_protocol::names::normalize_name;
+use lancall_protocol::IceServer;
+
 use crate::protocol::{
-    self, decode, encode, ClientMessage, ErrorCode, IceServer, LeaveReason, PeerInfo, ProtocolError, ServerMessage,
-    MAX_FRAME_BYTES, PROTOCOL_VERSION,
+    self, decode, encode, ClientMessage, ErrorCode, LeaveReason, PeerInfo, ProtocolError, ServerMessage, MAX_FRAME_BYTES,
+    PROTOCOL_VERSION,
 };
 
 /// Knocks and wrong tokens one address may send within [`ADDRESS_WINDOW`] before it is refused
@@ -327,7 +332,7 @@ impl State {
             }
             None => Vec::new(),
         };
-        let text = Outgoing::from(encode(&ServerMessage::PeerLeft { peer: &peer.info, reason }));
+        let text = Outgoing::from(encode(&ServerMessage::PeerLeft { peer: Cow::Borrowed(&peer.info), reason }));
         for member in members {
             if let Some(conn) = self.peers.get(&member).map(|p| p.conn) {
                 self.send(conn, text.clone(), fx);
@@ -455,7 +460,7 @@ impl Hub {
     /// New connections are refused from now on.
     pub fn shutdown(&self, message: &str) {
         self.inner.closing.store(true, Ordering::SeqCst);
-        let text = Outgoing::from(encode(&ServerMessage::Closing { message }));
+        let text = Outgoing::from(encode(&ServerMessage::Closing { message: message.into() }));
         let mut fx = Effects::default();
         let mut state = lock(&self.inner.state);
         let conns: Vec<u64> = state.conns.keys().copied().collect();
@@ -498,11 +503,11 @@ impl Hub {
         }
         let room = knock.info.room.as_str();
         let text = match (admit, state.rooms.get(room)) {
-            (true, Some(r)) => encode(&ServerMessage::Admitted { room, token: r.token.as_deref() }),
-            (true, None) => encode(&ServerMessage::Refused { room, message: "That room was closed while you waited." }),
+            (true, Some(r)) => encode(&ServerMessage::Admitted { room: room.into(), token: r.token.as_deref().map(Cow::Borrowed) }),
+            (true, None) => encode(&ServerMessage::Refused { room: room.into(), message: "That room was closed while you waited.".into() }),
             (false, _) => encode(&ServerMessage::Refused {
-                room,
-                message: "The host did not let you in. Ask them for the link, or try again later.",
+                room: room.into(),
+                message: "The host did not let you in. Ask them for the link, or try again later.".into(),
             }),
         };
         state.send(knock.conn, Outgoing::from(text), &mut fx);
@@ -709,7 +714,7 @@ impl Client {
     }
 
     fn join(&mut self, room_name: &str, token: Option<&str>, name: &str) -> Result<(), ProtocolError> {
-        let name = protocol::normalize_name(name)?;
+        let name = normalize_name(name)?;
         let mut fx = Effects::default();
         let mut state = lock(&self.hub.inner.state);
         let Some(conn) = state.conns.get(&self.conn) else {
@@ -757,13 +762,13 @@ impl Client {
             room.members.iter().filter_map(|m| state.peers.get(m)).map(|p| (p.info.clone(), p.conn)).collect();
         let welcome = encode(&ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
-            room: room_name,
-            me: &me,
-            peers: others.iter().map(|(info, _)| info).collect(),
-            ice_servers: &self.hub.inner.config.ice_servers,
+            room: room_name.into(),
+            me: Cow::Borrowed(&me),
+            peers: others.iter().map(|(info, _)| Cow::Borrowed(info)).collect(),
+            ice_servers: Cow::Borrowed(&self.hub.inner.config.ice_servers),
         });
         state.send(self.conn, Outgoing::from(welcome), &mut fx);
-        let joined = Outgoing::from(encode(&ServerMessage::PeerJoined { peer: &me }));
+        let joined = Outgoing::from(encode(&ServerMessage::PeerJoined { peer: Cow::Borrowed(&me) }));
         for (_, conn) in &others {
             state.send(*conn, joined.clone(), &mut fx);
         }
@@ -784,7 +789,7 @@ impl Client {
     }
 
     fn knock(&mut self, room_name: &str, name: &str) -> Result<(), ProtocolError> {
-        let name = protocol::normalize_name(name)?;
+        let name = normalize_name(name)?;
         let mut fx = Effects::default();
         let mut state = lock(&self.hub.inner.state);
         let Some(conn) = state.conns.get(&self.conn) else { return Ok(()) };
@@ -809,7 +814,7 @@ impl Client {
         };
         if open {
             // Nothing to ask: anyone may join an open room.
-            let text = encode(&ServerMessage::Admitted { room: room_name, token: None });
+            let text = encode(&ServerMessage::Admitted { room: room_name.into(), token: None });
             state.send(self.conn, Outgoing::from(text), &mut fx);
         } else {
             if state.strike(addr, Instant::now()) {
@@ -821,7 +826,7 @@ impl Client {
             if let Some(conn) = state.conns.get_mut(&self.conn) {
                 conn.knock = Some(id);
             }
-            state.send(self.conn, Outgoing::from(encode(&ServerMessage::KnockWait { room: room_name })), &mut fx);
+            state.send(self.conn, Outgoing::from(encode(&ServerMessage::KnockWait { room: room_name.into() })), &mut fx);
             fx.events.push(HubEvent::Knock(info));
         }
         state.drop_slow(&mut fx);
@@ -847,7 +852,7 @@ impl Client {
                 return Err(e);
             }
         };
-        let text = encode(&ServerMessage::Signal { from: &my_id, data });
+        let text = encode(&ServerMessage::Signal { from: Cow::Borrowed(&my_id), data: Cow::Borrowed(data) });
         state.send(target, Outgoing::from(text), &mut fx);
         state.drop_slow(&mut fx);
         drop(state);

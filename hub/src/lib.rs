@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod host;
 pub mod hub;
 pub mod netif;
-pub mod protocol;
+/// The signaling protocol this hub speaks (the `lancall-protocol` crate's hub half).
+pub use lancall_protocol::hub as protocol;
 pub mod server;
 pub mod trust_page;

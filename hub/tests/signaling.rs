@@ -143,6 +143,10 @@ async fn every_bad_input_gets_its_error_and_the_connection_keeps_working() {
     expect(&mut c, "invalid-name").await;
     c.send(json!({"type": "join", "room": "call", "token": token, "name": "x".repeat(65)})).await;
     expect(&mut c, "invalid-name").await;
+    // An invisible person: only zero-width characters.
+    c.send(json!({"type": "join", "room": "call", "token": token, "name": "\u{200B}\u{2060}"})).await;
+    let m = expect(&mut c, "invalid-name").await;
+    assert!(m["message"].as_str().unwrap_or_default().contains("letter or digit"), "{m}");
     c.send(json!({"type": "join", "room": "nowhere", "token": token, "name": "x"})).await;
     expect(&mut c, "unknown-room").await;
     c.send(json!({"type": "join", "room": "call", "token": "0".repeat(32), "name": "x"})).await;

@@ -371,7 +371,7 @@ impl BridgePc {
         if c.candidate.is_empty() {
             return Ok(());
         }
-        self.inner.pc.add_ice_candidate(c.into()).await?;
+        self.inner.pc.add_ice_candidate(crate::connection::candidate_init(c)).await?;
         Ok(())
     }
 

@@ -12,12 +12,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lancall_protocol::hub::{ClientMessage, ErrorCode, ServerMessage};
 use serde::Serialize;
-use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use crate::connection::{IceServer, LinkConfig, LinkEvent, LinkStats, PeerLink};
+use crate::connection::{LinkConfig, LinkEvent, LinkStats, PeerLink};
 use crate::media::{FrameSink, LinkId, LocalMedia, MediaKind, TrackRole};
 use crate::messages::{random_id, Muted, PeerMessage, PeerState};
 
@@ -25,17 +25,6 @@ use crate::messages::{random_id, Muted, PeerMessage, PeerState};
 /// it to rejoin (as in call.js).
 pub const ORPHAN_GRACE: Duration = Duration::from_secs(30);
 
-/// Hub error codes after which retrying the same join is pointless (as in signaling.js).
-const FATAL_JOIN_CODES: &[&str] = &[
-    "rate-limited",
-    "already-knocking",
-    "wrong-token",
-    "unknown-room",
-    "room-full",
-    "invalid-name",
-    "missing-field",
-    "invalid-field",
-];
 
 /// What the call reports. Serialised with an `event` field (the CLI's `--json` lines, and the
 /// shape an IPC shim can forward as is).
@@ -152,7 +141,7 @@ pub struct RemoteStats {
 }
 
 enum Input {
-    Hub(Value),
+    Hub(ServerMessage<'static>),
     Chat(String, oneshot::Sender<usize>),
     SetMuted(MediaKind, bool),
     Hangup(oneshot::Sender<()>),
@@ -167,14 +156,14 @@ pub struct Call {
 }
 
 impl Call {
-    /// Starts a call. Hub messages to send come out of `hub_out` (JSON objects, without the
-    /// `join`: whoever owns the hub connection sends that); events come out of the returned
+    /// Starts a call. Hub messages to send come out of `hub_out` (all but the `join`: whoever
+    /// owns the hub connection sends that); events come out of the returned
     /// receiver; remote frames go to `sink`.
     pub fn start(
         config: CallConfig,
         media: Arc<LocalMedia>,
         sink: FrameSink,
-        hub_out: mpsc::UnboundedSender<Value>,
+        hub_out: mpsc::UnboundedSender<ClientMessage>,
     ) -> (Call, mpsc::UnboundedReceiver<CallEvent>) {
         let (inbox, rx) = mpsc::unbounded_channel();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
@@ -207,7 +196,7 @@ impl Call {
     }
 
     /// Hands over one message from the hub (`welcome`, `peer-joined`, `signal`, ...).
-    pub fn hub_message(&self, message: Value) {
+    pub fn hub_message(&self, message: ServerMessage<'static>) {
         let _ = self.inbox.send(Input::Hub(message));
     }
 
@@ -259,7 +248,7 @@ struct Actor {
     config: CallConfig,
     media: Arc<LocalMedia>,
     sink: FrameSink,
-    hub_out: mpsc::UnboundedSender<Value>,
+    hub_out: mpsc::UnboundedSender<ClientMessage>,
     events: mpsc::UnboundedSender<CallEvent>,
     link_events: mpsc::UnboundedSender<(LinkId, LinkEvent)>,
     session: String,
@@ -316,7 +305,7 @@ impl Actor {
         let _ = self.events.send(event);
     }
 
-    fn send_hub(&self, msg: Value) {
+    fn send_hub(&self, msg: ClientMessage) {
         let _ = self.hub_out.send(msg);
     }
 
@@ -351,7 +340,7 @@ impl Actor {
                             r.link.send_bye().await;
                         }
                     }
-                    self.send_hub(json!({ "type": "leave" }));
+                    self.send_hub(ClientMessage::Leave);
                     let links: Vec<LinkId> = self.remotes.keys().copied().collect();
                     for link in links {
                         self.remove_remote(link, "hangup").await;
@@ -377,20 +366,16 @@ impl Actor {
         }
     }
 
-    async fn on_hub(&mut self, msg: Value) {
+    async fn on_hub(&mut self, msg: ServerMessage<'static>) {
         if self.ended {
             return;
         }
-        let str_of = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-        match msg.get("type").and_then(Value::as_str).unwrap_or("") {
-            "welcome" => {
+        match msg {
+            ServerMessage::Welcome { room, me, peers, ice_servers, .. } => {
                 let rejoined = self.self_id.is_some();
-                self.self_id = msg.get("self").and_then(|s| str_of(s, "id"));
-                self.room = str_of(&msg, "room").unwrap_or_else(|| self.room.clone());
-                self.config.link.ice_servers = msg
-                    .get("iceServers")
-                    .and_then(|v| serde_json::from_value::<Vec<IceServer>>(v.clone()).ok())
-                    .unwrap_or_default();
+                self.self_id = Some(me.id.clone());
+                self.room = room.into_owned();
+                self.config.link.ice_servers = ice_servers.into_owned();
                 self.known.clear();
                 if rejoined {
                     // Our old peer id is gone; every connection waits for its peer to say who it is.
@@ -401,76 +386,51 @@ impl Actor {
                     self.by_peer.clear();
                 }
                 self.emit(CallEvent::Joined {
-                    self_id: self.self_id.clone().unwrap_or_default(),
+                    self_id: me.id.clone(),
                     room: self.room.clone(),
                     rejoined,
                     session: self.session.clone(),
                 });
-                let peers = msg
-                    .get("peers")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
                 for p in peers {
-                    if let Some(id) = str_of(&p, "id") {
-                        self.known.insert(
-                            id.clone(),
-                            str_of(&p, "name").unwrap_or_else(|| "Guest".into()),
-                        );
-                        self.send_state(&id);
-                    }
+                    self.known.insert(p.id.clone(), p.name.clone());
+                    self.send_state(&p.id);
                 }
             }
-            "peer-joined" => {
-                let Some(peer) = msg.get("peer") else { return };
-                let Some(id) = str_of(peer, "id") else { return };
-                if Some(&id) == self.self_id.as_ref() {
+            ServerMessage::PeerJoined { peer } => {
+                if Some(&peer.id) == self.self_id.as_ref() {
                     return;
                 }
-                self.known.insert(
-                    id.clone(),
-                    str_of(peer, "name").unwrap_or_else(|| "Guest".into()),
-                );
-                self.send_state(&id);
+                self.known.insert(peer.id.clone(), peer.name.clone());
+                self.send_state(&peer.id);
             }
-            "peer-left" => {
-                let Some(id) = msg.get("peer").and_then(|p| str_of(p, "id")) else {
+            ServerMessage::PeerLeft { peer, reason } => {
+                let reason = serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_owned));
+                self.on_peer_left(&peer.id, reason.as_deref().unwrap_or("left")).await;
+            }
+            ServerMessage::Signal { from, data } => {
+                let Some(message) = PeerMessage::from_raw(&data) else {
                     return;
                 };
-                let reason = str_of(&msg, "reason").unwrap_or_else(|| "left".into());
-                self.on_peer_left(&id, &reason).await;
+                self.on_signal(from.into_owned(), message).await;
             }
-            "signal" => {
-                let (Some(from), Some(data)) = (str_of(&msg, "from"), msg.get("data")) else {
-                    return;
-                };
-                let Some(message) = PeerMessage::from_value(data) else {
-                    return;
-                };
-                self.on_signal(from, message).await;
-            }
-            "error" => {
-                let code = str_of(&msg, "code").unwrap_or_default();
-                let message = str_of(&msg, "message").unwrap_or_default();
-                let re = str_of(&msg, "re").unwrap_or_default();
-                if code == "unknown-peer" {
-                    if let Some(peer) = str_of(&msg, "peer") {
+            ServerMessage::Error { code, message, re, peer } => {
+                if code == ErrorCode::UnknownPeer {
+                    if let Some(peer) = peer {
                         self.on_peer_left(&peer, "unknown").await;
                     }
-                } else if (re == "join" || re == "knock")
-                    && FATAL_JOIN_CODES.contains(&code.as_str())
-                {
-                    self.emit(CallEvent::Fatal { code, message });
+                } else if matches!(re.as_deref(), Some("join" | "knock")) && code.ends_join() {
+                    self.emit(CallEvent::Fatal { code: code.as_str().to_owned(), message: message.into_owned() });
                 } else {
-                    log::warn!("hub error {code}: {message}");
+                    log::warn!("hub error {}: {message}", code.as_str());
                 }
             }
-            "closing" => {
-                let message =
-                    str_of(&msg, "message").unwrap_or_else(|| "The host is shutting down.".into());
-                self.emit(CallEvent::Closing { message });
+            ServerMessage::Closing { message } => {
+                self.emit(CallEvent::Closing { message: message.into_owned() });
             }
-            _ => {}
+            ServerMessage::Pong
+            | ServerMessage::KnockWait { .. }
+            | ServerMessage::Admitted { .. }
+            | ServerMessage::Refused { .. } => {}
         }
     }
 
@@ -638,8 +598,7 @@ impl Actor {
         match ev {
             LinkEvent::Signal(message) => {
                 if let Some(to) = &r.id {
-                    let msg = json!({ "type": "signal", "to": to, "data": message.to_value() });
-                    let _ = self.hub_out.send(msg);
+                    let _ = self.hub_out.send(message.signal_to(to));
                 }
             }
             LinkEvent::Connection(state) => {
@@ -720,8 +679,6 @@ impl Actor {
             muted: self.muted,
             screen: None,
         };
-        self.send_hub(
-            json!({ "type": "signal", "to": to, "data": PeerMessage::State(state).to_value() }),
-        );
+        self.send_hub(PeerMessage::State(state).signal_to(to));
     }
 }

@@ -74,31 +74,7 @@ pub struct LinkConfig {
 }
 
 /// One entry of the hub's `iceServers`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct IceServer {
-    /// `stun:`/`turn:` URLs.
-    #[serde(default)]
-    pub urls: UrlList,
-    /// TURN user name.
-    #[serde(default)]
-    pub username: Option<String>,
-    /// TURN password.
-    #[serde(default)]
-    pub credential: Option<String>,
-}
-
-/// `urls` may be one string or a list, as in `RTCIceServer`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(untagged)]
-pub enum UrlList {
-    /// No URLs.
-    #[default]
-    None,
-    /// One URL.
-    One(String),
-    /// Several.
-    Many(Vec<String>),
-}
+pub use lancall_protocol::IceServer;
 
 /// What a link reports to its owner.
 #[derive(Debug, Clone)]
@@ -368,11 +344,7 @@ pub(crate) async fn build_peer_connection(
         .ice_servers
         .iter()
         .map(|s| RTCIceServer {
-            urls: match &s.urls {
-                UrlList::None => vec![],
-                UrlList::One(u) => vec![u.clone()],
-                UrlList::Many(v) => v.clone(),
-            },
+            urls: s.urls.clone(),
             username: s.username.clone().unwrap_or_default(),
             credential: s.credential.clone().unwrap_or_default(),
         })
@@ -614,15 +586,14 @@ pub(crate) async fn signalled_candidate(
     })
 }
 
-impl From<Candidate> for RTCIceCandidateInit {
-    fn from(c: Candidate) -> RTCIceCandidateInit {
-        RTCIceCandidateInit {
-            candidate: c.candidate,
-            sdp_mid: c.sdp_mid,
-            sdp_mline_index: c.sdp_mline_index,
-            username_fragment: c.username_fragment,
-            url: None,
-        }
+/// A signalled candidate in the shape webrtc-rs takes.
+pub(crate) fn candidate_init(c: Candidate) -> RTCIceCandidateInit {
+    RTCIceCandidateInit {
+        candidate: c.candidate,
+        sdp_mid: c.sdp_mid,
+        sdp_mline_index: c.sdp_mline_index,
+        username_fragment: c.username_fragment,
+        url: None,
     }
 }
 
@@ -880,7 +851,7 @@ impl Actor {
                 }
             }
             Input::Remote(PeerMessage::Candidate(Some(c))) => {
-                if let Err(e) = self.pc.add_ice_candidate(c.into()).await {
+                if let Err(e) = self.pc.add_ice_candidate(candidate_init(c)).await {
                     if !self.ignore_offer {
                         log::debug!("link {}: ICE candidate not added: {e}", self.shared.id);
                     }

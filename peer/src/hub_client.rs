@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use lancall_certs::Fingerprint;
 use rustls_pki_types::ServerName;
-use serde_json::{json, Value};
+use lancall_protocol::hub::{decode_server, ClientMessage, ServerMessage};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsConnector;
@@ -192,11 +192,11 @@ impl HubSocket {
         link: &JoinLink,
         name: &str,
         call: &Call,
-        mut hub_out: mpsc::UnboundedReceiver<Value>,
+        mut hub_out: mpsc::UnboundedReceiver<ClientMessage>,
     ) -> Result<(), PeerError> {
-        let join = json!({ "type": "join", "room": link.room, "token": link.token, "name": name });
+        let join = ClientMessage::Join { room: link.room.clone(), token: link.token.clone(), name: name.to_owned() };
         self.ws
-            .send(Message::text(join.to_string()))
+            .send(Message::text(join.encode()))
             .await
             .map_err(|e| PeerError::HubClosed(e.to_string()))?;
         let mut ping = tokio::time::interval(PING_INTERVAL);
@@ -204,18 +204,14 @@ impl HubSocket {
         loop {
             tokio::select! {
                 incoming = self.ws.next() => match incoming {
-                    Some(Ok(Message::Text(text))) => match serde_json::from_str::<Value>(&text) {
-                        Ok(v) if v.is_object() => {
-                            let fatal = v.get("type").and_then(Value::as_str) == Some("error")
-                                && v.get("re").and_then(Value::as_str) == Some("join");
-                            if fatal {
-                                let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-                                call.hub_message(v.clone());
-                                return Err(PeerError::Refused { code: s("code"), message: s("message") });
-                            }
-                            call.hub_message(v);
+                    Some(Ok(Message::Text(text))) => match decode_server(&text) {
+                        Ok(ServerMessage::Error { code, message, re: Some(re), peer }) if re == "join" => {
+                            let refused = PeerError::Refused { code: code.as_str().to_owned(), message: message.to_string() };
+                            call.hub_message(ServerMessage::Error { code, message, re: Some(re), peer });
+                            return Err(refused);
                         }
-                        _ => log::warn!("the hub sent something that is not a JSON object; ignored"),
+                        Ok(msg) => call.hub_message(msg),
+                        Err(e) => log::warn!("the hub sent a message this client cannot read ({e}); ignored"),
                     },
                     Some(Ok(Message::Close(frame))) => {
                         let why = frame.map(|f| format!("{} {}", u16::from(f.code), f.reason)).unwrap_or_default();
@@ -227,8 +223,8 @@ impl HubSocket {
                 },
                 out = hub_out.recv() => match out {
                     Some(msg) => {
-                        let leaving = msg.get("type").and_then(Value::as_str) == Some("leave");
-                        self.ws.send(Message::text(msg.to_string())).await.map_err(|e| PeerError::HubClosed(e.to_string()))?;
+                        let leaving = matches!(msg, ClientMessage::Leave);
+                        self.ws.send(Message::text(msg.encode())).await.map_err(|e| PeerError::HubClosed(e.to_string()))?;
                         if leaving {
                             let _ = self.ws.close(None).await;
                             return Ok(());
@@ -240,7 +236,7 @@ impl HubSocket {
                     }
                 },
                 _ = ping.tick() => {
-                    self.ws.send(Message::text(r#"{"type":"ping"}"#)).await.map_err(|e| PeerError::HubClosed(e.to_string()))?;
+                    self.ws.send(Message::text(ClientMessage::Ping.encode())).await.map_err(|e| PeerError::HubClosed(e.to_string()))?;
                 }
             }
         }

@@ -24,7 +24,8 @@ pub mod error;
 pub mod hub_client;
 mod keyframe;
 pub mod media;
-pub mod messages;
+/// The peer messages (the `lancall-protocol` crate's peer half).
+pub use lancall_protocol::peer as messages;
 pub mod testsrc;
 
 pub use call::{Call, CallConfig, CallEvent, RemoteStats};

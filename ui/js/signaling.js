@@ -15,7 +15,8 @@
 //   knock-wait   {} - a knock reached the host, which is deciding (start({ knock: true }))
 //   admitted     { token } - the host let us in; the join follows by itself
 
-/** Error codes after which retrying the same join is pointless. */
+/** Error codes after which retrying the same join is pointless: the same list as
+ * lancall-protocol's `ErrorCode::ends_join` (a test there compares them). */
 const FATAL_JOIN_CODES = new Set([
   'rate-limited',
   'already-knocking',

@@ -12,7 +12,7 @@ use lancall_hub::discovery;
 use lancall_hub::hub::HubEvent;
 use lancall_hub::netif::InterfacePolicy;
 use std::time::Duration;
-use lancall_hub::protocol::IceServer;
+use lancall_protocol::IceServer;
 use lancall_hub::server::{DEFAULT_HTTPS_PORT, DEFAULT_HTTP_PORT};
 
 #[derive(Parser)]

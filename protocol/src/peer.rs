@@ -1,5 +1,6 @@
 //! The messages peers exchange (docs/PROTOCOL.md, "Peer messages"): inside the hub's
-//! `signal.data`, and as JSON text on the `lancall` data channel. Same shapes as ui/js/call.js.
+//! `signal.data`, and as JSON text on the `lancall` data channel. The hub never reads them; the
+//! web client (`ui/js/call.js`) writes and reads the same shapes.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -96,6 +97,21 @@ impl PeerMessage {
                 .map(|c| PeerMessage::Candidate(Some(c)));
         }
         None
+    }
+
+    /// Reads `signal.data` as the hub relays it (raw JSON); `None` as for [`Self::from_value`].
+    pub fn from_raw(data: &serde_json::value::RawValue) -> Option<PeerMessage> {
+        serde_json::from_str::<Value>(data.get()).ok().as_ref().and_then(PeerMessage::from_value)
+    }
+
+    /// This message as the `signal` a client sends the hub to reach peer `to`.
+    pub fn signal_to(&self, to: &str) -> crate::hub::ClientMessage {
+        // A `Value` always serialises; `null` is never reached.
+        let data = serde_json::value::to_raw_value(&self.to_value()).unwrap_or_else(|e| {
+            log::error!("could not encode a peer message: {e}");
+            serde_json::value::RawValue::NULL.to_owned()
+        });
+        crate::hub::ClientMessage::Signal { to: to.to_owned(), data }
     }
 
     /// The JSON value to put in `signal.data`.

@@ -1,13 +1,17 @@
-//! The signaling protocol, version 1, exactly as `docs/PROTOCOL.md` writes it down.
+//! The signaling protocol between a client and the hub, version 1, exactly as `docs/PROTOCOL.md`
+//! writes it down.
 //!
-//! Decoding is done in one pass into a map of raw JSON values, so that a bad field can be named
+//! The hub decodes client frames with [`decode`] (not serde's derive) in one pass into a map of raw JSON values, so that a bad field can be named
 //! precisely in the error a person reads, and so that `signal.data` stays opaque: the hub hands
 //! the sender's bytes to the receiver without parsing or re-encoding them.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+use crate::ice::IceServer;
 
 /// The protocol version this hub speaks; sent in `welcome.protocol` and in mDNS TXT records.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -16,14 +20,20 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// enough that one client cannot make the hub hold much memory.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
-/// Display names longer than this (after trimming) are refused.
-pub const MAX_NAME_CHARS: usize = 64;
-
 /// Room names longer than this are refused.
 pub const MAX_ROOM_CHARS: usize = 64;
 
-/// A message from a client to the hub.
-#[derive(Debug)]
+/// The `type` of every message a client may send, in the order `docs/PROTOCOL.md` lists them.
+pub const CLIENT_MESSAGE_TYPES: [&str; 5] = ["join", "knock", "signal", "leave", "ping"];
+
+/// The `type` of every message the hub sends, in the order `docs/PROTOCOL.md` lists them.
+pub const SERVER_MESSAGE_TYPES: [&str; 10] =
+    ["welcome", "peer-joined", "peer-left", "signal", "pong", "knock-wait", "admitted", "refused", "error", "closing"];
+
+/// A message from a client to the hub. Clients build it and [`ClientMessage::encode`] it; the hub
+/// reads it with [`decode`], which names a bad field precisely.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ClientMessage {
     /// Enter a room.
     Join {
@@ -31,7 +41,7 @@ pub enum ClientMessage {
         room: String,
         /// Token from the join link; `None` when absent.
         token: Option<String>,
-        /// Display name as sent (checked and trimmed by [`normalize_name`] in the hub).
+        /// Display name as sent (the hub applies [`crate::names::normalize_name`]).
         name: String,
     },
     /// Relay `data` to peer `to`.
@@ -55,6 +65,15 @@ pub enum ClientMessage {
 }
 
 impl ClientMessage {
+    /// The JSON text to send.
+    pub fn encode(&self) -> String {
+        // Every field is a string or already-valid raw JSON: serialising cannot fail.
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            log::error!("could not encode a client message: {e}");
+            r#"{"type":"ping"}"#.to_owned()
+        })
+    }
+
     /// The wire name of this message's type, for `error.re`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -68,7 +87,7 @@ impl ClientMessage {
 }
 
 /// Stable error codes (`error.code`), one per way a client can go wrong. See `docs/PROTOCOL.md`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorCode {
     /// The frame is not a JSON object, or not text.
@@ -79,7 +98,8 @@ pub enum ErrorCode {
     MissingField,
     /// A field has the wrong JSON type or breaks a syntax rule.
     InvalidField,
-    /// The display name is empty, too long, or has control characters.
+    /// The display name is empty, too long, has control characters, or nothing visible
+    /// (see [`crate::names`]).
     InvalidName,
     /// No room of that name on this host.
     UnknownRoom,
@@ -103,6 +123,42 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the order `docs/PROTOCOL.md` lists them.
+    pub const ALL: [ErrorCode; 14] = [
+        ErrorCode::BadJson,
+        ErrorCode::UnknownType,
+        ErrorCode::MissingField,
+        ErrorCode::InvalidField,
+        ErrorCode::InvalidName,
+        ErrorCode::UnknownRoom,
+        ErrorCode::WrongToken,
+        ErrorCode::RoomFull,
+        ErrorCode::AlreadyJoined,
+        ErrorCode::NotJoined,
+        ErrorCode::UnknownPeer,
+        ErrorCode::TooLarge,
+        ErrorCode::RateLimited,
+        ErrorCode::AlreadyKnocking,
+    ];
+
+    /// After this answer to a `join` or `knock`, retrying the same join is pointless: the link,
+    /// the name or the room must change first (or, for `rate-limited`, a minute pass). Clients
+    /// stop reconnecting and tell the person. `ui/js/signaling.js` keeps the same list
+    /// (`FATAL_JOIN_CODES`); a test in this crate reads it there and compares.
+    pub fn ends_join(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::RateLimited
+                | ErrorCode::AlreadyKnocking
+                | ErrorCode::WrongToken
+                | ErrorCode::UnknownRoom
+                | ErrorCode::RoomFull
+                | ErrorCode::InvalidName
+                | ErrorCode::MissingField
+                | ErrorCode::InvalidField
+        )
+    }
+
     /// The code as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -153,9 +209,9 @@ impl ProtocolError {
     pub fn encode(&self) -> String {
         encode(&ServerMessage::Error {
             code: self.code,
-            message: &self.message,
-            re: self.re,
-            peer: self.peer.as_deref(),
+            message: Cow::Borrowed(&self.message),
+            re: self.re.map(Cow::Borrowed),
+            peer: self.peer.as_deref().map(Cow::Borrowed),
         })
     }
 }
@@ -253,27 +309,6 @@ pub fn check_room_name(room: &str) -> Result<(), ProtocolError> {
     Ok(())
 }
 
-/// Trims a display name and checks it: 1–64 characters, no control characters.
-pub fn normalize_name(name: &str) -> Result<String, ProtocolError> {
-    let trimmed = name.trim();
-    if trimmed.is_empty() {
-        return Err(ProtocolError::new(ErrorCode::InvalidName, "Please enter a name so the others know who you are."));
-    }
-    if trimmed.chars().count() > MAX_NAME_CHARS {
-        return Err(ProtocolError::new(
-            ErrorCode::InvalidName,
-            format!("That name is too long: use at most {MAX_NAME_CHARS} characters."),
-        ));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(ProtocolError::new(
-            ErrorCode::InvalidName,
-            "A name cannot contain control characters such as line breaks or tabs.",
-        ));
-    }
-    Ok(trimmed.to_owned())
-}
-
 /// Shortens and cleans client-supplied text before it is quoted back in a message or a log.
 pub fn printable(s: &str) -> String {
     let mut out: String = s.chars().filter(|c| !c.is_control()).take(40).collect();
@@ -284,7 +319,7 @@ pub fn printable(s: &str) -> String {
 }
 
 /// A peer as others see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerInfo {
     /// Random id, new for every join.
     pub id: String,
@@ -293,7 +328,7 @@ pub struct PeerInfo {
 }
 
 /// Why a peer left its room (`peer-left.reason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LeaveReason {
     /// It sent `leave` (or hung up).
@@ -308,58 +343,9 @@ pub enum LeaveReason {
     HostClosing,
 }
 
-/// An ICE server handed to clients in `welcome.iceServers`, in the shape `RTCPeerConnection` takes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct IceServer {
-    /// `stun:` or `turn:`/`turns:` URLs.
-    pub urls: Vec<String>,
-    /// TURN user name.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    /// TURN password.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub credential: Option<String>,
-}
-
-impl std::str::FromStr for IceServer {
-    type Err = String;
-
-    /// Parses `stun:host:port`, `turn:host:port` or `turn:user:password@host:port` (also `turns:`),
-    /// the form `--ice-server` takes on the command line.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (scheme, rest) = s
-            .split_once(':')
-            .ok_or_else(|| format!("\"{s}\" is not an ICE server URL: write stun:HOST:PORT or turn:USER:PASSWORD@HOST:PORT"))?;
-        match scheme {
-            "stun" | "stuns" => {
-                if rest.contains('@') {
-                    return Err(format!("\"{s}\": a STUN server takes no user name or password"));
-                }
-                Ok(IceServer { urls: vec![s.to_owned()], username: None, credential: None })
-            }
-            "turn" | "turns" => match rest.rsplit_once('@') {
-                Some((userinfo, host)) => {
-                    let (user, pass) = userinfo
-                        .split_once(':')
-                        .ok_or_else(|| format!("\"{s}\": write the TURN credentials as USER:PASSWORD@HOST:PORT"))?;
-                    if host.is_empty() {
-                        return Err(format!("\"{s}\" has no host after '@'"));
-                    }
-                    Ok(IceServer {
-                        urls: vec![format!("{scheme}:{host}")],
-                        username: Some(user.to_owned()),
-                        credential: Some(pass.to_owned()),
-                    })
-                }
-                None => Err(format!("\"{s}\": a TURN server needs credentials: turn:USER:PASSWORD@HOST:PORT")),
-            },
-            _ => Err(format!("\"{s}\" is not an ICE server URL: it must start with stun:, stuns:, turn: or turns:")),
-        }
-    }
-}
-
-/// A message from the hub to a client.
-#[derive(Debug, Serialize)]
+/// A message from the hub to a client. The hub builds it from borrowed parts and [`encode`]s it;
+/// a client reads it with [`decode_server`] into owned parts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum ServerMessage<'a> {
     /// The join succeeded.
@@ -367,74 +353,99 @@ pub enum ServerMessage<'a> {
         /// [`PROTOCOL_VERSION`].
         protocol: u32,
         /// The room joined.
-        room: &'a str,
+        room: Cow<'a, str>,
         /// The joiner itself.
         #[serde(rename = "self")]
-        me: &'a PeerInfo,
+        me: Cow<'a, PeerInfo>,
         /// The others already in the room, oldest first.
-        peers: Vec<&'a PeerInfo>,
+        #[serde(default)]
+        peers: Vec<Cow<'a, PeerInfo>>,
         /// ICE servers for `RTCPeerConnection`.
-        #[serde(rename = "iceServers")]
-        ice_servers: &'a [IceServer],
+        #[serde(rename = "iceServers", default)]
+        ice_servers: Cow<'a, [IceServer]>,
     },
     /// Someone entered the room.
     PeerJoined {
         /// Who.
-        peer: &'a PeerInfo,
+        peer: Cow<'a, PeerInfo>,
     },
     /// Someone left the room.
     PeerLeft {
         /// Who.
-        peer: &'a PeerInfo,
+        peer: Cow<'a, PeerInfo>,
         /// Why.
         reason: LeaveReason,
     },
     /// Relayed data from another peer.
     Signal {
         /// The sender's id.
-        from: &'a str,
+        from: Cow<'a, str>,
         /// The sender's data, byte for byte.
-        data: &'a RawValue,
+        data: Cow<'a, RawValue>,
     },
     /// Answer to `ping`.
     Pong,
     /// The knock reached the host; wait for `admitted` or `refused`.
     KnockWait {
         /// The room knocked on.
-        room: &'a str,
+        room: Cow<'a, str>,
     },
     /// The host let the knocker in: `join` with this token now.
     Admitted {
         /// The room.
-        room: &'a str,
+        room: Cow<'a, str>,
         /// The room's token (`null` for an open room).
-        token: Option<&'a str>,
+        #[serde(default)]
+        token: Option<Cow<'a, str>>,
     },
     /// The host said no (or went away).
     Refused {
         /// The room.
-        room: &'a str,
+        room: Cow<'a, str>,
         /// Sentence for a person.
-        message: &'a str,
+        message: Cow<'a, str>,
     },
     /// A refusal; see [`ErrorCode`].
     Error {
         /// Stable code.
         code: ErrorCode,
         /// Sentence for a person.
-        message: &'a str,
+        message: Cow<'a, str>,
         /// Type of the message that caused it.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        re: Option<&'static str>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        re: Option<Cow<'a, str>>,
         /// For `unknown-peer`: the id not found.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        peer: Option<&'a str>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<Cow<'a, str>>,
     },
     /// The hub is stopping; the connection closes next.
     Closing {
         /// Sentence for a person.
-        message: &'a str,
+        message: Cow<'a, str>,
     },
+}
+
+/// Reads one hub message, as a client does. Unknown types and bad shapes are an error saying so:
+/// a client of an older version skips such a message rather than stop.
+pub fn decode_server(text: &str) -> Result<ServerMessage<'static>, serde_json::Error> {
+    // serde buffers an internally tagged enum's fields before it picks the variant, and a raw
+    // JSON value cannot be read from that buffer: `signal` (whose `data` stays raw, byte for byte)
+    // is read on its own.
+    #[derive(Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Cow<'a, str>,
+    }
+    #[derive(Deserialize)]
+    struct Relayed {
+        from: String,
+        data: Box<RawValue>,
+    }
+    if serde_json::from_str::<Kind>(text)?.kind == "signal" {
+        let Relayed { from, data } = serde_json::from_str(text)?;
+        return Ok(ServerMessage::Signal { from: Cow::Owned(from), data: Cow::Owned(data) });
+    }
+    serde_json::from_str(text)
 }
 
 /// Encodes a hub message as JSON text.
@@ -510,44 +521,91 @@ mod tests {
         assert!(v.get("peer").is_none());
     }
 
-    #[test]
-    fn names_are_trimmed_and_checked() {
-        assert_eq!(normalize_name("  Ada Lovelace \n").ok().as_deref(), Some("Ada Lovelace"));
-        assert_eq!(normalize_name(&"é".repeat(64)).map(|n| n.chars().count()).ok(), Some(64));
-        assert!(normalize_name(&"é".repeat(65)).is_err());
-        assert!(normalize_name("   ").is_err());
-        assert!(normalize_name("a\u{7}b").is_err());
-        assert!(normalize_name("a\nb").is_err());
-    }
 
     #[test]
     fn server_messages_have_the_documented_shape() {
         let me = PeerInfo { id: "a".into(), name: "Ada".into() };
         let other = PeerInfo { id: "b".into(), name: "Grace".into() };
         let ice = [IceServer { urls: vec!["stun:10.0.0.1:3478".into()], username: None, credential: None }];
-        let text = encode(&ServerMessage::Welcome { protocol: 1, room: "call", me: &me, peers: vec![&other], ice_servers: &ice });
+        let text = encode(&ServerMessage::Welcome {
+            protocol: 1,
+            room: "call".into(),
+            me: Cow::Borrowed(&me),
+            peers: vec![Cow::Borrowed(&other)],
+            ice_servers: Cow::Borrowed(&ice),
+        });
         let v: serde_json::Value = serde_json::from_str(&text).expect("valid json");
         assert_eq!(v["type"], "welcome");
         assert_eq!(v["self"]["name"], "Ada");
         assert_eq!(v["peers"][0]["id"], "b");
         assert_eq!(v["iceServers"][0]["urls"][0], "stun:10.0.0.1:3478");
         let data = RawValue::from_string(r#"{"x": 1}"#.into()).expect("raw");
-        let text = encode(&ServerMessage::Signal { from: "a", data: &data });
+        let text = encode(&ServerMessage::Signal { from: "a".into(), data: Cow::Borrowed(&data) });
         assert_eq!(text, r#"{"type":"signal","from":"a","data":{"x": 1}}"#);
-        let text = encode(&ServerMessage::PeerLeft { peer: &me, reason: LeaveReason::TooSlow });
+        let text = encode(&ServerMessage::PeerLeft { peer: Cow::Borrowed(&me), reason: LeaveReason::TooSlow });
         assert!(text.contains(r#""reason":"too-slow""#), "{text}");
     }
 
     #[test]
-    fn ice_server_flags_parse() {
-        let s: IceServer = "turn:alice:s3cret@10.0.0.2:3478".parse().expect("turn");
-        assert_eq!(s.urls, vec!["turn:10.0.0.2:3478"]);
-        assert_eq!(s.username.as_deref(), Some("alice"));
-        assert_eq!(s.credential.as_deref(), Some("s3cret"));
-        let s: IceServer = "stun:10.0.0.2:3478".parse().expect("stun");
-        assert_eq!(s.urls, vec!["stun:10.0.0.2:3478"]);
-        assert!("turn:10.0.0.2:3478".parse::<IceServer>().is_err());
-        assert!("http://x".parse::<IceServer>().is_err());
-        assert!("stun:u:p@x".parse::<IceServer>().is_err());
+    fn clients_read_every_hub_message_back() {
+        let me = PeerInfo { id: "a".into(), name: "Ada \"the first\"".into() };
+        let ice = [IceServer { urls: vec!["stun:10.0.0.1:3478".into()], username: None, credential: None }];
+        let data = RawValue::from_string(r#"{"description":{"type":"offer","sdp":"v=0\r\n"}}"#.into()).expect("raw");
+        let all = [
+            ServerMessage::Welcome {
+                protocol: PROTOCOL_VERSION,
+                room: "call".into(),
+                me: Cow::Borrowed(&me),
+                peers: vec![Cow::Borrowed(&me)],
+                ice_servers: Cow::Borrowed(&ice),
+            },
+            ServerMessage::PeerJoined { peer: Cow::Borrowed(&me) },
+            ServerMessage::PeerLeft { peer: Cow::Borrowed(&me), reason: LeaveReason::HostClosing },
+            ServerMessage::Signal { from: "b".into(), data: Cow::Borrowed(&data) },
+            ServerMessage::Pong,
+            ServerMessage::KnockWait { room: "call".into() },
+            ServerMessage::Admitted { room: "call".into(), token: Some("t".into()) },
+            ServerMessage::Refused { room: "call".into(), message: "No.".into() },
+            ServerMessage::Error { code: ErrorCode::UnknownPeer, message: "Gone.".into(), re: Some("signal".into()), peer: Some("z".into()) },
+            ServerMessage::Closing { message: "Bye.".into() },
+        ];
+        for msg in &all {
+            let text = encode(msg);
+            let back = decode_server(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            // Re-encoding what was read gives the same text: nothing is lost or reshaped.
+            assert_eq!(encode(&back), text);
+        }
+        let types: Vec<String> = all
+            .iter()
+            .map(|m| serde_json::from_str::<serde_json::Value>(&encode(m)).map(|v| v["type"].to_string()).unwrap_or_default())
+            .map(|t| t.trim_matches('"').to_owned())
+            .collect();
+        assert_eq!(types, SERVER_MESSAGE_TYPES);
+        assert!(decode_server(r#"{"type":"dance"}"#).is_err());
+        assert!(decode_server(r#"{"type":"signal","from":"b"}"#).is_err());
     }
+
+    #[test]
+    fn what_clients_encode_the_hub_decodes() {
+        let data = RawValue::from_string(r#"{"candidate":null}"#.into()).expect("raw");
+        let all = [
+            ClientMessage::Join { room: "call".into(), token: Some("t".into()), name: "Ada".into() },
+            ClientMessage::Knock { room: "call".into(), name: "Ada".into() },
+            ClientMessage::Signal { to: "b".into(), data },
+            ClientMessage::Leave,
+            ClientMessage::Ping,
+        ];
+        let kinds: Vec<&str> = all.iter().map(ClientMessage::kind).collect();
+        assert_eq!(kinds, CLIENT_MESSAGE_TYPES);
+        for msg in &all {
+            let text = msg.encode();
+            let back = decode(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(back.encode(), text);
+        }
+        let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        for (code, text) in ErrorCode::ALL.iter().zip(&codes) {
+            assert_eq!(serde_json::to_string(code).ok(), Some(format!("\"{text}\"")));
+        }
+    }
+
 }
