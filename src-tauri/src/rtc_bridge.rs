@@ -143,7 +143,7 @@ impl VideoPipe {
     fn start(source: &str, media: Arc<LocalMedia>) -> Arc<VideoPipe> {
         let pipe = Arc::new(VideoPipe { state: Mutex::new(PipeState::default()), wake: Condvar::new(), tally: Mutex::new(VideoTally::default()) });
         let worker = pipe.clone();
-        let name = format!("lancall-video-{}", &source[..source.len().min(8)]);
+        let name = format!("lancall-video-{}", source.chars().take(8).collect::<String>());
         if let Err(e) = std::thread::Builder::new().name(name).spawn(move || worker.run(&media)) {
             log::error!("source {source}: no thread to encode pictures: {e}");
         }
@@ -204,9 +204,13 @@ impl VideoPipe {
 }
 
 /// Connection, source and channel ids come from the UI: 1 to 64 characters.
+/// Connection and source ids come from the page (24 hex characters from rtc-bridge.js's
+/// `randomId`): they are IPC input, so only 1 to 64 ASCII letters, digits, '-' and '_' pass. Being
+/// ASCII, any byte offset into one is a character boundary (thread names slice them).
 fn check_id(id: &str) -> Result<(), AppError> {
-    if id.is_empty() || id.len() > 64 {
-        return Err(AppError::Bridge("Connection and source ids are 1 to 64 characters.".into()));
+    let ascii = id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if id.is_empty() || id.len() > 64 || !ascii {
+        return Err(AppError::Bridge("Connection and source ids are 1 to 64 ASCII letters, digits, '-' or '_'.".into()));
     }
     Ok(())
 }
@@ -637,6 +641,20 @@ mod tests {
             serde_json::to_value(&answer).expect("json"),
             serde_json::json!([{ "ok": null }, { "error": "There is no transceiver 9." }])
         );
+    }
+
+    #[test]
+    fn ids_from_the_page_are_short_ascii_or_refused() {
+        assert!(check_id("0123456789abcdef01234567").is_ok());
+        assert!(check_id(&"a".repeat(64)).is_ok());
+        // "aéééé" is 9 bytes: slicing it at byte 8 for a thread name panicked before ids were ASCII.
+        for hostile in ["aéééé", "", &"a".repeat(65), "a\0b", "../x", "🙂", "a b"] {
+            assert!(check_id(hostile).is_err(), "{hostile:?} was accepted");
+        }
+        // Nothing that slices an id for a name can panic, whatever passed or not.
+        let media = LocalMedia::new(LocalMediaConfig::default());
+        let pipe = VideoPipe::start("aéééé", media);
+        pipe.close();
     }
 
     #[test]
