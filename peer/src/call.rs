@@ -404,8 +404,7 @@ impl Actor {
                 self.send_state(&peer.id);
             }
             ServerMessage::PeerLeft { peer, reason } => {
-                let reason = serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_owned));
-                self.on_peer_left(&peer.id, reason.as_deref().unwrap_or("left")).await;
+                self.on_peer_left(&peer.id, reason.as_str()).await;
             }
             ServerMessage::Signal { from, data } => {
                 let Some(message) = PeerMessage::from_raw(&data) else {

@@ -343,6 +343,19 @@ pub enum LeaveReason {
     HostClosing,
 }
 
+impl LeaveReason {
+    /// The reason as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LeaveReason::Left => "left",
+            LeaveReason::Disconnected => "disconnected",
+            LeaveReason::Timeout => "timeout",
+            LeaveReason::TooSlow => "too-slow",
+            LeaveReason::HostClosing => "host-closing",
+        }
+    }
+}
+
 /// A message from the hub to a client. The hub builds it from borrowed parts and [`encode`]s it;
 /// a client reads it with [`decode_server`] into owned parts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -544,6 +557,9 @@ mod tests {
         assert_eq!(text, r#"{"type":"signal","from":"a","data":{"x": 1}}"#);
         let text = encode(&ServerMessage::PeerLeft { peer: Cow::Borrowed(&me), reason: LeaveReason::TooSlow });
         assert!(text.contains(r#""reason":"too-slow""#), "{text}");
+        for reason in [LeaveReason::Left, LeaveReason::Disconnected, LeaveReason::Timeout, LeaveReason::TooSlow, LeaveReason::HostClosing] {
+            assert_eq!(serde_json::to_string(&reason).ok(), Some(format!("\"{}\"", reason.as_str())));
+        }
     }
 
     #[test]
