@@ -42,6 +42,7 @@ use crate::connection::{
 use crate::error::PeerError;
 use crate::media::{EncodedSample, FrameSink, LocalMedia, MediaKind, TrackRole};
 use crate::messages::{Candidate, Description};
+use lancall_protocol::sync::lock;
 
 /// Data channels the remote opens are numbered from here; the page numbers its own below.
 pub const REMOTE_CHANNEL_BASE: u32 = 1 << 20;
@@ -150,10 +151,6 @@ struct Inner {
 /// Frames and bytes per stats entry id, and when they were read (for rates).
 type StatsSample = (Instant, HashMap<String, (u64, u64)>);
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 fn kind_of(k: RtpCodecKind) -> MediaKind {
     if k == RtpCodecKind::Audio {
         MediaKind::Audio
@@ -172,8 +169,8 @@ fn sends(d: RTCRtpTransceiverDirection) -> bool {
 /// Reads a W3C direction (`sendrecv`, `sendonly`, `recvonly`, `inactive`).
 pub fn parse_direction(s: &str) -> Result<RTCRtpTransceiverDirection, PeerError> {
     match RTCRtpTransceiverDirection::from(s) {
-        RTCRtpTransceiverDirection::Unspecified => Err(PeerError::Webrtc(format!(
-            "\"{s}\" is not a transceiver direction"
+        RTCRtpTransceiverDirection::Unspecified => Err(PeerError::BadRequest(format!(
+            "\"{s}\" is not a transceiver direction: use sendrecv, sendonly, recvonly or inactive."
         ))),
         d => Ok(d),
     }
@@ -399,8 +396,8 @@ impl BridgePc {
         ordered: bool,
     ) -> Result<(), PeerError> {
         if id >= REMOTE_CHANNEL_BASE {
-            return Err(PeerError::Webrtc(format!(
-                "channel numbers the page picks are below {REMOTE_CHANNEL_BASE}"
+            return Err(PeerError::BadRequest(format!(
+                "Channel numbers the page picks are below {REMOTE_CHANNEL_BASE}."
             )));
         }
         let _op = self.inner.ops.lock().await;
@@ -626,7 +623,7 @@ impl BridgePc {
             .await
             .into_iter()
             .find(|t| t.id() == index)
-            .ok_or_else(|| PeerError::Webrtc(format!("there is no transceiver {index}")))
+            .ok_or_else(|| PeerError::BadRequest(format!("There is no transceiver {index}.")))
     }
 
     /// A transceiver's kind: ours we know; a remote-made one's is its media section's in the

@@ -44,6 +44,10 @@ pub enum PeerError {
     /// The WebRTC stack failed.
     #[error("WebRTC: {0}")]
     Webrtc(String),
+    /// The caller asked for something that cannot be done (a request from the page over IPC, a
+    /// transceiver or channel that does not exist): the sentence says what to do instead.
+    #[error("{0}")]
+    BadRequest(String),
     /// The call or connection is gone.
     #[error("the call has ended")]
     Closed,

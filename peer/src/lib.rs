@@ -12,6 +12,8 @@
 //! - [`connection`]: [`PeerLink`], one `RTCPeerConnection` with perfect negotiation.
 //! - [`bridge`]: [`bridge::BridgePc`], a W3C-shaped peer connection a web page drives over IPC
 //!   (the Linux app's webview calls through it).
+//! - [`ipc`]: that IPC layer without Tauri: connections and media sources by the page's ids,
+//!   the typed and bounded operations, the encoder thread per camera, the frame envelope.
 //! - [`call`]: [`Call`], the full mesh driven by hub messages.
 //! - [`hub_client`]: the pinned WSS connection to a host.
 //! - [`testsrc`]: a moving, time-stamped test pattern and a tone.
@@ -22,6 +24,7 @@ pub mod codec;
 pub mod connection;
 pub mod error;
 pub mod hub_client;
+pub mod ipc;
 mod keyframe;
 pub mod media;
 /// The peer messages (the `lancall-protocol` crate's peer half).

@@ -8,6 +8,7 @@
 //!   data channel (the web client's `call.js` speaks the same shapes).
 //! - [`names`]: the display-name rules every client and the hub agree on.
 //! - [`ice`]: the ICE servers handed to clients in `welcome.iceServers`.
+//! - [`sync`]: the one poison-ignoring `lock` (not protocol, but every crate depends on this one).
 //!
 //! Both directions of every message serialise *and* deserialise, so the hub, the CLI peer and the
 //! app read the same types.
@@ -16,6 +17,7 @@ pub mod hub;
 pub mod ice;
 pub mod names;
 pub mod peer;
+pub mod sync;
 
 pub use hub::{ClientMessage, ErrorCode, PeerInfo, ProtocolError, ServerMessage, PROTOCOL_VERSION};
 pub use ice::IceServer;

@@ -58,6 +58,9 @@ pub enum AppError {
     /// No such signaling session (closed already).
     #[error("That connection to the host is closed.")]
     NoSession,
+    /// A signaling session the page asked for cannot be opened (a bad id, too many open).
+    #[error("{0}")]
+    Session(String),
     /// The Rust-backed peer connection (for a webview without WebRTC) refused a request.
     #[error("{0}")]
     Bridge(String),
@@ -92,6 +95,7 @@ impl AppError {
             AppError::NotHosting => "not-hosting",
             AppError::KnockGone(_) => "knock-gone",
             AppError::NoSession => "no-session",
+            AppError::Session(_) => "session",
             AppError::Bridge(_) => "rtc-bridge",
             AppError::Recording(_) => "recording",
             AppError::Io { .. } => "io",
@@ -107,6 +111,13 @@ impl AppError {
             log::warn!("  because: {cause}");
             source = cause.source();
         }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl From<lancall_peer::PeerError> for AppError {
+    fn from(e: lancall_peer::PeerError) -> Self {
+        AppError::Bridge(e.to_string())
     }
 }
 

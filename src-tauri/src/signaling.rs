@@ -9,7 +9,7 @@
 //! `message`s (the hub's JSON texts, unchanged), then one `close`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -108,23 +108,21 @@ pub struct Sessions {
     map: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Command>>>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+use lancall_protocol::sync::lock;
 
 impl Sessions {
     /// Opens session `id` to `target`; events follow through `emit`. Must run inside a Tokio
     /// runtime.
     pub fn open(&self, id: &str, target: Target, emit: Emit) -> Result<(), AppError> {
         if id.is_empty() || id.len() > 64 {
-            return Err(AppError::BadAddress("A session id is 1 to 64 characters.".into()));
+            return Err(AppError::Session("A session id is 1 to 64 characters.".into()));
         }
         let (tx, rx) = mpsc::unbounded_channel();
         {
             let mut map = lock(&self.map);
             map.retain(|_, tx| !tx.is_closed());
             if map.len() >= MAX_SESSIONS {
-                return Err(AppError::BadAddress("Too many connections to hosts are open; close some first.".into()));
+                return Err(AppError::Session("Too many connections to hosts are open; close some first.".into()));
             }
             if let Some(old) = map.insert(id.to_owned(), tx) {
                 let _ = old.send(Command::Close);

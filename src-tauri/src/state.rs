@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use lancall_certs::Fingerprint;
 
@@ -12,7 +12,7 @@ use crate::hosting::Hosting;
 use crate::options::AppOptions;
 use crate::settings::Settings;
 #[cfg(target_os = "linux")]
-use crate::rtc_bridge::Bridges;
+use lancall_peer::ipc::Bridges;
 use crate::signaling::Sessions;
 
 /// The app's state (managed by Tauri).
@@ -41,10 +41,7 @@ pub struct AppState {
     pub bridges: Bridges,
 }
 
-/// Locks a mutex, carrying on after a panic elsewhere (the data are plain values).
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
+pub use lancall_protocol::sync::lock;
 
 impl AppState {
     /// Fresh state.

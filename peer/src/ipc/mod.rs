@@ -1,0 +1,362 @@
+//! The IPC layer of the Linux app's Rust-backed `RTCPeerConnection`, with no Tauri in it: the
+//! registry of bridged connections and media sources by the ids the page gave them
+//! ([`Bridges`]), the typed operations the page sends ([`PcOp`], checked before they run), the
+//! encoder thread of each video source, and the envelope remote frames cross IPC in. The Tauri
+//! crate keeps only its `#[tauri::command]` functions, which hand their arguments here.
+//!
+//! What the page sends is a *source*: one per local track, however many connections carry it
+//! (the camera is encoded once). Camera pictures arrive raw ([`Bridges::push_video`], I420, NV12
+//! or packed RGB) and are encoded to VP8 on a thread of their own; microphone packets arrive as
+//! Opus from the webview's `AudioEncoder`. `replaceTrack` on the page picks which source a
+//! transceiver sends.
+
+mod envelope;
+mod ops;
+mod video_pipe;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use lancall_protocol::sync::lock;
+
+use crate::bridge::{BridgeEvents, BridgePc};
+use crate::codec::PixelFormat;
+use crate::connection::LinkConfig;
+use crate::error::PeerError;
+use crate::media::{FrameSink, LocalMedia, LocalMediaConfig, MediaKind};
+
+pub use envelope::{encode_frame, wall_micros, FRAME_HEADER_LEN, FRAME_VERSION};
+pub use ops::{
+    check_id, parse_kind, Outcome, PcAnswer, PcConfig, PcOp, MAX_BATCH, MAX_CHANNEL_TEXT, MAX_ID_LEN,
+};
+pub use video_pipe::VideoCounts;
+use video_pipe::{Picture, VideoPipe};
+
+/// Largest video picture the page may hand in (pixels on a side).
+pub const MAX_SIDE: u32 = 4096;
+/// Largest Opus packet the page may hand in: one RTP packet on an Ethernet link carries it
+/// whole (audio is never split across packets; the webview's encoder makes ~100-byte 20 ms
+/// packets).
+pub const MAX_OPUS_PACKET: usize = 1500;
+/// Longest Opus packet, µs (RFC 6716).
+pub const MAX_OPUS_DURATION_US: u32 = 120_000;
+/// Most connections one page may hold open (a mesh of lancall's largest room, 64, with room
+/// to spare for ones closing).
+pub const MAX_CONNECTIONS: usize = 128;
+/// Most media sources one page may hold open (microphone, camera, screen, and spares while a
+/// device is switched).
+pub const MAX_SOURCES: usize = 16;
+
+/// One thing we send: a microphone or a camera (or screen) track of the page.
+struct Source {
+    kind: MediaKind,
+    media: Arc<LocalMedia>,
+    /// Video only: the encoder thread.
+    video: Option<Arc<VideoPipe>>,
+}
+
+/// Every bridged connection and source, by the ids the page gave them. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Bridges {
+    pcs: Arc<Mutex<HashMap<String, BridgePc>>>,
+    sources: Arc<Mutex<HashMap<String, Source>>>,
+}
+
+impl Bridges {
+    /// `new RTCPeerConnection(config)` as connection `id`: events and remote frames go to
+    /// `events` and `frames`. Must run inside a Tokio runtime.
+    pub async fn open(
+        &self,
+        id: &str,
+        config: PcConfig,
+        events: BridgeEvents,
+        frames: FrameSink,
+    ) -> Result<(), PeerError> {
+        check_id(id)?;
+        config.check()?;
+        {
+            let pcs = lock(&self.pcs);
+            if pcs.contains_key(id) {
+                return Err(PeerError::BadRequest("That connection is already open.".into()));
+            }
+            if pcs.len() >= MAX_CONNECTIONS {
+                return Err(PeerError::BadRequest(format!(
+                    "A page holds at most {MAX_CONNECTIONS} connections: close one first."
+                )));
+            }
+        }
+        let link = LinkConfig { ice_servers: config.ice_servers, ..LinkConfig::default() };
+        let started = Instant::now();
+        let pc = BridgePc::new(&link, events, frames).await?;
+        let previous = lock(&self.pcs).insert(id.to_owned(), pc);
+        if let Some(previous) = previous {
+            // Two opens of one id raced each other: keep the newer, close the older.
+            previous.close().await;
+        }
+        log::debug!("bridge: connection {id} open ({} ms)", started.elapsed().as_millis());
+        Ok(())
+    }
+
+    fn pc(&self, id: &str) -> Result<BridgePc, PeerError> {
+        lock(&self.pcs)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| PeerError::BadRequest("That connection is closed.".into()))
+    }
+
+    fn media(&self, source: Option<&str>) -> Result<Option<Arc<LocalMedia>>, PeerError> {
+        match source {
+            None => Ok(None),
+            Some(s) => lock(&self.sources)
+                .get(s)
+                .map(|x| Some(x.media.clone()))
+                .ok_or_else(|| PeerError::BadRequest(format!("There is no source {s}: open it first."))),
+        }
+    }
+
+    /// Runs `op` on connection `id`: a batch runs its operations in order and answers each on
+    /// its own ([`PcAnswer::Batch`]); a failure is logged with what failed.
+    pub async fn run(&self, id: &str, op: PcOp) -> Result<PcAnswer, PeerError> {
+        op.check()?;
+        let PcOp::Batch { ops } = op else {
+            return self.run_logged(id, op).await;
+        };
+        let mut outcomes = Vec::with_capacity(ops.len());
+        for op in ops {
+            outcomes.push(match self.run_logged(id, op).await {
+                Ok(answer) => Outcome::Ok(answer),
+                Err(e) => Outcome::Error(e.to_string()),
+            });
+        }
+        Ok(PcAnswer::Batch(outcomes))
+    }
+
+    async fn run_logged(&self, id: &str, op: PcOp) -> Result<PcAnswer, PeerError> {
+        let what = op.name();
+        // A message sent while the other side hangs up is expected to fail; the rest is not.
+        let level = if matches!(op, PcOp::ChannelSend { .. } | PcOp::ChannelClose { .. }) {
+            log::Level::Debug
+        } else {
+            log::Level::Warn
+        };
+        let answer = self.run_one(id, op).await;
+        if let Err(e) = &answer {
+            log::log!(level, "connection {}: {what} failed: {e}", id.escape_debug());
+        }
+        answer
+    }
+
+    /// Runs one operation (not a batch) on connection `id`.
+    async fn run_one(&self, id: &str, op: PcOp) -> Result<PcAnswer, PeerError> {
+        let pc = self.pc(id)?;
+        Ok(match op {
+            PcOp::AddTransceiver { kind, direction, source } => {
+                let media = self.media(source.as_deref())?;
+                PcAnswer::Transceiver(pc.add_transceiver(parse_kind(&kind)?, &direction, media).await?)
+            }
+            PcOp::SetDirection { index, direction } => {
+                pc.set_direction(index, &direction).await?;
+                PcAnswer::None
+            }
+            PcOp::SetSource { index, source } => {
+                let media = self.media(source.as_deref())?;
+                pc.set_source(index, media).await?;
+                PcAnswer::None
+            }
+            PcOp::SetLocal { rollback } => PcAnswer::Snapshot(pc.set_local_description(rollback).await?),
+            PcOp::SetRemote { description } => PcAnswer::Snapshot(pc.set_remote_description(description).await?),
+            PcOp::AddCandidate { candidate } => {
+                pc.add_ice_candidate(candidate).await?;
+                PcAnswer::None
+            }
+            PcOp::RestartIce => {
+                pc.restart_ice().await?;
+                PcAnswer::None
+            }
+            PcOp::CreateChannel { id: channel, label, ordered } => {
+                pc.create_data_channel(channel, &label, ordered).await?;
+                PcAnswer::None
+            }
+            PcOp::ChannelSend { id: channel, text } => {
+                pc.channel_send(channel, &text).await?;
+                PcAnswer::None
+            }
+            PcOp::ChannelClose { id: channel } => {
+                pc.channel_close(channel).await;
+                PcAnswer::None
+            }
+            PcOp::Stats => PcAnswer::Stats(pc.stats().await),
+            PcOp::Batch { .. } => {
+                return Err(PeerError::BadRequest("A batch cannot hold another batch.".into()))
+            }
+        })
+    }
+
+    /// `close()` on connection `id` (closing one that is gone is not an error).
+    pub async fn close(&self, id: &str) {
+        let pc = lock(&self.pcs).remove(id);
+        if let Some(pc) = pc {
+            pc.close().await;
+            log::debug!("bridge: connection {id} closed");
+        }
+    }
+
+    /// How many connections are open.
+    pub fn connections(&self) -> usize {
+        lock(&self.pcs).len()
+    }
+
+    /// A new source of `kind` named `id` (opening one that exists is not an error).
+    pub fn open_source(&self, id: &str, kind: MediaKind) -> Result<(), PeerError> {
+        check_id(id)?;
+        let mut sources = lock(&self.sources);
+        if let Some(s) = sources.get(id) {
+            return if s.kind == kind {
+                Ok(())
+            } else {
+                Err(PeerError::BadRequest(format!("Source {id} is not {}.", kind.as_str())))
+            };
+        }
+        if sources.len() >= MAX_SOURCES {
+            return Err(PeerError::BadRequest(format!(
+                "A page holds at most {MAX_SOURCES} sources: close one first."
+            )));
+        }
+        let media = LocalMedia::new(LocalMediaConfig::default());
+        let video = (kind == MediaKind::Video).then(|| VideoPipe::start(id, media.clone()));
+        sources.insert(id.to_owned(), Source { kind, media, video });
+        Ok(())
+    }
+
+    /// Source `id` is no longer sent (its pictures stop; transceivers still naming it send
+    /// nothing).
+    pub fn close_source(&self, id: &str) {
+        if let Some(s) = lock(&self.sources).remove(id) {
+            if let Some(v) = s.video {
+                v.close();
+            }
+        }
+    }
+
+    /// One picture for video source `id` (`width`x`height`, tightly packed in `format`), to be
+    /// converted and encoded on the source's thread. Returns at once; a newer picture replaces
+    /// one the encoder has not reached.
+    pub fn push_video(
+        &self,
+        id: &str,
+        format: PixelFormat,
+        width: u32,
+        height: u32,
+        data: Vec<u8>,
+        taken_us: Option<u64>,
+    ) -> Result<(), PeerError> {
+        if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE || width % 2 != 0 || height % 2 != 0 {
+            return Err(PeerError::BadRequest(format!(
+                "A {width}x{height} picture cannot be sent: sides must be even, 2 to {MAX_SIDE}."
+            )));
+        }
+        if data.len() != format.len_for(width, height) {
+            return Err(PeerError::BadRequest(format!(
+                "A {width}x{height} {format:?} picture cannot be {} bytes.",
+                data.len()
+            )));
+        }
+        let video = lock(&self.sources)
+            .get(id)
+            .and_then(|s| s.video.clone())
+            .ok_or_else(|| PeerError::BadRequest(format!("There is no video source {id}.")))?;
+        video.push(Picture { format, width, height, data, captured: Instant::now(), taken_us });
+        Ok(())
+    }
+
+    /// How video source `id`'s pictures fared.
+    pub fn video_counts(&self, id: &str) -> Result<VideoCounts, PeerError> {
+        lock(&self.sources)
+            .get(id)
+            .and_then(|s| s.video.as_ref().map(|v| v.counts()))
+            .ok_or_else(|| PeerError::BadRequest(format!("There is no video source {id}.")))
+    }
+
+    /// One Opus packet for audio source `id`, `duration_us` long.
+    pub fn push_audio_opus(&self, id: &str, packet: Vec<u8>, duration_us: u32) -> Result<(), PeerError> {
+        if packet.is_empty()
+            || packet.len() > MAX_OPUS_PACKET
+            || duration_us == 0
+            || duration_us > MAX_OPUS_DURATION_US
+        {
+            return Err(PeerError::BadRequest(format!(
+                "That is not an Opus packet: 1 to {MAX_OPUS_PACKET} bytes, up to {} ms.",
+                MAX_OPUS_DURATION_US / 1000
+            )));
+        }
+        let media = lock(&self.sources)
+            .get(id)
+            .filter(|s| s.kind == MediaKind::Audio)
+            .map(|s| s.media.clone())
+            .ok_or_else(|| PeerError::BadRequest(format!("There is no audio source {id}.")))?;
+        media.push_audio_opus(Bytes::from(packet), Duration::from_micros(u64::from(duration_us)), Instant::now());
+        Ok(())
+    }
+
+    /// Closes everything (the app is closing, or the page was reloaded).
+    pub async fn close_all(&self) {
+        let pcs: Vec<BridgePc> = lock(&self.pcs).drain().map(|(_, p)| p).collect();
+        for pc in pcs {
+            pc.close().await;
+        }
+        let ids: Vec<String> = lock(&self.sources).keys().cloned().collect();
+        for id in ids {
+            self.close_source(&id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_name_is_made_from_any_id_without_panicking() {
+        // "aéééé" is 9 bytes: slicing it at byte 8 for a thread name panicked before.
+        let media = LocalMedia::new(LocalMediaConfig::default());
+        let pipe = VideoPipe::start("aéééé", media);
+        pipe.close();
+    }
+
+    #[test]
+    fn sources_are_bounded_checked_and_fed_only_what_fits() {
+        let bridges = Bridges::default();
+        assert!(bridges.open_source("aéééé", MediaKind::Video).is_err());
+        bridges.open_source("cam", MediaKind::Video).expect("camera");
+        bridges.open_source("cam", MediaKind::Video).expect("opening again is fine");
+        assert!(bridges.open_source("cam", MediaKind::Audio).is_err(), "one id, one kind");
+        bridges.open_source("mic", MediaKind::Audio).expect("microphone");
+        for i in 2..MAX_SOURCES {
+            bridges.open_source(&format!("s{i}"), MediaKind::Audio).expect("below the cap");
+        }
+        let over = bridges.open_source("one-more", MediaKind::Audio).expect_err("past the cap");
+        assert!(over.to_string().contains(&format!("at most {MAX_SOURCES}")), "{over}");
+
+        let i420 = |w: u32, h: u32| vec![0u8; PixelFormat::I420.len_for(w, h)];
+        for (w, h) in [(0, 2), (3, 2), (2, 3), (MAX_SIDE + 2, 2), (2, u32::MAX)] {
+            assert!(bridges.push_video("cam", PixelFormat::I420, w, h, vec![0; 6], None).is_err(), "{w}x{h}");
+        }
+        assert!(bridges.push_video("cam", PixelFormat::I420, 4, 4, vec![0; 23], None).is_err(), "short");
+        assert!(bridges.push_video("mic", PixelFormat::I420, 4, 4, i420(4, 4), None).is_err(), "not video");
+        assert!(bridges.push_video("nope", PixelFormat::I420, 4, 4, i420(4, 4), None).is_err());
+        bridges.push_video("cam", PixelFormat::I420, 4, 4, i420(4, 4), None).expect("a picture");
+        assert!(bridges.video_counts("cam").expect("counts").received >= 1);
+        assert!(bridges.video_counts("mic").is_err());
+
+        assert!(bridges.push_audio_opus("mic", vec![], 20_000).is_err());
+        assert!(bridges.push_audio_opus("mic", vec![0; MAX_OPUS_PACKET + 1], 20_000).is_err());
+        assert!(bridges.push_audio_opus("mic", vec![0; 100], 0).is_err());
+        assert!(bridges.push_audio_opus("mic", vec![0; 100], MAX_OPUS_DURATION_US + 1).is_err());
+        assert!(bridges.push_audio_opus("cam", vec![0; 100], 20_000).is_err(), "not audio");
+        bridges.push_audio_opus("mic", vec![0xf8; 100], 20_000).expect("a packet");
+        bridges.close_source("cam");
+        assert!(bridges.video_counts("cam").is_err(), "closed");
+    }
+}

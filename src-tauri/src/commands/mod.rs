@@ -1,0 +1,229 @@
+//! Every `#[tauri::command]` the page may call, in one place: each reads its arguments (IPC
+//! input), hands them to the part that does the work (hosting, signaling, settings, recording,
+//! the Rust-backed peer connections in [`rtc`]) and answers. The capabilities in
+//! `src-tauri/capabilities/` grant exactly these.
+
+#[cfg(target_os = "linux")]
+pub mod rtc;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, Manager, State};
+
+use crate::address::HostAddr;
+use crate::error::AppError;
+use crate::finder::{FinderStatus, HostEntry};
+use crate::hosting::{Hosting, HostingView};
+use crate::settings::{Settings, SettingsUpdate};
+use crate::signaling::{self, SessionEvent, Target};
+use crate::state::{lock, AppState};
+use crate::{events, netlock, recording, webview, MAIN_WINDOW};
+
+/// Everything the home screen needs at start.
+#[derive(Serialize)]
+pub struct AppInfo {
+    version: &'static str,
+    platform: &'static str,
+    settings: Settings,
+    mdns: bool,
+    finder: FinderStatus,
+    hosts: Vec<HostEntry>,
+    hosting: Option<HostingView>,
+    /// Whether screen sharing can work here (see `webview::screen_share_available`).
+    screen_share: bool,
+    /// Whether the webview can record (see `webview::recording_available`).
+    recording: bool,
+}
+
+#[tauri::command]
+pub async fn app_info(state: State<'_, AppState>) -> Result<AppInfo, AppError> {
+    let hosting = state.hosting.lock().await.as_ref().map(Hosting::view);
+    static PLATFORM: tokio::sync::OnceCell<(bool, bool)> = tokio::sync::OnceCell::const_new();
+    let mock_capture = state.options.mock_capture;
+    let (screen_share, recording) = *PLATFORM
+        .get_or_init(|| async move {
+            tokio::task::spawn_blocking(move || (webview::screen_share_available(mock_capture), webview::recording_available()))
+                .await
+                .unwrap_or((false, false))
+        })
+        .await;
+    Ok(AppInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        platform: std::env::consts::OS,
+        settings: lock(&state.settings).clone(),
+        mdns: state.options.mdns,
+        finder: lock(&state.finder).clone(),
+        hosts: lock(&state.hosts).clone(),
+        hosting,
+        screen_share,
+        recording,
+    })
+}
+
+/// Saves a recording (the request's body) in the Downloads folder under the name in the
+/// `lancall-filename` header (made safe and unique); answers the path it was saved to.
+#[tauri::command]
+pub fn save_recording(app: AppHandle, request: tauri::ipc::Request<'_>) -> Result<String, AppError> {
+    let name = request.headers().get("lancall-filename").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let tauri::ipc::InvokeBody::Raw(bytes) = request.body() else {
+        return Err(AppError::Recording("A recording is sent as bytes.".into()));
+    };
+    recording::save(&app, name, bytes).map(|p| p.display().to_string())
+}
+
+#[tauri::command]
+pub async fn save_settings(state: State<'_, AppState>, update: SettingsUpdate) -> Result<Settings, AppError> {
+    let renamed = update.display_name.is_some();
+    let settings = {
+        let mut settings = lock(&state.settings);
+        settings.apply(update);
+        settings.save(&state.data_dir)?;
+        settings.clone()
+    };
+    if renamed {
+        if let Some(hosting) = state.hosting.lock().await.as_mut() {
+            hosting.rename(settings.host_name()).await;
+        }
+    }
+    Ok(settings)
+}
+
+#[tauri::command]
+pub async fn start_hosting(app: AppHandle, state: State<'_, AppState>) -> Result<HostingView, AppError> {
+    let mut slot = state.hosting.lock().await;
+    if let Some(hosting) = slot.as_ref() {
+        return Ok(hosting.view());
+    }
+    let (name, host_id) = {
+        let s = lock(&state.settings);
+        (s.host_name(), s.host_id.clone())
+    };
+    let multicast = state.options.mdns.then(|| app.state::<netlock::NetLock<tauri::Wry>>().acquire("hosting"));
+    let emitter = app.clone();
+    let hosting = Hosting::start(&state.options, &state.data_dir, name, host_id, multicast, move |presence| {
+        if let Err(e) = emitter.emit_to(MAIN_WINDOW, events::PRESENCE, presence) {
+            log::warn!("could not update the participant list: {e}");
+        }
+    })
+    .await
+    .inspect_err(|e| e.log("could not start hosting"))?;
+    let (port, addresses) = hosting.local_addresses();
+    *lock(&state.local) = Some((hosting.hub(), port, addresses));
+    let view = hosting.view();
+    *slot = Some(hosting);
+    let _ = app.emit_to(MAIN_WINDOW, events::HOSTING, &view);
+    Ok(view)
+}
+
+#[tauri::command]
+pub async fn stop_hosting(app: AppHandle, state: State<'_, AppState>) -> Result<(), AppError> {
+    let hosting = state.hosting.lock().await.take();
+    *lock(&state.local) = None;
+    if let Some(hosting) = hosting {
+        hosting.stop().await;
+    }
+    let _ = app.emit_to(MAIN_WINDOW, events::HOSTING, Option::<HostingView>::None);
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn answer_knock(state: State<'_, AppState>, id: String, admit: bool) -> Result<(), AppError> {
+    let hosting = state.hosting.lock().await;
+    hosting.as_ref().ok_or(AppError::NotHosting)?.answer_knock(&id, admit)
+}
+
+/// Where the UI should point its signaling client.
+#[derive(Serialize)]
+pub struct JoinTarget {
+    /// `host:port`, as the UI passes it to `signaling_open`.
+    host: String,
+    /// This device's own call.
+    local: bool,
+    /// The pinned fingerprint.
+    fingerprint: Option<String>,
+}
+
+/// Checks a host before the person joins it: the address is read, the fingerprint to pin is
+/// found (given, or from the mDNS record of that address), and a TLS handshake proves the host
+/// holds that CA. The pin is then kept for the signaling session. A host found by mDNS may
+/// announce several addresses and listen on only some: `alternatives` are tried in order when
+/// an address does not answer (never when one answers with the wrong identity).
+#[tauri::command]
+pub async fn prepare_join(
+    state: State<'_, AppState>,
+    address: String,
+    fingerprint: Option<String>,
+    alternatives: Option<Vec<String>>,
+) -> Result<JoinTarget, AppError> {
+    let given = match fingerprint.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+        Some(text) => Some(text.parse::<lancall_certs::Fingerprint>().map_err(|_| {
+            AppError::BadAddress("The link's fingerprint (fp) is damaged: it should be 64 hexadecimal digits. Ask for the link again.".into())
+        })?),
+        None => None,
+    };
+    let mut first_error = None;
+    for candidate in std::iter::once(address).chain(alternatives.unwrap_or_default().into_iter().take(8)) {
+        let addr = match HostAddr::parse(&candidate) {
+            Ok(addr) => addr,
+            Err(e) => {
+                first_error.get_or_insert(e);
+                continue;
+            }
+        };
+        if state.local_hub_for(&addr).is_some() {
+            return Ok(JoinTarget { host: addr.to_string(), local: true, fingerprint: None });
+        }
+        let Some(pin) = state.fingerprint_for(&addr, given) else {
+            first_error.get_or_insert(AppError::NoFingerprint { host: addr.to_string() });
+            continue;
+        };
+        match signaling::probe(&addr, pin).await {
+            Ok(()) => {
+                log::info!("pinned {addr} to CA {}", pin.to_hex());
+                lock(&state.pins).insert(addr.to_string(), pin);
+                return Ok(JoinTarget { host: addr.to_string(), local: false, fingerprint: Some(pin.to_hex()) });
+            }
+            Err(e @ AppError::Unreachable { .. }) => {
+                e.log(&format!("checking {addr}"));
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                e.log(&format!("checking {addr}"));
+                return Err(e);
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| AppError::BadAddress("No address to join.".into())))
+}
+
+#[tauri::command]
+pub async fn signaling_open(app: AppHandle, state: State<'_, AppState>, session: String, host: String) -> Result<(), AppError> {
+    let addr = HostAddr::parse(&host)?;
+    let target = match state.local_hub_for(&addr) {
+        Some(hub) => Target::Local(hub),
+        None => {
+            let pin = lock(&state.pins).get(&addr.to_string()).copied();
+            Target::Remote { pin: pin.ok_or_else(|| AppError::NoFingerprint { host: addr.to_string() })?, addr }
+        }
+    };
+    let emit: signaling::Emit = Arc::new(move |event: SessionEvent| {
+        if let Err(e) = app.emit_to(MAIN_WINDOW, events::SIGNALING, &event) {
+            log::warn!("could not pass a signaling message to the window: {e}");
+        }
+    });
+    state.sessions.open(&session, target, emit)
+}
+
+
+#[tauri::command]
+pub fn signaling_send(state: State<'_, AppState>, session: String, texts: Vec<String>) -> Result<(), AppError> {
+    // Several at once keep their order without one IPC round trip each.
+    texts.into_iter().try_for_each(|text| state.sessions.send(&session, text))
+}
+
+#[tauri::command]
+pub fn signaling_close(state: State<'_, AppState>, session: String) {
+    state.sessions.close(&session);
+}
+
