@@ -43,7 +43,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mdns_sd::{
@@ -55,6 +55,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::netif::{self, AddressWatcher, InterfacePolicy};
+use crate::sync::lock;
 
 /// The DNS-SD service type of a lancall hub.
 pub const SERVICE_TYPE: &str = "_lancall._tcp.local.";
@@ -1114,14 +1115,6 @@ async fn wait_for_daemon<T>(receiver: mdns_sd::Receiver<T>, what: &str) -> Optio
             None
         }
     }
-}
-
-/// A poisoned lock only means another thread panicked mid-update of plain data; the data is
-/// still usable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A display name fit for an instance label: trimmed, control characters dropped, cut to fit.
