@@ -177,7 +177,8 @@ impl fmt::Display for NotJoinable {
 /// A host found on the LAN.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostInfo {
-    /// The DNS-SD instance name (unique on the LAN; the key of [`DiscoveryEvent::Gone`]).
+    /// The DNS-SD instance name (unique on the LAN; the key of
+    /// [`DiscoveryEvent::Gone`](super::DiscoveryEvent::Gone)).
     pub instance: String,
     /// The name to show (TXT `name`, or the instance name when absent).
     pub display_name: String,

@@ -21,7 +21,7 @@ use crate::sync::lock;
 /// The handles of a connection the hub has just registered as `conn`.
 pub(super) fn open(hub: Hub, conn: u64, rx: mpsc::Receiver<Outgoing>, control: Arc<ConnControl>) -> (Client, ClientReceiver) {
     let bucket = TokenBucket::new(hub.inner.config.rate_burst, hub.inner.config.rate_per_sec);
-    (Client { hub, conn, bucket, peer: None }, ClientReceiver { rx, control })
+    (Client { hub, conn, bucket }, ClientReceiver { rx, control })
 }
 
 /// A client's message allowance: `burst` at once, refilled at `per_sec`.
@@ -57,8 +57,6 @@ pub struct Client {
     hub: Hub,
     conn: u64,
     bucket: TokenBucket,
-    /// The peer id while in a room (the hub's state is the authority; this is a cache for logs).
-    peer: Option<String>,
 }
 
 /// What the hub says to a connection.
@@ -92,11 +90,6 @@ impl ClientReceiver {
         self.rx.try_recv().ok()
     }
 
-    /// Resolves when the hub ends this connection ([`ClientReceiver::close_reason`] says why).
-    pub async fn kicked(&self) {
-        self.control.kick.cancelled().await
-    }
-
     /// Why the hub ended this connection, if it did.
     pub fn close_reason(&self) -> Option<CloseReason> {
         *lock(&self.control.reason)
@@ -104,11 +97,6 @@ impl ClientReceiver {
 }
 
 impl Client {
-    /// This client's peer id while it is in a room.
-    pub fn peer_id(&self) -> Option<&str> {
-        self.peer.as_deref()
-    }
-
     /// Handles one text frame as it arrived: checks rate and size, decodes, acts. Every
     /// problem is answered with an `error` on this client's own queue; nothing else changes.
     pub fn handle_text(&mut self, text: &str) {
@@ -171,7 +159,6 @@ impl Client {
         }
         state.drop_slow(&mut fx);
         drop(state);
-        self.peer = None;
         self.hub.publish(fx.events);
     }
 
@@ -256,10 +243,9 @@ impl Client {
             conn.peer = Some(me.id.clone());
         }
         state.peers.insert(me.id.clone(), PeerEntry { info: me.clone(), room: room_name.to_owned(), conn: self.conn });
-        fx.events.push(HubEvent::PeerJoined { room: room_name.to_owned(), peer: me.clone() });
+        fx.events.push(HubEvent::PeerJoined { room: room_name.to_owned(), peer: me });
         state.drop_slow(&mut fx);
         drop(state);
-        self.peer = Some(me.id);
         self.hub.publish(fx.events);
         Ok(())
     }
@@ -345,7 +331,6 @@ impl Client {
         state.remove_peer(&my_id, reason, &mut fx);
         state.drop_slow(&mut fx);
         drop(state);
-        self.peer = None;
         self.hub.publish(fx.events);
         Ok(())
     }

@@ -65,7 +65,8 @@ impl Default for HubConfig {
     }
 }
 
-/// Errors of the host-side API (room management). Client mistakes are [`ProtocolError`]s instead.
+/// Errors of the host-side API (room management). Client mistakes are
+/// [`ProtocolError`](crate::protocol::ProtocolError)s instead.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     /// A room of that name exists already.
@@ -360,11 +361,6 @@ impl Hub {
         }
     }
 
-    /// The hub's settings.
-    pub fn config(&self) -> &HubConfig {
-        &self.inner.config
-    }
-
     /// Makes a room. A room that is not open gets a fresh random token.
     pub fn create_room(&self, spec: RoomSpec) -> Result<RoomInfo, HubError> {
         if self.is_closing() {
@@ -396,14 +392,6 @@ impl Hub {
     pub fn room(&self, name: &str) -> Option<RoomInfo> {
         let state = lock(&self.inner.state);
         state.rooms.get(name).map(|room| room_info(&state, name, room))
-    }
-
-    /// Every room, sorted by name.
-    pub fn rooms(&self) -> Vec<RoomInfo> {
-        let state = lock(&self.inner.state);
-        let mut rooms: Vec<RoomInfo> = state.rooms.iter().map(|(name, room)| room_info(&state, name, room)).collect();
-        rooms.sort_by(|a, b| a.name.cmp(&b.name));
-        rooms
     }
 
     /// Whether any room is open to the LAN (advertised in mDNS).
