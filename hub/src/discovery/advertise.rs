@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::record::label_of_fullname;
 use super::{
-    mdns_hostname, policy_predicate, restrict_to_policy, shut_down_quietly, wait_for_daemon, Advertisement,
+    abort_unstopped, mdns_hostname, policy_predicate, restrict_to_policy, shut_down_quietly, wait_for_daemon, Advertisement,
     DiscoveryError, SERVICE_TYPE,
 };
 use crate::netif::{self, AddressWatcher, InterfacePolicy};
@@ -275,11 +275,8 @@ impl Advertiser {
 
 impl Drop for Advertiser {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            // Not stopped: the daemon's own shutdown sends one goodbye per record.
-            task.abort();
-            shut_down_quietly(&self.daemon);
-        }
+        // Not stopped: the daemon's own shutdown sends one goodbye per record.
+        abort_unstopped(&mut self.task, &self.daemon);
     }
 }
 

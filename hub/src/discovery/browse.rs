@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::record::escape_label;
-use super::{policy_predicate, restrict_to_policy, shut_down_quietly, wait_for_daemon, DiscoveryError, HostInfo, SERVICE_TYPE};
+use super::{abort_unstopped, policy_predicate, restrict_to_policy, shut_down_quietly, wait_for_daemon, DiscoveryError, HostInfo, SERVICE_TYPE};
 use crate::netif::InterfacePolicy;
 use crate::sync::lock;
 
@@ -129,10 +129,7 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-            shut_down_quietly(&self.daemon);
-        }
+        abort_unstopped(&mut self.task, &self.daemon);
     }
 }
 

@@ -29,6 +29,7 @@
 use std::time::Duration;
 
 use mdns_sd::{IfKind, IfPredicate, ServiceDaemon};
+use tokio::task::JoinHandle;
 
 use crate::netif::InterfacePolicy;
 
@@ -91,6 +92,15 @@ fn restrict_to_policy(
 ) -> Result<(), mdns_sd::Error> {
     daemon.disable_interface(IfKind::All)?;
     daemon.enable_interface(IfKind::Predicate(predicate.clone()))
+}
+
+/// What dropping an [`Advertiser`] or a [`Browser`] without `stop()` does: aborts its task and
+/// shuts its daemon down. Nothing is left to do once `stop()` has taken the task.
+fn abort_unstopped(task: &mut Option<JoinHandle<()>>, daemon: &ServiceDaemon) {
+    if let Some(task) = task.take() {
+        task.abort();
+        shut_down_quietly(daemon);
+    }
 }
 
 fn shut_down_quietly(daemon: &ServiceDaemon) {
