@@ -16,7 +16,8 @@ use crate::discovery::{self, Advertisement, Advertiser, AdvertiserOptions};
 use crate::hub::{Hub, HubConfig, HubError, RoomInfo, RoomSpec};
 use crate::netif::{self, AddressWatcher, InterfacePolicy};
 use lancall_protocol::IceServer;
-use crate::server::{CaDownload, Server, ServerError, ServerOptions, Timing};
+use crate::server::{Server, ServerError, ServerOptions, Timing};
+use crate::trust_page::CaDownload;
 
 /// Everything a host needs to start.
 #[derive(Debug, Clone)]

@@ -1,9 +1,18 @@
 //! lancall's host runtime, testable without a webview.
 //!
-//! - [`protocol`]: the signaling messages of `docs/PROTOCOL.md`, their decoder and encoder.
-//! - [`hub`]: rooms, peers and relaying, with an in-process client API.
-//! - [`host`]: certificates, hub, room and ports started together (used by `lancall-host` and the app).
-//! - [`server`]: the HTTPS/WSS port (UI, `/ws`, `/ca.crt`, `/healthz`) and the plain-HTTP helper port.
+//! - [`hub`]: rooms, peers, knocks and relaying, with no sockets: the host's [`hub::Hub`] and
+//!   one [`hub::Client`] per connection (a WebSocket, or the app's own UI in-process).
+//! - [`server`]: the HTTPS/WSS port (UI, `/ws`, `/ca.crt`, `/healthz`) and the plain-HTTP
+//!   helper port, which serves the [`trust_page`].
+//! - [`host`]: certificates, hub, room, ports and mDNS started together (used by `lancall-host`
+//!   and the app).
+//! - [`discovery`]: mDNS / DNS-SD, advertising a host and browsing for hosts.
+//! - [`netif`]: which interfaces and addresses count as the LAN, and watching them change.
+//! - [`protocol`]: the signaling messages of `docs/PROTOCOL.md` (from the `lancall-protocol`
+//!   crate).
+//!
+//! The binary `lancall-host` (`src/bin/lancall-host/`) is the headless host and the
+//! `discover` command.
 
 pub mod discovery;
 pub mod host;
@@ -12,4 +21,5 @@ pub mod netif;
 /// The signaling protocol this hub speaks (the `lancall-protocol` crate's hub half).
 pub use lancall_protocol::hub as protocol;
 pub mod server;
+mod sync;
 pub mod trust_page;

@@ -34,6 +34,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::hub::{CloseReason, Hub};
 use crate::protocol::{LeaveReason, PROTOCOL_VERSION};
+use crate::trust_page;
+
+/// The CA file the trust page offers; named here too because [`ServerOptions`] carries it.
+pub use crate::trust_page::CaDownload;
 
 /// The web UI, built into the binary so that one file serves everything.
 static UI: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../ui");
@@ -53,17 +57,6 @@ pub const HARD_FRAME_LIMIT: usize = 1024 * 1024;
 pub const UI_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
 media-src 'self' blob: mediastream:; connect-src 'self' wss: https:; object-src 'none'; base-uri 'none'; \
 frame-ancestors 'none'; form-action 'self'";
-
-/// The CA a host serves for browsers to install.
-#[derive(Debug, Clone)]
-pub struct CaDownload {
-    /// PEM text.
-    pub pem: String,
-    /// DER bytes (`/ca.crt`).
-    pub der: Vec<u8>,
-    /// SHA-256 of the DER, as 64 lowercase hex characters.
-    pub sha256_hex: String,
-}
 
 /// Timing of keep-alives and handshakes.
 #[derive(Debug, Clone, Copy)]
@@ -536,7 +529,7 @@ fn route_http(req: &Request<Incoming>, ctx: &Ctx) -> Resp {
         "/ca.crt" | "/ca.pem" => ca_file(path, ctx),
         "/" | "/trust" => {
             let https = request_host(req).map(|h| format!("https://{h}:{}/", ctx.https_port));
-            let mut resp = respond(StatusCode::OK, "text/html; charset=utf-8", crate::trust_page::render(ctx.ca.as_ref(), &ctx.host_name, https.as_deref()));
+            let mut resp = respond(StatusCode::OK, "text/html; charset=utf-8", trust_page::render(ctx.ca.as_ref(), &ctx.host_name, https.as_deref()));
             resp.headers_mut().insert(
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"),

@@ -4,7 +4,17 @@
 //! the HTTPS port without a warning, and this page is how it gets the CA in the first place.
 //! The fingerprint lets a careful person check that the file came from the right host.
 
-use crate::server::CaDownload;
+/// The CA a host serves for browsers to install: offered by this page, served as `/ca.crt` by
+/// [`crate::server`].
+#[derive(Debug, Clone)]
+pub struct CaDownload {
+    /// PEM text.
+    pub pem: String,
+    /// DER bytes (`/ca.crt`).
+    pub der: Vec<u8>,
+    /// SHA-256 of the DER, as 64 lowercase hex characters.
+    pub sha256_hex: String,
+}
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape_html(s: &str) -> String {

@@ -10,6 +10,9 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 mod discovery_netns;
+/// The CLI's output of `lancall-host discover` lives in the binary; its forms are checked here.
+#[path = "../src/bin/lancall-host/host_list.rs"]
+mod host_list;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -22,9 +25,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use discovery_netns::{assert_mdns_threads_confined, Lan, Netns, NsRuntime, ADDRESS_A, ADDRESS_B};
+use host_list::{format_hosts_human, format_hosts_json_lines};
 use lancall_hub::discovery::{
-    discover_for, format_hosts_human, format_hosts_json_lines, Advertisement, Advertiser,
-    AdvertiserOptions, Browser, CaFingerprint, DiscoveryEvent, HostInfo, NotJoinable, SERVICE_TYPE,
+    discover_for, Advertisement, Advertiser, AdvertiserOptions, Browser, CaFingerprint,
+    DiscoveryEvent, HostInfo, NotJoinable, SERVICE_TYPE,
 };
 use lancall_hub::netif::{self, select_lan_addresses, InterfacePolicy, SkipReason};
 

@@ -15,6 +15,8 @@ use std::time::Duration;
 use lancall_protocol::IceServer;
 use lancall_hub::server::{DEFAULT_HTTPS_PORT, DEFAULT_HTTP_PORT};
 
+mod host_list;
+
 #[derive(Parser)]
 #[command(
     name = "lancall-host",
@@ -437,14 +439,14 @@ fn discover(seconds: f64, json: bool, interfaces: Vec<String>) -> Result<(), Any
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let hosts = runtime.block_on(discovery::discover_for(Duration::from_secs_f64(seconds), &policy(interfaces)))?;
     if json {
-        let lines = discovery::format_hosts_json_lines(&hosts);
+        let lines = host_list::format_hosts_json_lines(&hosts);
         if !lines.is_empty() {
             out(lines.trim_end());
         }
     } else if hosts.is_empty() {
         out("No lancall hosts found on this network. Is the host on the same Wi-Fi, and not started with --no-mdns?");
     } else {
-        out(discovery::format_hosts_human(&hosts).trim_end());
+        out(host_list::format_hosts_human(&hosts).trim_end());
     }
     Ok(())
 }

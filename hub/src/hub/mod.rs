@@ -2,8 +2,10 @@
 //!
 //! The hub has no sockets. Each connection, a WebSocket from a browser or the app's own webview
 //! through Tauri IPC, gets a [`Client`] (what it says goes in) and a [`ClientReceiver`] (what it
-//! is told comes out, as JSON text). The WebSocket server in [`crate::server`] is one user of this
-//! API; the Tauri app hosting in-process is another, with no socket at all.
+//! is told comes out, as JSON text); those live in `client.rs`. The WebSocket server in
+//! [`crate::server`] is one user of this API; the Tauri app hosting in-process is another, with
+//! no socket at all. This module holds the rooms and the host's side: [`Hub`] makes rooms,
+//! answers knocks, counts, and shuts down.
 //!
 //! All state sits behind one mutex, held only for map look-ups and non-blocking queue pushes.
 //! That single order of events is what gives the protocol's guarantees cheaply: a `welcome`
@@ -11,25 +13,24 @@
 //! A client that stops reading is never waited for: when its queue is full it is dropped
 //! (`too-slow`) and the room goes on.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use lancall_protocol::IceServer;
 use tokio::sync::{broadcast, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
-use std::borrow::Cow;
+use crate::sync::lock;
 
-use lancall_protocol::names::normalize_name;
-use lancall_protocol::IceServer;
+mod client;
+pub use client::{Client, ClientReceiver};
 
-use crate::protocol::{
-    self, decode, encode, ClientMessage, ErrorCode, LeaveReason, PeerInfo, ProtocolError, ServerMessage, MAX_FRAME_BYTES,
-    PROTOCOL_VERSION,
-};
+use crate::protocol::{self, encode, LeaveReason, PeerInfo, ServerMessage};
 
 /// Knocks and wrong tokens one address may send within [`ADDRESS_WINDOW`] before it is refused
 /// with `rate-limited`: enough for a person who mistypes, too few to guess a 128-bit token or to
@@ -64,7 +65,8 @@ impl Default for HubConfig {
     }
 }
 
-/// Errors of the host-side API (room management). Client mistakes are [`ProtocolError`]s instead.
+/// Errors of the host-side API (room management). Client mistakes are
+/// [`ProtocolError`](crate::protocol::ProtocolError)s instead.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     /// A room of that name exists already.
@@ -246,12 +248,6 @@ impl ConnControl {
     }
 }
 
-/// Locks a mutex, carrying on if a panic elsewhere poisoned it: the hub's state stays
-/// consistent between statements, so one failed connection must not stop all the others.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// 128 random bits as 32 lowercase hex characters: room tokens and peer ids.
 pub fn random_id() -> String {
     let mut bytes = [0u8; 16];
@@ -365,11 +361,6 @@ impl Hub {
         }
     }
 
-    /// The hub's settings.
-    pub fn config(&self) -> &HubConfig {
-        &self.inner.config
-    }
-
     /// Makes a room. A room that is not open gets a fresh random token.
     pub fn create_room(&self, spec: RoomSpec) -> Result<RoomInfo, HubError> {
         if self.is_closing() {
@@ -401,14 +392,6 @@ impl Hub {
     pub fn room(&self, name: &str) -> Option<RoomInfo> {
         let state = lock(&self.inner.state);
         state.rooms.get(name).map(|room| room_info(&state, name, room))
-    }
-
-    /// Every room, sorted by name.
-    pub fn rooms(&self) -> Vec<RoomInfo> {
-        let state = lock(&self.inner.state);
-        let mut rooms: Vec<RoomInfo> = state.rooms.iter().map(|(name, room)| room_info(&state, name, room)).collect();
-        rooms.sort_by(|a, b| a.name.cmp(&b.name));
-        rooms
     }
 
     /// Whether any room is open to the LAN (advertised in mDNS).
@@ -452,8 +435,7 @@ impl Hub {
             state.conns.insert(conn, ConnEntry { tx, control: control.clone(), peer: None, knock: None, addr });
             conn
         };
-        let bucket = TokenBucket::new(self.inner.config.rate_burst, self.inner.config.rate_per_sec);
-        Ok((Client { hub: self.clone(), conn, bucket, peer: None }, ClientReceiver { rx, control }))
+        Ok(client::open(self.clone(), conn, rx, control))
     }
 
     /// Tells every client the host is closing (`closing`), then ends their connections.
@@ -545,350 +527,6 @@ fn room_info(state: &State, name: &str, room: &Room) -> RoomInfo {
         token: room.token.clone(),
         capacity: room.capacity,
         peers: room.members.iter().filter_map(|m| state.peers.get(m)).map(|p| p.info.clone()).collect(),
-    }
-}
-
-/// A client's message allowance: `burst` at once, refilled at `per_sec`.
-#[derive(Debug)]
-struct TokenBucket {
-    tokens: f64,
-    burst: f64,
-    per_sec: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    fn new(burst: f64, per_sec: f64) -> Self {
-        TokenBucket { tokens: burst, burst, per_sec, last: Instant::now() }
-    }
-
-    fn take(&mut self) -> bool {
-        let now = Instant::now();
-        let elapsed = now.duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// What a connection says to the hub. Dropping it is hanging up: its room is told `peer-left`.
-pub struct Client {
-    hub: Hub,
-    conn: u64,
-    bucket: TokenBucket,
-    /// The peer id while in a room (the hub's state is the authority; this is a cache for logs).
-    peer: Option<String>,
-}
-
-/// What the hub says to a connection.
-pub struct ClientReceiver {
-    rx: mpsc::Receiver<Outgoing>,
-    control: Arc<ConnControl>,
-}
-
-impl ClientReceiver {
-    /// The next message for this client, or `None` once the hub has dropped it and everything
-    /// queued before that was read.
-    pub async fn recv(&mut self) -> Option<Outgoing> {
-        if !self.control.kick.is_cancelled() {
-            tokio::select! {
-                biased;
-                msg = self.rx.recv() => return msg,
-                _ = self.control.kick.cancelled() => {}
-            }
-        }
-        match self.close_reason() {
-            // It was not reading: do not push the backlog at it, just end.
-            Some(CloseReason::TooSlow) => None,
-            // Deliver what was queued before the kick (for a shutdown, that ends with
-            // `closing`), but do not wait for more.
-            _ => self.rx.try_recv().ok(),
-        }
-    }
-
-    /// The next message if one is queued now.
-    pub fn try_recv(&mut self) -> Option<Outgoing> {
-        self.rx.try_recv().ok()
-    }
-
-    /// Resolves when the hub ends this connection ([`ClientReceiver::close_reason`] says why).
-    pub async fn kicked(&self) {
-        self.control.kick.cancelled().await
-    }
-
-    /// Why the hub ended this connection, if it did.
-    pub fn close_reason(&self) -> Option<CloseReason> {
-        *lock(&self.control.reason)
-    }
-}
-
-impl Client {
-    /// This client's peer id while it is in a room.
-    pub fn peer_id(&self) -> Option<&str> {
-        self.peer.as_deref()
-    }
-
-    /// Handles one text frame as it arrived: checks rate and size, decodes, acts. Every
-    /// problem is answered with an `error` on this client's own queue; nothing else changes.
-    pub fn handle_text(&mut self, text: &str) {
-        if !self.bucket.take() {
-            self.reply_error(ProtocolError::new(
-                ErrorCode::RateLimited,
-                "Too many messages too fast: that one was dropped. Slow down and send it again.",
-            ));
-            return;
-        }
-        if text.len() > MAX_FRAME_BYTES {
-            self.reply_error(ProtocolError::new(
-                ErrorCode::TooLarge,
-                format!("That message is {} bytes; the limit is {MAX_FRAME_BYTES}. Send less at once.", text.len()),
-            ));
-            return;
-        }
-        match decode(text) {
-            Ok(msg) => self.handle(msg),
-            Err(e) => self.reply_error(e),
-        }
-    }
-
-    /// Answers a frame that is not text (the protocol is JSON text only).
-    pub fn handle_binary(&mut self) {
-        self.reply_error(ProtocolError::new(ErrorCode::BadJson, "Binary frames are not part of the protocol: send JSON text."));
-    }
-
-    /// Acts on one decoded message.
-    pub fn handle(&mut self, msg: ClientMessage) {
-        let kind = msg.kind();
-        let result = match msg {
-            ClientMessage::Join { room, token, name } => self.join(&room, token.as_deref(), &name),
-            ClientMessage::Signal { to, data } => self.signal(&to, &data),
-            ClientMessage::Knock { room, name } => self.knock(&room, &name),
-            ClientMessage::Leave => self.leave(LeaveReason::Left),
-            ClientMessage::Ping => {
-                self.reply(Outgoing::from(encode(&ServerMessage::Pong)));
-                Ok(())
-            }
-        };
-        if let Err(e) = result {
-            self.reply_error(e.re(kind));
-        }
-    }
-
-    /// Ends this client's connection for `reason` (for example [`LeaveReason::Timeout`]).
-    pub fn disconnect(mut self, reason: LeaveReason) {
-        self.close(reason);
-    }
-
-    fn close(&mut self, reason: LeaveReason) {
-        let mut fx = Effects::default();
-        let mut state = lock(&self.hub.inner.state);
-        state.withdraw_knock(self.conn, &mut fx);
-        if let Some(entry) = state.conns.remove(&self.conn) {
-            if let Some(peer) = entry.peer {
-                state.remove_peer(&peer, reason, &mut fx);
-            }
-        }
-        state.drop_slow(&mut fx);
-        drop(state);
-        self.peer = None;
-        self.hub.publish(fx.events);
-    }
-
-    fn reply(&self, text: Outgoing) {
-        let mut fx = Effects::default();
-        let mut state = lock(&self.hub.inner.state);
-        state.send(self.conn, text, &mut fx);
-        state.drop_slow(&mut fx);
-        drop(state);
-        self.hub.publish(fx.events);
-    }
-
-    fn reply_error(&self, error: ProtocolError) {
-        log::debug!("client error: {error}");
-        self.reply(Outgoing::from(error.encode()));
-    }
-
-    fn join(&mut self, room_name: &str, token: Option<&str>, name: &str) -> Result<(), ProtocolError> {
-        let name = normalize_name(name)?;
-        let mut fx = Effects::default();
-        let mut state = lock(&self.hub.inner.state);
-        let Some(conn) = state.conns.get(&self.conn) else {
-            return Ok(()); // dropped by the hub a moment ago; the connection is closing
-        };
-        if conn.peer.is_some() {
-            return Err(ProtocolError::new(
-                ErrorCode::AlreadyJoined,
-                "This connection is in a room already. Send \"leave\" first to join another.",
-            ));
-        }
-        let Some(room) = state.rooms.get(room_name) else {
-            return Err(ProtocolError::new(
-                ErrorCode::UnknownRoom,
-                format!(
-                    "There is no room \"{room_name}\" on this host. Check the link, or ask the host for a new one."
-                ),
-            ));
-        };
-        let token_error = match (&room.token, token) {
-            (None, _) => None,
-            (Some(_), None) => Some(format!(
-                "Room \"{room_name}\" needs the token from the host's link. Open the full link the host shared, or knock to ask the host."
-            )),
-            (Some(expected), Some(given)) if !token_matches(expected, given) => Some(format!(
-                "This link's token is not right for room \"{room_name}\". Ask the host for a new link, or knock."
-            )),
-            _ => None,
-        };
-        if let Some(message) = token_error {
-            let addr = conn.addr;
-            if state.strike(addr, Instant::now()) {
-                return Err(too_many_tries());
-            }
-            return Err(ProtocolError::new(ErrorCode::WrongToken, message));
-        }
-        if room.members.len() >= room.capacity {
-            return Err(ProtocolError::new(
-                ErrorCode::RoomFull,
-                format!("Room \"{room_name}\" is full ({} people). Try again when someone leaves.", room.capacity),
-            ));
-        }
-        let me = PeerInfo { id: random_id(), name };
-        let others: Vec<(PeerInfo, u64)> =
-            room.members.iter().filter_map(|m| state.peers.get(m)).map(|p| (p.info.clone(), p.conn)).collect();
-        let welcome = encode(&ServerMessage::Welcome {
-            protocol: PROTOCOL_VERSION,
-            room: room_name.into(),
-            me: Cow::Borrowed(&me),
-            peers: others.iter().map(|(info, _)| Cow::Borrowed(info)).collect(),
-            ice_servers: Cow::Borrowed(&self.hub.inner.config.ice_servers),
-        });
-        state.send(self.conn, Outgoing::from(welcome), &mut fx);
-        let joined = Outgoing::from(encode(&ServerMessage::PeerJoined { peer: Cow::Borrowed(&me) }));
-        for (_, conn) in &others {
-            state.send(*conn, joined.clone(), &mut fx);
-        }
-        if let Some(room) = state.rooms.get_mut(room_name) {
-            room.members.push(me.id.clone());
-        }
-        state.withdraw_knock(self.conn, &mut fx);
-        if let Some(conn) = state.conns.get_mut(&self.conn) {
-            conn.peer = Some(me.id.clone());
-        }
-        state.peers.insert(me.id.clone(), PeerEntry { info: me.clone(), room: room_name.to_owned(), conn: self.conn });
-        fx.events.push(HubEvent::PeerJoined { room: room_name.to_owned(), peer: me.clone() });
-        state.drop_slow(&mut fx);
-        drop(state);
-        self.peer = Some(me.id);
-        self.hub.publish(fx.events);
-        Ok(())
-    }
-
-    fn knock(&mut self, room_name: &str, name: &str) -> Result<(), ProtocolError> {
-        let name = normalize_name(name)?;
-        let mut fx = Effects::default();
-        let mut state = lock(&self.hub.inner.state);
-        let Some(conn) = state.conns.get(&self.conn) else { return Ok(()) };
-        if conn.peer.is_some() {
-            return Err(ProtocolError::new(ErrorCode::AlreadyJoined, "You are in a room already."));
-        }
-        if conn.knock.is_some() {
-            return Err(ProtocolError::new(
-                ErrorCode::AlreadyKnocking,
-                "You knocked already: wait for the host's answer.",
-            ));
-        }
-        let addr = conn.addr;
-        let open = match state.rooms.get(room_name) {
-            None => {
-                return Err(ProtocolError::new(
-                    ErrorCode::UnknownRoom,
-                    format!("There is no room \"{room_name}\" on this host. Check the name, or ask the host."),
-                ))
-            }
-            Some(room) => room.token.is_none(),
-        };
-        if open {
-            // Nothing to ask: anyone may join an open room.
-            let text = encode(&ServerMessage::Admitted { room: room_name.into(), token: None });
-            state.send(self.conn, Outgoing::from(text), &mut fx);
-        } else {
-            if state.strike(addr, Instant::now()) {
-                return Err(too_many_tries());
-            }
-            let id = random_id();
-            let info = KnockInfo { id: id.clone(), room: room_name.to_owned(), name, addr };
-            state.knocks.insert(id.clone(), KnockEntry { info: info.clone(), conn: self.conn });
-            if let Some(conn) = state.conns.get_mut(&self.conn) {
-                conn.knock = Some(id);
-            }
-            state.send(self.conn, Outgoing::from(encode(&ServerMessage::KnockWait { room: room_name.into() })), &mut fx);
-            fx.events.push(HubEvent::Knock(info));
-        }
-        state.drop_slow(&mut fx);
-        drop(state);
-        self.hub.publish(fx.events);
-        Ok(())
-    }
-
-    fn signal(&mut self, to: &str, data: &serde_json::value::RawValue) -> Result<(), ProtocolError> {
-        let mut fx = Effects::default();
-        let mut state = lock(&self.hub.inner.state);
-        let Some(my_id) = state.conns.get(&self.conn).and_then(|c| c.peer.clone()) else {
-            return Err(not_joined());
-        };
-        let target = match (state.peers.get(&my_id), state.peers.get(to)) {
-            (Some(me), Some(them)) if them.room == me.room && them.info.id != my_id => them.conn,
-            _ => {
-                let mut e = ProtocolError::new(
-                    ErrorCode::UnknownPeer,
-                    "That peer is not in your room any more (it may have left). Remove it from the call.",
-                );
-                e.peer = Some(protocol::printable(to));
-                return Err(e);
-            }
-        };
-        let text = encode(&ServerMessage::Signal { from: Cow::Borrowed(&my_id), data: Cow::Borrowed(data) });
-        state.send(target, Outgoing::from(text), &mut fx);
-        state.drop_slow(&mut fx);
-        drop(state);
-        self.hub.publish(fx.events);
-        Ok(())
-    }
-
-    fn leave(&mut self, reason: LeaveReason) -> Result<(), ProtocolError> {
-        let mut fx = Effects::default();
-        let mut state = lock(&self.hub.inner.state);
-        let Some(my_id) = state.conns.get(&self.conn).and_then(|c| c.peer.clone()) else {
-            return Err(not_joined());
-        };
-        state.remove_peer(&my_id, reason, &mut fx);
-        state.drop_slow(&mut fx);
-        drop(state);
-        self.peer = None;
-        self.hub.publish(fx.events);
-        Ok(())
-    }
-}
-
-fn too_many_tries() -> ProtocolError {
-    ProtocolError::new(
-        ErrorCode::RateLimited,
-        "Too many knocks or wrong links from this device. Wait a minute, then try again.",
-    )
-}
-
-fn not_joined() -> ProtocolError {
-    ProtocolError::new(ErrorCode::NotJoined, "Join a room first: send \"join\" with the room and token from the link.")
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        self.close(LeaveReason::Disconnected);
     }
 }
 
