@@ -21,5 +21,4 @@ pub mod netif;
 /// The signaling protocol this hub speaks (the `lancall-protocol` crate's hub half).
 pub use lancall_protocol::hub as protocol;
 pub mod server;
-mod sync;
 pub mod trust_page;

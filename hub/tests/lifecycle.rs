@@ -101,6 +101,33 @@ async fn lancall_host_on_sigterm_says_closing_then_exits() {
     assert!(status.success(), "exits cleanly on SIGTERM: {status:?}");
 }
 
+/// The stop signal is listened for before "ready" is printed: a SIGTERM the moment a supervisor
+/// sees "ready" still stops the host cleanly (before, the handler was installed by a task that
+/// might not have run yet, and the signal killed the host with no goodbye).
+#[test]
+fn a_sigterm_right_after_ready_still_stops_the_host_cleanly() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lancall-host"))
+            .args(["--listen", "127.0.0.1:0", "--no-mdns", "--no-http", "--json", "--data-dir"])
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("lancall-host starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        let ready = lines.next().unwrap().unwrap();
+        assert!(ready.contains(r#""event":"ready""#), "{ready}");
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "killed by the signal instead of stopping: {status:?}");
+        assert!(rest.iter().any(|l| l.contains(r#""event":"stopped""#)), "{rest:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_wrong_pinned_fingerprint_is_refused_before_any_http() {
     let th = start_host().await;

@@ -16,7 +16,7 @@ use super::{
     DiscoveryError, SERVICE_TYPE,
 };
 use crate::netif::{self, AddressWatcher, InterfacePolicy};
-use crate::sync::lock;
+use lancall_protocol::sync::lock;
 
 /// How often the advertiser polls for address changes when it runs its own watcher. A change
 /// is rare (Wi-Fi to Ethernet, DHCP renewal); a guest then waits at most this long for the

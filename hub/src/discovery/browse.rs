@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use super::record::escape_label;
 use super::{abort_unstopped, policy_predicate, restrict_to_policy, shut_down_quietly, wait_for_daemon, DiscoveryError, HostInfo, SERVICE_TYPE};
 use crate::netif::InterfacePolicy;
-use crate::sync::lock;
+use lancall_protocol::sync::lock;
 
 /// A change in the set of hosts a [`Browser`] sees.
 #[derive(Debug, Clone, PartialEq, Eq)]

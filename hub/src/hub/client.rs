@@ -16,7 +16,7 @@ use crate::protocol::{
     self, decode, encode, ClientMessage, ErrorCode, LeaveReason, PeerInfo, ProtocolError, ServerMessage, MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
 };
-use crate::sync::lock;
+use lancall_protocol::sync::lock;
 
 /// The handles of a connection the hub has just registered as `conn`.
 pub(super) fn open(hub: Hub, conn: u64, rx: mpsc::Receiver<Outgoing>, control: Arc<ConnControl>) -> (Client, ClientReceiver) {

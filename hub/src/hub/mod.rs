@@ -25,7 +25,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
-use crate::sync::lock;
+use lancall_protocol::sync::lock;
 
 mod client;
 pub use client::{Client, ClientReceiver};

@@ -221,6 +221,10 @@ fn serve(args: ServeArgs, data_dir: PathBuf) -> Result<(), AnyError> {
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        // Listen for SIGINT/SIGTERM before anything says "ready": a stop that arrives between
+        // the ready line and a spawned task's first poll would otherwise take the default action
+        // and kill the host without telling anyone (seen under load in the lifecycle test).
+        let stop_signal = StopSignal::listen();
         let host = host::start(config).await?;
         if json {
             print_ready_json(&host);
@@ -234,7 +238,7 @@ fn serve(args: ServeArgs, data_dir: PathBuf) -> Result<(), AnyError> {
         tokio::spawn(answer_knocks(host.hub.clone(), knock, json));
         let stop = host.stop_token();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            stop_signal.wait().await;
             log::info!("stopping: telling everyone in the call");
             stop.cancel();
         });
@@ -246,26 +250,48 @@ fn serve(args: ServeArgs, data_dir: PathBuf) -> Result<(), AnyError> {
     })
 }
 
-async fn wait_for_signal() {
+/// SIGINT or SIGTERM, listened for from the moment it is made.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignal {
+    /// Installs the handlers now (inside a Tokio runtime).
+    fn listen() -> StopSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+                (Ok(int), Ok(term)) => StopSignal { signals: Some((int, term)) },
+                (Err(e), _) | (_, Err(e)) => {
+                    log::warn!("cannot watch for SIGINT/SIGTERM ({e}); Ctrl+C may stop the host without a goodbye");
+                    StopSignal { signals: None }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        StopSignal {}
+    }
+
+    /// Until a stop signal arrives.
+    async fn wait(self) {
+        #[cfg(unix)]
+        match self.signals {
+            Some((mut int, mut term)) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
+                    _ = int.recv() => {}
                     _ = term.recv() => {}
                 }
             }
-            Err(e) => {
-                log::warn!("cannot watch for SIGTERM ({e}); Ctrl+C still stops the host");
+            None => {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
