@@ -34,11 +34,13 @@ use webrtc::rtp_transceiver::{
 };
 
 use crate::codec::vp8_keyframe_size;
-use crate::connection::{
-    build_peer_connection, description_from, negotiated_pt, new_local_track, path_stats,
-    receive_media, signalled_candidate, state_name, Counter, LinkConfig, SetupRole, StackEvent,
+use crate::stack::engine::{
+    build_peer_connection, negotiated_pt, new_local_track, state_name, LinkConfig, StackEvent,
     StackHandler, NO_PT,
 };
+use crate::stack::rtp::receive_media;
+use crate::stack::sdp::{candidate_init, description_from, signalled_candidate, SetupRole};
+use crate::stack::stats::{path_stats, Counter};
 use crate::error::PeerError;
 use crate::media::{EncodedSample, FrameSink, LocalMedia, MediaKind, TrackRole};
 use crate::messages::{Candidate, Description};
@@ -368,7 +370,7 @@ impl BridgePc {
         if c.candidate.is_empty() {
             return Ok(());
         }
-        self.inner.pc.add_ice_candidate(crate::connection::candidate_init(c)).await?;
+        self.inner.pc.add_ice_candidate(candidate_init(c)).await?;
         Ok(())
     }
 

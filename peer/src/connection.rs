@@ -7,46 +7,40 @@
 //! what arrives from the remote (descriptions, candidates), from the WebRTC stack (negotiation
 //! needed, candidates, state changes, tracks, the data channel) and from the owner (chat, bye,
 //! stats, close). Handling one thing at a time is what `r.chain` gives the web client; it makes
-//! the perfect-negotiation flags trivially consistent.
+//! the perfect-negotiation flags trivially consistent. The webrtc-rs toolkit it stands on
+//! (building the connection, SDP and the DTLS role, stats, receiving media) is in `crate::stack`,
+//! shared with [`crate::bridge::BridgePc`].
 
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 
 use rtc::media::Sample;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp::codec::vp8::Vp8Packet as Vp8Depacketizer;
-use rtc::rtp::packetizer::Depacketizer;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
-};
-use rtc::statistics::report::RTCStatsReport;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
-use webrtc::peer_connection::{
-    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceServer,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, Registry,
-    SettingEngineBuilder,
-};
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionIceEvent, RTCPeerConnectionState};
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
-use crate::codec::{vp8_is_keyframe, vp8_keyframe_size};
+use crate::codec::vp8_keyframe_size;
 use crate::error::PeerError;
-use crate::media::{
-    EncodedSample, FrameSink, LinkId, LocalMedia, MediaKind, RemoteFrame, TrackRole,
+use crate::media::{EncodedSample, FrameSink, LinkId, LocalMedia, MediaKind, TrackRole};
+use crate::messages::{ChannelMessage, Description, PeerMessage};
+pub use crate::stack::engine::{IceServer, LinkConfig};
+use crate::stack::engine::{
+    build_peer_connection, negotiated_pt, new_local_track, state_name, StackEvent, StackHandler,
+    NO_PT,
 };
-use crate::messages::{Candidate, ChannelMessage, Description, PeerMessage};
+use crate::stack::rtp::receive_media;
+use crate::stack::sdp::{candidate_init, description_from, signalled_candidate, SetupRole};
+use crate::stack::stats::{path_stats, Counter};
 
 /// A connection that stays `disconnected` this long gets an ICE restart (as in call.js).
 pub const DISCONNECTED_RESTART: Duration = Duration::from_millis(2_500);
@@ -54,27 +48,6 @@ pub const DISCONNECTED_RESTART: Duration = Duration::from_millis(2_500);
 pub const RESTART_RETRY: Duration = Duration::from_secs(8);
 /// The data channel's label (docs/PROTOCOL.md).
 pub const CHANNEL_LABEL: &str = "lancall";
-/// Between ICE connectivity checks (see `build_peer_connection`).
-const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
-/// At most one picture-loss request per this interval.
-const PLI_INTERVAL: Duration = Duration::from_millis(500);
-
-/// Payload types we offer: the ones Chromium uses, so SDP diffs stay readable.
-const OPUS_PT: u8 = 111;
-const VP8_PT: u8 = 96;
-
-/// How connections are built.
-#[derive(Debug, Clone, Default)]
-pub struct LinkConfig {
-    /// The hub's `iceServers` (empty on a LAN: host candidates suffice).
-    pub ice_servers: Vec<IceServer>,
-    /// Local addresses to gather host candidates on; empty means every non-loopback IPv4
-    /// interface (`0.0.0.0`, expanded by the webrtc crate).
-    pub bind: Vec<IpAddr>,
-}
-
-/// One entry of the hub's `iceServers`.
-pub use lancall_protocol::IceServer;
 
 /// What a link reports to its owner.
 #[derive(Debug, Clone)]
@@ -148,24 +121,6 @@ pub struct StreamStats {
     pub packets_lost: i64,
 }
 
-#[derive(Default)]
-pub(crate) struct Counter {
-    pub(crate) frames: AtomicU64,
-    pub(crate) bytes: AtomicU64,
-    pub(crate) size: AtomicU64, // width << 32 | height
-}
-
-impl Counter {
-    pub(crate) fn add(&self, bytes: usize, size: Option<(u32, u32)>) {
-        self.frames.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        if let Some((w, h)) = size {
-            self.size
-                .store((u64::from(w) << 32) | u64::from(h), Ordering::Relaxed);
-        }
-    }
-}
-
 /// State shared between the actor and the send/receive tasks.
 struct Shared {
     id: LinkId,
@@ -180,8 +135,6 @@ struct Shared {
     /// DTLS is up: writing before that only makes the stack log errors.
     connected: std::sync::atomic::AtomicBool,
 }
-
-pub(crate) const NO_PT: u32 = u32::MAX;
 
 /// Our two outgoing tracks on one connection.
 struct LocalTracks {
@@ -328,150 +281,6 @@ impl PeerLink {
     }
 }
 
-pub(crate) async fn build_peer_connection(
-    config: &LinkConfig,
-    handler: Arc<dyn PeerConnectionEventHandler>,
-) -> Result<impl PeerConnection, PeerError> {
-    let mut media_engine = MediaEngine::default();
-    register_codecs(&mut media_engine)?;
-    let registry =
-        webrtc::peer_connection::register_default_interceptors(Registry::new(), &mut media_engine)?
-            .with(
-                rtc::interceptor::Slot::from(crate::keyframe::SLOT),
-                crate::keyframe::KeyframeRequests::default(),
-            );
-    let ice_servers = config
-        .ice_servers
-        .iter()
-        .map(|s| RTCIceServer {
-            urls: s.urls.clone(),
-            username: s.username.clone().unwrap_or_default(),
-            credential: s.credential.clone().unwrap_or_default(),
-        })
-        .filter(|s| !s.urls.is_empty())
-        .collect();
-    let rtc_config = RTCConfigurationBuilder::new()
-        .with_ice_servers(ice_servers)
-        .build();
-    // mDNS candidates cannot resolve in a namespace without a multicast route (and a LAN call
-    // does not need them): gather plain host candidates.
-    let settings = SettingEngineBuilder::new()
-        .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
-        // On a LAN the first check answers in a millisecond: checking every 50 ms instead of the
-        // default 200 ms (same 1.4 s budget per pair) lets the controlling side nominate sooner,
-        // and a peer-reflexive pair (a browser's checks arriving before its trickled candidate)
-        // need not wait a second to be used.
-        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(28))
-        .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
-        .build();
-    let addrs: Vec<String> = if config.bind.is_empty() {
-        vec!["0.0.0.0:0".to_owned()]
-    } else {
-        config
-            .bind
-            .iter()
-            .map(|ip| std::net::SocketAddr::new(*ip, 0).to_string())
-            .collect()
-    };
-    let pc = PeerConnectionBuilder::new()
-        .with_configuration(rtc_config)
-        .with_media_engine(media_engine)
-        .with_interceptor_registry(registry)
-        .with_setting_engine(settings)
-        .with_handler(handler)
-        .with_udp_addrs(addrs)
-        .build()
-        .await?;
-    Ok(pc)
-}
-
-fn opus_codec() -> RTCRtpCodec {
-    RTCRtpCodec {
-        mime_type: "audio/opus".to_owned(),
-        clock_rate: 48_000,
-        channels: 2,
-        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
-        rtcp_feedback: vec![],
-    }
-}
-
-fn vp8_codec() -> RTCRtpCodec {
-    let fb = |typ: &str, parameter: &str| RTCPFeedback {
-        typ: typ.to_owned(),
-        parameter: parameter.to_owned(),
-    };
-    RTCRtpCodec {
-        mime_type: "video/VP8".to_owned(),
-        clock_rate: 90_000,
-        channels: 0,
-        sdp_fmtp_line: String::new(),
-        rtcp_feedback: vec![
-            fb("goog-remb", ""),
-            fb("ccm", "fir"),
-            fb("nack", ""),
-            fb("nack", "pli"),
-        ],
-    }
-}
-
-/// Only VP8 and Opus: what we can encode, what the app's webview can decode, and what every
-/// browser offers. Registering nothing else makes both directions use them.
-fn register_codecs(engine: &mut MediaEngine) -> Result<(), PeerError> {
-    engine.register_codec(
-        RTCRtpCodecParameters {
-            rtp_codec: opus_codec(),
-            payload_type: OPUS_PT,
-        },
-        RtpCodecKind::Audio,
-    )?;
-    engine.register_codec(
-        RTCRtpCodecParameters {
-            rtp_codec: vp8_codec(),
-            payload_type: VP8_PT,
-        },
-        RtpCodecKind::Video,
-    )?;
-    Ok(())
-}
-
-fn random_u32() -> u32 {
-    let mut b = [0u8; 4];
-    let _ = getrandom::fill(&mut b);
-    u32::from_le_bytes(b) | 1
-}
-
-/// A local track of `kind` in stream `stream_id`, sending VP8 or Opus on a random SSRC (returned
-/// with it).
-pub(crate) fn new_local_track(
-    stream_id: &str,
-    track_id: String,
-    kind: MediaKind,
-) -> Result<(Arc<TrackLocalStaticSample>, u32), PeerError> {
-    let (codec_kind, codec) = match kind {
-        MediaKind::Audio => (RtpCodecKind::Audio, opus_codec()),
-        MediaKind::Video => (RtpCodecKind::Video, vp8_codec()),
-    };
-    let ssrc = random_u32();
-    let track = MediaStreamTrack::new(
-        stream_id.to_owned(),
-        track_id,
-        format!("lancall {}", kind.as_str()),
-        codec_kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec,
-            ..Default::default()
-        }],
-    );
-    Ok((
-        Arc::new(TrackLocalStaticSample::new(Instant::now(), track)?),
-        ssrc,
-    ))
-}
-
 fn make_local_tracks(id: LinkId) -> Result<LocalTracks, PeerError> {
     let stream_id = format!("lancall-native-{}", crate::messages::random_id());
     let make = |kind: MediaKind| {
@@ -490,187 +299,6 @@ fn make_local_tracks(id: LinkId) -> Result<LocalTracks, PeerError> {
         video_ssrc,
         stream_id,
     })
-}
-
-/// The WebRTC stack's callbacks, as values (see [`StackHandler`]).
-pub(crate) enum StackEvent {
-    NegotiationNeeded,
-    Candidate(RTCPeerConnectionIceEvent),
-    Connection(RTCPeerConnectionState),
-    Ice(RTCIceConnectionState),
-    Channel(Arc<dyn DataChannel>),
-    Track(Arc<dyn TrackRemote>),
-}
-
-/// Forwards the stack's callbacks, in order, to whoever owns the connection (never blocks the
-/// driver: calling back into the connection from a callback could).
-pub(crate) struct StackHandler<T> {
-    tx: mpsc::UnboundedSender<T>,
-    wrap: fn(StackEvent) -> T,
-}
-
-impl<T> StackHandler<T> {
-    pub(crate) fn new(tx: mpsc::UnboundedSender<T>, wrap: fn(StackEvent) -> T) -> Arc<Self> {
-        Arc::new(StackHandler { tx, wrap })
-    }
-
-    fn send(&self, ev: StackEvent) {
-        let _ = self.tx.send((self.wrap)(ev));
-    }
-}
-
-#[async_trait::async_trait]
-impl<T: Send + 'static> PeerConnectionEventHandler for StackHandler<T> {
-    async fn on_negotiation_needed(&self) {
-        self.send(StackEvent::NegotiationNeeded);
-    }
-    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        self.send(StackEvent::Candidate(event));
-    }
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        self.send(StackEvent::Connection(state));
-    }
-    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
-        self.send(StackEvent::Ice(state));
-    }
-    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
-        self.send(StackEvent::Channel(channel));
-    }
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        self.send(StackEvent::Track(track));
-    }
-}
-
-/// The payload type negotiated for `kind` (VP8 or Opus) on `sender` ([`NO_PT`] before that);
-/// None when the sender cannot say (keep what was known).
-pub(crate) async fn negotiated_pt(sender: &Arc<dyn RtpSender>, kind: MediaKind) -> Option<u32> {
-    let params = sender.get_parameters().await.ok()?;
-    let want = match kind {
-        MediaKind::Audio => "audio/opus",
-        MediaKind::Video => "video/vp8",
-    };
-    Some(
-        params
-            .rtp_parameters
-            .codecs
-            .iter()
-            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(want))
-            .map(|c| u32::from(c.payload_type))
-            .unwrap_or(NO_PT),
-    )
-}
-
-/// A local candidate as browsers want it signalled (None for the end of candidates). The webrtc
-/// crate leaves sdpMid empty; browsers look the section up by it. With BUNDLE every candidate
-/// belongs to the first section: name its mid and this generation's ufrag.
-pub(crate) async fn signalled_candidate(
-    pc: &dyn PeerConnection,
-    ev: &RTCPeerConnectionIceEvent,
-) -> Option<Candidate> {
-    let init = ev.candidate.to_json().ok()?;
-    if init.candidate.is_empty() {
-        return None;
-    }
-    let (mid, ufrag) = match pc.local_description().await {
-        Some(d) => (
-            first_attr(&d.sdp, "a=mid:"),
-            first_attr(&d.sdp, "a=ice-ufrag:"),
-        ),
-        None => (None, None),
-    };
-    Some(Candidate {
-        candidate: init.candidate,
-        sdp_mid: Some(mid.unwrap_or_else(|| "0".to_owned())),
-        sdp_mline_index: Some(0),
-        username_fragment: ufrag,
-    })
-}
-
-/// A signalled candidate in the shape webrtc-rs takes.
-pub(crate) fn candidate_init(c: Candidate) -> RTCIceCandidateInit {
-    RTCIceCandidateInit {
-        candidate: c.candidate,
-        sdp_mid: c.sdp_mid,
-        sdp_mline_index: c.sdp_mline_index,
-        username_fragment: c.username_fragment,
-        url: None,
-    }
-}
-
-/// What a stats report says about the path and the losses.
-#[derive(Default)]
-pub(crate) struct PathStats {
-    /// Candidate types of the nominated pair, local and remote (an end without candidate stats
-    /// was learned from a connectivity check, never signalled: `prflx`); None before a pair.
-    pub(crate) path: Option<(String, String)>,
-    /// Round trip, seconds: the pair's, else a remote-inbound report's.
-    pub(crate) rtt_s: Option<f64>,
-    /// Packets lost, by kind, of what we receive (inbound-rtp) and what we send
-    /// (remote-inbound-rtp).
-    pub(crate) lost_in: HashMap<MediaKind, i64>,
-    pub(crate) lost_out: HashMap<MediaKind, i64>,
-}
-
-pub(crate) fn path_stats(report: &RTCStatsReport) -> PathStats {
-    use rtc::statistics::report::RTCStatsReportEntry as E;
-    let kind_of = |k: RtpCodecKind| {
-        if k == RtpCodecKind::Audio {
-            MediaKind::Audio
-        } else {
-            MediaKind::Video
-        }
-    };
-    let mut out = PathStats::default();
-    let mut pair_ids = None;
-    let mut remote_rtt = None;
-    for entry in report.iter() {
-        match entry {
-            E::IceCandidatePair(p) if p.nominated || pair_ids.is_none() => {
-                pair_ids = Some((p.local_candidate_id.clone(), p.remote_candidate_id.clone()));
-                if p.current_round_trip_time > 0.0 {
-                    out.rtt_s = Some(p.current_round_trip_time);
-                }
-            }
-            E::InboundRtp(s) => {
-                let k = kind_of(s.received_rtp_stream_stats.rtp_stream_stats.kind);
-                *out.lost_in.entry(k).or_default() += s.received_rtp_stream_stats.packets_lost;
-            }
-            E::RemoteInboundRtp(s) => {
-                let k = kind_of(s.received_rtp_stream_stats.rtp_stream_stats.kind);
-                *out.lost_out.entry(k).or_default() += s.received_rtp_stream_stats.packets_lost;
-                if remote_rtt.is_none() && s.round_trip_time > 0.0 {
-                    remote_rtt = Some(s.round_trip_time);
-                }
-            }
-            _ => {}
-        }
-    }
-    out.rtt_s = out.rtt_s.or(remote_rtt);
-    let Some((local, remote)) = pair_ids else {
-        return out;
-    };
-    // The pair names its candidates by their ICE ids; the candidates' own stats ids carry a
-    // prefix (`RTCLocalIceCandidate_<id>`, webrtc-rs 0.21): accept either.
-    let names = |stats_id: &str, id: &str| {
-        stats_id == id || stats_id.strip_suffix(id).is_some_and(|p| p.ends_with('_'))
-    };
-    let (mut lt, mut rt) = (None, None);
-    for entry in report.iter() {
-        match entry {
-            E::LocalCandidate(c) if names(&c.stats.id, &local) => {
-                lt = Some(c.candidate_type.to_string())
-            }
-            E::RemoteCandidate(c) if names(&c.stats.id, &remote) => {
-                rt = Some(c.candidate_type.to_string())
-            }
-            _ => {}
-        }
-    }
-    out.path = Some((
-        lt.unwrap_or_else(|| "prflx".to_owned()),
-        rt.unwrap_or_else(|| "prflx".to_owned()),
-    ));
-    out
 }
 
 struct Actor {
@@ -699,18 +327,6 @@ struct Actor {
     seen_tracks: Vec<String>,
     /// The DTLS role our answers must say.
     setup: SetupRole,
-}
-
-pub(crate) fn state_name(s: RTCPeerConnectionState) -> &'static str {
-    match s {
-        RTCPeerConnectionState::New => "new",
-        RTCPeerConnectionState::Connecting => "connecting",
-        RTCPeerConnectionState::Connected => "connected",
-        RTCPeerConnectionState::Disconnected => "disconnected",
-        RTCPeerConnectionState::Failed => "failed",
-        RTCPeerConnectionState::Closed => "closed",
-        _ => "new",
-    }
 }
 
 impl Actor {
@@ -1210,119 +826,6 @@ impl Actor {
     }
 }
 
-pub(crate) fn description_from(
-    kind: &str,
-    sdp: String,
-) -> Result<RTCSessionDescription, PeerError> {
-    // The struct has a private cache field: build it the way it is deserialised.
-    serde_json::from_value(serde_json::json!({ "type": kind, "sdp": sdp }))
-        .map_err(|e| PeerError::Webrtc(format!("bad session description of type {kind:?}: {e}")))
-}
-
-/// Our side's DTLS role (`a=setup`) for the life of a connection, so that every answer we signal
-/// says it.
-///
-/// webrtc-rs 0.21 writes its configured answering role (`active`) into every answer, a
-/// renegotiation's too, even in a session where it is `passive` because it made the first offer
-/// and the browser answered `active`. JSEP wants a later answer to keep the established role, and
-/// browsers refuse one that does not ("Failed to set SSL role for the transport"): the browser
-/// stays in have-local-offer and what its offer added (a shared screen) never flows. The crate
-/// only accepts the answer it wrote, and takes its role from the first exchange alone, so the
-/// answer is corrected where it is signalled.
-#[derive(Default)]
-pub(crate) struct SetupRole(OnceLock<&'static str>);
-
-impl SetupRole {
-    /// `setLocalDescription()` of the answer to the remote offer `pc` holds, once the role is
-    /// known (learnt before the answer replaces the current descriptions).
-    pub(crate) async fn answer(&self, pc: &dyn PeerConnection) -> Result<(), PeerError> {
-        self.learn(pc).await;
-        let answer = pc.create_answer(None).await?;
-        pc.set_local_description(answer).await?;
-        Ok(())
-    }
-
-    /// Learns the role from the last completed exchange, if not known yet: the current
-    /// descriptions are then the ones the crate wrote and the other side accepted.
-    async fn learn(&self, pc: &dyn PeerConnection) {
-        if self.0.get().is_some() {
-            return;
-        }
-        let local = pc.current_local_description().await;
-        let remote = pc.current_remote_description().await;
-        if let Some(role) = established_setup(
-            local.as_ref().map(|d| d.sdp.as_str()),
-            remote.as_ref().map(|d| d.sdp.as_str()),
-        ) {
-            let _ = self.0.set(role);
-        }
-    }
-
-    /// `desc` as it is to be signalled: an answer with the session's role.
-    pub(crate) fn signalled(&self, desc: RTCSessionDescription) -> Description {
-        let kind = desc.sdp_type.to_string();
-        match self.0.get() {
-            Some(role)
-                if kind == "answer"
-                    && first_attr(&desc.sdp, "a=setup:").as_deref() != Some(*role) =>
-            {
-                log::debug!("signalling the answer with a=setup:{role}, the role this session has");
-                Description {
-                    kind,
-                    sdp: with_setup(&desc.sdp, role),
-                }
-            }
-            _ => Description {
-                kind,
-                sdp: desc.sdp,
-            },
-        }
-    }
-}
-
-/// Our side's `a=setup` value in the session the current descriptions made: ours when we
-/// answered (active or passive), the opposite of theirs when we offered (actpass). `None` before
-/// the first exchange completed.
-fn established_setup(local: Option<&str>, remote: Option<&str>) -> Option<&'static str> {
-    match first_attr(local?, "a=setup:")?.as_str() {
-        "active" => Some("active"),
-        "passive" => Some("passive"),
-        _ => match first_attr(remote?, "a=setup:")?.as_str() {
-            "active" => Some("passive"),
-            "passive" => Some("active"),
-            _ => None,
-        },
-    }
-}
-
-/// `sdp` with every `a=setup` line saying `role`.
-fn with_setup(sdp: &str, role: &str) -> String {
-    let mut out = String::with_capacity(sdp.len());
-    for line in sdp.split_inclusive('\n') {
-        if line.starts_with("a=setup:") {
-            let end = if line.ends_with("\r\n") {
-                "\r\n"
-            } else if line.ends_with('\n') {
-                "\n"
-            } else {
-                ""
-            };
-            out.push_str("a=setup:");
-            out.push_str(role);
-            out.push_str(end);
-        } else {
-            out.push_str(line);
-        }
-    }
-    out
-}
-
-fn first_attr(sdp: &str, prefix: &str) -> Option<String> {
-    sdp.lines()
-        .find_map(|l| l.strip_prefix(prefix))
-        .map(|v| v.trim().to_owned())
-}
-
 /// Writes every encoded sample to this connection's tracks, once negotiation set a payload type.
 async fn send_media(shared: Arc<Shared>, tracks: Arc<LocalTracks>, pc: Arc<dyn PeerConnection>) {
     let mut rx = shared.media.subscribe();
@@ -1375,161 +878,3 @@ async fn send_media(shared: Arc<Shared>, tracks: Arc<LocalTracks>, pc: Arc<dyn P
     }
 }
 
-/// Reassembles whole frames from a remote track's RTP packets and hands them to the sink, tagged
-/// `link`; `count` hears each frame's size (and a keyframe's picture size). Asks for a keyframe
-/// (PLI, at most every [`PLI_INTERVAL`]) when pictures were lost.
-pub(crate) async fn receive_media(
-    track: Arc<dyn TrackRemote>,
-    link: LinkId,
-    kind: MediaKind,
-    role: TrackRole,
-    sink: FrameSink,
-    count: impl Fn(usize, Option<(u32, u32)>) + Send + 'static,
-) {
-    let mut vp8 = Vp8Assembler::default();
-    let mut last_pli: Option<Instant> = None;
-    while let Some(ev) = track.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(pkt) = ev else {
-            if matches!(ev, TrackRemoteEvent::OnEnded) {
-                break;
-            }
-            continue;
-        };
-        let now = Instant::now();
-        let (data, keyframe, size) = match kind {
-            MediaKind::Audio => {
-                if pkt.payload.is_empty() {
-                    continue;
-                }
-                (pkt.payload.clone(), true, None)
-            }
-            MediaKind::Video => {
-                let (frame, want_keyframe) = vp8.push(&pkt);
-                if want_keyframe && last_pli.is_none_or(|t| now.duration_since(t) >= PLI_INTERVAL) {
-                    last_pli = Some(now);
-                    let pli = rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
-                        sender_ssrc: 0,
-                        media_ssrc: pkt.header.ssrc,
-                    };
-                    let _ = track.write_rtcp(vec![Box::new(pli)]).await;
-                }
-                let Some(data) = frame else {
-                    continue;
-                };
-                let size = vp8_keyframe_size(&data);
-                let keyframe = vp8_is_keyframe(&data);
-                (data, keyframe, size)
-            }
-        };
-        count(data.len(), size);
-        sink(RemoteFrame {
-            link,
-            kind,
-            role,
-            data,
-            keyframe,
-            rtp_timestamp: pkt.header.timestamp,
-            received: now,
-            size,
-        });
-    }
-}
-
-/// Collects the packets of one VP8 frame (same RTP timestamp, consecutive sequence numbers,
-/// from the start-of-partition packet to the marker). A frame with a hole is dropped, and frames
-/// are then held back until the next keyframe (a decoder cannot use them), asking for one.
-#[derive(Default)]
-struct Vp8Assembler {
-    buf: BytesMut,
-    timestamp: Option<u32>,
-    next_seq: Option<u16>,
-    broken: bool,
-    need_keyframe: bool,
-    started: bool,
-}
-
-impl Vp8Assembler {
-    /// Returns a complete frame, if this packet finished one, and whether a keyframe is needed.
-    fn push(&mut self, pkt: &rtc::rtp::Packet) -> (Option<Bytes>, bool) {
-        if !self.started {
-            self.started = true;
-            self.need_keyframe = true;
-        }
-        let mut depack = Vp8Depacketizer::default();
-        let Ok(payload) = depack.depacketize(&pkt.payload) else {
-            return (None, false);
-        };
-        let seq = pkt.header.sequence_number;
-        let is_start = depack.s == 1 && depack.pid == 0;
-        if is_start {
-            self.buf.clear();
-            self.broken = false;
-            self.timestamp = Some(pkt.header.timestamp);
-        } else if self.timestamp != Some(pkt.header.timestamp) || self.next_seq != Some(seq) {
-            self.broken = true;
-        }
-        self.next_seq = Some(seq.wrapping_add(1));
-        if self.broken {
-            self.need_keyframe = true;
-            return (None, true);
-        }
-        self.buf.extend_from_slice(&payload);
-        if !pkt.header.marker {
-            return (None, false);
-        }
-        let frame = self.buf.split().freeze();
-        self.timestamp = None;
-        if frame.is_empty() {
-            return (None, false);
-        }
-        if self.need_keyframe {
-            if !vp8_is_keyframe(&frame) {
-                return (None, true);
-            }
-            self.need_keyframe = false;
-        }
-        (Some(frame), false)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{established_setup, with_setup};
-
-    const OFFER: &str = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=setup:actpass\r\na=mid:0\r\n";
-
-    #[test]
-    fn the_role_is_ours_when_we_answered_and_the_opposite_of_theirs_when_we_offered() {
-        let answer = |role: &str| OFFER.replace("actpass", role);
-        assert_eq!(
-            established_setup(Some(&answer("active")), Some(OFFER)),
-            Some("active")
-        );
-        assert_eq!(
-            established_setup(Some(&answer("passive")), Some(OFFER)),
-            Some("passive")
-        );
-        assert_eq!(
-            established_setup(Some(OFFER), Some(&answer("active"))),
-            Some("passive")
-        );
-        assert_eq!(
-            established_setup(Some(OFFER), Some(&answer("passive"))),
-            Some("active")
-        );
-        // Before the first exchange completed there is no role to keep.
-        assert_eq!(established_setup(None, None), None);
-        assert_eq!(established_setup(Some(OFFER), None), None);
-        assert_eq!(established_setup(Some(OFFER), Some(OFFER)), None);
-    }
-
-    #[test]
-    fn every_setup_line_is_rewritten_and_nothing_else() {
-        let sdp = "v=0\r\na=setup:active\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=setup:active\r\na=mid:1\r\n";
-        assert_eq!(
-            with_setup(sdp, "passive"),
-            "v=0\r\na=setup:passive\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=setup:passive\r\na=mid:1\r\n"
-        );
-        assert_eq!(with_setup("a=setup:active", "passive"), "a=setup:passive");
-    }
-}

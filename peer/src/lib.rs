@@ -25,6 +25,7 @@ pub mod connection;
 pub mod error;
 pub mod hub_client;
 pub mod ipc;
+mod stack;
 mod keyframe;
 pub mod media;
 /// The peer messages (the `lancall-protocol` crate's peer half).
