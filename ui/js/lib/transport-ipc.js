@@ -8,36 +8,24 @@
 // `lancall:signaling`, with {session, kind: 'open'|'message'|'close', text?, code?, reason?,
 // error?, was_open}. Texts are the hub's JSON, unchanged.
 import { Transport } from './transport.js';
-import { WebSocketTransport, hubWebSocketUrl } from './transport-ws.js';
+import { invoke, listen } from './tauri.js';
+import { randomId } from './ids.js';
 
 const SIGNALING_EVENT = 'lancall:signaling';
 
 /** Open transports by session id. */
 const sessions = new Map();
+/** @type {Promise<() => void> | null} */
 let listening = null;
-
-/** True inside the lancall app (Tauri with `withGlobalTauri`). */
-export function ipcAvailable() {
-  return typeof globalThis.__TAURI__?.core?.invoke === 'function';
-}
-
-function invoke(cmd, args) {
-  return globalThis.__TAURI__.core.invoke(cmd, args);
-}
 
 /** One listener for every session, registered before the first session opens. */
 function listenOnce() {
-  listening ??= globalThis.__TAURI__.event.listen(SIGNALING_EVENT, (ev) => {
-    const e = ev.payload;
-    sessions.get(e?.session)?.onEvent(e);
-  });
+  if (!listening) {
+    listening = listen(SIGNALING_EVENT, (e) => {
+      sessions.get(e?.session)?.onEvent(e);
+    });
+  }
   return listening;
-}
-
-function sessionId() {
-  const bytes = new Uint8Array(12);
-  crypto.getRandomValues(bytes);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 export class IpcTransport extends Transport {
@@ -45,7 +33,7 @@ export class IpcTransport extends Transport {
   constructor(host) {
     super();
     this.host = host;
-    this.session = sessionId();
+    this.session = randomId(12);
     /** The app's error code when opening failed (e.g. 'identity-changed'), else null. */
     this.error = null;
     this.queue = [];
@@ -117,9 +105,4 @@ export class IpcTransport extends Transport {
     if (error) this.error = error;
     this.emitClose(code, reason, wasOpen);
   }
-}
-
-/** The transport for `host` ("host:port"): IPC inside the app, a WebSocket in a browser. */
-export function transportFor(host) {
-  return ipcAvailable() ? new IpcTransport(host) : new WebSocketTransport(hubWebSocketUrl(host));
 }

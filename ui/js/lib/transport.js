@@ -1,9 +1,9 @@
 // The transport interface between the signaling client and a hub.
 //
 // A transport carries whole protocol messages (plain objects, see docs/PROTOCOL.md) and
-// nothing else. Implementations: transport-ws.js (a browser talking WSS to the hub). The app's
-// webview will add transport-ipc.js (Tauri IPC to its own Rust side) as one more file with
-// the same shape; nothing above this layer needs to change.
+// nothing else. Implementations: transport-ws.js (a browser talking WSS to the hub) and
+// transport-ipc.js (the app's webview, over Tauri IPC to the app's Rust side, which carries the
+// messages on). transport-for.js picks one for a host; nothing above this layer differs.
 //
 // A transport is an EventTarget with:
 //   send(message)   queue one message object; returns false if it could not be sent

@@ -1,6 +1,6 @@
 // The lancall signaling client (docs/PROTOCOL.md): joins a room through a transport, keeps the
 // membership alive, and rejoins with backoff when the transport drops. It knows nothing about
-// WebRTC or the page; call.js builds on it and app.js shows what it reports.
+// WebRTC or the page; call.js builds on it and the page (page/join.js) shows what it reports.
 //
 // Events (CustomEvent, payload in `detail`):
 //   status       { state: 'connecting'|'joined'|'reconnecting'|'failed'|'closed', attempt?, retryInMs?, reason? }
@@ -58,8 +58,10 @@ export class SignalingClient extends EventTarget {
     this.stopped = true;
     this.attempt = 0;
     this.everJoined = false;
-    this.retryTimer = null;
-    this.pingTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.retryTimer = undefined;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.pingTimer = undefined;
     this.lastHeard = 0;
   }
 
@@ -122,14 +124,14 @@ export class SignalingClient extends EventTarget {
     transport.addEventListener('message', (ev) => {
       if (this.transport !== transport) return;
       this.lastHeard = Date.now();
-      this.onMessage(ev.detail);
+      this.onMessage(/** @type {CustomEvent} */ (ev).detail);
     });
     transport.addEventListener('close', (ev) => {
       if (this.transport !== transport) return;
       this.transport = null;
       this.joined = false;
       clearInterval(this.pingTimer);
-      this.scheduleRetry(ev.detail);
+      this.scheduleRetry(/** @type {CustomEvent} */ (ev).detail);
     });
   }
 

@@ -1,6 +1,6 @@
 // The call: one RTCPeerConnection per remote peer (full mesh), negotiated with the W3C "perfect
 // negotiation" pattern over the signaling client. It owns the peer connections and what is sent
-// on them; it does not touch the page (app.js listens to its events) and never names the global
+// on them; it does not touch the page (page/join.js listens to its events) and never names the global
 // RTCPeerConnection (the constructor arrives as `createPeerConnection`: the browser's, or in a
 // webview without WebRTC the Rust-backed one of rtc-bridge.js).
 //
@@ -14,6 +14,8 @@
 //   chat            { remote, text, at }
 //   status / fatal / closing     forwarded from the signaling client
 
+import { randomId } from './ids.js';
+
 /** After a peer's hub connection drops, how long its media may keep flowing while we wait for it
  * to rejoin (it gets a new peer id and says who it is with its session id). */
 const ORPHAN_GRACE_MS = 30_000;
@@ -21,12 +23,6 @@ const ORPHAN_GRACE_MS = 30_000;
 const DISCONNECTED_RESTART_MS = 2_500;
 /** While a connection is not back, restart ICE again this often. */
 const RESTART_RETRY_MS = 8_000;
-
-export function randomId() {
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 /** One remote participant and our connection to them. */
 export class Remote {
@@ -40,9 +36,11 @@ export class Remote {
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.settingRemoteAnswerPending = false;
+    /** @type {{audio: RTCRtpTransceiver|null, video: RTCRtpTransceiver|null, screen: RTCRtpTransceiver|null}} what we send them on */
     this.tx = { audio: null, video: null, screen: null };
     this.state = { muted: { audio: false, video: false }, screen: null };
     this.mainStream = new MediaStream();
+    /** @type {MediaStream|null} */
     this.screenStream = null;
     this.connectionState = 'new';
     this.chain = Promise.resolve();
@@ -78,6 +76,7 @@ export class Call extends EventTarget {
     this.orphans = new Set();
     /** names of the peers the hub told us about, by peer id */
     this.known = new Map();
+    /** @type {{audio: MediaStreamTrack|null, video: MediaStreamTrack|null, stream: MediaStream, screen: MediaStreamTrack|null, screenStream: MediaStream|null}} */
     this.local = {
       audio: null,
       video: null,
@@ -88,7 +87,8 @@ export class Call extends EventTarget {
     this.muted = { audio: false, video: false };
     this.ended = false;
 
-    const on = (type, fn) => signaling.addEventListener(type, (ev) => fn(ev.detail));
+    /** @param {string} type @param {(detail: any) => void} fn */
+    const on = (type, fn) => signaling.addEventListener(type, (ev) => fn(/** @type {CustomEvent} */ (ev).detail));
     on('welcome', (msg) => this.onWelcome(msg));
     on('peer-joined', ({ peer }) => this.onPeerJoined(peer));
     on('peer-left', ({ peer, reason }) => this.onPeerLeft(peer, reason));
@@ -282,6 +282,7 @@ export class Call extends EventTarget {
   /** @private */
   onState(from, state) {
     const session = typeof state.session === 'string' ? state.session : null;
+    /** @type {Remote|null|undefined} */
     let r = this.remotes.get(from);
     if (!r && session) {
       // The same participant under a new peer id (it or we rejoined the hub): keep the connection.

@@ -1,5 +1,5 @@
 // Local media: devices, capture constraints, and errors explained in words a person can act on.
-// No page code here; app.js decides what to show.
+// No page code here; the page (page/devices.js) decides what to show.
 
 /** Capture presets. `ideal` lets a camera that cannot do the size give its nearest one. */
 export const QUALITIES = {
@@ -19,7 +19,8 @@ export const canChooseSpeaker = () =>
  * @param {{deviceId?: string, facingMode?: string, quality?: string, frameRate?: number}} choice
  */
 export function videoConstraints({ deviceId, facingMode, quality = '720p', frameRate = 30 } = {}) {
-  const q = QUALITIES[quality] ?? QUALITIES['720p'];
+  const q = QUALITIES[/** @type {keyof typeof QUALITIES} */ (quality)] ?? QUALITIES['720p'];
+  /** @type {MediaTrackConstraints} */
   const c = {
     width: { ideal: q.width },
     height: { ideal: q.height },
@@ -30,7 +31,9 @@ export function videoConstraints({ deviceId, facingMode, quality = '720p', frame
   return c;
 }
 
+/** @param {{deviceId?: string}} [choice] */
 export function audioConstraints({ deviceId } = {}) {
+  /** @type {MediaTrackConstraints} */
   const c = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
   if (deviceId) c.deviceId = { exact: deviceId };
   return c;
@@ -60,8 +63,11 @@ export function cameraLimits(track) {
   };
 }
 
+/** @typedef {{deviceId: string, label: string, facing: string|null}} Device one camera, microphone or speaker */
+
 /** Device lists by kind. Labels are empty until a permission was granted once. */
 export async function listDevices() {
+  /** @type {{audioinput: Device[], videoinput: Device[], audiooutput: Device[]}} */
   const out = { audioinput: [], videoinput: [], audiooutput: [] };
   if (!globalThis.navigator?.mediaDevices?.enumerateDevices) return out;
   const devices = await navigator.mediaDevices.enumerateDevices();
@@ -70,9 +76,10 @@ export async function listDevices() {
     if (!out[d.kind] || !d.deviceId) continue;
     n[d.kind] += 1;
     const fallback = { audioinput: 'Microphone', videoinput: 'Camera', audiooutput: 'Speaker' }[d.kind];
+    /** @type {string|null} */
     let facing = null;
     try {
-      facing = d.getCapabilities?.().facingMode?.[0] ?? null;
+      facing = /** @type {any} */ (d).getCapabilities?.().facingMode?.[0] ?? null;
     } catch {
       /* not offered by this engine */
     }
@@ -146,6 +153,7 @@ export function explainMediaError(err, kind) {
  * @returns {Promise<{audio: MediaStreamTrack|null, video: MediaStreamTrack|null, problems: MediaProblem[], notes: string[]}>}
  */
 export async function openCamera({ audio, video }) {
+  /** @type {{audio: MediaStreamTrack|null, video: MediaStreamTrack|null, problems: MediaProblem[], notes: string[]}} */
   const result = { audio: null, video: null, problems: [], notes: [] };
   if (!audio && !video) return result;
   if (!hasMediaDevices()) {
