@@ -13,6 +13,7 @@ export class Recording {
     if (mimeType === null) throw new Error('This browser cannot record (no MediaRecorder).');
     this.mimeType = mimeType;
     this.label = label;
+    /** @type {Blob[]} */
     this.chunks = [];
     this.startedAt = new Date();
     // MediaRecorder cannot follow track changes: the file keeps the tracks live at the start
@@ -49,7 +50,14 @@ export class Recording {
   }
 }
 
+/**
+ * `lancall_2026-11-22_12-00-00_Grace.webm`: when it started and whom, safe as a file name.
+ * @param {string} label
+ * @param {Date} date
+ * @param {string} ext
+ */
 export function recordingFileName(label, date, ext) {
+  /** @param {number} n */
   const p = (n) => String(n).padStart(2, '0');
   const stamp = `${date.getFullYear()}-${p(date.getMonth() + 1)}-${p(date.getDate())}_${p(date.getHours())}-${p(date.getMinutes())}-${p(date.getSeconds())}`;
   const safe = label.normalize('NFKD').replace(/[^\w-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'call';

@@ -28,7 +28,10 @@ const FATAL_JOIN_CODES = new Set([
   'invalid-field',
 ]);
 
-/** Backoff between reconnect attempts: 0.5 s doubling to 8 s, with ±25 % jitter. */
+/**
+ * Backoff between reconnect attempts: 0.5 s doubling to 8 s, with ±25 % jitter.
+ * @param {number} attempt 1 for the first retry
+ */
 export function backoffDelay(attempt) {
   const base = Math.min(8000, 500 * 2 ** Math.max(0, attempt - 1));
   return Math.round(base * (0.75 + Math.random() * 0.5));
@@ -92,13 +95,17 @@ export class SignalingClient extends EventTarget {
     this.emit('status', { state: 'closed' });
   }
 
-  /** Relay `data` to one peer. Returns false while not joined (the message is not queued). */
+  /**
+   * Relay `data` to one peer. Returns false while not joined (the message is not queued).
+   * @param {string} to a peer id
+   * @param {object} data
+   */
   signal(to, data) {
     if (!this.joined || !this.transport) return false;
     return this.transport.send({ type: 'signal', to, data });
   }
 
-  /** @private */
+  /** @private @param {string} type @param {unknown} detail */
   emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
@@ -135,7 +142,7 @@ export class SignalingClient extends EventTarget {
     });
   }
 
-  /** @private */
+  /** @private @param {import('./transport.js').Transport} transport */
   keepAlive(transport) {
     if (this.transport !== transport) return;
     if (Date.now() - this.lastHeard > SILENCE_LIMIT_MS) {
@@ -146,7 +153,7 @@ export class SignalingClient extends EventTarget {
     transport.send({ type: 'ping' });
   }
 
-  /** @private */
+  /** @private @param {{wasOpen?: boolean}|undefined} closeInfo the transport's close details */
   scheduleRetry(closeInfo) {
     if (this.stopped) return;
     this.attempt += 1;
@@ -162,7 +169,7 @@ export class SignalingClient extends EventTarget {
     this.retryTimer = setTimeout(() => this.open(), retryInMs);
   }
 
-  /** @private */
+  /** @private @param {import('./transport.js').HubMessage} msg */
   onMessage(msg) {
     switch (msg.type) {
       case 'welcome':
@@ -214,7 +221,12 @@ export class SignalingClient extends EventTarget {
     }
   }
 
-  /** The join cannot succeed as it is: stop, and say why. @private */
+  /**
+   * The join cannot succeed as it is: stop, and say why.
+   * @private
+   * @param {string} code
+   * @param {string} message
+   */
   fail(code, message) {
     this.stopped = true;
     this.knocking = false;

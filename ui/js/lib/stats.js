@@ -44,6 +44,7 @@ export function summarize(report, prev) {
   let received = 0;
   /** @type {any} */
   let selectedPair = null;
+  /** @param {string} id */
   const codecName = (id) => byId.get(id)?.mimeType?.split('/')[1] ?? null;
   report.forEach((s) => {
     if (s.type === 'inbound-rtp') {
@@ -103,7 +104,11 @@ export function summarize(report, prev) {
   return out;
 }
 
-/** Rows for the stats panel: [label, value] pairs. */
+/**
+ * Rows for the stats panel: [label, value] pairs.
+ * @param {StatsSummary} s
+ * @returns {Array<[string, string]>}
+ */
 export function statRows(s) {
   const dash = '–';
   const v = s.video;

@@ -36,6 +36,7 @@ export class IpcTransport extends Transport {
     this.session = randomId(12);
     /** The app's error code when opening failed (e.g. 'identity-changed'), else null. */
     this.error = null;
+    /** @type {string[]} texts waiting to go (flush) */
     this.queue = [];
     this.flushing = false;
     sessions.set(this.session, this);
@@ -47,7 +48,10 @@ export class IpcTransport extends Transport {
       .catch((err) => this.finish(1006, err?.message ?? String(err), false, err?.code ?? null));
   }
 
-  /** @private */
+  /**
+   * @private
+   * @param {{session: string, kind: string, text?: string, code?: number, reason?: string, error?: string, was_open?: boolean}} e
+   */
   onEvent(e) {
     switch (e.kind) {
       case 'open':
@@ -56,7 +60,7 @@ export class IpcTransport extends Transport {
       case 'message': {
         let message;
         try {
-          message = JSON.parse(e.text);
+          message = JSON.parse(e.text ?? '');
         } catch {
           console.warn('lancall: dropped a message that is not JSON');
           return;
@@ -72,6 +76,7 @@ export class IpcTransport extends Transport {
     }
   }
 
+  /** @param {object} message */
   send(message) {
     if (this.readyState !== 'open') return false;
     this.queue.push(JSON.stringify(message));
@@ -99,7 +104,7 @@ export class IpcTransport extends Transport {
     this.finish(1000, 'closed by client', wasOpen, null);
   }
 
-  /** @private */
+  /** @private @param {number} code @param {string} reason @param {boolean} wasOpen @param {string|null} error */
   finish(code, reason, wasOpen, error) {
     sessions.delete(this.session);
     if (error) this.error = error;

@@ -16,10 +16,13 @@
 //
 // A transport never reconnects by itself: the signaling client makes a new one.
 
+/** @typedef {{type: string, [field: string]: any}} HubMessage one protocol message (docs/PROTOCOL.md) */
+
 /** Base class with the event plumbing that every transport shares. */
 export class Transport extends EventTarget {
   constructor() {
     super();
+    /** @type {'connecting'|'open'|'closed'} */
     this.readyState = 'connecting';
   }
 
@@ -30,18 +33,19 @@ export class Transport extends EventTarget {
     this.dispatchEvent(new CustomEvent('open'));
   }
 
-  /** @protected */
+  /** @protected @param {HubMessage} message */
   emitMessage(message) {
     this.dispatchEvent(new CustomEvent('message', { detail: message }));
   }
 
-  /** @protected */
+  /** @protected @param {number} code @param {string} reason @param {boolean} wasOpen */
   emitClose(code, reason, wasOpen) {
     if (this.readyState === 'closed') return;
     this.readyState = 'closed';
     this.dispatchEvent(new CustomEvent('close', { detail: { code, reason, wasOpen } }));
   }
 
+  /** @param {object} _message @returns {boolean} */
   send(_message) {
     throw new Error('Transport.send is not implemented');
   }
