@@ -1,6 +1,6 @@
 //! `docs/PROTOCOL.md` is the protocol's prose twin: every message and error code it lists exists
 //! in this crate, and the reverse. The web client's list of join-ending codes
-//! (`ui/js/signaling.js`) is checked against [`ErrorCode::ends_join`] the same way.
+//! (`ui/js/lib/signaling.js`) is checked against [`ErrorCode::ends_join`] the same way.
 
 use std::collections::BTreeSet;
 
