@@ -3,6 +3,7 @@
 # for the network-namespace tests; without it those tests skip and say why.
 #
 # 1. Rust tests of the core crates (the workspace's default members: no webview, no GTK)
+# 1b. type-check of the web client's library (ui/js/lib, JSDoc + tsc --checkJs)
 # 2. browser tests: calls between real Chromiums through lancall-host, trust, resilience
 # 3. app tests: the Tauri app under WebDriver, with its own Rust tests
 set -euo pipefail
@@ -21,6 +22,13 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --locked --no-fail-fast
 fi
+
+say "Type-checking the web client's library (tsc --checkJs)"
+if [[ ! -x tests/node_modules/.bin/tsc ]]; then
+  say "installing npm dependencies in tests/ (typescript, playwright-core; no browser download)"
+  (cd tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund </dev/null)
+fi
+tests/node_modules/.bin/tsc -p ui/tsconfig.json
 
 say "Browser tests: calls, media, errors, resilience, trust (Playwright + Debian Chromium, inside a network namespace)"
 tests/browser/run.sh

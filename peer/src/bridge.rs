@@ -1,8 +1,8 @@
 //! A W3C-shaped `RTCPeerConnection` for a webview that has none (Debian's WebKitGTK).
 //!
-//! [`BridgePc`] is the thin half of a shim: the web page keeps its one call module (ui/js/call.js,
+//! [`BridgePc`] is the thin half of a shim: the web page keeps its one call module (ui/js/lib/call.js,
 //! perfect negotiation and all) and hands it an object with `RTCPeerConnection`'s surface
-//! (ui/js/rtc-bridge.js); every method of that object is one call here, over Tauri IPC. So this
+//! (ui/js/rtc/rtc-bridge.js); every method of that object is one call here, over Tauri IPC. So this
 //! type does what a browser's peer connection does and nothing more: descriptions (with the
 //! implicit offer/answer of `setLocalDescription()` and the implicit rollback of a colliding
 //! offer), trickled candidates, transceivers with directions, senders fed from a

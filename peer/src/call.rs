@@ -1,5 +1,5 @@
 //! The call: one [`PeerLink`] per remote participant (full mesh), driven by the hub's messages,
-//! with the same rules as ui/js/call.js: a connection is made when a peer's first `state`
+//! with the same rules as ui/js/lib/call.js: a connection is made when a peer's first `state`
 //! arrives, sessions decide politeness and survive rejoins (the connection is adopted under the
 //! new peer id), a peer whose hub connection dropped while media still flows is kept 30 s, `bye`
 //! on the data channel drops a peer at once.

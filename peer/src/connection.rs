@@ -1,4 +1,4 @@
-//! One peer connection to one remote participant, negotiated exactly like ui/js/call.js does:
+//! One peer connection to one remote participant, negotiated exactly like ui/js/lib/call.js does:
 //! W3C "perfect negotiation" (politeness by session), the impolite side laying out microphone
 //! (audio, sendrecv), camera (video, sendrecv) and the data channel `lancall`, trickle ICE, and
 //! ICE restarts while the path is down.

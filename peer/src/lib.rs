@@ -2,7 +2,7 @@
 //!
 //! Debian's WebKitGTK (the Linux webview of the desktop app) has no `RTCPeerConnection`. This
 //! crate moves the peer connection to Rust (webrtc-rs), speaking exactly the peer messages of
-//! ui/js/call.js, so browsers and apps in the call cannot tell the difference.
+//! ui/js/lib/call.js, so browsers and apps in the call cannot tell the difference.
 //!
 //! Layers, from the wire up:
 //! - [`messages`]: the peer messages inside the hub's `signal.data` and on the data channel.

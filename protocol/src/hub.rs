@@ -143,7 +143,7 @@ impl ErrorCode {
 
     /// After this answer to a `join` or `knock`, retrying the same join is pointless: the link,
     /// the name or the room must change first (or, for `rate-limited`, a minute pass). Clients
-    /// stop reconnecting and tell the person. `ui/js/signaling.js` keeps the same list
+    /// stop reconnecting and tell the person. `ui/js/lib/signaling.js` keeps the same list
     /// (`FATAL_JOIN_CODES`); a test in this crate reads it there and compares.
     pub fn ends_join(self) -> bool {
         matches!(

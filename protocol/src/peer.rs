@@ -1,6 +1,6 @@
 //! The messages peers exchange (docs/PROTOCOL.md, "Peer messages"): inside the hub's
 //! `signal.data`, and as JSON text on the `lancall` data channel. The hub never reads them; the
-//! web client (`ui/js/call.js`) writes and reads the same shapes.
+//! web client (`ui/js/lib/call.js`) writes and reads the same shapes.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};

@@ -1,6 +1,6 @@
 //! `docs/PROTOCOL.md` is the protocol's prose twin: every message and error code it lists exists
 //! in this crate, and the reverse. The web client's list of join-ending codes
-//! (`ui/js/signaling.js`) is checked against [`ErrorCode::ends_join`] the same way.
+//! (`ui/js/lib/signaling.js`) is checked against [`ErrorCode::ends_join`] the same way.
 
 use std::collections::BTreeSet;
 
@@ -52,7 +52,7 @@ fn every_error_code_the_document_lists_is_in_the_crate_and_the_reverse() {
 
 #[test]
 fn the_web_client_ends_a_join_on_the_same_codes() {
-    let js = read("ui/js/signaling.js");
+    let js = read("ui/js/lib/signaling.js");
     let start = js.find("const FATAL_JOIN_CODES = new Set([").expect("signaling.js defines FATAL_JOIN_CODES");
     let list = &js[start..];
     let list = &list[..list.find("]);").expect("the set's end")];

@@ -1,7 +1,7 @@
 //! lancall, the app: a thin Tauri shell around the host runtime in `lancall-hub`.
 //!
 //! - The window shows `ui/` (the same call UI browsers get) plus the app's home screen
-//!   (`ui/js/home.js`): hosts found by mDNS, hosting, joining by link.
+//!   (`ui/js/page/home.js`): hosts found by mDNS, hosting, joining by link.
 //! - Hosting runs the hub, its certificates and the mDNS advertisement in this process
 //!   ([`hosting`]).
 //! - The webview's signaling goes through IPC to [`signaling`]: in-process to this device's hub,

@@ -1,4 +1,4 @@
-//! The webview's signaling sessions, carried over Tauri IPC (`ui/js/transport-ipc.js`).
+//! The webview's signaling sessions, carried over Tauri IPC (`ui/js/lib/transport-ipc.js`).
 //!
 //! A session is one "WebSocket" of the UI's transport interface. It goes either to this app's
 //! own hub, in-process ([`Target::Local`], `hub.connect()`, no socket), or to another host over

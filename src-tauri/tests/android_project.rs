@@ -94,7 +94,7 @@ fn mobile_capabilities_are_their_own_file_with_only_what_the_ui_uses() {
     let without_native: Vec<String> = desktop_grants.iter().filter(|g| !g.starts_with("allow-rtc-")).cloned().collect();
     assert_eq!(grants(&mobile), without_native);
     // Every app command the UI calls is granted, and nothing broader than event listening.
-    let ui = read("ui/js/home.js") + &read("ui/js/transport-ipc.js") + &read("ui/js/rtc-bridge.js") + &read("ui/js/recorder.js");
+    let ui = read("ui/js/page/home.js") + &read("ui/js/lib/transport-ipc.js") + &read("ui/js/rtc/rtc-bridge.js") + &read("ui/js/page/record.js");
     for grant in grants(&desktop) {
         if let Some(command) = grant.strip_prefix("allow-") {
             let command = command.replace('-', "_");

@@ -159,7 +159,7 @@ describe('the lancall app', runnable(), () => {
     await s.waitFor((want) => document.getElementById('host').value === want, { what: 'the pre-join card to point at the host' }, `${HOST_ADDR}:${host.port}`);
     assert.equal(await s.execute(() => document.querySelector('[data-testid="home-problem"]').hidden), true);
     const welcome = await s.run(async (target) => {
-      const { IpcTransport } = await import('./js/transport-ipc.js');
+      const { IpcTransport } = await import('./js/lib/transport-ipc.js');
       const t = new IpcTransport(target);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error('no welcome within 8 s')), 8000);
@@ -192,7 +192,7 @@ describe('the lancall app', runnable(), () => {
     assert.match(problem.text, /identity changed/);
     // And the signaling path refuses it too: no pin, no session.
     const closed = await s.run(async (target) => {
-      const { IpcTransport } = await import('./js/transport-ipc.js');
+      const { IpcTransport } = await import('./js/lib/transport-ipc.js');
       const t = new IpcTransport(target);
       return new Promise((resolve) => t.addEventListener('close', (ev) => resolve({ open: ev.detail.wasOpen, error: t.error })));
     }, `${HOST_ADDR}:1`);

@@ -1,5 +1,6 @@
 // The Linux app in a call although its webview (WebKitGTK) has no RTCPeerConnection: call.js
-// drives a Rust-backed one (ui/js/rtc-bridge.js over peer/src/ipc + src-tauri/src/commands/rtc.rs) and what arrives
+// drives a Rust-backed one (ui/js/rtc/rtc-bridge.js over peer/src/ipc + src-tauri/src/commands/rtc.rs) and
+// what arrives
 // is decoded in the webview (native-media.js). A Chromium with a fake camera is in the same call;
 // the app's tile for it must show moving pictures. Each side makes the first offer once, each
 // shares a screen, and a third person joins the second call.

@@ -15,7 +15,8 @@ test('ui/ has no inline scripts, inline styles or external resources', () => {
   assert.doesNotMatch(html, /\sstyle=/i);
   assert.doesNotMatch(html, /\son[a-z]+=/i, 'no inline event handlers');
   for (const m of html.matchAll(/<script\b([^>]*)>/gi)) assert.match(m[1], /\ssrc=/, 'every script has a src');
-  const files = ['index.html', ...readdirSync(path.join(ui, 'js')).map((f) => `js/${f}`), ...readdirSync(path.join(ui, 'css')).map((f) => `css/${f}`)];
+  const scripts = readdirSync(path.join(ui, 'js'), { recursive: true }).filter((f) => f.endsWith('.js')).map((f) => `js/${f}`);
+  const files = ['index.html', ...scripts, ...readdirSync(path.join(ui, 'css')).map((f) => `css/${f}`)];
   for (const f of files) {
     const text = readFileSync(path.join(ui, f), 'utf8');
     assert.doesNotMatch(text, /(src|href)=["']https?:\/\//i, `${f} loads nothing from the net`);
@@ -23,12 +24,12 @@ test('ui/ has no inline scripts, inline styles or external resources', () => {
   }
   // Only peer-factory.js constructs the global RTCPeerConnection (a Rust-backed one can be
   // injected instead), and the call module does not even look at it.
-  for (const f of readdirSync(path.join(ui, 'js'))) {
-    if (f === 'peer-factory.js') continue;
-    const text = readFileSync(path.join(ui, 'js', f), 'utf8');
+  for (const f of scripts) {
+    if (f === 'js/lib/peer-factory.js') continue;
+    const text = readFileSync(path.join(ui, f), 'utf8');
     assert.doesNotMatch(text, /new\s+(\(?\s*(globalThis|window|self)\.)?RTCPeerConnection\b/, `${f} constructs RTCPeerConnection`);
   }
-  assert.doesNotMatch(readFileSync(path.join(ui, 'js/call.js'), 'utf8'), /(globalThis|window|self)\.RTCPeerConnection\b/);
+  assert.doesNotMatch(readFileSync(path.join(ui, 'js/lib/call.js'), 'utf8'), /(globalThis|window|self)\.RTCPeerConnection\b/);
 });
 
 describe('the page', runnable(), () => {

@@ -8,36 +8,24 @@
 // `lancall:signaling`, with {session, kind: 'open'|'message'|'close', text?, code?, reason?,
 // error?, was_open}. Texts are the hub's JSON, unchanged.
 import { Transport } from './transport.js';
-import { WebSocketTransport, hubWebSocketUrl } from './transport-ws.js';
+import { invoke, listen } from './tauri.js';
+import { randomId } from './ids.js';
 
 const SIGNALING_EVENT = 'lancall:signaling';
 
 /** Open transports by session id. */
 const sessions = new Map();
+/** @type {Promise<() => void> | null} */
 let listening = null;
-
-/** True inside the lancall app (Tauri with `withGlobalTauri`). */
-export function ipcAvailable() {
-  return typeof globalThis.__TAURI__?.core?.invoke === 'function';
-}
-
-function invoke(cmd, args) {
-  return globalThis.__TAURI__.core.invoke(cmd, args);
-}
 
 /** One listener for every session, registered before the first session opens. */
 function listenOnce() {
-  listening ??= globalThis.__TAURI__.event.listen(SIGNALING_EVENT, (ev) => {
-    const e = ev.payload;
-    sessions.get(e?.session)?.onEvent(e);
-  });
+  if (!listening) {
+    listening = listen(SIGNALING_EVENT, (e) => {
+      sessions.get(e?.session)?.onEvent(e);
+    });
+  }
   return listening;
-}
-
-function sessionId() {
-  const bytes = new Uint8Array(12);
-  crypto.getRandomValues(bytes);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 export class IpcTransport extends Transport {
@@ -45,9 +33,10 @@ export class IpcTransport extends Transport {
   constructor(host) {
     super();
     this.host = host;
-    this.session = sessionId();
+    this.session = randomId(12);
     /** The app's error code when opening failed (e.g. 'identity-changed'), else null. */
     this.error = null;
+    /** @type {string[]} texts waiting to go (flush) */
     this.queue = [];
     this.flushing = false;
     sessions.set(this.session, this);
@@ -59,7 +48,10 @@ export class IpcTransport extends Transport {
       .catch((err) => this.finish(1006, err?.message ?? String(err), false, err?.code ?? null));
   }
 
-  /** @private */
+  /**
+   * @private
+   * @param {{session: string, kind: string, text?: string, code?: number, reason?: string, error?: string, was_open?: boolean}} e
+   */
   onEvent(e) {
     switch (e.kind) {
       case 'open':
@@ -68,7 +60,7 @@ export class IpcTransport extends Transport {
       case 'message': {
         let message;
         try {
-          message = JSON.parse(e.text);
+          message = JSON.parse(e.text ?? '');
         } catch {
           console.warn('lancall: dropped a message that is not JSON');
           return;
@@ -84,6 +76,7 @@ export class IpcTransport extends Transport {
     }
   }
 
+  /** @param {object} message */
   send(message) {
     if (this.readyState !== 'open') return false;
     this.queue.push(JSON.stringify(message));
@@ -111,15 +104,10 @@ export class IpcTransport extends Transport {
     this.finish(1000, 'closed by client', wasOpen, null);
   }
 
-  /** @private */
+  /** @private @param {number} code @param {string} reason @param {boolean} wasOpen @param {string|null} error */
   finish(code, reason, wasOpen, error) {
     sessions.delete(this.session);
     if (error) this.error = error;
     this.emitClose(code, reason, wasOpen);
   }
-}
-
-/** The transport for `host` ("host:port"): IPC inside the app, a WebSocket in a browser. */
-export function transportFor(host) {
-  return ipcAvailable() ? new IpcTransport(host) : new WebSocketTransport(hubWebSocketUrl(host));
 }

@@ -9,7 +9,7 @@ export class WebSocketTransport extends Transport {
     let ws;
     try {
       ws = new WebSocket(url);
-    } catch (err) {
+    } catch (/** @type {any} */ err) {
       // A malformed URL throws synchronously; report it like any failed connection.
       queueMicrotask(() => this.emitClose(1006, String(err?.message ?? err), false));
       return;
@@ -34,6 +34,7 @@ export class WebSocketTransport extends Transport {
     });
   }
 
+  /** @param {object} message */
   send(message) {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
     this.ws.send(JSON.stringify(message));
@@ -54,6 +55,7 @@ export class WebSocketTransport extends Transport {
 }
 
 /** The hub's signaling URL for a host address such as "10.0.0.2:8443". */
+/** @param {string} hostAddress */
 export function hubWebSocketUrl(hostAddress) {
   return `wss://${hostAddress}/ws`;
 }

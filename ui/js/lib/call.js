@@ -1,6 +1,6 @@
 // The call: one RTCPeerConnection per remote peer (full mesh), negotiated with the W3C "perfect
 // negotiation" pattern over the signaling client. It owns the peer connections and what is sent
-// on them; it does not touch the page (app.js listens to its events) and never names the global
+// on them; it does not touch the page (page/join.js listens to its events) and never names the global
 // RTCPeerConnection (the constructor arrives as `createPeerConnection`: the browser's, or in a
 // webview without WebRTC the Rust-backed one of rtc-bridge.js).
 //
@@ -14,6 +14,8 @@
 //   chat            { remote, text, at }
 //   status / fatal / closing     forwarded from the signaling client
 
+import { randomId } from './ids.js';
+
 /** After a peer's hub connection drops, how long its media may keep flowing while we wait for it
  * to rejoin (it gets a new peer id and says who it is with its session id). */
 const ORPHAN_GRACE_MS = 30_000;
@@ -22,34 +24,37 @@ const DISCONNECTED_RESTART_MS = 2_500;
 /** While a connection is not back, restart ICE again this often. */
 const RESTART_RETRY_MS = 8_000;
 
-export function randomId() {
-  const bytes = new Uint8Array(16);
-  crypto.getRandomValues(bytes);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
 /** One remote participant and our connection to them. */
 export class Remote {
+  /**
+   * @param {{id: string|null, session: string|null, name: string, polite: boolean, pc: RTCPeerConnection}} init
+   */
   constructor({ id, session, name, polite, pc }) {
     this.id = id; // current peer id on the hub; null while its hub connection is gone
     this.session = session; // stable for the other side's whole call, across rejoins
     this.name = name;
     this.polite = polite;
     this.pc = pc;
+    /** @type {RTCDataChannel|null} the chat channel */
     this.dc = null;
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.settingRemoteAnswerPending = false;
+    /** @type {{audio: RTCRtpTransceiver|null, video: RTCRtpTransceiver|null, screen: RTCRtpTransceiver|null}} what we send them on */
     this.tx = { audio: null, video: null, screen: null };
     this.state = { muted: { audio: false, video: false }, screen: null };
     this.mainStream = new MediaStream();
+    /** @type {MediaStream|null} */
     this.screenStream = null;
     this.connectionState = 'new';
     this.chain = Promise.resolve();
     this.closed = false;
-    this.orphanTimer = null;
-    this.disconnectedTimer = null;
-    this.restartTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.orphanTimer = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.disconnectedTimer = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.restartTimer = undefined;
     this.needsRestart = false;
   }
 
@@ -70,7 +75,9 @@ export class Call extends EventTarget {
     this.createPeerConnection = createPeerConnection;
     this.session = randomId();
     this.selfId = null;
+    /** @type {string|null} */
     this.room = null;
+    /** @type {RTCIceServer[]} */
     this.iceServers = [];
     /** @type {Map<string, Remote>} by current peer id */
     this.remotes = new Map();
@@ -78,6 +85,7 @@ export class Call extends EventTarget {
     this.orphans = new Set();
     /** names of the peers the hub told us about, by peer id */
     this.known = new Map();
+    /** @type {{audio: MediaStreamTrack|null, video: MediaStreamTrack|null, stream: MediaStream, screen: MediaStreamTrack|null, screenStream: MediaStream|null}} */
     this.local = {
       audio: null,
       video: null,
@@ -88,7 +96,8 @@ export class Call extends EventTarget {
     this.muted = { audio: false, video: false };
     this.ended = false;
 
-    const on = (type, fn) => signaling.addEventListener(type, (ev) => fn(ev.detail));
+    /** @param {string} type @param {(detail: any) => void} fn */
+    const on = (type, fn) => signaling.addEventListener(type, (ev) => fn(/** @type {CustomEvent} */ (ev).detail));
     on('welcome', (msg) => this.onWelcome(msg));
     on('peer-joined', ({ peer }) => this.onPeerJoined(peer));
     on('peer-left', ({ peer, reason }) => this.onPeerLeft(peer, reason));
@@ -101,7 +110,10 @@ export class Call extends EventTarget {
     }
   }
 
-  /** Join the room (the signaling client rejoins by itself after drops). */
+  /**
+   * Join the room (the signaling client rejoins by itself after drops).
+   * @param {{knock?: boolean}} [opts]
+   */
   start(opts) {
     this.signaling.start(opts);
   }
@@ -113,7 +125,11 @@ export class Call extends EventTarget {
 
   // ---- local media -------------------------------------------------------------------------
 
-  /** Send `track` (or nothing) as our microphone or camera; no renegotiation. */
+  /**
+   * Send `track` (or nothing) as our microphone or camera; no renegotiation.
+   * @param {'audio'|'video'} kind
+   * @param {MediaStreamTrack|null} track
+   */
   async setLocalTrack(kind, track) {
     const old = this.local[kind];
     if (old && old !== track) this.local.stream.removeTrack(old);
@@ -126,13 +142,21 @@ export class Call extends EventTarget {
     );
   }
 
-  /** Tell everyone what we send (muted microphone/camera); the caller disables tracks. */
+  /**
+   * Tell everyone what we send (muted microphone/camera); the caller disables tracks.
+   * @param {'audio'|'video'} kind
+   * @param {boolean} muted
+   */
   setMuted(kind, muted) {
     this.muted[kind] = muted;
     this.broadcastState();
   }
 
-  /** Start sending a screen (or window) track to everyone; renegotiates. */
+  /**
+   * Start sending a screen (or window) track to everyone; renegotiates.
+   * @param {MediaStreamTrack} track
+   * @param {MediaStream} stream
+   */
   startScreen(track, stream) {
     this.local.screen = track;
     this.local.screenStream = stream;
@@ -152,10 +176,11 @@ export class Call extends EventTarget {
     this.broadcastState();
   }
 
-  /** @private */
+  /** @private @param {Remote} r */
   attachScreen(r) {
     if (r.closed || !this.local.screen) return;
-    const { screen, screenStream } = this.local;
+    const { screen } = this.local;
+    const screenStream = /** @type {MediaStream} */ (this.local.screenStream);
     if (r.tx.screen) {
       r.tx.screen.sender.replaceTrack(screen).catch(() => {});
       r.tx.screen.sender.setStreams?.(screenStream);
@@ -167,12 +192,15 @@ export class Call extends EventTarget {
 
   // ---- chat --------------------------------------------------------------------------------
 
-  /** Send a chat line to everyone whose data channel is open; returns how many got it. */
+  /**
+   * Send a chat line to everyone whose data channel is open; returns how many got it.
+   * @param {string} text
+   */
   sendChat(text) {
     let sent = 0;
     for (const r of this.participants) {
       if (!r.chatOpen) continue;
-      r.dc.send(JSON.stringify({ type: 'chat', text, at: Date.now() }));
+      /** @type {RTCDataChannel} */ (r.dc).send(JSON.stringify({ type: 'chat', text, at: Date.now() }));
       sent += 1;
     }
     return sent;
@@ -186,7 +214,7 @@ export class Call extends EventTarget {
     this.ended = true;
     for (const r of this.participants) {
       try {
-        if (r.chatOpen) r.dc.send(JSON.stringify({ type: 'bye' }));
+        if (r.chatOpen) /** @type {RTCDataChannel} */ (r.dc).send(JSON.stringify({ type: 'bye' }));
       } catch {
         /* closing anyway */
       }
@@ -197,6 +225,7 @@ export class Call extends EventTarget {
 
   // ---- stats -------------------------------------------------------------------------------
 
+  /** @param {Remote} remote */
   async getStats(remote) {
     if (remote.closed) return null;
     return remote.pc.getStats();
@@ -204,12 +233,12 @@ export class Call extends EventTarget {
 
   // ---- hub events --------------------------------------------------------------------------
 
-  /** @private */
+  /** @private @param {string} type @param {unknown} detail */
   emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  /** @private */
+  /** @private @param {import('./transport.js').HubMessage} msg the hub's welcome */
   onWelcome(msg) {
     const rejoined = this.selfId !== null;
     this.selfId = msg.self?.id ?? null;
@@ -228,14 +257,14 @@ export class Call extends EventTarget {
     }
   }
 
-  /** @private */
+  /** @private @param {{id: string, name: string}} peer */
   onPeerJoined(peer) {
     if (!peer?.id || peer.id === this.selfId) return;
     this.known.set(peer.id, peer.name);
     this.sendState(peer.id);
   }
 
-  /** @private */
+  /** @private @param {{id: string}} peer @param {string} reason */
   onPeerLeft(peer, reason) {
     this.known.delete(peer.id);
     const r = this.remotes.get(peer.id);
@@ -250,7 +279,7 @@ export class Call extends EventTarget {
     }
   }
 
-  /** @private */
+  /** @private @param {Remote} r */
   orphan(r) {
     r.id = null;
     this.orphans.add(r);
@@ -261,7 +290,7 @@ export class Call extends EventTarget {
     this.emit('remote-updated', { remote: r });
   }
 
-  /** @private */
+  /** @private @param {string} from @param {any} data a peer message (docs/PROTOCOL.md) */
   onSignal(from, data) {
     if (!data || typeof data !== 'object' || this.ended) return;
     if (data.state) {
@@ -279,9 +308,10 @@ export class Call extends EventTarget {
     });
   }
 
-  /** @private */
+  /** @private @param {string} from @param {any} state */
   onState(from, state) {
     const session = typeof state.session === 'string' ? state.session : null;
+    /** @type {Remote|null|undefined} */
     let r = this.remotes.get(from);
     if (!r && session) {
       // The same participant under a new peer id (it or we rejoined the hub): keep the connection.
@@ -297,7 +327,7 @@ export class Call extends EventTarget {
     this.emit('remote-updated', { remote: r });
   }
 
-  /** @private */
+  /** @private @param {Remote} r @param {string} id */
   adopt(r, id) {
     for (const [oldId, x] of this.remotes) if (x === r) this.remotes.delete(oldId);
     this.orphans.delete(r);
@@ -315,7 +345,7 @@ export class Call extends EventTarget {
     this.emit('remote-updated', { remote: r });
   }
 
-  /** @private */
+  /** @private @param {string} to */
   sendState(to) {
     this.signaling.signal(to, {
       state: {
@@ -331,7 +361,7 @@ export class Call extends EventTarget {
     for (const id of this.known.keys()) this.sendState(id);
   }
 
-  /** @private */
+  /** @private @param {Remote} r @param {object} data */
   send(r, data) {
     if (!r.id) return false;
     return this.signaling.signal(r.id, data);
@@ -339,7 +369,7 @@ export class Call extends EventTarget {
 
   // ---- peer connections --------------------------------------------------------------------
 
-  /** @private */
+  /** @private @param {string} id @param {string|null} session @param {boolean} polite */
   addRemote(id, session, polite) {
     const pc = this.createPeerConnection({ iceServers: this.iceServers });
     const r = new Remote({ id, session, name: this.known.get(id) ?? 'Guest', polite, pc });
@@ -389,7 +419,7 @@ export class Call extends EventTarget {
     return r;
   }
 
-  /** @private */
+  /** @private @param {Remote} r @param {RTCDataChannel} dc */
   attachChannel(r, dc) {
     r.dc = dc;
     const changed = () => this.emit('remote-updated', { remote: r });
@@ -416,7 +446,11 @@ export class Call extends EventTarget {
     });
   }
 
-  /** @private */
+  /**
+   * @private
+   * @param {Remote} r
+   * @param {{description?: RTCSessionDescriptionInit, candidate?: RTCIceCandidateInit}} msg
+   */
   async handleNegotiation(r, { description, candidate }) {
     const pc = r.pc;
     if (r.closed) return;
@@ -443,11 +477,15 @@ export class Call extends EventTarget {
     }
   }
 
-  /** The polite side answers the first offer with its own microphone and camera. @private */
+  /**
+   * The polite side answers the first offer with its own microphone and camera.
+   * @private
+   * @param {Remote} r
+   */
   takeMainTransceivers(r) {
     for (const t of r.pc.getTransceivers()) {
-      const kind = t.receiver.track.kind;
-      if (r.tx[kind] || t === r.tx.screen || t.stopped) continue;
+      const kind = /** @type {'audio'|'video'} */ (t.receiver.track.kind);
+      if (r.tx[kind] || t === r.tx.screen || /** @type {any} */ (t).stopped) continue;
       r.tx[kind] = t;
       t.direction = 'sendrecv';
       t.sender.replaceTrack(this.local[kind]).catch(() => {});
@@ -455,12 +493,16 @@ export class Call extends EventTarget {
     }
   }
 
-  /** Which remote tracks to show: the main stream and, if any, a shared screen. @private */
+  /**
+   * Which remote tracks to show: the main stream and, if any, a shared screen.
+   * @private
+   * @param {Remote} r
+   */
   refreshRemoteMedia(r) {
     if (r.closed) return;
     let changed = false;
     const main = r.mainStream.getTracks();
-    for (const kind of ['audio', 'video']) {
+    for (const kind of /** @type {const} */ (['audio', 'video'])) {
       const track = r.tx[kind]?.receiver.track;
       if (track && !main.includes(track)) {
         for (let i = main.length - 1; i >= 0; i -= 1) if (main[i].kind === kind) main.splice(i, 1);
@@ -471,12 +513,13 @@ export class Call extends EventTarget {
     // A new stream rather than tracks added to the one a player already plays: WebKitGTK's
     // players do not pick up tracks added later.
     if (changed) r.mainStream = new MediaStream(main);
+    /** @param {RTCRtpTransceiver} t */
     const receiving = (t) => t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv';
     const screenTx = r.pc
       .getTransceivers()
       .find(
         (t) =>
-          t !== r.tx.audio && t !== r.tx.video && t !== r.tx.screen && !t.stopped &&
+          t !== r.tx.audio && t !== r.tx.video && t !== r.tx.screen && !(/** @type {any} */ (t).stopped) &&
           t.receiver.track.kind === 'video' && r.tx.video && receiving(t),
       );
     const screenTrack = screenTx?.receiver.track ?? null;
@@ -488,9 +531,10 @@ export class Call extends EventTarget {
     if (changed) this.emit('remote-updated', { remote: r });
   }
 
-  /** @private */
+  /** @private @param {Remote} r */
   onConnectionState(r) {
     const pc = r.pc;
+    /** @type {string} */
     const s = pc.connectionState ?? pc.iceConnectionState;
     if (r.closed) return;
     r.connectionState = s;
@@ -498,7 +542,7 @@ export class Call extends EventTarget {
     if (s === 'connected' || s === 'completed') {
       r.needsRestart = false;
       clearTimeout(r.restartTimer);
-      r.restartTimer = null;
+      r.restartTimer = undefined;
     } else if (s === 'failed') {
       this.restartIce(r);
     } else if (s === 'disconnected') {
@@ -510,9 +554,14 @@ export class Call extends EventTarget {
     this.emit('remote-updated', { remote: r });
   }
 
-  /** Ask for new ICE candidates on both sides; repeats until the connection is back. @private */
+  /**
+   * Ask for new ICE candidates on both sides; repeats until the connection is back.
+   * @private
+   * @param {Remote} r
+   */
   restartIce(r) {
     if (r.closed) return;
+    /** @type {string} */
     const s = r.pc.connectionState ?? r.pc.iceConnectionState;
     if (s === 'connected' || s === 'completed') return;
     if (r.id && this.signaling.joined) {
@@ -525,14 +574,14 @@ export class Call extends EventTarget {
     r.restartTimer = setTimeout(() => this.restartIce(r), RESTART_RETRY_MS);
   }
 
-  /** @private */
+  /** @private @param {Remote} r @param {string} reason */
   dropRemote(r, reason) {
     if (r.closed) return;
     if (r.id && this.remotes.get(r.id) === r) this.remotes.delete(r.id);
     this.removeRemote(r, reason);
   }
 
-  /** @private */
+  /** @private @param {Remote} r @param {string} reason */
   removeRemote(r, reason) {
     if (r.closed) return;
     r.closed = true;

@@ -1,6 +1,6 @@
 // The lancall signaling client (docs/PROTOCOL.md): joins a room through a transport, keeps the
 // membership alive, and rejoins with backoff when the transport drops. It knows nothing about
-// WebRTC or the page; call.js builds on it and app.js shows what it reports.
+// WebRTC or the page; call.js builds on it and the page (page/join.js) shows what it reports.
 //
 // Events (CustomEvent, payload in `detail`):
 //   status       { state: 'connecting'|'joined'|'reconnecting'|'failed'|'closed', attempt?, retryInMs?, reason? }
@@ -28,7 +28,10 @@ const FATAL_JOIN_CODES = new Set([
   'invalid-field',
 ]);
 
-/** Backoff between reconnect attempts: 0.5 s doubling to 8 s, with ±25 % jitter. */
+/**
+ * Backoff between reconnect attempts: 0.5 s doubling to 8 s, with ±25 % jitter.
+ * @param {number} attempt 1 for the first retry
+ */
 export function backoffDelay(attempt) {
   const base = Math.min(8000, 500 * 2 ** Math.max(0, attempt - 1));
   return Math.round(base * (0.75 + Math.random() * 0.5));
@@ -58,8 +61,10 @@ export class SignalingClient extends EventTarget {
     this.stopped = true;
     this.attempt = 0;
     this.everJoined = false;
-    this.retryTimer = null;
-    this.pingTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.retryTimer = undefined;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.pingTimer = undefined;
     this.lastHeard = 0;
   }
 
@@ -90,13 +95,17 @@ export class SignalingClient extends EventTarget {
     this.emit('status', { state: 'closed' });
   }
 
-  /** Relay `data` to one peer. Returns false while not joined (the message is not queued). */
+  /**
+   * Relay `data` to one peer. Returns false while not joined (the message is not queued).
+   * @param {string} to a peer id
+   * @param {object} data
+   */
   signal(to, data) {
     if (!this.joined || !this.transport) return false;
     return this.transport.send({ type: 'signal', to, data });
   }
 
-  /** @private */
+  /** @private @param {string} type @param {unknown} detail */
   emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
@@ -122,18 +131,18 @@ export class SignalingClient extends EventTarget {
     transport.addEventListener('message', (ev) => {
       if (this.transport !== transport) return;
       this.lastHeard = Date.now();
-      this.onMessage(ev.detail);
+      this.onMessage(/** @type {CustomEvent} */ (ev).detail);
     });
     transport.addEventListener('close', (ev) => {
       if (this.transport !== transport) return;
       this.transport = null;
       this.joined = false;
       clearInterval(this.pingTimer);
-      this.scheduleRetry(ev.detail);
+      this.scheduleRetry(/** @type {CustomEvent} */ (ev).detail);
     });
   }
 
-  /** @private */
+  /** @private @param {import('./transport.js').Transport} transport */
   keepAlive(transport) {
     if (this.transport !== transport) return;
     if (Date.now() - this.lastHeard > SILENCE_LIMIT_MS) {
@@ -144,7 +153,7 @@ export class SignalingClient extends EventTarget {
     transport.send({ type: 'ping' });
   }
 
-  /** @private */
+  /** @private @param {{wasOpen?: boolean}|undefined} closeInfo the transport's close details */
   scheduleRetry(closeInfo) {
     if (this.stopped) return;
     this.attempt += 1;
@@ -160,7 +169,7 @@ export class SignalingClient extends EventTarget {
     this.retryTimer = setTimeout(() => this.open(), retryInMs);
   }
 
-  /** @private */
+  /** @private @param {import('./transport.js').HubMessage} msg */
   onMessage(msg) {
     switch (msg.type) {
       case 'welcome':
@@ -212,7 +221,12 @@ export class SignalingClient extends EventTarget {
     }
   }
 
-  /** The join cannot succeed as it is: stop, and say why. @private */
+  /**
+   * The join cannot succeed as it is: stop, and say why.
+   * @private
+   * @param {string} code
+   * @param {string} message
+   */
   fail(code, message) {
     this.stopped = true;
     this.knocking = false;

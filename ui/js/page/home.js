@@ -1,35 +1,25 @@
-// The app's home screen (only inside the lancall app, where window.__TAURI__ exists): the calls
-// found on this network, hosting a call (link, QR code, who is in it, knocks), and joining by
-// link, QR code contents or typed address. It sits above the call UI's own pre-join card
-// (preview, name, devices, Join), fills that card's address fields, and otherwise leaves the
-// call UI (app.js) alone. Talks to the app's Rust side through Tauri commands and events.
-import { parseJoinLink, ROOM_RE, TOKEN_RE } from './link.js';
-import { ipcAvailable } from './transport-ipc.js';
-import { bridgeAvailable } from './rtc-bridge.js';
-
-const DEFAULT_ROOM = 'call';
-const $ = (id) => document.getElementById(id);
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'class') node.className = v;
-    else if (k === 'text') node.textContent = v;
-    else if (k.startsWith('data-') || k.startsWith('aria-') || k === 'role' || k === 'for') node.setAttribute(k, v);
-    else node[k] = v;
-  }
-  node.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
-  return node;
-}
+// The app's home screen (only inside the lancall app): the calls found on this network, hosting
+// a call (link, QR code, who is in it, knocks), and joining by link, QR code contents or typed
+// address. It sits above the call page's pre-join card (preview, name, devices, Join) and drives
+// the call page only through its functions: setJoinTarget, joinCall, leaveCall, offerName,
+// typedName, onScreenChange, onPreferenceChange, removeShareButton, removeRecordButton. Talks
+// to the app's Rust side through Tauri commands and events (lib/tauri.js).
+import { $, el } from './dom.js';
+import { onPreferenceChange } from './state.js';
+import { onScreenChange } from './screens.js';
+import { DEFAULT_ROOM, setJoinTarget, offerName, typedName } from './prejoin.js';
+import { joinCall, leaveCall } from './join.js';
+import { removeShareButton } from './share.js';
+import { removeRecordButton } from './record.js';
+import { parseJoinLink, ROOM_RE, TOKEN_RE } from '../lib/link.js';
+import { inApp, invoke, listen } from '../lib/tauri.js';
+import { bridgeAvailable } from '../rtc/rtc-bridge.js';
 
 const svgEl = (tag, attrs) => {
   const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
   return node;
 };
-
-const invoke = (cmd, args) => globalThis.__TAURI__.core.invoke(cmd, args);
-const listen = (name, fn) => globalThis.__TAURI__.event.listen(name, (ev) => fn(ev.payload));
 
 const H = {
   hosting: null,
@@ -167,25 +157,6 @@ function showWebviewNote() {
   $('join-own-call').title = 'Not possible in this window: no WebRTC';
 }
 
-// ---- the pre-join card (app.js's) ----------------------------------------------------------
-
-/** Point the pre-join card at a call: app.js reads these fields when the person presses Join. */
-function setJoinFields({ host, room, token }, { scroll = true } = {}) {
-  const set = (id, value) => {
-    const input = $(id);
-    if (!input) return;
-    input.value = value ?? '';
-    input.dispatchEvent(new Event('input', { bubbles: true }));
-  };
-  set('host', host);
-  set('room', room || DEFAULT_ROOM);
-  set('token', token || '');
-  const address = $('address');
-  if (address && !address.hidden) $('edit-address')?.click();
-  if (scroll) $('prejoin')?.scrollIntoView({ block: 'start', behavior: 'smooth' });
-  if (scroll) $('join')?.focus({ preventScroll: true });
-}
-
 // ---- choosing where to join ----------------------------------------------------------------
 
 /** Reads a join link, QR code contents or "host:port". */
@@ -212,7 +183,7 @@ async function chooseHost({ address, alternatives = [], fingerprint, room, token
     for (const li of document.querySelectorAll('#hosts [data-testid="host-entry"]')) {
       li.classList.toggle('chosen', li.dataset.addresses.split(' ').includes(target.host));
     }
-    setJoinFields({ host: target.host, room, token });
+    setJoinTarget({ host: target.host, room, token });
   } catch (err) {
     showProblem(err);
   } finally {
@@ -341,11 +312,11 @@ function renderHosting(view) {
   if (!view.advertised) detail.push(view.advertise_problem ? `Not announced on the network: ${view.advertise_problem}.` : 'Not announced on the network (mDNS is off): share the link.');
   $('hosting-detail').textContent = detail.join(' ');
   renderPresence(view);
-  if (!H.chosen) setJoinFields({ host: view.address, room: view.room, token: view.token }, { scroll: false });
+  if (!H.chosen) setJoinTarget({ host: view.address, room: view.room, token: view.token }, { scroll: false });
 }
 
 async function saveName() {
-  const name = $('name')?.value.trim();
+  const name = typedName();
   if (!name) return;
   try {
     await invoke('save_settings', { update: { display_name: name } });
@@ -375,7 +346,7 @@ async function startHosting() {
 }
 
 async function stopHosting() {
-  if (globalThis.lancall?.phase === 'incall') $('hangup')?.click();
+  leaveCall();
   try {
     await invoke('stop_hosting');
   } catch (err) {
@@ -387,29 +358,27 @@ async function stopHosting() {
 function joinOwnCall() {
   if (!H.hosting) return;
   H.chosen = null;
-  setJoinFields({ host: H.hosting.address, room: H.hosting.room, token: H.hosting.token });
-  $('join-form')?.requestSubmit();
+  joinCall({ host: H.hosting.address, room: H.hosting.room, token: H.hosting.token });
 }
 
 // ---- following the call UI -----------------------------------------------------------------
 
 /** The home screen steps aside while a call is on screen. */
 function followCallScreen() {
-  const incall = $('incall');
-  if (!incall) return;
-  const update = () => {
-    $('home').hidden = !incall.hidden;
-  };
-  new MutationObserver(update).observe(incall, { attributes: true, attributeFilter: ['hidden'] });
-  update();
+  onScreenChange((screen) => {
+    $('home').hidden = screen === 'incall';
+  });
 }
 
+/** The name and devices the person picks are kept in the app's settings. */
 function persistPreferences() {
   const save = (update) => invoke('save_settings', { update }).catch((err) => console.warn('lancall: settings not saved', err));
-  $('name')?.addEventListener('change', () => save({ display_name: $('name').value }));
-  $('camera-select')?.addEventListener('change', (ev) => save({ camera_id: ev.target.value }));
-  $('mic-select')?.addEventListener('change', (ev) => save({ mic_id: ev.target.value }));
-  $('speaker-select')?.addEventListener('change', (ev) => save({ speaker_id: ev.target.value }));
+  onPreferenceChange(({ name, cameraId, micId, speakerId }) => {
+    if (name !== undefined) save({ display_name: name });
+    if (cameraId !== undefined) save({ camera_id: cameraId });
+    if (micId !== undefined) save({ mic_id: micId });
+    if (speakerId !== undefined) save({ speaker_id: speakerId });
+  });
 }
 
 // ---- start ---------------------------------------------------------------------------------
@@ -439,20 +408,17 @@ async function init() {
   const info = await invoke('app_info');
   H.info = info;
   // No way to capture a screen here (Linux without the desktop portal): no button that can only fail.
-  if (info.screen_share === false) document.getElementById('share-screen')?.remove();
+  if (info.screen_share === false) removeShareButton();
   // Nor one to record where every recording would come out empty (WebKitGTK without GStreamer's fmp4).
-  if (info.recording === false) document.getElementById('record')?.closest('.menu-anchor')?.remove();
-  if (info.settings.display_name && !$('name').value) {
-    $('name').value = info.settings.display_name;
-    $('name').dispatchEvent(new Event('input', { bubbles: true }));
-  }
+  if (info.recording === false) removeRecordButton();
+  if (info.settings.display_name) offerName(info.settings.display_name);
   renderFinder(info.finder);
   renderHosts(info.hosts);
   renderHosting(info.hosting);
   document.documentElement.dataset.homeReady = 'true';
 }
 
-if (ipcAvailable()) {
+if (inApp()) {
   init().catch((err) => {
     console.error('lancall: the home screen could not start', err);
     document.documentElement.dataset.homeReady = 'error';

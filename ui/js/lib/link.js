@@ -1,6 +1,10 @@
 // Where to join: read from a join link's fragment (#room=call&token=HEX&fp=HEX) or typed in.
 
-/** @returns {{host: string, room: string, token: string|null, fingerprint: string|null}} */
+/**
+ * @param {string} href
+ * @param {string} [defaultHost] the host when the link names none (a page served by the host)
+ * @returns {{host: string, room: string, token: string|null, fingerprint: string|null}}
+ */
 export function parseJoinLink(href, defaultHost) {
   let url;
   try {
@@ -20,6 +24,7 @@ export function parseJoinLink(href, defaultHost) {
 
 /**
  * Read what a person typed in the address field: a full join link, or "host[:port]".
+ * @param {string} text
  * @returns {{host: string, room?: string, token?: string|null}}
  */
 export function parseTypedAddress(text) {
@@ -27,6 +32,7 @@ export function parseTypedAddress(text) {
   if (!t) return { host: '' };
   if (/^[a-z]+:\/\//i.test(t)) {
     const link = parseJoinLink(t, '');
+    /** @type {{host: string, room?: string, token?: string|null}} */
     const out = { host: link.host };
     if (link.room) out.room = link.room;
     if (link.token) out.token = link.token;

@@ -1,5 +1,5 @@
 // Local media: devices, capture constraints, and errors explained in words a person can act on.
-// No page code here; app.js decides what to show.
+// No page code here; the page (page/devices.js) decides what to show.
 
 /** Capture presets. `ideal` lets a camera that cannot do the size give its nearest one. */
 export const QUALITIES = {
@@ -19,7 +19,8 @@ export const canChooseSpeaker = () =>
  * @param {{deviceId?: string, facingMode?: string, quality?: string, frameRate?: number}} choice
  */
 export function videoConstraints({ deviceId, facingMode, quality = '720p', frameRate = 30 } = {}) {
-  const q = QUALITIES[quality] ?? QUALITIES['720p'];
+  const q = QUALITIES[/** @type {keyof typeof QUALITIES} */ (quality)] ?? QUALITIES['720p'];
+  /** @type {MediaTrackConstraints} */
   const c = {
     width: { ideal: q.width },
     height: { ideal: q.height },
@@ -30,16 +31,25 @@ export function videoConstraints({ deviceId, facingMode, quality = '720p', frame
   return c;
 }
 
+/** @param {{deviceId?: string}} [choice] */
 export function audioConstraints({ deviceId } = {}) {
+  /** @type {MediaTrackConstraints} */
   const c = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
   if (deviceId) c.deviceId = { exact: deviceId };
   return c;
 }
 
-/** Size and frame-rate constraints limited to what the track's camera reports it can do. */
+/**
+ * Size and frame-rate constraints limited to what the track's camera reports it can do.
+ * @param {MediaStreamTrack} track
+ * @param {{quality: string, frameRate: number}} want
+ * @returns {MediaTrackConstraints}
+ */
 export function fitToCapabilities(track, { quality, frameRate }) {
-  const q = QUALITIES[quality] ?? QUALITIES['720p'];
+  const q = QUALITIES[/** @type {keyof typeof QUALITIES} */ (quality)] ?? QUALITIES['720p'];
+  /** @type {MediaTrackCapabilities} */
   const caps = track.getCapabilities?.() ?? {};
+  /** @param {number} v @param {ULongRange|DoubleRange|undefined} range */
   const clamp = (v, range) =>
     range && typeof range.max === 'number' ? Math.max(range.min ?? 0, Math.min(range.max, v)) : v;
   return {
@@ -49,7 +59,10 @@ export function fitToCapabilities(track, { quality, frameRate }) {
   };
 }
 
-/** What the camera can do, for the quality menu: { maxWidth, maxHeight, maxFrameRate } or null. */
+/**
+ * What the camera can do, for the quality menu: { maxWidth, maxHeight, maxFrameRate } or null.
+ * @param {MediaStreamTrack|null|undefined} track
+ */
 export function cameraLimits(track) {
   const caps = track?.getCapabilities?.();
   if (!caps) return null;
@@ -60,8 +73,11 @@ export function cameraLimits(track) {
   };
 }
 
+/** @typedef {{deviceId: string, label: string, facing: string|null}} Device one camera, microphone or speaker */
+
 /** Device lists by kind. Labels are empty until a permission was granted once. */
 export async function listDevices() {
+  /** @type {{audioinput: Device[], videoinput: Device[], audiooutput: Device[]}} */
   const out = { audioinput: [], videoinput: [], audiooutput: [] };
   if (!globalThis.navigator?.mediaDevices?.enumerateDevices) return out;
   const devices = await navigator.mediaDevices.enumerateDevices();
@@ -70,9 +86,10 @@ export async function listDevices() {
     if (!out[d.kind] || !d.deviceId) continue;
     n[d.kind] += 1;
     const fallback = { audioinput: 'Microphone', videoinput: 'Camera', audiooutput: 'Speaker' }[d.kind];
+    /** @type {string|null} */
     let facing = null;
     try {
-      facing = d.getCapabilities?.().facingMode?.[0] ?? null;
+      facing = /** @type {any} */ (d).getCapabilities?.().facingMode?.[0] ?? null;
     } catch {
       /* not offered by this engine */
     }
@@ -85,6 +102,13 @@ export async function listDevices() {
 
 /** A media error turned into something a person can act on. */
 export class MediaProblem {
+  /**
+   * @param {string} kind 'audio' | 'video' | 'both' | 'screen'
+   * @param {string} code 'denied' | 'missing' | 'in-use' | 'constraints' | 'insecure' | 'unsupported' | 'other'
+   * @param {string} title
+   * @param {string} detail
+   * @param {unknown} error what the browser threw
+   */
   constructor(kind, code, title, detail, error) {
     this.kind = kind; // 'audio' | 'video' | 'both' | 'screen'
     this.code = code; // 'denied' | 'missing' | 'in-use' | 'constraints' | 'insecure' | 'unsupported' | 'other'
@@ -94,9 +118,15 @@ export class MediaProblem {
   }
 }
 
+/** @param {string} kind */
 const what = (kind) =>
-  ({ audio: 'microphone', video: 'camera', both: 'camera and microphone', screen: 'screen sharing' })[kind];
+  /** @type {Record<string, string>} */ ({ audio: 'microphone', video: 'camera', both: 'camera and microphone', screen: 'screen sharing' })[kind];
 
+/**
+ * @param {any} err what getUserMedia or getDisplayMedia threw
+ * @param {'audio'|'video'|'both'|'screen'} kind what was asked for
+ * @returns {MediaProblem}
+ */
 export function explainMediaError(err, kind) {
   const name = err?.name ?? '';
   const device = what(kind);
@@ -143,16 +173,20 @@ export function explainMediaError(err, kind) {
  * Open microphone and camera with fallbacks:
  *  - settings the camera cannot meet: the same camera with no size or rate asked;
  *  - a device that is missing or busy: the other one alone, so the person joins with what works.
+ * @param {{audio: MediaTrackConstraints|false, video: MediaTrackConstraints|false}} want
  * @returns {Promise<{audio: MediaStreamTrack|null, video: MediaStreamTrack|null, problems: MediaProblem[], notes: string[]}>}
  */
 export async function openCamera({ audio, video }) {
+  /** @type {{audio: MediaStreamTrack|null, video: MediaStreamTrack|null, problems: MediaProblem[], notes: string[]}} */
   const result = { audio: null, video: null, problems: [], notes: [] };
   if (!audio && !video) return result;
   if (!hasMediaDevices()) {
     result.problems.push(explainMediaError(new TypeError('no mediaDevices'), audio && video ? 'both' : audio ? 'audio' : 'video'));
     return result;
   }
+  /** @param {MediaStreamConstraints} c */
   const gum = (c) => navigator.mediaDevices.getUserMedia(c);
+  /** @param {MediaStream} stream */
   const take = (stream) => {
     result.audio = stream.getAudioTracks()[0] ?? result.audio;
     result.video = stream.getVideoTracks()[0] ?? result.video;
@@ -160,7 +194,7 @@ export async function openCamera({ audio, video }) {
   try {
     take(await gum({ audio: audio || false, video: video || false }));
     return result;
-  } catch (err) {
+  } catch (/** @type {any} */ err) {
     if (err?.name === 'NotAllowedError' || err?.name === 'SecurityError') {
       result.problems.push(explainMediaError(err, audio && video ? 'both' : audio ? 'audio' : 'video'));
       return result;
@@ -174,7 +208,7 @@ export async function openCamera({ audio, video }) {
   if (audio) {
     try {
       take(await gum({ audio, video: false }));
-    } catch (err) {
+    } catch (/** @type {any} */ err) {
       if (err?.name === 'OverconstrainedError' && audio.deviceId) {
         try {
           take(await gum({ audio: audioConstraints(), video: false }));
@@ -190,7 +224,7 @@ export async function openCamera({ audio, video }) {
   if (video) {
     try {
       take(await gum({ audio: false, video }));
-    } catch (err) {
+    } catch (/** @type {any} */ err) {
       if (err?.name === 'OverconstrainedError') {
         const plain = video.deviceId ? { deviceId: video.deviceId } : true;
         try {

@@ -1,4 +1,4 @@
-// Media for the Rust-backed peer connection (rtc-bridge.js, src-tauri/src/rtc_bridge.rs).
+// Media for the Rust-backed peer connection (rtc-bridge.js; peer/src/ipc on the Rust side).
 // In: whole VP8 frames and Opus packets in a 24-byte envelope, decoded with WebCodecs in the
 // webview. Video: VideoDecoder -> canvas -> canvas.captureStream() (the receiver's track).
 // Audio: AudioDecoder -> Web Audio, scheduled a little ahead so that packets arriving unevenly
@@ -30,7 +30,7 @@ export class Samples {
 }
 
 /**
- * Reads the envelope (see rtc_bridge::encode_frame).
+ * Reads the envelope (see lancall_peer::ipc::encode_frame).
  * @param {ArrayBuffer} buf
  */
 export function parseFrame(buf) {

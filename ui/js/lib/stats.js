@@ -2,13 +2,31 @@
 // panel. Bitrates need two samples: keep the previous summary and pass it back in.
 
 /**
+ * @typedef {object} StatsSummary one connection's numbers at one moment
+ * @property {number} at performance.now() of the sample
+ * @property {number} bytesIn
+ * @property {number} bytesOut
+ * @property {{codec: string|null, width: number, height: number, fps: number, framesDecoded: number}|null} video inbound camera video
+ * @property {{codec: string|null, width: number, height: number, fps: number}|null} videoOut
+ * @property {{codec: string|null, level: number, energy: number, bytes: number}|null} audio inbound audio
+ * @property {number|null} rttMs
+ * @property {number|null} lossPct
+ * @property {string|null} path
+ * @property {string} [pathLocal]
+ * @property {number|null} kbpsIn
+ * @property {number|null} kbpsOut
+ */
+
+/**
  * @param {RTCStatsReport} report
- * @param {object|null} prev the previous result for the same connection
+ * @param {StatsSummary|null} prev the previous result for the same connection
+ * @returns {StatsSummary}
  */
 export function summarize(report, prev) {
   const now = performance.now();
   const byId = new Map();
   report.forEach((s) => byId.set(s.id, s));
+  /** @type {StatsSummary} */
   const out = {
     at: now,
     bytesIn: 0,
@@ -24,7 +42,9 @@ export function summarize(report, prev) {
   };
   let lost = 0;
   let received = 0;
+  /** @type {any} */
   let selectedPair = null;
+  /** @param {string} id */
   const codecName = (id) => byId.get(id)?.mimeType?.split('/')[1] ?? null;
   report.forEach((s) => {
     if (s.type === 'inbound-rtp') {
@@ -84,7 +104,11 @@ export function summarize(report, prev) {
   return out;
 }
 
-/** Rows for the stats panel: [label, value] pairs. */
+/**
+ * Rows for the stats panel: [label, value] pairs.
+ * @param {StatsSummary} s
+ * @returns {Array<[string, string]>}
+ */
 export function statRows(s) {
   const dash = '–';
   const v = s.video;

@@ -1,9 +1,9 @@
 // The transport interface between the signaling client and a hub.
 //
 // A transport carries whole protocol messages (plain objects, see docs/PROTOCOL.md) and
-// nothing else. Implementations: transport-ws.js (a browser talking WSS to the hub). The app's
-// webview will add transport-ipc.js (Tauri IPC to its own Rust side) as one more file with
-// the same shape; nothing above this layer needs to change.
+// nothing else. Implementations: transport-ws.js (a browser talking WSS to the hub) and
+// transport-ipc.js (the app's webview, over Tauri IPC to the app's Rust side, which carries the
+// messages on). transport-for.js picks one for a host; nothing above this layer differs.
 //
 // A transport is an EventTarget with:
 //   send(message)   queue one message object; returns false if it could not be sent
@@ -16,10 +16,13 @@
 //
 // A transport never reconnects by itself: the signaling client makes a new one.
 
+/** @typedef {{type: string, [field: string]: any}} HubMessage one protocol message (docs/PROTOCOL.md) */
+
 /** Base class with the event plumbing that every transport shares. */
 export class Transport extends EventTarget {
   constructor() {
     super();
+    /** @type {'connecting'|'open'|'closed'} */
     this.readyState = 'connecting';
   }
 
@@ -30,18 +33,19 @@ export class Transport extends EventTarget {
     this.dispatchEvent(new CustomEvent('open'));
   }
 
-  /** @protected */
+  /** @protected @param {HubMessage} message */
   emitMessage(message) {
     this.dispatchEvent(new CustomEvent('message', { detail: message }));
   }
 
-  /** @protected */
+  /** @protected @param {number} code @param {string} reason @param {boolean} wasOpen */
   emitClose(code, reason, wasOpen) {
     if (this.readyState === 'closed') return;
     this.readyState = 'closed';
     this.dispatchEvent(new CustomEvent('close', { detail: { code, reason, wasOpen } }));
   }
 
+  /** @param {object} _message @returns {boolean} */
   send(_message) {
     throw new Error('Transport.send is not implemented');
   }

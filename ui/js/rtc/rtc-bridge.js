@@ -1,5 +1,5 @@
 // RTCPeerConnection for a webview that has none (Debian's WebKitGTK in the Linux app), backed by
-// the app's Rust side (src-tauri/src/rtc_bridge.rs over lancall_peer::bridge, webrtc-rs). call.js
+// the app's Rust side (lancall_peer::ipc and lancall_peer::bridge, webrtc-rs). call.js
 // gets this object from the factory below instead of the browser's and cannot tell: it has the
 // surface call.js uses — implicit setLocalDescription, setRemoteDescription (implicit rollback of
 // a colliding offer), addIceCandidate, restartIce, addTransceiver, getTransceivers with directions
@@ -15,20 +15,13 @@
 // canvas (captureStream: the receiver's video track) and Web Audio (the receiver's audio track).
 
 import { parseFrame, VideoSink, AudioSink, VideoSender, AudioSender } from './native-media.js';
-
-const invoke = (...args) => globalThis.__TAURI__.core.invoke(...args);
-
-function randomId() {
-  const bytes = new Uint8Array(12);
-  crypto.getRandomValues(bytes);
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
+import { hasChannels, invoke, newChannel } from '../lib/tauri.js';
+import { randomId } from '../lib/ids.js';
 
 /** Whether this page can use the bridge: inside the app, with WebCodecs to decode. */
 export function bridgeAvailable() {
   return (
-    typeof globalThis.__TAURI__?.core?.invoke === 'function' &&
-    typeof globalThis.__TAURI__?.core?.Channel === 'function' &&
+    hasChannels() &&
     typeof globalThis.VideoDecoder === 'function' &&
     typeof globalThis.AudioDecoder === 'function' &&
     typeof HTMLCanvasElement.prototype.captureStream === 'function'
@@ -79,7 +72,7 @@ export function sourceCounts(id) {
 function acquire(track, user) {
   let s = sources.get(track);
   if (!s) {
-    const id = randomId();
+    const id = randomId(12);
     s = { id, kind: track.kind, users: new Set(), sender: null, ready: null };
     sources.set(track, s);
     const source = s;
@@ -264,7 +257,7 @@ globalThis.addEventListener?.('pagehide', () => {
 export class BridgedPeerConnection extends EventTarget {
   constructor(config = {}) {
     super();
-    this.id = randomId();
+    this.id = randomId(12);
     this.signalingState = 'stable';
     this.connectionState = 'new';
     this.iceConnectionState = 'new';
@@ -286,7 +279,7 @@ export class BridgedPeerConnection extends EventTarget {
     this.mark('created');
     openConnections.add(this);
     const iceServers = Array.isArray(config.iceServers) ? config.iceServers : [];
-    const channel = new globalThis.__TAURI__.core.Channel();
+    const channel = newChannel();
     channel.onmessage = (m) => this.receive(m);
     this.chain = invoke('rtc_open', { pc: this.id, config: { iceServers }, channel }).then(() => this.mark('opened'));
     this.chain.catch((err) => {

@@ -1,5 +1,6 @@
-// Local recording with MediaRecorder: one stream (yourself or one remote tile) to a file that the
-// browser downloads. Nothing leaves the device.
+// Local recording with MediaRecorder: one stream (yourself or one remote tile) to a finished file
+// (a blob and its timestamped name). Saving it is the page's (page/record.js). Nothing leaves the
+// device.
 import { recordingType } from './media.js';
 
 export class Recording {
@@ -12,6 +13,7 @@ export class Recording {
     if (mimeType === null) throw new Error('This browser cannot record (no MediaRecorder).');
     this.mimeType = mimeType;
     this.label = label;
+    /** @type {Blob[]} */
     this.chunks = [];
     this.startedAt = new Date();
     // MediaRecorder cannot follow track changes: the file keeps the tracks live at the start
@@ -48,37 +50,16 @@ export class Recording {
   }
 }
 
+/**
+ * `lancall_2026-11-22_12-00-00_Grace.webm`: when it started and whom, safe as a file name.
+ * @param {string} label
+ * @param {Date} date
+ * @param {string} ext
+ */
 export function recordingFileName(label, date, ext) {
+  /** @param {number} n */
   const p = (n) => String(n).padStart(2, '0');
   const stamp = `${date.getFullYear()}-${p(date.getMonth() + 1)}-${p(date.getDate())}_${p(date.getHours())}-${p(date.getMinutes())}-${p(date.getSeconds())}`;
   const safe = label.normalize('NFKD').replace(/[^\w-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'call';
   return `lancall_${stamp}_${safe}.${ext}`;
-}
-
-/**
- * Save a finished recording: a browser downloads it; the app (whose webview saves no downloads:
- * WebKitGTK dropped them) hands the bytes to its Rust side, which writes them to the Downloads
- * folder. Resolves to the path the app saved to, or null for a browser download.
- */
-export async function save(file) {
-  const invoke = globalThis.__TAURI__?.core?.invoke;
-  if (!invoke) {
-    download(file);
-    return null;
-  }
-  const bytes = new Uint8Array(await file.blob.arrayBuffer());
-  return invoke('save_recording', bytes, { headers: { 'lancall-filename': file.filename } });
-}
-
-/** Hand a blob to the browser as a download. */
-export function download({ blob, filename }) {
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = filename;
-  a.hidden = true;
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }

@@ -1,0 +1,263 @@
+// A call's life on the page: Join (checks, then the signaling client and the call), what the
+// call reports while joining and during it (people, chat, reconnects, hub errors in plain
+// words), knocking, and leaving. Also what the app's home screen calls: joinCall, leaveCall.
+import { $, el, announce } from './dom.js';
+import { S, store } from './state.js';
+import { showScreen, showBanner, hideBanner } from './screens.js';
+import { checkName, readAddress, showAddress, showProblem, clearProblem, updateJoinLabel, setToken, setJoinTarget } from './prejoin.js';
+import { renderLocal, renderRemote, removeRemoteTiles, removeAllTiles, updateCount, detachPlayers } from './tiles.js';
+import { startPreview, stopLocalTracks } from './devices.js';
+import { stopScreen } from './share.js';
+import { stopRecording } from './record.js';
+import { openPanel, onChat, refreshStatsIfOpen } from './panels.js';
+import { SignalingClient } from '../lib/signaling.js';
+import { transportFor } from '../lib/transport-for.js';
+import { Call } from '../lib/call.js';
+import { ROOM_RE, TOKEN_RE } from '../lib/link.js';
+import { browserPeerConnectionFactory } from '../lib/peer-factory.js';
+import { bridgePeerConnectionFactory } from '../rtc/rtc-bridge.js';
+
+const HUB_ERRORS = {
+  'wrong-token': ['This link does not open the room.', 'Its token is wrong or out of date. Ask the host for a new link or QR code.'],
+  'unknown-room': ['There is no such room on this host.', 'Check the room name, or ask the host for a new link.'],
+  'room-full': ['The room is full.', 'Try again in a while, or ask the host to allow more people.'],
+  'invalid-name': ['That name cannot be used.', 'Use 1 to 64 characters, without control characters.'],
+  'invalid-field': ['The room name is not valid.', 'Room names use letters, digits, dots, dashes and underscores.'],
+  'missing-field': ['Something is missing to join.', 'Check the room and your name.'],
+  'rate-limited': ['Too many tries.', 'Wait a minute, then try again.'],
+  refused: ['The host did not let you in.', 'Ask them for the link, or try again later.'],
+  'already-knocking': ['You already asked to join.', 'Wait for the host to answer.'],
+};
+
+/**
+ * Join as the pre-join card says (the Join button), after checking the name and the address;
+ * `knock` asks the host to let us in instead of using a token.
+ * @param {{knock?: boolean}} [opts]
+ */
+export function submitJoin({ knock: knocking = false } = {}) {
+  if (S.phase !== 'prejoin') return;
+  clearProblem();
+  const nameCheck = checkName($('name').value);
+  $('name').setAttribute('aria-invalid', String(!!nameCheck.error));
+  if (nameCheck.error) {
+    showProblem(nameCheck.error, '', [], 'warn');
+    $('name').focus();
+    return;
+  }
+  const { host, room, token } = readAddress();
+  if (!host || !room) {
+    showAddress(true);
+    showProblem('Where is the call?', 'Enter the host address (shown in the host app) and the room name.', [], 'warn');
+    (host ? $('room') : $('host')).focus();
+    return;
+  }
+  if (!ROOM_RE.test(room)) {
+    showAddress(true);
+    showProblem('The room name is not valid.', 'Room names use letters, digits, dots, dashes and underscores.', [], 'warn');
+    return;
+  }
+  if (token && !TOKEN_RE.test(token)) {
+    showAddress(true);
+    showProblem('The token does not look right.', 'It is 32 characters, 0–9 and a–f, as in the link the host shared.', [], 'warn');
+    return;
+  }
+  // No RTCPeerConnection in the app's webview (Debian's WebKitGTK): the app's Rust side gives
+  // the call one with the same surface (rtc-bridge.js).
+  const factory = browserPeerConnectionFactory() ?? bridgePeerConnectionFactory();
+  if (!factory) {
+    showProblem('This browser cannot make calls.', 'It has no WebRTC. Open the link in a current Chrome, Edge, Firefox or Safari.');
+    return;
+  }
+  S.name = /** @type {string} */ (nameCheck.name);
+  store.set('name', S.name);
+  join({ host, room, token, name: S.name, createPeerConnection: factory, knock: knocking });
+}
+
+/**
+ * Joins the call at `target` with the name and devices on the pre-join card, as pressing Join
+ * would (the app's home screen calls this for "Join my call").
+ * @param {{host: string, room?: string|null, token?: string|null}} target
+ */
+export function joinCall(target) {
+  setJoinTarget(target, { scroll: false });
+  submitJoin();
+}
+
+/** Ask the host to let us in (no token, or a token that no longer works). */
+function knock() {
+  clearProblem();
+  setToken(null);
+  submitJoin({ knock: true });
+}
+
+function join({ host, room, token, name, createPeerConnection, knock: knocking = false }) {
+  S.phase = 'connecting';
+  S.address = { host, room, token };
+  $('join').disabled = true;
+  updateJoinLabel();
+  const signaling = new SignalingClient({
+    connect: () => transportFor(host),
+    room,
+    token,
+    name,
+  });
+  const call = new Call({ signaling, createPeerConnection });
+  S.signaling = signaling;
+  S.call = call;
+  call.setMuted('audio', !S.micOn || !S.tracks.audio);
+  call.setMuted('video', !S.camOn || !S.tracks.video);
+  if (S.tracks.audio) call.setLocalTrack('audio', S.tracks.audio);
+  if (S.tracks.video) call.setLocalTrack('video', S.tracks.video);
+
+  call.addEventListener('joined', (ev) => onJoined(ev.detail));
+  call.addEventListener('status', (ev) => onStatus(ev.detail));
+  call.addEventListener('fatal', (ev) => onFatal(ev.detail));
+  call.addEventListener('closing', (ev) => {
+    showBanner(`${ev.detail.message} You will be reconnected when it is back.`, 'warn');
+  });
+  call.addEventListener('remote-added', (ev) => {
+    renderRemote(ev.detail.remote);
+    refreshStatsIfOpen();
+    announce(`${ev.detail.remote.name} joined`);
+  });
+  call.addEventListener('remote-updated', (ev) => {
+    renderRemote(ev.detail.remote);
+    refreshStatsIfOpen();
+  });
+  call.addEventListener('remote-removed', (ev) => {
+    removeRemoteTiles(ev.detail.remote);
+    if (ev.detail.reason !== 'hangup') announce(`${ev.detail.remote.name} left`);
+  });
+  call.addEventListener('chat', (ev) => onChat(ev.detail));
+  call.addEventListener('knock-wait', () => {
+    showProblem('Waiting for the host to let you in…', 'The host sees your name and decides.', [['Cancel', () => abortJoin(), 'stop-trying']], 'warn');
+  });
+  call.addEventListener('admitted', (ev) => {
+    setToken(ev.detail.token);
+    S.address.token = ev.detail.token ?? null;
+    clearProblem();
+  });
+  call.start({ knock: knocking });
+}
+
+function onJoined({ room, rejoined }) {
+  if (rejoined) {
+    showBanner('Reconnected to the host.', 'ok', 3000);
+    return;
+  }
+  S.phase = 'incall';
+  $('join').disabled = false;
+  $('room-name').textContent = room;
+  showScreen('incall');
+  $('settings-panel').append($('device-settings'));
+  renderLocal();
+  updateCount();
+  hideBanner();
+  announce(`Joined ${room}`);
+}
+
+function onStatus({ state, reason, everJoined, retryInMs }) {
+  if (state === 'reconnecting' && !everJoined && S.phase === 'connecting' && reason === 'unreachable') {
+    const host = S.address.host;
+    const detail = [
+      'Make sure the host app is running and that this device is on the same network. Still trying…',
+    ];
+    if (host !== location.host) {
+      detail.push(
+        el('br'),
+        'If this browser has not used this host before, open ',
+        el('a', { href: `https://${host}/`, target: '_blank', rel: 'noopener', text: `https://${host}/` }),
+        ' once and accept its certificate.',
+      );
+    }
+    showProblem(`Cannot reach the host at ${host}.`, detail, [['Stop trying', () => abortJoin(), 'stop-trying']], 'warn');
+  } else if (state === 'reconnecting' && S.phase === 'incall') {
+    const secs = retryInMs ? ` Trying again in ${Math.max(1, Math.round(retryInMs / 1000))} s.` : '';
+    showBanner(`Lost the connection to the host. People already in the call can still see and hear you.${secs}`, 'warn');
+  }
+}
+
+function onFatal({ code, message }) {
+  const [title, advice] = HUB_ERRORS[code] ?? ['Could not join.', 'Try again, or ask the host for a new link.'];
+  if (S.phase === 'connecting') {
+    teardownCall();
+    S.phase = 'prejoin';
+    $('join').disabled = false;
+    updateJoinLabel();
+    if (code === 'wrong-token' || code === 'unknown-room' || code === 'invalid-field') showAddress(true);
+    const actions =
+      code === 'room-full' || code === 'rate-limited'
+        ? [['Try again', () => submitJoin(), 'retry-join']]
+        : code === 'wrong-token' || code === 'refused'
+          ? [[code === 'refused' ? 'Ask again' : 'Ask the host to let me in', knock, 'knock']]
+          : [];
+    showProblem(title, message || advice, actions);
+    if (code === 'invalid-name') $('name').focus();
+  } else if (S.phase === 'incall') {
+    showBanner(`${title} ${message || advice}`, 'error', 0, ['Try again', () => S.signaling?.start()]);
+  }
+}
+
+function abortJoin() {
+  teardownCall();
+  S.phase = 'prejoin';
+  $('join').disabled = false;
+  clearProblem();
+  updateJoinLabel();
+}
+
+function teardownCall() {
+  S.call?.hangup();
+  S.call = null;
+  S.signaling = null;
+}
+
+/** Leave the call (Hang up): save a recording, stop every player, then every track. */
+export async function hangup() {
+  if (S.phase !== 'incall') return;
+  S.phase = 'leaving';
+  await stopRecording();
+  await detachPlayers();
+  await S.call?.hangup();
+  stopScreen();
+  stopLocalTracks();
+  S.call = null;
+  S.signaling = null;
+  removeAllTiles();
+  openPanel(null);
+  $('join-form').insertBefore($('device-settings'), $('prejoin-problem'));
+  S.phase = 'ended';
+  hideBanner();
+  showScreen('ended');
+  document.title = 'lancall';
+  announce('You left the call');
+  $('rejoin').focus();
+}
+
+/** Leaves the call if we are in one (the app's home screen ends hosting). */
+export function leaveCall() {
+  return hangup();
+}
+
+/** Whether a call is on screen. */
+export function inCall() {
+  return S.phase === 'incall';
+}
+
+async function backToPrejoin() {
+  S.phase = 'prejoin';
+  $('join').disabled = false;
+  showScreen('prejoin');
+  renderLocal();
+  await startPreview();
+}
+
+export function initJoin() {
+  $('join-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    submitJoin();
+  });
+  $('hangup').addEventListener('click', hangup);
+  $('rejoin').addEventListener('click', backToPrejoin);
+  window.addEventListener('pagehide', () => S.call?.hangup());
+}

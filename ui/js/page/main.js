@@ -1,0 +1,36 @@
+// The call page's start: shows the page's state on window.lancall, keeps errors nothing caught,
+// wires each part of the page, and opens the camera and microphone for the preview.
+import { $ } from './dom.js';
+import { S } from './state.js';
+import { initPrejoin } from './prejoin.js';
+import { initDevices, refreshDevices, startPreview } from './devices.js';
+import { initTiles } from './tiles.js';
+import { initShare } from './share.js';
+import { initRecording } from './record.js';
+import { initPanels } from './panels.js';
+import { initJoin } from './join.js';
+import { initKeyboard } from './keyboard.js';
+import { bridgeSources, sourceCounts } from '../rtc/rtc-bridge.js';
+
+// For people debugging from the console (and the browser tests): the live state, read-only use.
+window.lancall = S;
+// What the Rust-backed connection sends, for the tests and the benchmark (see rtc-bridge.js).
+S.bridge = { sources: bridgeSources, counts: sourceCounts };
+// Errors nothing caught, kept for the console and the tests (window.lancall.errors).
+const keepError = (what) => {
+  S.errors.push(String(what).slice(0, 300));
+  if (S.errors.length > 10) S.errors.shift();
+};
+window.addEventListener('error', (ev) => keepError(ev.error?.stack ?? ev.message));
+window.addEventListener('unhandledrejection', (ev) => keepError(ev.reason?.stack ?? ev.reason));
+
+initPrejoin();
+initDevices();
+initShare();
+initRecording();
+initPanels();
+initJoin();
+initKeyboard();
+initTiles();
+refreshDevices().then(startPreview);
+if (!S.name) $('name').focus();

@@ -1,0 +1,152 @@
+// Recording from the call screen: the Record menu (whom to record), the running indicator, and
+// saving the file (a browser download, or the app's Downloads folder through its Rust side).
+import { $, el, announce } from './dom.js';
+import { S } from './state.js';
+import { showBanner } from './screens.js';
+import { Recording } from '../lib/recorder.js';
+import { inApp, invoke } from '../lib/tauri.js';
+
+/** What can be recorded now: ourselves, our screen, each remote and their screen. */
+function recordSources() {
+  const list = [];
+  const mine = new MediaStream([S.tracks.video, S.tracks.audio].filter(Boolean));
+  if (mine.getTracks().length) list.push({ key: 'local', label: 'Yourself', name: S.name, stream: mine });
+  if (S.screen) list.push({ key: 'local-screen', label: 'Your screen', name: `${S.name}-screen`, stream: S.screen.stream });
+  for (const r of S.call?.participants ?? []) {
+    if (r.mainStream.getTracks().length) list.push({ key: r.id ?? r.session, label: r.name, name: r.name, stream: r.mainStream });
+    if (r.screenStream) list.push({ key: `${r.id}-screen`, label: `${r.name}'s screen`, name: `${r.name}-screen`, stream: r.screenStream });
+  }
+  return list;
+}
+
+/** Whether the Record menu is open. */
+export function recordMenuOpen() {
+  const menu = $('record-menu');
+  return !!menu && !menu.hidden;
+}
+
+/** Whether recording is offered here (the button is there). */
+export function canRecord() {
+  return !!$('record');
+}
+
+/** Takes the Record button away where every recording would fail or come out empty. */
+export function removeRecordButton() {
+  $('record')?.closest('.menu-anchor')?.remove();
+}
+
+/** @param {boolean} [force] open (true), close (false), or the other way round */
+export function toggleRecordMenu(force) {
+  const menu = $('record-menu');
+  const open = force ?? menu.hidden;
+  if (!open) {
+    menu.hidden = true;
+    $('record').setAttribute('aria-expanded', 'false');
+    return;
+  }
+  const sources = recordSources();
+  menu.replaceChildren(el('div', { class: 'menu-title', text: 'Record to a file on this device' }));
+  if (!sources.length) menu.append(el('div', { class: 'menu-title', text: 'Nothing to record yet.' }));
+  for (const s of sources) {
+    menu.append(
+      el('button', {
+        type: 'button',
+        role: 'menuitem',
+        text: s.label,
+        'data-testid': 'record-source',
+        'data-source': s.key,
+        onclick: () => {
+          toggleRecordMenu(false);
+          startRecording(s);
+        },
+      }),
+    );
+  }
+  menu.hidden = false;
+  $('record').setAttribute('aria-expanded', 'true');
+  menu.querySelector('button')?.focus();
+}
+
+/** The Record button: stop and save a running recording, else choose what to record. */
+export function onRecordButton() {
+  if (S.recording) stopRecording();
+  else toggleRecordMenu();
+}
+
+function startRecording(source) {
+  let rec;
+  try {
+    rec = new Recording(source.stream, source.name);
+  } catch (err) {
+    showBanner(`Recording could not start: ${err.message}`, 'error', 8000);
+    return;
+  }
+  S.recording = rec;
+  const ind = $('rec-indicator');
+  ind.hidden = false;
+  const tick = () => {
+    const secs = Math.floor((Date.now() - rec.startedAt.getTime()) / 1000);
+    $('rec-text').textContent = `Recording ${source.label} · ${String(Math.floor(secs / 60)).padStart(2, '0')}:${String(secs % 60).padStart(2, '0')}`;
+  };
+  tick();
+  S.recTimer = setInterval(tick, 1000);
+  const b = $('record');
+  b.setAttribute('aria-pressed', 'true');
+  b.setAttribute('aria-label', 'Stop recording and save the file');
+  announce(`Recording ${source.label}`);
+}
+
+/** Stops a running recording and saves its file. */
+export async function stopRecording() {
+  const rec = S.recording;
+  if (!rec) return;
+  S.recording = null;
+  clearInterval(S.recTimer);
+  $('rec-indicator').hidden = true;
+  const b = $('record');
+  b.setAttribute('aria-pressed', 'false');
+  b.setAttribute('aria-label', 'Record');
+  try {
+    const file = await rec.stop();
+    const where = await save(file);
+    if (where) showBanner(`Recording saved to ${where}`, 'ok', 8000);
+    announce(`Recording saved ${where ? `to ${where}` : `as ${file.filename}`}`);
+  } catch (err) {
+    showBanner(`The recording could not be saved: ${err?.message ?? err}`, 'error', 8000);
+  }
+}
+
+/**
+ * Save a finished recording: a browser downloads it; the app (whose webview saves no downloads:
+ * WebKitGTK dropped them) hands the bytes to its Rust side, which writes them to the Downloads
+ * folder. Resolves to the path the app saved to, or null for a browser download.
+ */
+async function save(file) {
+  if (!inApp()) {
+    download(file);
+    return null;
+  }
+  const bytes = new Uint8Array(await file.blob.arrayBuffer());
+  return invoke('save_recording', bytes, { headers: { 'lancall-filename': file.filename } });
+}
+
+/** Hand a blob to the browser as a download. */
+function download({ blob, filename }) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+export function initRecording() {
+  if (!globalThis.MediaRecorder) removeRecordButton();
+  $('record')?.addEventListener('click', onRecordButton);
+  document.addEventListener('click', (ev) => {
+    if (recordMenuOpen() && !ev.target.closest('.menu-anchor')) toggleRecordMenu(false);
+  });
+}

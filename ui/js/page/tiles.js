@@ -1,0 +1,248 @@
+// The pictures: the pre-join preview, the call's tiles (yours, your screen, each remote and their
+// screen) with names, mute marks, connection state and the speaking outline, and the grid's
+// tile size. A tile's look is ui/css/app.css (.tile) and the #tile-template in index.html; what
+// a tile shows is renderLocal / renderRemote here.
+import { $, initials, setPressed } from './dom.js';
+import { S, prefs } from './state.js';
+import { showBanner } from './screens.js';
+import { updateJoinLabel } from './prejoin.js';
+import { canChooseSpeaker } from '../lib/media.js';
+import { playsItself } from '../rtc/rtc-bridge.js';
+
+/** Plays the others' sound on the chosen speaker, where the browser lets us choose. */
+export async function applySpeaker(video) {
+  if (!canChooseSpeaker() || !prefs.speakerId) return;
+  try {
+    await video.setSinkId(prefs.speakerId);
+  } catch (err) {
+    console.warn('lancall: setSinkId failed', err);
+  }
+}
+
+/** Plays the others' sound on every remote tile again (after a speaker change). */
+export function applySpeakerToAll() {
+  for (const t of S.tiles.values()) if (!t.tile.classList.contains('local')) applySpeaker(t.video);
+}
+
+function makeTile(key, { local = false, screen = false } = {}) {
+  let t = S.tiles.get(key);
+  if (t) return t;
+  const tile = $('tile-template').content.firstElementChild.cloneNode(true);
+  tile.classList.toggle('local', local);
+  tile.classList.toggle('screen', screen);
+  const video = tile.querySelector('video');
+  if (local) video.muted = true;
+  t = { tile, video, name: tile.querySelector('.name'), micOff: tile.querySelector('.mic-off'),
+    avatar: tile.querySelector('.avatar'), state: tile.querySelector('.tile-state'), key };
+  S.tiles.set(key, t);
+  $('grid').append(tile);
+  if (!local) applySpeaker(video);
+  layoutGrid();
+  return t;
+}
+
+function removeTile(key) {
+  const t = S.tiles.get(key);
+  if (!t) return;
+  detachPlayer(t.video);
+  t.tile.remove();
+  S.tiles.delete(key);
+  layoutGrid();
+}
+
+/** Removes every tile (the call is over). */
+export function removeAllTiles() {
+  for (const key of [...S.tiles.keys()]) removeTile(key);
+}
+
+/** Stops a player and lets go of its stream (see detachPlayers for why the order matters). */
+function detachPlayer(video) {
+  if (!video.srcObject) return;
+  video.pause();
+  video.srcObject = null;
+}
+
+/**
+ * Stops every page player (or those `which` picks) before any track ends. WebKitGTK deadlocks
+ * its main thread when a track it is playing in several `<video>`s ends while their video sinks
+ * wait for that thread (seen as a frozen window on Hang up in the Linux app); a player detached
+ * first, given a turn of the event loop to settle, is safe.
+ * @param {(v: HTMLVideoElement) => boolean} [which]
+ */
+export async function detachPlayers(which = () => true) {
+  for (const v of document.querySelectorAll('video')) if (which(v)) detachPlayer(v);
+  await new Promise((r) => setTimeout(r, 0));
+}
+
+/** Lets go of the players that show our camera (before that camera is stopped). */
+export function detachCameraPlayers() {
+  return detachPlayers((v) => v.srcObject === previewStream);
+}
+
+function setSource(video, stream) {
+  if (!stream) {
+    detachPlayer(video);
+    return;
+  }
+  if (video.srcObject !== stream) {
+    video.srcObject = stream;
+    video.play?.().catch(() => {
+      // Autoplay with sound needs a click first on some browsers.
+      if (!video.muted) showBanner('Click anywhere to hear the others.', 'warn', 0, ['Play', () => playAll()]);
+    });
+  }
+}
+
+function playAll() {
+  for (const t of S.tiles.values()) t.video.play?.().catch(() => {});
+}
+
+/** Our camera's one stream, shown by the preview and our tile. @type {MediaStream|null} */
+let previewStream = null;
+
+/** Shows our camera and microphone state: the preview and its buttons, and in a call our tiles. */
+export function renderLocal() {
+  const video = S.tracks.video;
+  if (!previewStream) previewStream = new MediaStream();
+  for (const t of previewStream.getTracks()) if (t !== video) previewStream.removeTrack(t);
+  if (video && !previewStream.getTracks().includes(video)) previewStream.addTrack(video);
+  // Pre-join preview: it plays only on the pre-join screen (hidden during a call, a player
+  // playing for nobody costs a core's share in WebKitGTK).
+  const pv = $('preview');
+  setSource(pv, S.phase === 'prejoin' || S.phase === 'connecting' ? previewStream : null);
+  const camShown = !!video;
+  $('preview-off').hidden = camShown;
+  $('preview-off-text').textContent = S.camOn ? 'No camera picture' : 'Camera is off';
+  setPressed($('prejoin-mic'), !S.micOn || !S.tracks.audio, 'microphone');
+  setPressed($('prejoin-cam'), !camShown, 'camera');
+  updateJoinLabel();
+  if (S.phase !== 'incall') return;
+  // In-call tile
+  const t = makeTile('local', { local: true });
+  t.tile.dataset.testid = 'local-tile';
+  setSource(t.video, previewStream);
+  t.name.textContent = `${S.name} (you)`;
+  t.avatar.textContent = initials(S.name);
+  t.tile.classList.toggle('video-off', !camShown);
+  t.micOff.toggleAttribute('hidden', S.micOn && !!S.tracks.audio);
+  setPressed($('mute-audio'), !S.micOn || !S.tracks.audio, 'microphone');
+  setPressed($('mute-video'), !camShown, 'camera');
+  // Local screen tile
+  if (S.screen) {
+    const st = makeTile('local-screen', { local: true, screen: true });
+    setSource(st.video, S.screen.stream);
+    st.name.textContent = 'Your screen';
+    st.micOff.toggleAttribute('hidden', true);
+  } else {
+    removeTile('local-screen');
+  }
+}
+
+const remoteKeys = new WeakMap();
+function keysOf(r) {
+  let k = remoteKeys.get(r);
+  if (!k) {
+    k = { main: `r-${r.session ?? r.id}-${Math.random()}`, screen: null };
+    k.screen = `${k.main}-screen`;
+    remoteKeys.set(r, k);
+  }
+  return k;
+}
+
+/** Shows a remote participant (call.js's Remote): their tile, and their screen's if they share. */
+export function renderRemote(r) {
+  if (r.closed) return;
+  const keys = keysOf(r);
+  const t = makeTile(keys.main);
+  t.tile.dataset.testid = 'remote-tile';
+  t.video.dataset.testid = 'remote-video';
+  if (r.id) {
+    t.tile.dataset.peer = r.id;
+    t.video.dataset.peer = r.id;
+  }
+  // Sound the Rust-backed connection plays through Web Audio already must not play twice.
+  t.video.muted = r.mainStream.getAudioTracks().some(playsItself);
+  setSource(t.video, r.mainStream);
+  t.name.textContent = r.name;
+  t.avatar.textContent = initials(r.name);
+  const videoMuted = r.state.muted.video;
+  t.tile.classList.toggle('video-off', videoMuted);
+  t.tile.dataset.audioMuted = String(r.state.muted.audio);
+  t.tile.dataset.videoMuted = String(videoMuted);
+  t.micOff.toggleAttribute('hidden', !r.state.muted.audio);
+  t.micOff.dataset.testid = 'remote-audio-muted';
+  t.video.setAttribute('aria-label', `${r.name}${videoMuted ? ', camera off' : ''}${r.state.muted.audio ? ', microphone muted' : ''}`);
+  const reconnecting = r.id === null || r.connectionState === 'disconnected' || r.connectionState === 'failed';
+  const connecting = r.connectionState === 'new' || r.connectionState === 'connecting';
+  t.state.hidden = !(reconnecting || connecting);
+  t.state.textContent = reconnecting ? 'Reconnecting…' : 'Connecting…';
+  t.tile.dataset.connection = r.connectionState;
+  if (r.screenStream) {
+    const st = makeTile(keys.screen, { screen: true });
+    st.tile.dataset.testid = 'remote-screen-tile';
+    st.video.dataset.testid = 'remote-screen';
+    st.video.muted = true;
+    if (r.id) st.video.dataset.peer = r.id;
+    setSource(st.video, r.screenStream);
+    st.name.textContent = `${r.name}'s screen`;
+    st.micOff.toggleAttribute('hidden', true);
+  } else {
+    removeTile(keys.screen);
+  }
+  updateCount();
+}
+
+export function removeRemoteTiles(r) {
+  const keys = keysOf(r);
+  removeTile(keys.main);
+  removeTile(keys.screen);
+  S.statsPrev.delete(r);
+  updateCount();
+}
+
+/** The number of people in the call, in the top bar and the window's title. */
+export function updateCount() {
+  const n = (S.call?.participants.length ?? 0) + 1;
+  $('participant-count').textContent = String(n);
+  $('participant-count').setAttribute('aria-label', `${n} ${n === 1 ? 'person' : 'people'} in the call`);
+  document.title = S.phase === 'incall' ? `${S.address?.room} (${n}) – lancall` : 'lancall';
+}
+
+/** Pick the tile size that uses the most of the stage for this many tiles. */
+export function layoutGrid() {
+  const grid = $('grid');
+  const n = grid.children.length;
+  if (!n) return;
+  const cs = getComputedStyle(grid);
+  const gap = parseFloat(cs.columnGap) || 10;
+  const W = grid.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+  const H = grid.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom);
+  if (W <= 0 || H <= 0) return;
+  let best = 0;
+  for (let cols = 1; cols <= n; cols += 1) {
+    const rows = Math.ceil(n / cols);
+    const w = Math.min((W - gap * (cols - 1)) / cols, ((H - gap * (rows - 1)) / rows) * (16 / 9));
+    if (w > best) best = w;
+  }
+  grid.style.setProperty('--tile-w', `${Math.floor(best) - 1}px`);
+}
+
+/** Outlines the tiles of whoever is speaking (remote audio levels, our own level meter). */
+function updateSpeaking() {
+  if (S.phase !== 'incall' || !S.call) return;
+  for (const r of S.call.participants) {
+    const t = S.tiles.get(keysOf(r).main);
+    const src = r.tx.audio?.receiver.getSynchronizationSources?.()[0];
+    // `timestamp` is on the performance clock in current engines, on the epoch in older ones.
+    const age = src ? (src.timestamp > 1e12 ? Date.now() : performance.now()) - src.timestamp : Infinity;
+    const level = age < 1000 ? src.audioLevel ?? 0 : 0;
+    t?.tile.classList.toggle('speaking', level > 0.04 && !r.state.muted.audio);
+  }
+  const lt = S.tiles.get('local');
+  lt?.tile.classList.toggle('speaking', S.micOn && (S.meter?.level ?? 0) > 0.08);
+}
+
+export function initTiles() {
+  new ResizeObserver(() => layoutGrid()).observe($('grid'));
+  setInterval(updateSpeaking, 400);
+}
