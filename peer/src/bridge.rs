@@ -485,6 +485,13 @@ impl BridgePc {
             }
             push(&mut out, p);
         }
+        // What the remote reports of what we send (RTCP receiver reports).
+        for (kind, lost) in &path.lost_out {
+            push(
+                &mut out,
+                json!({ "id": format!("remote-in-{}", kind.as_str()), "type": "remote-inbound-rtp", "kind": kind.as_str(), "packetsLost": lost }),
+            );
+        }
         push(
             &mut out,
             json!({ "id": "codec-video", "type": "codec", "mimeType": "video/VP8", "clockRate": 90000 }),

@@ -1,53 +1,44 @@
-//! One peer connection to one remote participant, negotiated exactly like ui/js/lib/call.js does:
+//! One peer connection to one remote participant, negotiated by the rules of ui/js/lib/call.js:
 //! W3C "perfect negotiation" (politeness by session), the impolite side laying out microphone
-//! (audio, sendrecv), camera (video, sendrecv) and the data channel `lancall`, trickle ICE, and
-//! ICE restarts while the path is down.
+//! (audio, sendrecv), camera (video, sendrecv) and the data channel `lancall`, the polite side
+//! taking the first audio and video transceivers of the first offer, trickle ICE, and ICE
+//! restarts while the path is down.
 //!
-//! Each [`PeerLink`] is an actor: one task owns the `RTCPeerConnection` and handles, in order,
-//! what arrives from the remote (descriptions, candidates), from the WebRTC stack (negotiation
-//! needed, candidates, state changes, tracks, the data channel) and from the owner (chat, bye,
+//! A [`PeerLink`] is a thin layer over [`BridgePc`], the one Rust `RTCPeerConnection` (the Linux
+//! app's page drives the same object over IPC): it drives it the way call.js drives a browser's,
+//! and nothing else. Media, stats and the data channel are the bridge's.
+//!
+//! Each link is an actor: one task handles, in order, what arrives from the remote
+//! (descriptions, candidates), from the connection (its events) and from the owner (chat, bye,
 //! stats, close). Handling one thing at a time is what `r.chain` gives the web client; it makes
-//! the perfect-negotiation flags trivially consistent. The webrtc-rs toolkit it stands on
-//! (building the connection, SDP and the DTLS role, stats, receiving media) is in `crate::stack`,
-//! shared with [`crate::bridge::BridgePc`].
+//! the perfect-negotiation flags trivially consistent (there is no `makingOffer` window: an
+//! offer is made and sent within one step).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use lancall_protocol::sync::lock;
 use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 
-use rtc::media::Sample;
-use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use webrtc::data_channel::{DataChannel, DataChannelEvent};
-use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
-use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionIceEvent, RTCPeerConnectionState};
-use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
-
-use crate::codec::vp8_keyframe_size;
+use crate::bridge::{BridgeEvent, BridgePc, Snapshot, StatsEntry};
 use crate::error::PeerError;
-use crate::media::{EncodedSample, FrameSink, LinkId, LocalMedia, MediaKind, TrackRole};
+use crate::media::{FrameSink, LinkId, LocalMedia, MediaKind, RemoteFrame, TrackRole};
 use crate::messages::{ChannelMessage, Description, PeerMessage};
 pub use crate::stack::engine::{IceServer, LinkConfig};
-use crate::stack::engine::{
-    build_peer_connection, negotiated_pt, new_local_track, state_name, StackEvent, StackHandler,
-    NO_PT,
-};
-use crate::stack::rtp::receive_media;
-use crate::stack::sdp::{candidate_init, description_from, signalled_candidate, SetupRole};
-use crate::stack::stats::{path_stats, Counter};
 
-/// A connection that stays `disconnected` this long gets an ICE restart (as in call.js).
+/// A connection that stays `disconnected` this long gets an ICE restart (call.js
+/// `DISCONNECTED_RESTART_MS`; a test holds the two to each other).
 pub const DISCONNECTED_RESTART: Duration = Duration::from_millis(2_500);
-/// While a connection is not back, ICE is restarted again this often (as in call.js).
+/// While a connection is not back, ICE is restarted again this often (call.js
+/// `RESTART_RETRY_MS`).
 pub const RESTART_RETRY: Duration = Duration::from_secs(8);
 /// The data channel's label (docs/PROTOCOL.md).
 pub const CHANNEL_LABEL: &str = "lancall";
+/// The number we give the data channel we open (the bridge numbers the page's channels).
+const OWN_CHANNEL: u32 = 1;
 
 /// What a link reports to its owner.
 #[derive(Debug, Clone)]
@@ -79,7 +70,8 @@ pub enum LinkEvent {
     Bye,
 }
 
-/// Live numbers of one connection, from our own counters and the WebRTC stack's stats.
+/// Live numbers of one connection (the camera and microphone; a shared screen is not counted),
+/// read from the connection's W3C stats.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LinkStats {
     /// `connectionState`.
@@ -121,41 +113,14 @@ pub struct StreamStats {
     pub packets_lost: i64,
 }
 
-/// State shared between the actor and the send/receive tasks.
-struct Shared {
-    id: LinkId,
-    /// Per kind: negotiated payload type (u32::MAX = not yet) for our sender.
-    video_pt: AtomicU32,
-    audio_pt: AtomicU32,
-    video_in: Counter,
-    audio_in: Counter,
-    video_out: Counter,
-    audio_out: Counter,
-    media: Arc<LocalMedia>,
-    /// DTLS is up: writing before that only makes the stack log errors.
-    connected: std::sync::atomic::AtomicBool,
-}
-
-/// Our two outgoing tracks on one connection.
-struct LocalTracks {
-    audio: Arc<TrackLocalStaticSample>,
-    audio_ssrc: u32,
-    video: Arc<TrackLocalStaticSample>,
-    video_ssrc: u32,
-    stream_id: String,
-}
-
 enum Input {
     Remote(PeerMessage),
     Chat(String, oneshot::Sender<bool>),
     Bye(oneshot::Sender<()>),
     Stats(oneshot::Sender<LinkStats>),
     Close(oneshot::Sender<()>),
-    /// From the WebRTC stack.
-    Stack(StackEvent),
-    ChannelOpen(u64),
-    ChannelClosed(u64),
-    ChannelText(u64, String),
+    /// From the connection.
+    Bridge(BridgeEvent),
     /// A restart was asked for from outside (the owner knows the remote is reachable again).
     RestartIce,
 }
@@ -168,10 +133,44 @@ pub struct PeerLink {
     inbox: mpsc::UnboundedSender<Input>,
 }
 
+/// Which transceivers carry the camera and microphone (call.js `r.tx.audio`/`r.tx.video`):
+/// known before any of their packets arrive (laid out, or taken at the first offer), so the
+/// frame sink can tell them from a shared screen without waiting for the actor.
+#[derive(Default)]
+struct MainTransceivers {
+    audio: Option<usize>,
+    video: Option<usize>,
+}
+
+impl MainTransceivers {
+    fn get(&self, kind: MediaKind) -> Option<usize> {
+        match kind {
+            MediaKind::Audio => self.audio,
+            MediaKind::Video => self.video,
+        }
+    }
+
+    fn set(&mut self, kind: MediaKind, index: usize) {
+        match kind {
+            MediaKind::Audio => self.audio = Some(index),
+            MediaKind::Video => self.video = Some(index),
+        }
+    }
+
+    fn role(&self, index: usize) -> TrackRole {
+        if self.audio == Some(index) || self.video == Some(index) {
+            TrackRole::Main
+        } else {
+            TrackRole::Screen
+        }
+    }
+}
+
 impl PeerLink {
     /// Makes the connection. The impolite side (`polite == false`) lays it out at once, which
-    /// fires negotiation: its offer comes out as a [`LinkEvent::Signal`]. Events go to `events`
-    /// tagged with `id`; remote frames go to `sink`.
+    /// fires negotiation: its offer comes out as a [`LinkEvent::Signal`]. Our microphone and
+    /// camera come from `media`; events go to `events` tagged with `id`; remote frames go to
+    /// `sink`, tagged with `id` and the track's role.
     pub async fn new(
         id: LinkId,
         polite: bool,
@@ -181,48 +180,39 @@ impl PeerLink {
         events: mpsc::UnboundedSender<(LinkId, LinkEvent)>,
     ) -> Result<PeerLink, PeerError> {
         let (inbox, rx) = mpsc::unbounded_channel();
-        let pc =
-            build_peer_connection(config, StackHandler::new(inbox.clone(), Input::Stack)).await?;
-        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
-        let shared = Arc::new(Shared {
-            id,
-            video_pt: AtomicU32::new(NO_PT),
-            audio_pt: AtomicU32::new(NO_PT),
-            video_in: Counter::default(),
-            audio_in: Counter::default(),
-            video_out: Counter::default(),
-            audio_out: Counter::default(),
-            media,
-            connected: std::sync::atomic::AtomicBool::new(false),
-        });
-        let tracks = Arc::new(make_local_tracks(id)?);
+        let to_actor = inbox.clone();
+        let main = Arc::new(Mutex::new(MainTransceivers::default()));
+        let frames_main = main.clone();
+        let pc = BridgePc::new(
+            config,
+            Arc::new(move |event| drop(to_actor.send(Input::Bridge(event)))),
+            // The bridge tags a frame with its transceiver; the owner wants the link and role.
+            Arc::new(move |frame: RemoteFrame| {
+                let role = lock(&frames_main).role(frame.link as usize);
+                sink(RemoteFrame { link: id, role, ..frame });
+            }),
+        )
+        .await?;
         let mut actor = Actor {
-            shared: shared.clone(),
-            pc: pc.clone(),
+            id,
+            pc,
             polite,
             events,
-            sink,
-            inbox: inbox.clone(),
-            tracks: tracks.clone(),
-            tracks_attached: false,
-            senders: HashMap::new(),
+            media,
+            main,
+            signaling: "stable",
             ignore_offer: false,
-            pending_negotiation: false,
             channel: None,
-            channel_seq: 0,
             channel_open: false,
             connection: "new",
             restart_at: None,
             restart_retry_at: None,
             closed: false,
             stats_prev: None,
-            seen_tracks: Vec::new(),
-            setup: SetupRole::default(),
         };
         if !polite {
             actor.lay_out().await?;
         }
-        tokio::spawn(send_media(shared.clone(), tracks, pc.clone()));
         tokio::spawn(actor.run(rx));
         Ok(PeerLink { id, polite, inbox })
     }
@@ -281,121 +271,49 @@ impl PeerLink {
     }
 }
 
-fn make_local_tracks(id: LinkId) -> Result<LocalTracks, PeerError> {
-    let stream_id = format!("lancall-native-{}", crate::messages::random_id());
-    let make = |kind: MediaKind| {
-        new_local_track(
-            &stream_id,
-            format!("{stream_id}-{}-{id}", kind.as_str()),
-            kind,
-        )
-    };
-    let (audio, audio_ssrc) = make(MediaKind::Audio)?;
-    let (video, video_ssrc) = make(MediaKind::Video)?;
-    Ok(LocalTracks {
-        audio,
-        audio_ssrc,
-        video,
-        video_ssrc,
-        stream_id,
-    })
-}
-
 struct Actor {
-    shared: Arc<Shared>,
-    pc: Arc<dyn PeerConnection>,
+    id: LinkId,
+    pc: BridgePc,
     polite: bool,
     events: mpsc::UnboundedSender<(LinkId, LinkEvent)>,
-    sink: FrameSink,
-    inbox: mpsc::UnboundedSender<Input>,
-    tracks: Arc<LocalTracks>,
-    /// Our tracks are on the main transceivers (impolite: from the start; polite: from the first
-    /// offer on).
-    tracks_attached: bool,
-    senders: HashMap<MediaKind, Arc<dyn RtpSender>>,
+    /// Our microphone and camera.
+    media: Arc<LocalMedia>,
+    main: Arc<Mutex<MainTransceivers>>,
+    /// `signalingState` after the last description.
+    signaling: &'static str,
     ignore_offer: bool,
-    /// Negotiation was needed while not stable: offer once stable again.
-    pending_negotiation: bool,
-    channel: Option<Arc<dyn DataChannel>>,
-    channel_seq: u64,
+    /// The data channel we chat on: ours (impolite), or the remote's `lancall` one (polite),
+    /// by the bridge's number.
+    channel: Option<u32>,
+    /// That channel is open.
     channel_open: bool,
     connection: &'static str,
     restart_at: Option<tokio::time::Instant>,
     restart_retry_at: Option<tokio::time::Instant>,
     closed: bool,
-    stats_prev: Option<(Instant, [(u64, u64); 4])>,
-    seen_tracks: Vec<String>,
-    /// The DTLS role our answers must say.
-    setup: SetupRole,
+    /// Bytes of the four main streams at the last stats call, for rates.
+    stats_prev: Option<(Instant, [u64; 4])>,
 }
 
 impl Actor {
     fn emit(&self, event: LinkEvent) {
-        let _ = self.events.send((self.shared.id, event));
+        let _ = self.events.send((self.id, event));
     }
 
     /// The impolite side's layout: microphone, camera, data channel (call.js `addRemote`).
     async fn lay_out(&mut self) -> Result<(), PeerError> {
-        for (kind, track) in [
-            (MediaKind::Audio, self.tracks.audio.clone()),
-            (MediaKind::Video, self.tracks.video.clone()),
-        ] {
+        for kind in [MediaKind::Audio, MediaKind::Video] {
             let t = self
                 .pc
-                .add_transceiver_from_track(
-                    track as Arc<dyn TrackLocal>,
-                    Some(RTCRtpTransceiverInit {
-                        direction: RTCRtpTransceiverDirection::Sendrecv,
-                        streams: vec![self.tracks.stream_id.clone()],
-                        send_encodings: vec![],
-                    }),
-                )
+                .add_transceiver(kind, "sendrecv", Some(self.media.clone()))
                 .await?;
-            if let Ok(Some(sender)) = t.sender().await {
-                self.senders.insert(kind, sender);
-            }
+            lock(&self.main).set(kind, t.index);
         }
-        self.tracks_attached = true;
-        self.watch_keyframe_requests();
-        let channel = self
-            .pc
-            .create_data_channel(
-                CHANNEL_LABEL,
-                Some(rtc::data_channel::RTCDataChannelInit {
-                    ordered: true,
-                    ..Default::default()
-                }),
-            )
+        self.pc
+            .create_data_channel(OWN_CHANNEL, CHANNEL_LABEL, true)
             .await?;
-        self.attach_channel(channel);
+        self.channel = Some(OWN_CHANNEL);
         Ok(())
-    }
-
-    fn attach_channel(&mut self, channel: Arc<dyn DataChannel>) {
-        self.channel_seq += 1;
-        let seq = self.channel_seq;
-        self.channel = Some(channel.clone());
-        self.channel_open = false;
-        let inbox = self.inbox.clone();
-        tokio::spawn(async move {
-            while let Some(ev) = channel.poll().await {
-                let input = match ev {
-                    DataChannelEvent::OnOpen => Input::ChannelOpen(seq),
-                    DataChannelEvent::OnClose => Input::ChannelClosed(seq),
-                    DataChannelEvent::OnMessage(m) if m.is_string => {
-                        match String::from_utf8(m.data.to_vec()) {
-                            Ok(text) => Input::ChannelText(seq, text),
-                            Err(_) => continue,
-                        }
-                    }
-                    _ => continue,
-                };
-                let last = matches!(input, Input::ChannelClosed(_));
-                if inbox.send(input).is_err() || last {
-                    break;
-                }
-            }
-        });
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Input>) {
@@ -434,21 +352,18 @@ impl Actor {
         // Owner dropped every handle, or close: make sure the connection is gone.
         if !self.closed {
             self.closed = true;
-            let _ = self.pc.close().await;
+            self.pc.close().await;
         }
     }
 
     async fn handle(&mut self, input: Input) {
         if self.closed {
             match input {
-                Input::Close(done) => {
+                Input::Close(done) | Input::Bye(done) => {
                     let _ = done.send(());
                 }
                 Input::Chat(_, done) => {
                     let _ = done.send(false);
-                }
-                Input::Bye(done) => {
-                    let _ = done.send(());
                 }
                 Input::Stats(done) => {
                     let _ = done.send(LinkStats {
@@ -463,47 +378,18 @@ impl Actor {
         match input {
             Input::Remote(PeerMessage::Description(d)) => {
                 if let Err(e) = self.on_description(d).await {
-                    log::warn!("link {}: negotiation failed: {e}", self.shared.id);
+                    log::warn!("link {}: negotiation failed: {e}", self.id);
                 }
             }
             Input::Remote(PeerMessage::Candidate(Some(c))) => {
-                if let Err(e) = self.pc.add_ice_candidate(candidate_init(c)).await {
+                if let Err(e) = self.pc.add_ice_candidate(c).await {
                     if !self.ignore_offer {
-                        log::debug!("link {}: ICE candidate not added: {e}", self.shared.id);
+                        log::debug!("link {}: ICE candidate not added: {e}", self.id);
                     }
                 }
             }
             Input::Remote(_) => {}
-            Input::Stack(StackEvent::NegotiationNeeded) => self.on_negotiation_needed().await,
-            Input::Stack(StackEvent::Candidate(ev)) => self.on_local_candidate(ev).await,
-            Input::Stack(StackEvent::Connection(s)) => self.on_connection_state(s).await,
-            Input::Stack(StackEvent::Ice(_)) => {}
-            Input::Stack(StackEvent::Track(track)) => self.on_track(track).await,
-            Input::Stack(StackEvent::Channel(ch)) => {
-                // The impolite side made it; we are the polite side (or a renegotiated one).
-                let label = ch.label().await.unwrap_or_default();
-                if label == CHANNEL_LABEL {
-                    self.attach_channel(ch);
-                }
-            }
-            Input::ChannelOpen(seq) if seq == self.channel_seq => {
-                self.channel_open = true;
-                self.emit(LinkEvent::ChannelOpen);
-            }
-            Input::ChannelClosed(seq) if seq == self.channel_seq => {
-                self.channel_open = false;
-                self.emit(LinkEvent::ChannelClosed);
-            }
-            Input::ChannelText(seq, text) if seq == self.channel_seq => {
-                match ChannelMessage::parse(&text) {
-                    Some(ChannelMessage::Chat { text, at }) => {
-                        self.emit(LinkEvent::Chat { text, at })
-                    }
-                    Some(ChannelMessage::Bye) => self.emit(LinkEvent::Bye),
-                    None => {}
-                }
-            }
-            Input::ChannelOpen(_) | Input::ChannelClosed(_) | Input::ChannelText(..) => {}
+            Input::Bridge(event) => self.on_bridge_event(event).await,
             Input::Chat(text, done) => {
                 let sent = self
                     .send_channel(&ChannelMessage::Chat { text, at: None })
@@ -515,310 +401,229 @@ impl Actor {
                 let _ = done.send(());
             }
             Input::Stats(done) => {
-                let s = self.stats().await;
-                let _ = done.send(s);
+                let entries = self.pc.stats().await;
+                let _ = done.send(self.link_stats(&entries));
             }
             Input::RestartIce => self.restart_ice().await,
             Input::Close(done) => {
                 self.closed = true;
-                if let Some(ch) = &self.channel {
-                    let _ = ch.close().await;
-                }
-                let _ = self.pc.close().await;
+                self.pc.close().await;
                 self.emit(LinkEvent::Connection("closed"));
                 let _ = done.send(());
             }
         }
     }
 
+    async fn on_bridge_event(&mut self, event: BridgeEvent) {
+        match event {
+            BridgeEvent::NegotiationNeeded => self.offer().await,
+            BridgeEvent::IceCandidate { candidate } => {
+                self.emit(LinkEvent::Signal(PeerMessage::Candidate(Some(candidate))))
+            }
+            BridgeEvent::ConnectionState { state } => self.on_connection_state(state).await,
+            BridgeEvent::IceConnectionState { .. } => {}
+            BridgeEvent::Track { transceiver, kind } => {
+                let role = lock(&self.main).role(transceiver);
+                self.emit(LinkEvent::Track { kind, role });
+            }
+            // The impolite side opened it; we are the polite side. Channels of other labels
+            // are not lancall's: closed at once.
+            BridgeEvent::DataChannel { channel, label, .. } if label != CHANNEL_LABEL => {
+                self.pc.channel_close(channel).await;
+            }
+            BridgeEvent::DataChannel { channel, .. } => {
+                self.channel = Some(channel);
+                self.channel_open = false;
+            }
+            BridgeEvent::ChannelOpen { channel } if self.channel == Some(channel) => {
+                self.channel_open = true;
+                self.emit(LinkEvent::ChannelOpen);
+            }
+            BridgeEvent::ChannelClose { channel } if self.channel == Some(channel) => {
+                self.channel_open = false;
+                self.emit(LinkEvent::ChannelClosed);
+            }
+            BridgeEvent::ChannelOpen { .. } | BridgeEvent::ChannelClose { .. } => {}
+            BridgeEvent::ChannelMessage { channel, .. } if self.channel != Some(channel) => {}
+            BridgeEvent::ChannelMessage { text, .. } => match ChannelMessage::parse(&text) {
+                Some(ChannelMessage::Chat { text, at }) => self.emit(LinkEvent::Chat { text, at }),
+                Some(ChannelMessage::Bye) => self.emit(LinkEvent::Bye),
+                None => {}
+            },
+        }
+    }
+
+    /// Sends on the data channel; false when it is not open.
     async fn send_channel(&self, msg: &ChannelMessage) -> bool {
-        match (&self.channel, self.channel_open) {
-            (Some(ch), true) => ch.send_text(&msg.to_text()).await.is_ok(),
+        match (self.channel, self.channel_open) {
+            (Some(id), true) => self.pc.channel_send(id, &msg.to_text()).await.is_ok(),
             _ => false,
         }
     }
 
-    async fn is_stable(&self) -> bool {
-        self.pc.pending_local_description().await.is_none()
-            && self.pc.pending_remote_description().await.is_none()
-    }
-
-    async fn on_negotiation_needed(&mut self) {
-        if !self.is_stable().await {
-            self.pending_negotiation = true;
-            return;
-        }
-        self.pending_negotiation = false;
-        let result: Result<(), PeerError> = async {
-            let offer = self.pc.create_offer(None).await?;
-            self.pc.set_local_description(offer).await?;
-            self.send_local_description().await;
-            Ok(())
-        }
-        .await;
-        if let Err(e) = result {
-            log::warn!("link {}: could not make an offer: {e}", self.shared.id);
+    /// call.js's `negotiationneeded` handler (the bridge fires it only while stable).
+    async fn offer(&mut self) {
+        match self.pc.set_local_description(false).await {
+            Ok(snapshot) => self.send_local_description(snapshot),
+            Err(e) => log::warn!("link {}: could not make an offer: {e}", self.id),
         }
     }
 
-    async fn send_local_description(&self) {
-        if let Some(desc) = self.pc.local_description().await {
-            self.emit(LinkEvent::Signal(PeerMessage::Description(
-                self.setup.signalled(desc),
-            )));
+    fn send_local_description(&mut self, snapshot: Snapshot) {
+        self.signaling = snapshot.signaling_state;
+        if let Some(desc) = snapshot.local_description {
+            self.emit(LinkEvent::Signal(PeerMessage::Description(desc)));
         }
     }
 
     /// call.js `handleNegotiation` for a description.
     async fn on_description(&mut self, d: Description) -> Result<(), PeerError> {
         let is_offer = d.kind == "offer";
-        let stable = self.is_stable().await;
-        let have_local_offer = self.pc.pending_local_description().await.is_some();
-        let collision = is_offer && !stable;
+        let collision = is_offer && self.signaling != "stable";
         self.ignore_offer = !self.polite && collision;
         if self.ignore_offer {
-            log::debug!(
-                "link {}: ignoring a colliding offer (impolite)",
-                self.shared.id
-            );
+            log::debug!("link {}: ignoring a colliding offer (impolite)", self.id);
             return Ok(());
         }
-        if collision && have_local_offer {
-            // Polite: roll our offer back and take theirs (browsers do this implicitly).
-            self.pc
-                .set_local_description(description_from("rollback", String::new())?)
-                .await?;
-        }
-        self.pc
-            .set_remote_description(description_from(&d.kind, d.sdp)?)
-            .await?;
+        // A colliding offer rolls ours back first (the bridge does it as browsers do).
+        let snapshot = self.pc.set_remote_description(d).await?;
+        self.signaling = snapshot.signaling_state;
         if is_offer {
-            self.take_main_transceivers().await;
-            self.setup.answer(self.pc.as_ref()).await?;
-            self.send_local_description().await;
-        }
-        if self.is_stable().await {
-            self.refresh_payload_types().await;
-            if self.pending_negotiation {
-                let _ = self.inbox.send(Input::Stack(StackEvent::NegotiationNeeded));
-            }
+            self.take_main_transceivers(&snapshot).await;
+            let answer = self.pc.set_local_description(false).await?;
+            self.send_local_description(answer);
         }
         Ok(())
     }
 
-    /// The polite side answers the first offer with its own microphone and camera on the first
-    /// audio and video transceivers (addTrack re-uses a remote-made transceiver of that kind).
-    async fn take_main_transceivers(&mut self) {
-        if self.tracks_attached {
-            return;
-        }
-        for (kind, track) in [
-            (MediaKind::Audio, self.tracks.audio.clone()),
-            (MediaKind::Video, self.tracks.video.clone()),
-        ] {
-            match self.pc.add_track(track as Arc<dyn TrackLocal>).await {
-                Ok(sender) => {
-                    let _ = sender
-                        .set_streams(vec![self.tracks.stream_id.clone()])
-                        .await;
-                    self.senders.insert(kind, sender);
-                }
-                Err(e) => log::warn!(
-                    "link {}: could not attach our {} track: {e}",
-                    self.shared.id,
-                    kind.as_str()
-                ),
-            }
-        }
-        self.tracks_attached = true;
-        self.watch_keyframe_requests();
-    }
-
-    /// Keyframe requests about our video (see crate::keyframe) make the next picture a keyframe.
-    /// Started once the track is bound: `poll` ends at once on an unbound track.
-    fn watch_keyframe_requests(&self) {
-        let (track, media) = (self.tracks.video.clone(), self.shared.media.clone());
-        tokio::spawn(async move {
-            while let Some(ev) = track.poll().await {
-                if let webrtc::media_stream::track_local::TrackLocalEvent::OnRtcpPacket(_) = ev {
-                    log::debug!("keyframe requested");
-                    media.request_keyframe();
-                }
-            }
-        });
-    }
-
-    /// `write_sample` stamps each packet with the payload type; read the negotiated one.
-    async fn refresh_payload_types(&mut self) {
-        for (kind, sender) in &self.senders {
-            let Some(pt) = negotiated_pt(sender, *kind).await else {
+    /// call.js `takeMainTransceivers`: the polite side answers the first offer with its own
+    /// microphone and camera on the first audio and video transceivers.
+    async fn take_main_transceivers(&mut self, snapshot: &Snapshot) {
+        for t in &snapshot.transceivers {
+            let taken = {
+                let main = lock(&self.main);
+                main.get(t.kind).is_some() || main.role(t.index) == TrackRole::Main
+            };
+            if taken {
                 continue;
-            };
-            let slot = match kind {
-                MediaKind::Audio => &self.shared.audio_pt,
-                MediaKind::Video => &self.shared.video_pt,
-            };
-            if slot.swap(pt, Ordering::Relaxed) != pt && *kind == MediaKind::Video {
-                self.shared.media.request_keyframe();
+            }
+            lock(&self.main).set(t.kind, t.index);
+            let result = async {
+                self.pc.set_direction(t.index, "sendrecv").await?;
+                self.pc.set_source(t.index, Some(self.media.clone())).await
+            }
+            .await;
+            if let Err(e) = result {
+                log::warn!(
+                    "link {}: could not send our {} on transceiver {}: {e}",
+                    self.id,
+                    t.kind.as_str(),
+                    t.index
+                );
             }
         }
     }
 
-    async fn on_local_candidate(&mut self, ev: RTCPeerConnectionIceEvent) {
-        if let Some(c) = signalled_candidate(self.pc.as_ref(), &ev).await {
-            self.emit(LinkEvent::Signal(PeerMessage::Candidate(Some(c))));
-        }
-    }
-
-    async fn on_connection_state(&mut self, s: RTCPeerConnectionState) {
-        let name = state_name(s);
-        self.connection = name;
+    async fn on_connection_state(&mut self, state: &'static str) {
+        self.connection = state;
         self.restart_at = None;
-        self.shared
-            .connected
-            .store(s == RTCPeerConnectionState::Connected, Ordering::Relaxed);
-        match s {
-            RTCPeerConnectionState::Connected => {
-                self.restart_retry_at = None;
-                self.shared.media.request_keyframe();
-            }
-            RTCPeerConnectionState::Failed => self.restart_ice().await,
-            RTCPeerConnectionState::Disconnected => {
+        match state {
+            "connected" => self.restart_retry_at = None,
+            "failed" => self.restart_ice().await,
+            "disconnected" => {
                 self.restart_at = Some(tokio::time::Instant::now() + DISCONNECTED_RESTART);
             }
             _ => {}
         }
-        self.emit(LinkEvent::Connection(name));
+        self.emit(LinkEvent::Connection(state));
     }
 
     /// call.js `restartIce`: unless connected, ask for new candidates on both sides (our next
-    /// offer carries new credentials), and again every 8 s until the path is back.
+    /// offer carries new credentials; the bridge asks for that negotiation), and again every
+    /// [`RESTART_RETRY`] until the path is back.
     async fn restart_ice(&mut self) {
         if self.connection == "connected" || self.connection == "new" {
             return;
         }
-        log::info!(
-            "link {}: restarting ICE ({})",
-            self.shared.id,
-            self.connection
-        );
+        log::info!("link {}: restarting ICE ({})", self.id, self.connection);
         if let Err(e) = self.pc.restart_ice().await {
-            log::warn!("link {}: ICE restart failed: {e}", self.shared.id);
+            log::warn!("link {}: ICE restart failed: {e}", self.id);
         }
         self.restart_retry_at = Some(tokio::time::Instant::now() + RESTART_RETRY);
-        // Unlike a browser's restartIce(), the webrtc crate only marks the next offer: make it.
-        self.on_negotiation_needed().await;
     }
 
-    async fn on_track(&mut self, track: Arc<dyn TrackRemote>) {
-        let track_id = track.track_id().await;
-        if self.seen_tracks.contains(&track_id) {
-            return;
-        }
-        self.seen_tracks.push(track_id.clone());
-        let kind = match track.kind().await {
-            RtpCodecKind::Audio => MediaKind::Audio,
-            _ => MediaKind::Video,
-        };
-        // Its place among the transceivers of its kind: the first is the main one.
-        let mut role = TrackRole::Main;
-        let mut index_of_kind = 0usize;
-        // In the order they were made (the crate lists them in hash order; ids are places).
-        let mut transceivers = self.pc.get_transceivers().await;
-        transceivers.sort_by_key(|t| t.id());
-        for t in transceivers {
-            let Ok(Some(receiver)) = t.receiver().await else {
-                continue;
-            };
-            let rk = receiver.track().kind().await;
-            if (rk == RtpCodecKind::Audio) != (kind == MediaKind::Audio) {
-                continue;
-            }
-            if receiver.track().track_id().await == track_id {
-                role = if index_of_kind == 0 {
-                    TrackRole::Main
-                } else {
-                    TrackRole::Screen
-                };
-                break;
-            }
-            index_of_kind += 1;
-        }
-        self.emit(LinkEvent::Track { kind, role });
-        let shared = self.shared.clone();
-        tokio::spawn(receive_media(
-            track,
-            self.shared.id,
-            kind,
-            role,
-            self.sink.clone(),
-            move |bytes, size| {
-                // The stats count the camera and microphone, not a shared screen.
-                if role == TrackRole::Main {
-                    match kind {
-                        MediaKind::Audio => shared.audio_in.add(bytes, size),
-                        MediaKind::Video => shared.video_in.add(bytes, size),
-                    }
-                }
-            },
-        ));
-    }
-
-    async fn stats(&mut self) -> LinkStats {
-        let report = self
-            .pc
-            .get_stats(Instant::now(), webrtc::peer_connection::StatsSelector::None)
-            .await;
+    /// The connection's W3C stats, read for the camera and microphone streams.
+    fn link_stats(&mut self, entries: &[StatsEntry]) -> LinkStats {
+        let main = lock(&self.main);
         let mut out = LinkStats {
             connection: self.connection.to_owned(),
             ..Default::default()
         };
-        let path = path_stats(&report);
-        out.rtt_ms = path.rtt_s.map(|s| s * 1000.0);
-        let lost = |m: &HashMap<MediaKind, i64>, k| m.get(&k).copied().unwrap_or(0);
-        out.video_in.packets_lost = lost(&path.lost_in, MediaKind::Video);
-        out.audio_in.packets_lost = lost(&path.lost_in, MediaKind::Audio);
-        out.video_out.packets_lost = lost(&path.lost_out, MediaKind::Video);
-        out.audio_out.packets_lost = lost(&path.lost_out, MediaKind::Audio);
-        if let Some((local, remote)) = path.path {
-            out.local_candidate_type = Some(local);
-            out.remote_candidate_type = Some(remote);
+        let text = |e: &StatsEntry, key: &str| e.get(key).and_then(Value::as_str).map(str::to_owned);
+        let num = |e: &StatsEntry, key: &str| e.get(key).and_then(Value::as_f64);
+        let int = |e: &StatsEntry, key: &str| e.get(key).and_then(Value::as_u64).unwrap_or(0);
+        let kind_of = |e: &StatsEntry| match e.get("kind").and_then(Value::as_str) {
+            Some("audio") => Some(MediaKind::Audio),
+            Some("video") => Some(MediaKind::Video),
+            _ => None,
+        };
+        let is_main = |e: &StatsEntry, kind: MediaKind| {
+            let index = e.get("transceiver").and_then(Value::as_u64);
+            index.is_some() && index.map(|i| i as usize) == main.get(kind)
+        };
+        for e in entries {
+            let Some(kind_name) = e.get("type").and_then(Value::as_str) else {
+                continue;
+            };
+            match (kind_name, kind_of(e)) {
+                ("local-candidate", _) => out.local_candidate_type = text(e, "candidateType"),
+                ("remote-candidate", _) => out.remote_candidate_type = text(e, "candidateType"),
+                ("candidate-pair", _) => out.rtt_ms = num(e, "currentRoundTripTime").map(|s| s * 1000.0),
+                ("inbound-rtp", Some(kind)) if is_main(e, kind) => {
+                    let s = match kind {
+                        MediaKind::Audio => &mut out.audio_in,
+                        MediaKind::Video => &mut out.video_in,
+                    };
+                    s.frames = int(e, "framesReceived");
+                    s.bytes = int(e, "bytesReceived");
+                    s.packets_lost = e.get("packetsLost").and_then(Value::as_i64).unwrap_or(0);
+                    read_video(s, e, kind);
+                }
+                ("outbound-rtp", Some(kind)) if is_main(e, kind) => {
+                    let s = match kind {
+                        MediaKind::Audio => &mut out.audio_out,
+                        MediaKind::Video => &mut out.video_out,
+                    };
+                    s.frames = int(e, "framesSent");
+                    s.bytes = int(e, "bytesSent");
+                    read_video(s, e, kind);
+                }
+                ("remote-inbound-rtp", Some(kind)) => {
+                    let s = match kind {
+                        MediaKind::Audio => &mut out.audio_out,
+                        MediaKind::Video => &mut out.video_out,
+                    };
+                    s.packets_lost = e.get("packetsLost").and_then(Value::as_i64).unwrap_or(0);
+                }
+                _ => {}
+            }
         }
-        let sh = &self.shared;
+        drop(main);
         let now = Instant::now();
-        let counters = [&sh.video_in, &sh.audio_in, &sh.video_out, &sh.audio_out];
-        let totals: [(u64, u64); 4] = counters.map(|c| {
-            (
-                c.frames.load(Ordering::Relaxed),
-                c.bytes.load(Ordering::Relaxed),
-            )
-        });
-        let prev = self.stats_prev.replace((now, totals));
+        let bytes = [out.video_in.bytes, out.audio_in.bytes, out.video_out.bytes, out.audio_out.bytes];
         let streams = [
             &mut out.video_in,
             &mut out.audio_in,
             &mut out.video_out,
             &mut out.audio_out,
         ];
+        let prev = self.stats_prev.replace((now, bytes));
         for (i, s) in streams.into_iter().enumerate() {
-            s.frames = totals[i].0;
-            s.bytes = totals[i].1;
-            s.codec = Some(
-                if i % 2 == 0 {
-                    "video/VP8"
-                } else {
-                    "audio/opus"
-                }
-                .to_owned(),
-            );
-            let size = counters[i].size.load(Ordering::Relaxed);
-            s.width = (size >> 32) as u32;
-            s.height = size as u32;
+            s.codec = Some(if i % 2 == 0 { "video/VP8" } else { "audio/opus" }.to_owned());
             if let Some((then, before)) = prev {
                 let secs = now.duration_since(then).as_secs_f64();
                 if secs > 0.0 {
-                    s.fps = (totals[i].0.saturating_sub(before[i].0)) as f64 / secs;
-                    s.kbps = (totals[i].1.saturating_sub(before[i].1)) as f64 * 8.0 / 1000.0 / secs;
+                    s.kbps = bytes[i].saturating_sub(before[i]) as f64 * 8.0 / 1000.0 / secs;
                 }
             }
         }
@@ -826,55 +631,40 @@ impl Actor {
     }
 }
 
-/// Writes every encoded sample to this connection's tracks, once negotiation set a payload type.
-async fn send_media(shared: Arc<Shared>, tracks: Arc<LocalTracks>, pc: Arc<dyn PeerConnection>) {
-    let mut rx = shared.media.subscribe();
-    let weak_pc = Arc::downgrade(&pc);
-    drop(pc);
-    loop {
-        let sample: Arc<EncodedSample> = match rx.recv().await {
-            Ok(s) => s,
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                log::debug!("link {}: sender fell {n} samples behind", shared.id);
-                shared.media.request_keyframe();
-                continue;
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-        };
-        if weak_pc.strong_count() == 0 {
-            break; // the connection is gone
-        }
-        let (track, ssrc, pt, counter) = match sample.kind {
-            MediaKind::Audio => (
-                &tracks.audio,
-                tracks.audio_ssrc,
-                shared.audio_pt.load(Ordering::Relaxed),
-                &shared.audio_out,
-            ),
-            MediaKind::Video => (
-                &tracks.video,
-                tracks.video_ssrc,
-                shared.video_pt.load(Ordering::Relaxed),
-                &shared.video_out,
-            ),
-        };
-        if pt == NO_PT || !shared.connected.load(Ordering::Relaxed) {
-            continue;
-        }
-        let s = Sample {
-            data: sample.data.clone(),
-            duration: sample.duration,
-            ..Sample::new(sample.captured)
-        };
-        // Not bound yet (DTLS still connecting) is an error we expect: skip the sample.
-        if track.write_sample(ssrc, pt as u8, &s, &[]).await.is_ok() {
-            let size = if sample.kind == MediaKind::Video {
-                vp8_keyframe_size(&sample.data)
-            } else {
-                None
-            };
-            counter.add(sample.data.len(), size);
-        }
+/// A video stream entry's rate and picture size (audio has neither).
+fn read_video(s: &mut StreamStats, e: &StatsEntry, kind: MediaKind) {
+    if kind != MediaKind::Video {
+        return;
     }
+    s.fps = e.get("framesPerSecond").and_then(Value::as_f64).unwrap_or(0.0);
+    s.width = e.get("frameWidth").and_then(Value::as_u64).unwrap_or(0) as u32;
+    s.height = e.get("frameHeight").and_then(Value::as_u64).unwrap_or(0) as u32;
 }
 
+#[cfg(test)]
+mod tests {
+    use super::{DISCONNECTED_RESTART, RESTART_RETRY};
+
+    /// The timers are the web client's: call.js names them, this crate follows.
+    #[test]
+    fn the_restart_timers_are_call_js_timers() {
+        let call_js = include_str!("../../ui/js/lib/call.js");
+        let ms = |name: &str| -> u128 {
+            let line = call_js
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("const {name} =")))
+                .unwrap_or_else(|| panic!("call.js names {name}"));
+            let value: String = line
+                .split('=')
+                .nth(1)
+                .unwrap_or_default()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            value.parse().unwrap_or_else(|_| panic!("{name} is a number: {line}"))
+        };
+        assert_eq!(ms("DISCONNECTED_RESTART_MS"), DISCONNECTED_RESTART.as_millis());
+        assert_eq!(ms("RESTART_RETRY_MS"), RESTART_RETRY.as_millis());
+        assert_eq!(ms("ORPHAN_GRACE_MS"), crate::call::ORPHAN_GRACE.as_millis());
+    }
+}

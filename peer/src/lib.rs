@@ -9,9 +9,10 @@
 //! - [`codec`]: VP8 (libvpx) and Opus (libopus).
 //! - [`media`]: [`LocalMedia`] (encode once, send to every connection) and [`RemoteFrame`]
 //!   (whole encoded frames that arrive).
-//! - [`connection`]: [`PeerLink`], one `RTCPeerConnection` with perfect negotiation.
-//! - [`bridge`]: [`bridge::BridgePc`], a W3C-shaped peer connection a web page drives over IPC
-//!   (the Linux app's webview calls through it).
+//! - [`bridge`]: [`bridge::BridgePc`], the one Rust `RTCPeerConnection`: W3C-shaped, driven
+//!   over IPC by the Linux app's page and in Rust by [`PeerLink`]. Its webrtc-rs toolkit
+//!   (building, SDP, stats, receiving) is the private `stack` module.
+//! - [`connection`]: [`PeerLink`], a thin layer driving a `BridgePc` by call.js's rules.
 //! - [`ipc`]: that IPC layer without Tauri: connections and media sources by the page's ids,
 //!   the typed and bounded operations, the encoder thread per camera, the frame envelope.
 //! - [`call`]: [`Call`], the full mesh driven by hub messages.
