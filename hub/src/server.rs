@@ -43,7 +43,7 @@ pub use crate::trust_page::CaDownload;
 static UI: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../ui");
 
 /// Default HTTPS port of `lancall-host`.
-pub const DEFAULT_HTTPS_PORT: u16 = 7443;
+pub const DEFAULT_HTTPS_PORT: u16 = lancall_protocol::link::DEFAULT_HTTPS_PORT;
 /// Default plain-HTTP port of `lancall-host` (the CA page and redirects).
 pub const DEFAULT_HTTP_PORT: u16 = 7080;
 

@@ -114,6 +114,24 @@ impl AppError {
     }
 }
 
+impl From<lancall_protocol::LinkError> for AppError {
+    fn from(e: lancall_protocol::LinkError) -> Self {
+        AppError::BadAddress(e.0)
+    }
+}
+
+impl From<lancall_protocol::client::ConnectError> for AppError {
+    fn from(e: lancall_protocol::client::ConnectError) -> Self {
+        use lancall_protocol::client::ConnectError as C;
+        match e {
+            C::IdentityChanged { address } => AppError::IdentityChanged { host: address },
+            C::BadCertificate { address, detail } => AppError::BadCertificate { host: address, detail },
+            C::Unreachable { address, detail } => AppError::Unreachable { host: address, detail },
+            C::BadName { host } => AppError::BadAddress(format!("\"{host}\" cannot be checked against a certificate.")),
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 impl From<lancall_peer::PeerError> for AppError {
     fn from(e: lancall_peer::PeerError) -> Self {

@@ -4,7 +4,7 @@
 use lancall_hub::discovery::{Browser, HostInfo};
 use serde::Serialize;
 
-use crate::address::HostAddr;
+use lancall_protocol::HostAddr;
 
 /// A host as the home screen lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -17,7 +17,7 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
-use crate::address::HostAddr;
+use lancall_protocol::HostAddr;
 use crate::error::AppError;
 use crate::netlock::MulticastGuard;
 use crate::options::AppOptions;

@@ -11,7 +11,6 @@
 //!   WebKitGTK settings they need on Linux ([`webview`]); Android asks at run time and holds a
 //!   Wi-Fi multicast lock while browsing or hosting ([`netlock`]).
 
-pub mod address;
 pub mod commands;
 pub mod error;
 pub mod finder;

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use lancall_hub::netif::InterfacePolicy;
 
 /// The hub's HTTPS port when hosting, the same as `lancall-host`'s.
-pub const DEFAULT_HTTPS_PORT: u16 = lancall_hub::server::DEFAULT_HTTPS_PORT;
+pub const DEFAULT_HTTPS_PORT: u16 = lancall_protocol::link::DEFAULT_HTTPS_PORT;
 
 /// What the environment asked for.
 #[derive(Debug, Clone)]

@@ -10,26 +10,18 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use lancall_certs::Fingerprint;
 use lancall_hub::hub::{CloseReason, Hub};
-use rustls_pki_types::ServerName;
 use serde::Serialize;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_rustls::client::TlsStream;
-use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::address::HostAddr;
+use lancall_protocol::HostAddr;
 use crate::error::AppError;
-
-/// How long to wait for a host to answer (TCP, then TLS, then the WebSocket upgrade).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(6);
 
 /// Sessions open at once; the UI needs one, a few during reconnects.
 pub const MAX_SESSIONS: usize = 16;
@@ -199,53 +191,17 @@ async fn run_local(id: &str, hub: Hub, mut commands: mpsc::UnboundedReceiver<Com
     drop(client);
 }
 
-/// Opens a TLS connection to `addr` that succeeds only if the host presents the CA `pin`.
-pub async fn connect_pinned(addr: &HostAddr, pin: Fingerprint) -> Result<TlsStream<TcpStream>, AppError> {
-    let host = addr.to_string();
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((addr.host.as_str(), addr.port)))
-        .await
-        .map_err(|_| AppError::Unreachable { host: host.clone(), detail: "no answer within 6 seconds".into() })?
-        .map_err(|e| AppError::Unreachable { host: host.clone(), detail: e.to_string() })?;
-    let name = ServerName::try_from(addr.host.clone())
-        .map_err(|_| AppError::BadAddress(format!("\"{}\" cannot be checked against a certificate.", addr.host)))?;
-    let connector = TlsConnector::from(Arc::new(lancall_certs::client_config_pinned(pin)));
-    let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
-        .await
-        .map_err(|_| AppError::Unreachable { host: host.clone(), detail: "the secure connection did not complete within 6 seconds".into() })?;
-    tls.map_err(|e| classify_tls_error(&host, &e))
-}
-
-fn classify_tls_error(host: &str, e: &std::io::Error) -> AppError {
-    if lancall_certs::find_cert_error(e).is_some_and(|c| c.is_identity_changed()) {
-        return AppError::IdentityChanged { host: host.to_owned() };
-    }
-    let rustls_error = e.get_ref().and_then(|inner| inner.downcast_ref::<lancall_certs::rustls::Error>());
-    match rustls_error {
-        Some(err) => AppError::BadCertificate { host: host.to_owned(), detail: err.to_string() },
-        None => AppError::Unreachable { host: host.to_owned(), detail: e.to_string() },
-    }
-}
-
 /// Checks that `addr` answers and presents the pinned CA, then hangs up: what the app does
 /// before it sends a person into a join.
 pub async fn probe(addr: &HostAddr, pin: Fingerprint) -> Result<(), AppError> {
-    let mut tls = connect_pinned(addr, pin).await?;
-    let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
-    Ok(())
+    Ok(lancall_protocol::client::probe(addr, pin).await?)
 }
 
 async fn run_remote(id: &str, addr: &HostAddr, pin: Fingerprint, mut commands: mpsc::UnboundedReceiver<Command>, emit: &Emit) {
-    let connect = async {
-        let tls = connect_pinned(addr, pin).await?;
-        let url = format!("wss://{addr}/ws");
-        tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::client_async(url, tls))
-            .await
-            .map_err(|_| AppError::Unreachable { host: addr.to_string(), detail: "the host did not accept the call connection in time".into() })?
-            .map_err(|e| AppError::Unreachable { host: addr.to_string(), detail: e.to_string() })
-    };
+    let connect = async { lancall_protocol::client::connect_hub(addr, pin).await.map_err(AppError::from) };
     let ws = tokio::select! {
         result = connect => match result {
-            Ok((ws, _response)) => ws,
+            Ok(ws) => ws,
             Err(e) => {
                 e.log(&format!("signaling session {id}: could not connect to {addr}"));
                 emit(SessionEvent::failed(id, &e));

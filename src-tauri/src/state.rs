@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use lancall_certs::Fingerprint;
 
-use crate::address::HostAddr;
+use lancall_protocol::HostAddr;
 use crate::finder::{FinderStatus, HostEntry};
 use crate::hosting::Hosting;
 use crate::options::AppOptions;

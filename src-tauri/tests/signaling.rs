@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lancall_certs::Fingerprint;
 use lancall_hub::host::{self, HostConfig, RunningHost};
-use lancall_lib::address::HostAddr;
+use lancall_protocol::HostAddr;
 use lancall_lib::signaling::{probe, SessionEvent, Sessions, Target};
 use tokio::sync::mpsc;
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, State};
 
-use crate::address::HostAddr;
+use lancall_protocol::HostAddr;
 use crate::error::AppError;
 use crate::finder::{FinderStatus, HostEntry};
 use crate::hosting::{Hosting, HostingView};
@@ -167,7 +167,7 @@ pub async fn prepare_join(
         let addr = match HostAddr::parse(&candidate) {
             Ok(addr) => addr,
             Err(e) => {
-                first_error.get_or_insert(e);
+                first_error.get_or_insert(AppError::from(e));
                 continue;
             }
         };
