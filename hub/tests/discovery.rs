@@ -873,18 +873,37 @@ fn zeroconf_python() -> Result<PathBuf, String> {
                 return Ok(python);
             }
             let how = "install it with `pip install zeroconf` or point LANCALL_ZEROCONF_PYTHON at a Python that has it";
-            let made = std::process::Command::new("python3").arg("-m").arg("venv").arg(&venv).output();
+            // nextest runs each test in a process of its own, so two tests may get here at once
+            // (a fresh clone's CI run failed when one test used the venv while another was still
+            // installing into it): each installs into a private folder, then renames it into
+            // place; whoever renames second uses the winner's.
+            let staging = venv.with_extension(format!("staging-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&staging);
+            let made = std::process::Command::new("python3").arg("-m").arg("venv").arg(&staging).output();
             if !made.as_ref().is_ok_and(|o| o.status.success()) {
                 return Err(format!("python-zeroconf missing and `python3 -m venv` failed: {how}"));
             }
             eprintln!("installing python-zeroconf into {} (once)", venv.display());
-            let pip = std::process::Command::new(&python)
+            let pip = std::process::Command::new(staging.join("bin/python"))
                 .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "zeroconf>=0.130,<1"])
                 .output();
-            match pip {
-                Ok(out) if out.status.success() && has_zeroconf(&python) => Ok(python),
+            let installed = match pip {
+                Ok(out) if out.status.success() => Ok(()),
                 Ok(out) => Err(format!("pip could not install zeroconf ({}): {how}", String::from_utf8_lossy(&out.stderr).trim())),
                 Err(e) => Err(format!("could not run pip ({e}): {how}")),
+            };
+            if let Err(e) = installed {
+                let _ = std::fs::remove_dir_all(&staging);
+                return Err(e);
+            }
+            if std::fs::rename(&staging, &venv).is_err() {
+                // Another test's venv is in place already.
+                let _ = std::fs::remove_dir_all(&staging);
+            }
+            if has_zeroconf(&python) {
+                Ok(python)
+            } else {
+                Err(format!("the virtualenv at {} cannot import zeroconf: {how}", venv.display()))
             }
         })
         .clone()
