@@ -862,7 +862,7 @@ async fn stack_events(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<StackE
                 });
                 tokio::spawn(receive_media(
                     track,
-                    index as u64,
+                    index,
                     kind,
                     TrackRole::Main,
                     inner.sink.clone(),

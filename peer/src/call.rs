@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::connection::{LinkConfig, LinkEvent, LinkStats, PeerLink};
-use crate::media::{FrameSink, LinkId, LocalMedia, MediaKind, TrackRole};
+use crate::media::{LinkFrameSink, LinkId, LocalMedia, MediaKind, TrackRole};
 use crate::messages::{random_id, Muted, PeerMessage, PeerState};
 
 /// After a peer's hub connection drops, how long its media may keep flowing while we wait for
@@ -162,7 +162,7 @@ impl Call {
     pub fn start(
         config: CallConfig,
         media: Arc<LocalMedia>,
-        sink: FrameSink,
+        sink: LinkFrameSink,
         hub_out: mpsc::UnboundedSender<ClientMessage>,
     ) -> (Call, mpsc::UnboundedReceiver<CallEvent>) {
         let (inbox, rx) = mpsc::unbounded_channel();
@@ -247,7 +247,7 @@ struct Remote {
 struct Actor {
     config: CallConfig,
     media: Arc<LocalMedia>,
-    sink: FrameSink,
+    sink: LinkFrameSink,
     hub_out: mpsc::UnboundedSender<ClientMessage>,
     events: mpsc::UnboundedSender<CallEvent>,
     link_events: mpsc::UnboundedSender<(LinkId, LinkEvent)>,

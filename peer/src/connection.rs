@@ -25,7 +25,7 @@ use tokio::time::sleep_until;
 
 use crate::bridge::{BridgeEvent, BridgePc, Snapshot, StatsEntry};
 use crate::error::PeerError;
-use crate::media::{FrameSink, LinkId, LocalMedia, MediaKind, RemoteFrame, TrackRole};
+use crate::media::{LinkFrameSink, LinkId, LocalMedia, MediaKind, RemoteFrame, TrackRole};
 use crate::messages::{ChannelMessage, Description, PeerMessage};
 pub use crate::stack::engine::{IceServer, LinkConfig};
 
@@ -176,7 +176,7 @@ impl PeerLink {
         polite: bool,
         config: &LinkConfig,
         media: Arc<LocalMedia>,
-        sink: FrameSink,
+        sink: LinkFrameSink,
         events: mpsc::UnboundedSender<(LinkId, LinkEvent)>,
     ) -> Result<PeerLink, PeerError> {
         let (inbox, rx) = mpsc::unbounded_channel();
@@ -186,10 +186,11 @@ impl PeerLink {
         let pc = BridgePc::new(
             config,
             Arc::new(move |event| drop(to_actor.send(Input::Bridge(event)))),
-            // The bridge tags a frame with its transceiver; the owner wants the link and role.
+            // The bridge tags a frame with its transceiver; the owner also wants the link, and
+            // whether it is the camera or a shared screen.
             Arc::new(move |frame: RemoteFrame| {
-                let role = lock(&frames_main).role(frame.link as usize);
-                sink(RemoteFrame { link: id, role, ..frame });
+                let role = lock(&frames_main).role(frame.transceiver);
+                sink(id, RemoteFrame { role, ..frame });
             }),
         )
         .await?;

@@ -38,7 +38,7 @@ pub use connection::{LinkConfig, LinkEvent, LinkStats, PeerLink, StreamStats};
 pub use error::PeerError;
 pub use hub_client::{HubSocket, JoinLink};
 pub use media::{
-    EncodedSample, FrameSink, LinkId, LocalMedia, LocalMediaConfig, MediaKind, RemoteFrame,
+    EncodedSample, FrameSink, LinkFrameSink, LinkId, LocalMedia, LocalMediaConfig, MediaKind, RemoteFrame,
     TrackRole,
 };
 pub use messages::Muted;

@@ -326,8 +326,8 @@ pub type LinkId = u64;
 /// A whole encoded frame from a remote peer.
 #[derive(Debug, Clone)]
 pub struct RemoteFrame {
-    /// Which connection it came on.
-    pub link: LinkId,
+    /// The transceiver it arrived on: its index in its connection's `getTransceivers()`.
+    pub transceiver: usize,
     /// Audio or video.
     pub kind: MediaKind,
     /// Camera/microphone or shared screen.
@@ -347,3 +347,7 @@ pub struct RemoteFrame {
 /// Where remote frames go. Called on the connection's receive task: keep it quick (hand the
 /// frame to a channel or an IPC send; decode elsewhere).
 pub type FrameSink = Arc<dyn Fn(RemoteFrame) + Send + Sync>;
+
+/// Where a [`crate::Call`]'s remote frames go, with the connection (one per participant) they
+/// came on. The same rule as [`FrameSink`]: keep it quick.
+pub type LinkFrameSink = Arc<dyn Fn(LinkId, RemoteFrame) + Send + Sync>;

@@ -15,7 +15,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{decoding_sink, feed, run_inside_namespace, Received, INSIDE_ENV};
+use common::{feed, transceiver_sink, run_inside_namespace, Received, INSIDE_ENV};
 use lancall_peer::bridge::{BridgeEvent, BridgePc};
 use lancall_peer::{LinkConfig, LocalMedia, LocalMediaConfig, MediaKind};
 use tokio::sync::mpsc;
@@ -34,7 +34,7 @@ async fn side() -> Side {
     let pc = BridgePc::new(
         &LinkConfig::default(),
         Arc::new(move |e| drop(tx.send(e))),
-        decoding_sink(got.clone()),
+        transceiver_sink(got.clone()),
     )
     .await
     .expect("connection");

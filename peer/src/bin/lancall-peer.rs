@@ -210,13 +210,13 @@ async fn run(args: Args, out: Out) -> i32 {
 
     // Remote frames go to a decoding thread; it keeps a tally per connection.
     let tallies: Arc<Mutex<HashMap<LinkId, Tally>>> = Arc::default();
-    let (frame_tx, frame_rx) = std::sync::mpsc::sync_channel::<RemoteFrame>(512);
+    let (frame_tx, frame_rx) = std::sync::mpsc::sync_channel::<(LinkId, RemoteFrame)>(512);
     let decode_thread =
         spawn_decode_thread(frame_rx, tallies.clone(), !args.no_decode, out.clone());
-    let sink: lancall_peer::FrameSink = Arc::new(move |f: RemoteFrame| {
+    let sink: lancall_peer::LinkFrameSink = Arc::new(move |link: LinkId, f: RemoteFrame| {
         // A full queue means decoding cannot keep up: drop (and count nothing) rather than stall
         // the receive task.
-        let _ = frame_tx.try_send(f);
+        let _ = frame_tx.try_send((link, f));
     });
 
     let (hub_tx, hub_rx) = mpsc::unbounded_channel();
@@ -452,7 +452,7 @@ fn spawn_media_thread(
 }
 
 fn spawn_decode_thread(
-    rx: std::sync::mpsc::Receiver<RemoteFrame>,
+    rx: std::sync::mpsc::Receiver<(LinkId, RemoteFrame)>,
     tallies: Arc<Mutex<HashMap<LinkId, Tally>>>,
     decode: bool,
     out: Out,
@@ -460,18 +460,18 @@ fn spawn_decode_thread(
     std::thread::spawn(move || {
         let mut decoders: HashMap<LinkId, Decoders> = HashMap::new();
         let started = Instant::now();
-        while let Ok(frame) = rx.recv() {
+        while let Ok((link, frame)) = rx.recv() {
             if frame.role != TrackRole::Main {
                 continue;
             }
-            let d = decoders.entry(frame.link).or_insert_with(|| Decoders {
+            let d = decoders.entry(link).or_insert_with(|| Decoders {
                 vp8: None,
                 opus: None,
             });
             let Ok(mut tallies) = tallies.lock() else {
                 return;
             };
-            let t = tallies.entry(frame.link).or_default();
+            let t = tallies.entry(link).or_default();
             match frame.kind {
                 MediaKind::Video => {
                     t.video_frames += 1;
@@ -505,7 +505,7 @@ fn spawn_decode_thread(
                             }
                             if !t.first_video {
                                 t.first_video = true;
-                                out.event(json!({"event": "first-frame", "link": frame.link, "kind": "video",
+                                out.event(json!({"event": "first-frame", "link": link, "kind": "video",
                                     "width": pic.width, "height": pic.height,
                                     "ms_since_start": started.elapsed().as_millis() as u64}));
                             }
@@ -529,7 +529,7 @@ fn spawn_decode_thread(
                         if !t.first_audio && level > 0.01 {
                             t.first_audio = true;
                             out.event(
-                                json!({"event": "first-audio", "link": frame.link, "rms": level,
+                                json!({"event": "first-audio", "link": link, "rms": level,
                                 "ms_since_start": started.elapsed().as_millis() as u64}),
                             );
                         }

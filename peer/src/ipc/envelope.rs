@@ -38,7 +38,7 @@ pub fn encode_frame(frame: &RemoteFrame) -> Vec<u8> {
         TrackRole::Screen => 1,
     });
     out.push(u8::from(frame.keyframe));
-    out.extend_from_slice(&u32::try_from(frame.link).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(&u32::try_from(frame.transceiver).unwrap_or(u32::MAX).to_le_bytes());
     out.extend_from_slice(&frame.rtp_timestamp.to_le_bytes());
     let (w, h) = frame.size.unwrap_or((0, 0));
     out.extend_from_slice(&u16::try_from(w).unwrap_or(0).to_le_bytes());
@@ -56,7 +56,7 @@ mod tests {
     #[test]
     fn the_frame_envelope_carries_what_the_decoder_needs() {
         let frame = RemoteFrame {
-            link: 7,
+            transceiver: 7,
             kind: MediaKind::Video,
             role: TrackRole::Main,
             data: Bytes::from_static(&[1, 2, 3]),
@@ -88,7 +88,7 @@ mod tests {
     #[test]
     fn sizes_too_large_for_the_header_are_written_as_unknown() {
         let frame = RemoteFrame {
-            link: usize::MAX as u64,
+            transceiver: usize::MAX,
             kind: MediaKind::Video,
             role: TrackRole::Screen,
             data: Bytes::new(),

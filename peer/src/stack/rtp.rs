@@ -10,17 +10,17 @@ use rtc::rtp::packetizer::Depacketizer;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use crate::codec::{vp8_is_keyframe, vp8_keyframe_size};
-use crate::media::{FrameSink, LinkId, MediaKind, RemoteFrame, TrackRole};
+use crate::media::{FrameSink, MediaKind, RemoteFrame, TrackRole};
 
 /// At most one picture-loss request per this interval.
 const PLI_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Reassembles whole frames from a remote track's RTP packets and hands them to the sink, tagged
-/// `link`; `count` hears each frame's size (and a keyframe's picture size). Asks for a keyframe
+/// with their `transceiver`; `count` hears each frame's size (and a keyframe's picture size). Asks for a keyframe
 /// (PLI, at most every [`PLI_INTERVAL`]) when pictures were lost.
 pub(crate) async fn receive_media(
     track: Arc<dyn TrackRemote>,
-    link: LinkId,
+    transceiver: usize,
     kind: MediaKind,
     role: TrackRole,
     sink: FrameSink,
@@ -63,7 +63,7 @@ pub(crate) async fn receive_media(
         };
         count(data.len(), size);
         sink(RemoteFrame {
-            link,
+            transceiver,
             kind,
             role,
             data,

@@ -12,7 +12,7 @@ use lancall_peer::codec::opus::rms;
 use lancall_peer::codec::{I420Frame, OpusDecoder, Vp8Decoder};
 use lancall_peer::testsrc::{TestPattern, Tone};
 use lancall_peer::{
-    Call, CallConfig, CallEvent, FrameSink, HubSocket, JoinLink, LocalMedia, LocalMediaConfig,
+    Call, CallConfig, CallEvent, FrameSink, HubSocket, LinkFrameSink, JoinLink, LocalMedia, LocalMediaConfig,
     MediaKind, RemoteFrame, TrackRole,
 };
 
@@ -365,20 +365,27 @@ pub fn feed(
     });
 }
 
-/// A sink that decodes the camera and microphone frames it gets (VP8, Opus) into `received`.
-pub fn decoding_sink(received: Arc<Mutex<Received>>) -> FrameSink {
+/// A sink for a bridged connection (frames by transceiver): see [`decoding_sink`].
+pub fn transceiver_sink(received: Arc<Mutex<Received>>) -> FrameSink {
+    let sink = decoding_sink(received);
+    Arc::new(move |f: RemoteFrame| sink(f.transceiver as u64, f))
+}
+
+/// A sink that decodes the camera and microphone frames it gets (VP8, Opus) into `received`,
+/// noting the link (or transceiver) each kind arrived on.
+pub fn decoding_sink(received: Arc<Mutex<Received>>) -> LinkFrameSink {
     let decoders = Arc::new(Mutex::new((
         Vp8Decoder::new().expect("vp8"),
         OpusDecoder::new().expect("opus"),
     )));
-    Arc::new(move |f: RemoteFrame| {
+    Arc::new(move |on: u64, f: RemoteFrame| {
         if f.role != TrackRole::Main {
             return;
         }
         let mut d = decoders.lock().expect("decoders");
         let mut r = received.lock().expect("received");
-        if !r.arrived_on.contains(&(f.kind, f.link)) {
-            r.arrived_on.push((f.kind, f.link));
+        if !r.arrived_on.contains(&(f.kind, on)) {
+            r.arrived_on.push((f.kind, on));
         }
         match f.kind {
             MediaKind::Video => {
