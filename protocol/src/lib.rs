@@ -19,6 +19,7 @@ pub mod hub;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod ice;
+pub mod ids;
 pub mod link;
 pub mod names;
 pub mod peer;
@@ -26,5 +27,6 @@ pub mod sync;
 
 pub use hub::{ClientMessage, ErrorCode, PeerInfo, ProtocolError, ServerMessage, PROTOCOL_VERSION};
 pub use ice::IceServer;
+pub use ids::random_id;
 pub use link::{HostAddr, JoinLink, LinkError};
 pub use names::normalize_name;

@@ -177,20 +177,8 @@ pub fn now_ms() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// 32 random lowercase hex characters (a session id).
-pub fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    // getrandom only fails when the OS has no randomness source at all; fall back to the clock
-    // rather than refuse to start a call.
-    if getrandom::fill(&mut bytes).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        bytes = t.to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+/// 32 random lowercase hex characters (a session id): the crate's one id maker.
+pub use crate::ids::random_id;
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,16 @@ use crate::settings::Settings;
 use lancall_peer::ipc::Bridges;
 use crate::signaling::Sessions;
 
+/// Where this device's own call answers.
+pub struct LocalCall {
+    /// Its hub, for in-process sessions.
+    pub hub: lancall_hub::hub::Hub,
+    /// Its HTTPS/WSS port.
+    pub port: u16,
+    /// The addresses it listens on.
+    pub addresses: Vec<std::net::IpAddr>,
+}
+
 /// The app's state (managed by Tauri).
 pub struct AppState {
     /// Switches from the environment.
@@ -25,8 +35,8 @@ pub struct AppState {
     pub settings: Mutex<Settings>,
     /// The call this device hosts, if any.
     pub hosting: tokio::sync::Mutex<Option<Hosting>>,
-    /// The hub of that call and its port and addresses, for quick checks from sync code.
-    pub local: Mutex<Option<(lancall_hub::hub::Hub, u16, Vec<std::net::IpAddr>)>>,
+    /// The call this device hosts, as sync code checks it (is an address this device's own?).
+    pub local: Mutex<Option<LocalCall>>,
     /// Pinned CA fingerprints by `host:port`, set when the person chose where to join.
     pub pins: Mutex<HashMap<String, Fingerprint>>,
     /// Hosts seen on the network.
@@ -65,9 +75,9 @@ impl AppState {
     /// This device's hub, if `addr` is this device's call.
     pub fn local_hub_for(&self, addr: &HostAddr) -> Option<lancall_hub::hub::Hub> {
         let local = lock(&self.local);
-        let (hub, port, addresses) = local.as_ref()?;
+        let call = local.as_ref()?;
         let ip = addr.ip()?;
-        (addr.port == *port && (ip.is_loopback() || addresses.contains(&ip))).then(|| hub.clone())
+        (addr.port == call.port && (ip.is_loopback() || call.addresses.contains(&ip))).then(|| call.hub.clone())
     }
 
     /// The fingerprint to pin for `addr`: the one given, else the one pinned before, else the

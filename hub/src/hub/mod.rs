@@ -248,14 +248,8 @@ impl ConnControl {
     }
 }
 
-/// 128 random bits as 32 lowercase hex characters: room tokens and peer ids.
-pub fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    // The OS generator only fails on a broken system; nothing in lancall works without it.
-    #[allow(clippy::expect_used)]
-    getrandom::fill(&mut bytes).expect("the operating system's random number generator failed");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+/// 32 random lowercase hex characters (tokens, peer ids): `lancall_protocol::random_id`.
+pub use lancall_protocol::random_id;
 
 /// Whether `s` has the form of a token or peer id: 32 lowercase hex characters.
 pub fn is_token(s: &str) -> bool {

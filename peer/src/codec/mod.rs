@@ -4,7 +4,7 @@ pub mod convert;
 pub mod opus;
 pub mod vpx;
 
-pub use self::convert::{rgba_to_i420, to_i420, PixelFormat};
+pub use self::convert::{to_i420, PixelFormat};
 pub use self::opus::{
     OpusDecoder, OpusEncoder, AUDIO_CHANNELS, AUDIO_FRAME_SAMPLES, AUDIO_SAMPLE_RATE,
 };

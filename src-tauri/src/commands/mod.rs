@@ -17,7 +17,7 @@ use crate::finder::{FinderStatus, HostEntry};
 use crate::hosting::{Hosting, HostingView};
 use crate::settings::{Settings, SettingsUpdate};
 use crate::signaling::{self, SessionEvent, Target};
-use crate::state::{lock, AppState};
+use crate::state::{lock, AppState, LocalCall};
 use crate::{events, netlock, recording, webview, MAIN_WINDOW};
 
 /// Everything the home screen needs at start.
@@ -109,7 +109,7 @@ pub async fn start_hosting(app: AppHandle, state: State<'_, AppState>) -> Result
     .await
     .inspect_err(|e| e.log("could not start hosting"))?;
     let (port, addresses) = hosting.local_addresses();
-    *lock(&state.local) = Some((hosting.hub(), port, addresses));
+    *lock(&state.local) = Some(LocalCall { hub: hosting.hub(), port, addresses });
     let view = hosting.view();
     *slot = Some(hosting);
     let _ = app.emit_to(MAIN_WINDOW, events::HOSTING, &view);

@@ -85,8 +85,8 @@ fn header_u32(request: &tauri::ipc::Request<'_>, name: &str) -> Result<u32, AppE
 }
 
 /// One picture for video source `lancall-source` (headers): `lancall-width` x `lancall-height`
-/// pixels, tightly packed in `lancall-format` (a WebCodecs pixel format: I420, NV12, RGBA, RGBX,
-/// BGRA, BGRX); optional `lancall-taken`, when it was taken (µs since the Unix epoch). Queued for
+/// pixels, tightly packed in `lancall-format` (a WebCodecs pixel format: I420 or NV12; the
+/// page turns packed RGB into I420 itself); optional `lancall-taken`, when it was taken (µs since the Unix epoch). Queued for
 /// the source's encoder; returns at once.
 #[tauri::command]
 pub fn rtc_source_video(state: State<'_, AppState>, request: tauri::ipc::Request<'_>) -> Result<(), AppError> {
@@ -95,7 +95,7 @@ pub fn rtc_source_video(state: State<'_, AppState>, request: tauri::ipc::Request
     let format_name = header(&request, "lancall-format")?;
     let format = PixelFormat::from_webcodecs(format_name).ok_or_else(|| {
         AppError::Bridge(format!(
-            "Pictures in {} cannot be sent; use I420, NV12, RGBA or BGRA.",
+            "Pictures in {} cannot be sent; use I420 or NV12.",
             format_name.escape_debug().take(32).collect::<String>()
         ))
     })?;

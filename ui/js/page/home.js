@@ -5,7 +5,7 @@
 // typedName, onScreenChange, onPreferenceChange, removeShareButton, removeRecordButton. Talks
 // to the app's Rust side through Tauri commands and events (lib/tauri.js).
 import { $, el } from './dom.js';
-import { onPreferenceChange } from './state.js';
+import { adoptSavedDevices, onPreferenceChange } from './state.js';
 import { onScreenChange } from './screens.js';
 import { DEFAULT_ROOM, setJoinTarget, offerName, typedName } from './prejoin.js';
 import { joinCall, leaveCall } from './join.js';
@@ -412,6 +412,7 @@ async function init() {
   // Nor one to record where every recording would come out empty (WebKitGTK without GStreamer's fmp4).
   if (info.recording === false) removeRecordButton();
   if (info.settings.display_name) offerName(info.settings.display_name);
+  adoptSavedDevices(info.settings);
   renderFinder(info.finder);
   renderHosts(info.hosts);
   renderHosting(info.hosting);

@@ -37,6 +37,18 @@ export const savePrefs = () => {
 };
 
 /**
+ * The devices the app's settings remember (the app saves every choice there), taken where this
+ * webview's own storage has none, as after its storage was cleared. Used from the next capture on.
+ * @param {{camera_id?: string, mic_id?: string, speaker_id?: string}} saved
+ */
+export function adoptSavedDevices(saved) {
+  if (!prefs.cameraId && saved.camera_id) prefs.cameraId = saved.camera_id;
+  if (!prefs.micId && saved.mic_id) prefs.micId = saved.mic_id;
+  if (!prefs.speakerId && saved.speaker_id) prefs.speakerId = saved.speaker_id;
+  savePrefs();
+}
+
+/**
  * @typedef {object} Tile one tile of the grid (tiles.js)
  * @property {string} key
  * @property {HTMLElement} tile
