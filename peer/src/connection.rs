@@ -18,12 +18,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lancall_protocol::sync::lock;
-use serde::Serialize;
-use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 
-use crate::bridge::{BridgeEvent, BridgePc, Snapshot, StatsEntry};
+use crate::bridge::{BridgeEvent, BridgePc, Snapshot};
+pub use crate::link_stats::{LinkStats, StreamStats};
+use crate::link_stats::StatsRates;
 use crate::error::PeerError;
 use crate::media::{LinkFrameSink, LinkId, LocalMedia, MediaKind, RemoteFrame, TrackRole};
 use crate::messages::{ChannelMessage, Description, PeerMessage};
@@ -68,49 +68,6 @@ pub enum LinkEvent {
     },
     /// The remote said `bye` on the data channel.
     Bye,
-}
-
-/// Live numbers of one connection (the camera and microphone; a shared screen is not counted),
-/// read from the connection's W3C stats.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct LinkStats {
-    /// `connectionState`.
-    pub connection: String,
-    /// Local candidate type of the selected pair (`host` on a LAN).
-    pub local_candidate_type: Option<String>,
-    /// Remote candidate type of the selected pair.
-    pub remote_candidate_type: Option<String>,
-    /// ICE round-trip time of the selected pair, milliseconds.
-    pub rtt_ms: Option<f64>,
-    /// Video we receive.
-    pub video_in: StreamStats,
-    /// Audio we receive.
-    pub audio_in: StreamStats,
-    /// Video we send.
-    pub video_out: StreamStats,
-    /// Audio we send.
-    pub audio_out: StreamStats,
-}
-
-/// One direction of one kind of media.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct StreamStats {
-    /// `video/VP8`, `audio/opus`.
-    pub codec: Option<String>,
-    /// Frames (video) or packets (audio), total.
-    pub frames: u64,
-    /// Payload bytes, total.
-    pub bytes: u64,
-    /// Frames per second since the previous stats call.
-    pub fps: f64,
-    /// Kilobits per second since the previous stats call.
-    pub kbps: f64,
-    /// Last picture size seen in a keyframe (video).
-    pub width: u32,
-    /// Last picture size seen in a keyframe (video).
-    pub height: u32,
-    /// RTP packets lost (inbound: as we counted; outbound: as the remote reported).
-    pub packets_lost: i64,
 }
 
 enum Input {
@@ -209,7 +166,7 @@ impl PeerLink {
             restart_at: None,
             restart_retry_at: None,
             closed: false,
-            stats_prev: None,
+            rates: StatsRates::default(),
         };
         if !polite {
             actor.lay_out().await?;
@@ -292,8 +249,8 @@ struct Actor {
     restart_at: Option<tokio::time::Instant>,
     restart_retry_at: Option<tokio::time::Instant>,
     closed: bool,
-    /// Bytes of the four main streams at the last stats call, for rates.
-    stats_prev: Option<(Instant, [u64; 4])>,
+    /// For the stats' bit rates.
+    rates: StatsRates,
 }
 
 impl Actor {
@@ -403,7 +360,14 @@ impl Actor {
             }
             Input::Stats(done) => {
                 let entries = self.pc.stats().await;
-                let _ = done.send(self.link_stats(&entries));
+                let main = {
+                    let main = lock(&self.main);
+                    (main.audio, main.video)
+                };
+                let mut stats = LinkStats::from_w3c(&entries, main.0, main.1);
+                stats.connection = self.connection.to_owned();
+                self.rates.fill(&mut stats, Instant::now());
+                let _ = done.send(stats);
             }
             Input::RestartIce => self.restart_ice().await,
             Input::Close(done) => {
@@ -552,94 +516,6 @@ impl Actor {
         }
         self.restart_retry_at = Some(tokio::time::Instant::now() + RESTART_RETRY);
     }
-
-    /// The connection's W3C stats, read for the camera and microphone streams.
-    fn link_stats(&mut self, entries: &[StatsEntry]) -> LinkStats {
-        let main = lock(&self.main);
-        let mut out = LinkStats {
-            connection: self.connection.to_owned(),
-            ..Default::default()
-        };
-        let text = |e: &StatsEntry, key: &str| e.get(key).and_then(Value::as_str).map(str::to_owned);
-        let num = |e: &StatsEntry, key: &str| e.get(key).and_then(Value::as_f64);
-        let int = |e: &StatsEntry, key: &str| e.get(key).and_then(Value::as_u64).unwrap_or(0);
-        let kind_of = |e: &StatsEntry| match e.get("kind").and_then(Value::as_str) {
-            Some("audio") => Some(MediaKind::Audio),
-            Some("video") => Some(MediaKind::Video),
-            _ => None,
-        };
-        let is_main = |e: &StatsEntry, kind: MediaKind| {
-            let index = e.get("transceiver").and_then(Value::as_u64);
-            index.is_some() && index.map(|i| i as usize) == main.get(kind)
-        };
-        for e in entries {
-            let Some(kind_name) = e.get("type").and_then(Value::as_str) else {
-                continue;
-            };
-            match (kind_name, kind_of(e)) {
-                ("local-candidate", _) => out.local_candidate_type = text(e, "candidateType"),
-                ("remote-candidate", _) => out.remote_candidate_type = text(e, "candidateType"),
-                ("candidate-pair", _) => out.rtt_ms = num(e, "currentRoundTripTime").map(|s| s * 1000.0),
-                ("inbound-rtp", Some(kind)) if is_main(e, kind) => {
-                    let s = match kind {
-                        MediaKind::Audio => &mut out.audio_in,
-                        MediaKind::Video => &mut out.video_in,
-                    };
-                    s.frames = int(e, "framesReceived");
-                    s.bytes = int(e, "bytesReceived");
-                    s.packets_lost = e.get("packetsLost").and_then(Value::as_i64).unwrap_or(0);
-                    read_video(s, e, kind);
-                }
-                ("outbound-rtp", Some(kind)) if is_main(e, kind) => {
-                    let s = match kind {
-                        MediaKind::Audio => &mut out.audio_out,
-                        MediaKind::Video => &mut out.video_out,
-                    };
-                    s.frames = int(e, "framesSent");
-                    s.bytes = int(e, "bytesSent");
-                    read_video(s, e, kind);
-                }
-                ("remote-inbound-rtp", Some(kind)) => {
-                    let s = match kind {
-                        MediaKind::Audio => &mut out.audio_out,
-                        MediaKind::Video => &mut out.video_out,
-                    };
-                    s.packets_lost = e.get("packetsLost").and_then(Value::as_i64).unwrap_or(0);
-                }
-                _ => {}
-            }
-        }
-        drop(main);
-        let now = Instant::now();
-        let bytes = [out.video_in.bytes, out.audio_in.bytes, out.video_out.bytes, out.audio_out.bytes];
-        let streams = [
-            &mut out.video_in,
-            &mut out.audio_in,
-            &mut out.video_out,
-            &mut out.audio_out,
-        ];
-        let prev = self.stats_prev.replace((now, bytes));
-        for (i, s) in streams.into_iter().enumerate() {
-            s.codec = Some(if i % 2 == 0 { "video/VP8" } else { "audio/opus" }.to_owned());
-            if let Some((then, before)) = prev {
-                let secs = now.duration_since(then).as_secs_f64();
-                if secs > 0.0 {
-                    s.kbps = bytes[i].saturating_sub(before[i]) as f64 * 8.0 / 1000.0 / secs;
-                }
-            }
-        }
-        out
-    }
-}
-
-/// A video stream entry's rate and picture size (audio has neither).
-fn read_video(s: &mut StreamStats, e: &StatsEntry, kind: MediaKind) {
-    if kind != MediaKind::Video {
-        return;
-    }
-    s.fps = e.get("framesPerSecond").and_then(Value::as_f64).unwrap_or(0.0);
-    s.width = e.get("frameWidth").and_then(Value::as_u64).unwrap_or(0) as u32;
-    s.height = e.get("frameHeight").and_then(Value::as_u64).unwrap_or(0) as u32;
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ pub mod connection;
 pub mod error;
 pub mod hub_client;
 pub mod ipc;
+mod link_stats;
 mod stack;
 mod keyframe;
 pub mod media;
