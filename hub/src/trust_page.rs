@@ -32,17 +32,39 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
-/// Groups a hex fingerprint as `AB:CD:…` in lines of 16 bytes, the way certificate viewers show it.
+/// Groups a hex fingerprint as `AB:CD:EF:01` blocks of 4 bytes that never break inside (a phone
+/// wraps between blocks, never in the middle of a byte, so two people can read it out block by
+/// block).
 fn grouped(hex: &str) -> String {
     let pairs: Vec<String> = hex.as_bytes().chunks(2).map(|p| String::from_utf8_lossy(p).to_uppercase()).collect();
-    pairs.chunks(16).map(|line| line.join(":")).collect::<Vec<_>>().join("<br>")
+    pairs.chunks(4).map(|block| format!(r#"<span class="fpg">{}</span>"#, block.join(":"))).collect::<Vec<_>>().join(" ")
 }
+
+/// The page's one script (served as `/trust.js`): the call's link travels in the URL fragment,
+/// which never reaches a server, so the "Continue to the call" link takes it along here; without
+/// one, the page says how to get back into the call.
+pub const SCRIPT: &str = r#"'use strict';
+const hash = location.hash;
+const call = /(^#|&)room=/.test(hash);
+for (const a of document.querySelectorAll('a[data-continue]')) {
+  if (call) a.href = a.href.split('#')[0] + hash;
+}
+const lost = document.getElementById('no-call');
+if (lost) lost.hidden = call;
+"#;
 
 /// The page. `https_url` is the host's HTTPS address as this browser reached it, if known.
 pub fn render(ca: Option<&CaDownload>, host_name: &str, https_url: Option<&str>) -> String {
     let name = escape_html(host_name);
     let go = https_url
-        .map(|u| format!(r#"<p><a class="button" href="{0}">Continue to the call: {0}</a></p>"#, escape_html(u)))
+        .map(|u| {
+            format!(
+                r#"<p><a class="button" data-continue href="{0}">Continue to the call: {0}</a></p>
+<p id="no-call" class="hint" hidden>This page was opened without the call's link: after installing, scan the host's
+QR code again (or open the join link it shared) to go straight into the call.</p>"#,
+                escape_html(u)
+            )
+        })
         .unwrap_or_default();
     let Some(ca) = ca else {
         return page(
@@ -87,11 +109,13 @@ fn page(name: &str, body: &str) -> String {
 <style>
 body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:0 auto;padding:1rem;background:#101418;color:#e8eaed}}
 a{{color:#8ab4f8}} .button{{display:inline-block;padding:.6rem 1rem;border-radius:.5rem;background:#1a73e8;color:#fff;text-decoration:none}}
-.fp{{font-family:ui-monospace,monospace;font-size:.85rem;background:#1e252c;padding:.5rem;border-radius:.4rem;word-break:break-all}}
+.fp{{font-family:ui-monospace,monospace;font-size:.9rem;background:#1e252c;padding:.5rem;border-radius:.4rem;line-height:1.8}}
+.fpg{{display:inline-block;white-space:nowrap;margin-right:.6ch}} .hint{{color:#bdc1c6;font-size:.9rem}}
 h1{{font-size:1.4rem}} h2{{font-size:1.1rem;margin-top:1.5rem}}
 </style></head>
 <body><h1>Trust the lancall host “{name}”</h1>
 {body}
+<script src="/trust.js"></script>
 </body></html>
 "#
     )
@@ -105,7 +129,9 @@ mod tests {
     fn page_shows_fingerprint_and_escapes_the_name() {
         let ca = CaDownload { pem: String::new(), der: Vec::new(), sha256_hex: "ab".repeat(32) };
         let html = render(Some(&ca), "<script>x</script>", Some("https://10.0.0.2:7443/"));
-        assert!(html.contains("AB:AB:AB"));
+        assert!(html.contains(r#"<span class="fpg">AB:AB:AB:AB</span>"#), "bytes in unbreakable blocks of 4");
+        assert_eq!(html.matches(r#"class="fpg""#).count(), 8);
+        assert!(html.contains("data-continue") && html.contains(r#"<script src="/trust.js">"#));
         assert!(html.contains("&lt;script&gt;"));
         assert!(!html.contains("<script>"));
         assert!(html.contains("href=\"https://10.0.0.2:7443/\""));

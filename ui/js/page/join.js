@@ -36,6 +36,14 @@ const HUB_ERRORS = {
  */
 export function submitJoin({ knock: knocking = false } = {}) {
   if (S.phase !== 'prejoin') return;
+  if (!S.ready) {
+    // A click is a promise: before the camera and microphone are open, remember it and keep it
+    // once they are (a Join dropped here left people waiting on a page that did nothing).
+    pendingJoin = { knock: knocking };
+    S.joinQueued = true;
+    updateJoinLabel();
+    return;
+  }
   clearProblem();
   const nameCheck = checkName($('name').value);
   $('name').setAttribute('aria-invalid', String(!!nameCheck.error));
@@ -225,7 +233,7 @@ export async function hangup() {
   S.signaling = null;
   removeAllTiles();
   openPanel(null);
-  $('join-form').insertBefore($('device-settings'), $('prejoin-problem'));
+  $('join-form').insertBefore($('device-settings'), $('join'));
   S.phase = 'ended';
   hideBanner();
   showScreen('ended');
@@ -252,11 +260,25 @@ async function backToPrejoin() {
   await startPreview();
 }
 
+/** A Join asked for before the page was ready. @type {{knock: boolean}|null} */
+let pendingJoin = null;
+
+/** The camera and microphone have been opened (or have failed): a Join waiting goes ahead. */
+export function pageReady() {
+  S.ready = true;
+  S.joinQueued = false;
+  const waiting = pendingJoin;
+  pendingJoin = null;
+  updateJoinLabel();
+  if (waiting) submitJoin(waiting);
+}
+
 export function initJoin() {
   $('join-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     submitJoin();
   });
+  $('join').disabled = false;
   $('hangup').addEventListener('click', hangup);
   $('rejoin').addEventListener('click', backToPrejoin);
   window.addEventListener('pagehide', () => S.call?.hangup());

@@ -8,7 +8,7 @@ import { initTiles } from './tiles.js';
 import { initShare } from './share.js';
 import { initRecording } from './record.js';
 import { initPanels } from './panels.js';
-import { initJoin } from './join.js';
+import { initJoin, pageReady } from './join.js';
 import { initKeyboard } from './keyboard.js';
 import { bridgeSources, sourceCounts } from '../rtc/rtc-bridge.js';
 
@@ -32,5 +32,8 @@ initPanels();
 initJoin();
 initKeyboard();
 initTiles();
-refreshDevices().then(startPreview);
+refreshDevices()
+  .then(startPreview)
+  .catch((err) => keepError(err?.stack ?? err))
+  .finally(pageReady);
 if (!S.name) $('name').focus();

@@ -97,12 +97,16 @@ export function showProblem(title, detail, actions = [], tone = 'error') {
     ),
   );
   box.hidden = false;
+  // At the top of the card, brought into view and focused: on a phone the sticky Join button
+  // used to hide it below the fold, and Join seemed to do nothing.
+  box.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+  box.focus({ preventScroll: true });
 }
 
 /** "Join", "Joining…", or "Join without camera and microphone". */
 export function updateJoinLabel() {
   const btn = $('join');
-  if (S.phase === 'connecting') {
+  if (S.phase === 'connecting' || S.joinQueued) {
     btn.textContent = 'Joining…';
     return;
   }

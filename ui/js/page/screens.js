@@ -45,6 +45,8 @@ export function showBanner(text, tone = 'warn', ms = 0, action = null) {
   if (ms) bannerTimer = setTimeout(hideBanner, ms);
 }
 
-export function hideBanner() {
+/** Hides the banner; with `onlyIf`, only while it still says that (a newer message stays). */
+export function hideBanner(onlyIf) {
+  if (onlyIf !== undefined && $('banner-text').textContent !== onlyIf) return;
   $('banner').hidden = true;
 }

@@ -4,7 +4,7 @@
 // a tile shows is renderLocal / renderRemote here.
 import { $, initials, setPressed } from './dom.js';
 import { S, prefs } from './state.js';
-import { showBanner } from './screens.js';
+import { hideBanner, showBanner } from './screens.js';
 import { updateJoinLabel } from './prejoin.js';
 import { canChooseSpeaker } from '../lib/media.js';
 import { playsItself } from '../rtc/rtc-bridge.js';
@@ -86,15 +86,40 @@ function setSource(video, stream) {
   }
   if (video.srcObject !== stream) {
     video.srcObject = stream;
-    video.play?.().catch(() => {
-      // Autoplay with sound needs a click first on some browsers.
-      if (!video.muted) showBanner('Click anywhere to hear the others.', 'warn', 0, ['Play', () => playAll()]);
-    });
+    video.play?.().catch((err) => onPlayRefused(video, err));
   }
 }
 
+/** What the banner says while sound waits for the person's first tap or click. */
+const autoplayText = () =>
+  `${globalThis.matchMedia?.('(pointer: coarse)').matches ? 'Tap' : 'Click'} anywhere to hear the others.`;
+/** Removes the first-gesture listeners once they have done their job. @type {AbortController|null} */
+let gestureWait = null;
+
+/**
+ * A player did not start. Only a real autoplay refusal (`NotAllowedError`: sound needs a tap
+ * first) is the person's business: then the banner asks, and their first tap or key anywhere
+ * starts every player and clears it. Anything else, such as `AbortError` ("interrupted by a new
+ * load request" when a newer stream replaced this one), is not: saying "click to hear" while
+ * sound plays was a false alarm in most calls.
+ * @param {HTMLVideoElement} video
+ * @param {any} err
+ */
+function onPlayRefused(video, err) {
+  if (video.muted || err?.name !== 'NotAllowedError' || gestureWait) return;
+  gestureWait = new AbortController();
+  const options = { capture: true, signal: gestureWait.signal };
+  document.addEventListener('pointerdown', playAll, options);
+  document.addEventListener('keydown', playAll, options);
+  showBanner(autoplayText(), 'warn', 0, ['Play', () => playAll()]);
+}
+
+/** Starts every player (after a tap or click: the page may now play sound). */
 function playAll() {
-  for (const t of S.tiles.values()) t.video.play?.().catch(() => {});
+  gestureWait?.abort();
+  gestureWait = null;
+  hideBanner(autoplayText());
+  for (const t of S.tiles.values()) t.video.play?.().catch((err) => onPlayRefused(t.video, err));
 }
 
 /** Our camera's one stream, shown by the preview and our tile. @type {MediaStream|null} */
