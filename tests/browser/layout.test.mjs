@@ -11,7 +11,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { runnable, startHost, launchBrowser, joinCall, waitFor, closeAll } from './lib/harness.js';
+import { runnable, startHost, launchBrowser, joinCall, waitFor, waitForVideo, closeAll } from './lib/harness.js';
 
 const SHOTS = process.env.SHOTS_DIR || '/tmp/lancall-layout-shots';
 const VIEWPORTS = [
@@ -136,6 +136,7 @@ describe('layout', runnable(), () => {
   let host;
   let browser;
   let ada;
+  let bob;
 
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });
@@ -146,7 +147,7 @@ describe('layout', runnable(), () => {
   });
 
   after(async () => {
-    await closeAll(ada?.context, browser);
+    await closeAll(ada?.context, bob?.context, browser);
     await host?.stop();
     host?.cleanup();
   });
@@ -214,5 +215,21 @@ describe('layout', runnable(), () => {
     const main = after2.tiles.find((t) => t.main);
     assert.ok(main.box.width * main.box.height > 2 * Math.max(...before4.tiles.map((t) => t.box.width * t.box.height)));
     await page.evaluate(() => window.lancall.test.removeFakeTiles());
+  });
+
+  test('a real call of two (a second page): the other person large, you in the corner', async () => {
+    const page = ada.page;
+    await page.evaluate(() => window.lancall.test.removeFakeTiles());
+    await page.setViewportSize(VIEWPORTS[0]);
+    bob = await joinCall(browser, host.joinUrl, 'Bob', { quality: '360p', viewport: VIEWPORTS[3] });
+    await waitForVideo(page, bob.id);
+    for (const [p, vp] of [[page, VIEWPORTS[0]], [bob.page, VIEWPORTS[3]]]) {
+      await p.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      const m = await p.evaluate(measure);
+      assert.deepEqual(problems(m, { people: 2, screen: false }), [], `${vp.width}x${vp.height}`);
+      assert.equal(await p.locator('[data-testid=remote-tile]').getAttribute('class').then((c) => c.includes('tile--main')), true);
+      assert.equal(await p.locator('[data-testid=local-tile]').getAttribute('class').then((c) => c.includes('tile--thumb')), true);
+      await p.screenshot({ path: path.join(SHOTS, `real-pair-${vp.width}x${vp.height}.png`) });
+    }
   });
 });
