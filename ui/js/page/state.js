@@ -57,6 +57,10 @@ export function adoptSavedDevices(saved) {
  * @property {HTMLElement} micOff
  * @property {HTMLElement} avatar
  * @property {HTMLElement} state
+ * @property {'self'|'person'|'screen'} kind our camera, another's, or a shared screen (layout.js)
+ * @property {boolean} local ours (our camera or our screen)
+ * @property {number} [aspect] the picture's width / height, once the video knows it
+ * @property {any} [fake] a test tile's drawing timer (tiles.js addFakeTile)
  */
 
 /**
@@ -85,6 +89,7 @@ export function adoptSavedDevices(saved) {
  * @property {{host: string, room: string, token: string|null}|null} address where we join or are
  * @property {{sources: Function, counts: Function}|null} bridge the Rust-backed connection's sources (main.js)
  * @property {string[]} errors errors nothing caught (main.js)
+ * @property {{addFakeTile: Function, removeFakeTiles: Function, layoutGrid: Function}} [test] hooks for the layout test (tiles.js)
  */
 
 /** @type {PageState} */

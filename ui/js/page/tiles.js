@@ -1,13 +1,15 @@
 // The pictures: the pre-join preview, the call's tiles (yours, your screen, each remote and their
-// screen) with names, mute marks, connection state and the speaking outline, and the grid's
-// tile size. A tile's look is ui/css/app.css (.tile) and the #tile-template in index.html; what
-// a tile shows is renderLocal / renderRemote here.
+// screen) with names, mute marks, connection state and the speaking outline, and where each tile
+// goes (layout.js decides, layoutGrid applies it in pixels: the layout does not rely on CSS
+// aspect-ratio, which WebKitGTK 2.50 ignores). A tile's look is ui/css/app.css (.tile) and the
+// #tile-template in index.html; what a tile shows is renderLocal / renderRemote here.
 import { $, initials, setPressed } from './dom.js';
 import { S, prefs } from './state.js';
 import { hideBanner, showBanner } from './screens.js';
 import { updateJoinLabel } from './prejoin.js';
 import { canChooseSpeaker } from '../lib/media.js';
 import { playsItself } from '../rtc/rtc-bridge.js';
+import { layoutStage, DEFAULT_ASPECT } from './layout.js';
 
 /** Plays the others' sound on the chosen speaker, where the browser lets us choose. */
 export async function applySpeaker(video) {
@@ -29,11 +31,25 @@ function makeTile(key, { local = false, screen = false } = {}) {
   if (t) return t;
   const tile = $('tile-template').content.firstElementChild.cloneNode(true);
   tile.classList.toggle('local', local);
-  tile.classList.toggle('screen', screen);
+  // Not `screen`: that class is the page's screens' (pre-join, call, ended; min-height: 100%).
+  tile.classList.toggle('tile--screen', screen);
   const video = tile.querySelector('video');
   if (local) video.muted = true;
   t = { tile, video, name: tile.querySelector('.name'), micOff: tile.querySelector('.mic-off'),
-    avatar: tile.querySelector('.avatar'), state: tile.querySelector('.tile-state'), key };
+    avatar: tile.querySelector('.avatar'), state: tile.querySelector('.tile-state'), key,
+    kind: screen ? 'screen' : local ? 'self' : 'person', local };
+  // The picture's own ratio, once known, shapes its tile.
+  const measured = () => {
+    if (video.videoWidth > 0 && video.videoHeight > 0) {
+      const aspect = video.videoWidth / video.videoHeight;
+      if (Math.abs(aspect - (t.aspect ?? 0)) > 1e-3) {
+        t.aspect = aspect;
+        scheduleLayout();
+      }
+    }
+  };
+  video.addEventListener('loadedmetadata', measured);
+  video.addEventListener('resize', measured);
   S.tiles.set(key, t);
   $('grid').append(tile);
   if (!local) applySpeaker(video);
@@ -45,6 +61,7 @@ function removeTile(key) {
   const t = S.tiles.get(key);
   if (!t) return;
   detachPlayer(t.video);
+  if (t.fake) clearInterval(t.fake);
   t.tile.remove();
   S.tiles.delete(key);
   layoutGrid();
@@ -149,6 +166,7 @@ export function renderLocal() {
   t.name.textContent = `${S.name} (you)`;
   t.avatar.textContent = initials(S.name);
   t.tile.classList.toggle('video-off', !camShown);
+  scheduleLayout();
   t.micOff.toggleAttribute('hidden', S.micOn && !!S.tracks.audio);
   setPressed($('mute-audio'), !S.micOn || !S.tracks.audio, 'microphone');
   setPressed($('mute-video'), !camShown, 'camera');
@@ -192,6 +210,7 @@ export function renderRemote(r) {
   t.avatar.textContent = initials(r.name);
   const videoMuted = r.state.muted.video;
   t.tile.classList.toggle('video-off', videoMuted);
+  scheduleLayout();
   t.tile.dataset.audioMuted = String(r.state.muted.audio);
   t.tile.dataset.videoMuted = String(videoMuted);
   t.micOff.toggleAttribute('hidden', !r.state.muted.audio);
@@ -233,23 +252,101 @@ export function updateCount() {
   document.title = S.phase === 'incall' ? `${S.address?.room} (${n}) – lancall` : 'lancall';
 }
 
-/** Pick the tile size that uses the most of the stage for this many tiles. */
+let layoutPending = false;
+/** Lays the tiles out again at the next frame (several changes at once cost one layout). */
+function scheduleLayout() {
+  if (layoutPending) return;
+  layoutPending = true;
+  requestAnimationFrame(() => {
+    layoutPending = false;
+    layoutGrid();
+  });
+}
+
+/**
+ * Places every tile on the stage (#grid) in pixels, as layout.js decides: a grid, you and one
+ * other (them large, you in a corner), or a shared screen large with the others in a strip.
+ */
 export function layoutGrid() {
   const grid = $('grid');
-  const n = grid.children.length;
-  if (!n) return;
+  const tiles = [...S.tiles.values()].filter((t) => t.tile.parentElement === grid);
   const cs = getComputedStyle(grid);
-  const gap = parseFloat(cs.columnGap) || 10;
-  const W = grid.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
-  const H = grid.clientHeight - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom);
-  if (W <= 0 || H <= 0) return;
-  let best = 0;
-  for (let cols = 1; cols <= n; cols += 1) {
-    const rows = Math.ceil(n / cols);
-    const w = Math.min((W - gap * (cols - 1)) / cols, ((H - gap * (rows - 1)) / rows) * (16 / 9));
-    if (w > best) best = w;
-  }
-  grid.style.setProperty('--tile-w', `${Math.floor(best) - 1}px`);
+  const gap = parseFloat(cs.getPropertyValue('--gap')) || 10;
+  const W = grid.clientWidth;
+  const H = grid.clientHeight;
+  if (!tiles.length || W <= 0 || H <= 0) return;
+  const specs = tiles.map((t) => ({
+    kind: t.kind,
+    local: t.local,
+    // A camera that is off shows an avatar on a 16:9 tile.
+    aspect: t.tile.classList.contains('video-off') ? DEFAULT_ASPECT : t.aspect ?? DEFAULT_ASPECT,
+  }));
+  const layout = layoutStage({ width: W, height: H, tiles: specs, gap });
+  grid.dataset.layout = layout.mode;
+  if (layout.strip) grid.dataset.strip = layout.strip;
+  else delete grid.dataset.strip;
+  tiles.forEach((t, i) => {
+    const r = layout.rects[i];
+    // Not rounded to whole pixels: a small tile would lose its picture's ratio.
+    const px = (/** @type {number} */ v) => `${Math.max(0, v).toFixed(2)}px`;
+    const st = t.tile.style;
+    st.left = px(r.x);
+    st.top = px(r.y);
+    st.width = px(r.width);
+    st.height = px(r.height);
+    const w = r.width;
+    const h = r.height;
+    t.tile.classList.toggle('tile--main', i === layout.main);
+    t.tile.classList.toggle('tile--thumb', i === layout.thumb);
+    t.tile.classList.toggle('tile--small', h < 90 || w < 160);
+  });
+}
+
+let fakeCount = 0;
+/**
+ * For the layout tests only (window.lancall.test.addFakeTile): a tile of a made-up person, or of
+ * their screen, fed by a canvas (a coloured picture of `width` x `height` with the name on it).
+ * @param {{name?: string, screen?: boolean, width?: number, height?: number}} [opts]
+ * @returns {string} the tile's key
+ */
+export function addFakeTile({ name = 'Test', screen = false, width = 640, height = 360 } = {}) {
+  fakeCount += 1;
+  const key = `fake-${fakeCount}`;
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext('2d');
+  const hue = (fakeCount * 67) % 360;
+  let frame = 0;
+  const draw = () => {
+    if (!ctx) return;
+    frame += 1;
+    ctx.fillStyle = `hsl(${hue} 45% 35%)`;
+    ctx.fillRect(0, 0, width, height);
+    ctx.strokeStyle = '#fff';
+    ctx.lineWidth = 4;
+    ctx.strokeRect(2, 2, width - 4, height - 4);
+    ctx.fillStyle = '#fff';
+    ctx.font = `${Math.round(height / 8)}px sans-serif`;
+    ctx.fillText(`${name} ${width}x${height}`, width * 0.06, height * 0.2);
+    ctx.fillRect((frame * 7) % width, height * 0.8, 12, 12);
+  };
+  draw();
+  const stream = canvas.captureStream(10);
+  const t = makeTile(key, { screen });
+  t.fake = setInterval(draw, 100);
+  t.tile.dataset.testid = screen ? 'fake-screen-tile' : 'fake-tile';
+  t.video.muted = true;
+  setSource(t.video, stream);
+  t.name.textContent = screen ? `${name}'s screen` : name;
+  t.avatar.textContent = initials(name);
+  t.micOff.toggleAttribute('hidden', true);
+  return key;
+}
+
+/** Removes the tiles addFakeTile made. */
+export function removeFakeTiles() {
+  for (const [key, t] of [...S.tiles]) if (t.fake) removeTile(key);
 }
 
 /** Outlines the tiles of whoever is speaking (remote audio levels, our own level meter). */
@@ -269,5 +366,6 @@ function updateSpeaking() {
 
 export function initTiles() {
   new ResizeObserver(() => layoutGrid()).observe($('grid'));
+  S.test = { addFakeTile, removeFakeTiles, layoutGrid };
   setInterval(updateSpeaking, 400);
 }
