@@ -115,6 +115,31 @@ describe('the lancall app', runnable(), () => {
     await unwelcome.context.close();
   });
 
+  test('a knock while the host is in its own call shows over the call, and Let in admits the guest', async () => {
+    await s.click('[data-testid="join-own-call"]');
+    await s.waitFor(() => !document.querySelector('[data-testid="hangup"]')?.closest('[hidden]'), { what: 'the app in its own call' });
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    await page.goto(`${app.joinLink.split('#')[0]}#room=call`);
+    await page.fill('[data-testid="name"]', 'Latecomer');
+    await page.click('[data-testid="join"]');
+    await page.getByTestId('knock').click({ timeout: 15_000 });
+    // The home screen (and its list of knocks) is hidden during the call: the prompt is over it.
+    const id = await s.waitFor(() => {
+      const li = [...document.querySelectorAll('[data-testid="call-knocks"] [data-testid="knock"]')].find((k) => k.textContent.includes('Latecomer'));
+      return li && !li.closest('[hidden]') && li.getBoundingClientRect().width > 0 ? li.dataset.knockId : null;
+    }, { what: "Latecomer's knock over the call" });
+    await shot(s, '3b-knock-in-call');
+    await s.click(`[data-testid="call-knocks"] [data-knock-id="${id}"] [data-testid="admit-knock"]`);
+    await page.waitForSelector('[data-testid="hangup"]', { state: 'visible', timeout: 15_000 });
+    await s.waitFor(() => document.querySelector('[data-testid="call-knocks"]').hidden, { what: 'the prompt to go once answered' });
+    await context.close();
+    // Back to the pre-join card for the tests that follow.
+    await s.click('[data-testid="hangup"]');
+    await s.click('[data-testid="rejoin"]');
+    await s.waitFor(() => !document.querySelector('[data-testid="prejoin-mute-audio"]')?.closest('[hidden]'), { what: 'the pre-join card again' });
+  });
+
   test('mute and camera choice work in the app', async () => {
     await s.click('[data-testid="prejoin-mute-audio"]');
     await s.waitFor(() => {

@@ -270,24 +270,30 @@ function renderParticipants(list) {
   if (!people.length) ul.append(el('li', { class: 'empty', text: 'Nobody yet. Share the link or let them scan the QR code.' }));
 }
 
-/** People without the link's token asking to be let in; the host admits or refuses each. */
+/**
+ * People without the link's token asking to be let in; the host admits or refuses each: on the
+ * home screen, and, while the host is in its own call (the home screen is hidden then), as a
+ * prompt over the call, as Meet's admit prompt (a guest used to wait for ever).
+ */
 function renderKnocks(knocks) {
-  const ul = $('knocks');
   const answer = (id, admit) =>
     invoke('answer_knock', { id, admit }).catch((err) => {
       if (err?.code !== 'knock-gone') showProblem(err);
     });
-  ul.replaceChildren(
-    ...(knocks ?? []).map((k) => {
-      const admit = el('button', { type: 'button', class: 'secondary', 'data-testid': 'admit-knock', text: 'Let in' });
-      const refuse = el('button', { type: 'button', class: 'secondary', 'data-testid': 'refuse-knock', text: 'Refuse' });
-      admit.addEventListener('click', () => answer(k.id, true));
-      refuse.addEventListener('click', () => answer(k.id, false));
-      const from = k.addr ? ` (${k.addr})` : '';
-      return el('li', { class: 'knock', 'data-testid': 'knock', 'data-knock-id': k.id }, el('span', { text: `${k.name}${from}` }), el('span', { class: 'knock-actions' }, admit, refuse));
-    }),
-  );
-  if (!knocks?.length) ul.append(el('li', { class: 'empty', text: 'Nobody is waiting. Guests with the link or QR code come straight in.' }));
+  const item = (k, label) => {
+    const admit = el('button', { type: 'button', class: 'secondary', 'data-testid': 'admit-knock', text: 'Let in' });
+    const refuse = el('button', { type: 'button', class: 'secondary', 'data-testid': 'refuse-knock', text: 'Refuse' });
+    admit.addEventListener('click', () => answer(k.id, true));
+    refuse.addEventListener('click', () => answer(k.id, false));
+    return el('li', { class: 'knock', 'data-testid': 'knock', 'data-knock-id': k.id }, el('span', { text: label }), el('span', { class: 'knock-actions' }, admit, refuse));
+  };
+  const list = knocks ?? [];
+  const ul = $('knocks');
+  ul.replaceChildren(...list.map((k) => item(k, `${k.name}${k.addr ? ` (${k.addr})` : ''}`)));
+  if (!list.length) ul.append(el('li', { class: 'empty', text: 'Nobody is waiting. Guests with the link or QR code come straight in.' }));
+  const inCallList = $('call-knocks');
+  inCallList.replaceChildren(...list.map((k) => item(k, `${k.name} is asking to join`)));
+  inCallList.hidden = !list.length;
 }
 
 function renderPresence(presence) {
