@@ -86,6 +86,19 @@ async fn tls_cert_flags_serve_a_certificate_from_elsewhere() {
 }
 
 #[test]
+fn help_ends_with_examples_a_newcomer_can_copy() {
+    let out = host().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    let examples = help.split("Examples:").nth(1).unwrap_or_else(|| panic!("no Examples section:\n{help}"));
+    for flag in ["--name Kitchen", "--open", "--no-mdns", "--listen 192.168.1.20:8443"] {
+        assert!(examples.contains(&format!("lancall-host {flag}")), "no example of {flag}:\n{examples}");
+    }
+    // Examples fit an 80-column terminal.
+    assert!(examples.lines().all(|l| l.chars().count() <= 80), "{examples}");
+}
+
+#[test]
 fn text_output_has_a_link_and_a_qr_code_for_each_address() {
     let data = tempfile::tempdir().unwrap();
     let mut child = host()

@@ -22,7 +22,15 @@ mod host_list;
     name = "lancall-host",
     version,
     about = "Host lancall video calls on this LAN without a window: serves the call page to browsers over HTTPS and relays their signaling.",
-    after_help = "Logs go to stderr; set the level with --log-level or RUST_LOG. Links and events go to stdout."
+    after_help = "Logs go to stderr; set the level with --log-level or RUST_LOG. Links and events go to stdout.
+
+Examples:
+  lancall-host --name Kitchen              host as \"Kitchen\" (prints link, QR)
+  lancall-host --open                      anyone on the LAN may join
+  lancall-host --no-mdns                   off mDNS: joiners need the link
+  lancall-host --listen 192.168.1.20:8443  one address and port (0: any)
+  lancall-host --json --knock ask          JSON events; answer knocks on stdin
+  lancall-host discover                    the lancall hosts on this network"
 )]
 struct Cli {
     #[command(subcommand)]
