@@ -57,18 +57,24 @@ async fn stopping_the_host_tells_every_client_it_is_closing() {
 }
 
 /// The real binary: SIGTERM makes it tell its clients before it exits.
-#[tokio::test]
-async fn lancall_host_on_sigterm_says_closing_then_exits() {
-    let dir = tempfile::tempdir().unwrap();
+/// `lancall-host --json` on 127.0.0.1 with no mDNS, data in `dir`, plus `extra`; its stdout lines.
+fn json_host(dir: &std::path::Path, extra: &[&str]) -> (std::process::Child, std::io::Lines<std::io::BufReader<std::process::ChildStdout>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lancall-host"))
-        .args(["--listen", "127.0.0.1:0", "--no-mdns", "--json", "--room", "standup", "--data-dir"])
-        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--no-mdns", "--json", "--data-dir"])
+        .arg(dir)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("lancall-host starts");
     let stdout = child.stdout.take().unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    (child, std::io::BufRead::lines(std::io::BufReader::new(stdout)))
+}
+
+#[tokio::test]
+async fn lancall_host_on_sigterm_says_closing_then_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, mut lines) = json_host(dir.path(), &["--room", "standup"]);
     let ready: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(ready["event"], "ready");
     assert_eq!(ready["room"], "standup");
@@ -108,15 +114,7 @@ async fn lancall_host_on_sigterm_says_closing_then_exits() {
 fn a_sigterm_right_after_ready_still_stops_the_host_cleanly() {
     for _ in 0..5 {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lancall-host"))
-            .args(["--listen", "127.0.0.1:0", "--no-mdns", "--no-http", "--json", "--data-dir"])
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("lancall-host starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        let (mut child, mut lines) = json_host(dir.path(), &["--no-http"]);
         let ready = lines.next().unwrap().unwrap();
         assert!(ready.contains(r#""event":"ready""#), "{ready}");
         let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();

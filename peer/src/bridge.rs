@@ -193,7 +193,7 @@ impl BridgePc {
         sink: FrameSink,
     ) -> Result<BridgePc, PeerError> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let pc = build_peer_connection(config, StackHandler::new(tx, |e| e)).await?;
+        let pc = build_peer_connection(config, StackHandler::new(tx)).await?;
         let inner = Arc::new(Inner {
             pc: Arc::new(pc),
             events,

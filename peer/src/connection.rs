@@ -465,12 +465,8 @@ impl Actor {
     /// microphone and camera on the first audio and video transceivers.
     async fn take_main_transceivers(&mut self, snapshot: &Snapshot) {
         for t in &snapshot.transceivers {
-            let taken = {
-                let main = lock(&self.main);
-                main.get(t.kind).is_some() || main.role(t.index) == TrackRole::Main
-            };
-            if taken {
-                continue;
+            if lock(&self.main).get(t.kind).is_some() {
+                continue; // this kind's main transceiver is taken (a later one is a screen)
             }
             lock(&self.main).set(t.kind, t.index);
             let result = async {

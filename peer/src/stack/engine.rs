@@ -205,23 +205,22 @@ pub(crate) enum StackEvent {
 
 /// Forwards the stack's callbacks, in order, to whoever owns the connection (never blocks the
 /// driver: calling back into the connection from a callback could).
-pub(crate) struct StackHandler<T> {
-    tx: mpsc::UnboundedSender<T>,
-    wrap: fn(StackEvent) -> T,
+pub(crate) struct StackHandler {
+    tx: mpsc::UnboundedSender<StackEvent>,
 }
 
-impl<T> StackHandler<T> {
-    pub(crate) fn new(tx: mpsc::UnboundedSender<T>, wrap: fn(StackEvent) -> T) -> Arc<Self> {
-        Arc::new(StackHandler { tx, wrap })
+impl StackHandler {
+    pub(crate) fn new(tx: mpsc::UnboundedSender<StackEvent>) -> Arc<Self> {
+        Arc::new(StackHandler { tx })
     }
 
     fn send(&self, ev: StackEvent) {
-        let _ = self.tx.send((self.wrap)(ev));
+        let _ = self.tx.send(ev);
     }
 }
 
 #[async_trait::async_trait]
-impl<T: Send + 'static> PeerConnectionEventHandler for StackHandler<T> {
+impl PeerConnectionEventHandler for StackHandler {
     async fn on_negotiation_needed(&self) {
         self.send(StackEvent::NegotiationNeeded);
     }

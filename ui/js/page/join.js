@@ -39,8 +39,7 @@ export function submitJoin({ knock: knocking = false } = {}) {
   if (!S.ready) {
     // A click is a promise: before the camera and microphone are open, remember it and keep it
     // once they are (a Join dropped here left people waiting on a page that did nothing).
-    pendingJoin = { knock: knocking };
-    S.joinQueued = true;
+    S.queuedJoin = { knock: knocking };
     updateJoinLabel();
     return;
   }
@@ -260,15 +259,11 @@ async function backToPrejoin() {
   await startPreview();
 }
 
-/** A Join asked for before the page was ready. @type {{knock: boolean}|null} */
-let pendingJoin = null;
-
 /** The camera and microphone have been opened (or have failed): a Join waiting goes ahead. */
 export function pageReady() {
   S.ready = true;
-  S.joinQueued = false;
-  const waiting = pendingJoin;
-  pendingJoin = null;
+  const waiting = S.queuedJoin;
+  S.queuedJoin = null;
   updateJoinLabel();
   if (waiting) submitJoin(waiting);
 }

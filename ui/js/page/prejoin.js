@@ -106,7 +106,7 @@ export function showProblem(title, detail, actions = [], tone = 'error') {
 /** "Join", "Joining…", or "Join without camera and microphone". */
 export function updateJoinLabel() {
   const btn = $('join');
-  if (S.phase === 'connecting' || S.joinQueued) {
+  if (S.phase === 'connecting' || S.queuedJoin) {
     btn.textContent = 'Joining…';
     return;
   }

@@ -67,7 +67,7 @@ export function adoptSavedDevices(saved) {
  * @typedef {object} PageState
  * @property {'prejoin'|'connecting'|'incall'|'leaving'|'ended'} phase which screen, and whether a call is on
  * @property {boolean} ready the camera and microphone have been opened, or have failed (join.js pageReady)
- * @property {boolean} joinQueued Join was pressed before the page was ready: it goes ahead then
+ * @property {{knock: boolean}|null} queuedJoin a Join pressed before the page was ready: it goes ahead then
  * @property {{host: string, room: string, token: string|null, fingerprint: string|null}} link what the page's own URL says
  * @property {{audio: MediaStreamTrack|null, video: MediaStreamTrack|null}} tracks our microphone and camera
  * @property {boolean} micOn
@@ -96,7 +96,7 @@ export function adoptSavedDevices(saved) {
 export const S = {
   phase: 'prejoin',
   ready: false,
-  joinQueued: false,
+  queuedJoin: null,
   link: parseJoinLink(location.href, location.protocol === 'https:' ? location.host : ''),
   tracks: { audio: null, video: null },
   micOn: store.get('micOn', true),
