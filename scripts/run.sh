@@ -22,7 +22,7 @@ esac
 
 if [ "$what" = app ]; then
   apt_need pkg-config:pkg-config build-essential libssl-dev libwebkit2gtk-4.1-dev \
-    libayatana-appindicator3-dev librsvg2-dev libxdo-dev
+    libayatana-appindicator3-dev librsvg2-dev libxdo-dev fonts-noto-color-emoji
   say "Building the lancall app (release; the first build takes several minutes)"
   cargo build --release --locked -p lancall
   [ $# -gt 0 ] && say "The app takes no arguments (ignored: $*); it reads LANCALL_* variables instead"

@@ -11,6 +11,7 @@ const COMMANDS: &[&str] = &[
     "start_hosting",
     "stop_hosting",
     "answer_knock",
+    "qr_code",
     "prepare_join",
     "signaling_open",
     "signaling_send",

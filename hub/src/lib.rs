@@ -8,6 +8,7 @@
 //!   and the app).
 //! - [`discovery`]: mDNS / DNS-SD, advertising a host and browsing for hosts.
 //! - [`netif`]: which interfaces and addresses count as the LAN, and watching them change.
+//! - [`qr`]: QR codes of join links (the app, the page's `/qr`, the terminal).
 //! - [`protocol`]: the signaling messages of `docs/PROTOCOL.md` (from the `lancall-protocol`
 //!   crate).
 //!
@@ -20,5 +21,6 @@ pub mod hub;
 pub mod netif;
 /// The signaling protocol this hub speaks (the `lancall-protocol` crate's hub half).
 pub use lancall_protocol::hub as protocol;
+pub mod qr;
 pub mod server;
 pub mod trust_page;

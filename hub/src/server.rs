@@ -284,6 +284,18 @@ fn route_https(req: Request<Incoming>, remote: SocketAddr, ctx: &Arc<Ctx>) -> Re
     }
     match path.as_str() {
         "/ws" => upgrade_websocket(req, remote, ctx),
+        // The call page's invite QR code (the page has the link; one QR maker for every screen).
+        "/qr" => match req.uri().query().and_then(crate::qr::text_from_query).as_deref().and_then(crate::qr::qr_matrix) {
+            Some(qr) => {
+                let mut resp = respond(StatusCode::OK, "application/json", serde_json::json!(qr).to_string());
+                resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                resp
+            }
+            None => text(
+                StatusCode::BAD_REQUEST,
+                format!("Ask for /qr?text=… with a percent-encoded text of 1 to {} bytes.\n", crate::qr::MAX_QR_TEXT),
+            ),
+        },
         "/healthz" => {
             let stats = ctx.hub.stats();
             let body = serde_json::json!({

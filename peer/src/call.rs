@@ -69,6 +69,10 @@ pub enum CallEvent {
         connection: String,
         /// The data channel is open.
         chat_open: bool,
+        /// Its hand is raised (its `status` on the data channel).
+        hand: bool,
+        /// It records the call.
+        recording: bool,
     },
     /// A participant is gone (`left`, `hangup`, `disconnected`, `timeout`, `gone`, ...).
     RemoteRemoved {
@@ -102,6 +106,17 @@ pub enum CallEvent {
         name: String,
         /// The line.
         text: String,
+    },
+    /// A reaction arrived (one of the protocol's list).
+    Reaction {
+        /// Connection id.
+        link: LinkId,
+        /// Sender's peer id.
+        peer: Option<String>,
+        /// Sender's display name.
+        name: String,
+        /// The emoji.
+        emoji: String,
     },
     /// The join cannot succeed as it is (wrong link, room full, ...).
     Fatal {
@@ -241,6 +256,8 @@ struct Remote {
     screen: Option<String>,
     connection: &'static str,
     chat_open: bool,
+    hand: bool,
+    recording: bool,
     orphan_until: Option<Instant>,
 }
 
@@ -578,6 +595,8 @@ impl Actor {
                 screen: None,
                 connection: "new",
                 chat_open: false,
+                hand: false,
+                recording: false,
                 orphan_until: None,
             },
         );
@@ -639,6 +658,15 @@ impl Actor {
                     text,
                 });
             }
+            LinkEvent::Status { hand, recording } => {
+                r.hand = hand;
+                r.recording = recording;
+                self.emit_updated(link);
+            }
+            LinkEvent::Reaction(emoji) => {
+                let (peer, name) = (r.id.clone(), r.name.clone());
+                self.emit(CallEvent::Reaction { link, peer, name, emoji });
+            }
             LinkEvent::Bye => self.remove_remote(link, "left").await,
         }
     }
@@ -653,6 +681,8 @@ impl Actor {
                 screen: r.screen.clone(),
                 connection: r.connection.to_owned(),
                 chat_open: r.chat_open,
+                hand: r.hand,
+                recording: r.recording,
             });
         }
     }

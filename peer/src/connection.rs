@@ -66,6 +66,15 @@ pub enum LinkEvent {
         /// The sender's clock (ms since the epoch), if it said.
         at: Option<f64>,
     },
+    /// The remote's raised hand and recording (`status` on the data channel).
+    Status {
+        /// Its hand is raised.
+        hand: bool,
+        /// It records the call.
+        recording: bool,
+    },
+    /// A reaction from the remote (one of the protocol's list).
+    Reaction(String),
     /// The remote said `bye` on the data channel.
     Bye,
 }
@@ -412,6 +421,8 @@ impl Actor {
             BridgeEvent::ChannelMessage { channel, .. } if self.channel != Some(channel) => {}
             BridgeEvent::ChannelMessage { text, .. } => match ChannelMessage::parse(&text) {
                 Some(ChannelMessage::Chat { text, at }) => self.emit(LinkEvent::Chat { text, at }),
+                Some(ChannelMessage::Status { hand, recording }) => self.emit(LinkEvent::Status { hand, recording }),
+                Some(ChannelMessage::Reaction { emoji }) => self.emit(LinkEvent::Reaction(emoji)),
                 Some(ChannelMessage::Bye) => self.emit(LinkEvent::Bye),
                 None => {}
             },

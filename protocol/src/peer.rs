@@ -137,9 +137,25 @@ pub enum ChannelMessage {
         /// Sender's clock, milliseconds since the Unix epoch.
         at: Option<f64>,
     },
+    /// `{"type": "status", "hand": BOOL, "recording": BOOL}`: the sender's raised hand and
+    /// whether it records the call; sent when the channel opens and on every change.
+    Status {
+        /// Its hand is raised.
+        hand: bool,
+        /// It is recording (everyone in the call is told: docs/PROTOCOL.md).
+        recording: bool,
+    },
+    /// `{"type": "reaction", "emoji": "…"}`: one of [`REACTIONS`], shown over the sender's tile.
+    Reaction {
+        /// The emoji.
+        emoji: String,
+    },
     /// `{"type": "bye"}`: the sender is hanging up.
     Bye,
 }
+
+/// The reactions a peer may send; anything else is ignored on receipt (the web client's list).
+pub const REACTIONS: [&str; 6] = ["👍", "👏", "😂", "😮", "❤️", "🎉"];
 
 impl ChannelMessage {
     /// Parses a data channel text; `None` for anything else (ignored).
@@ -153,6 +169,14 @@ impl ChannelMessage {
                     at: v.get("at").and_then(Value::as_f64),
                 })
             }
+            "status" => Some(ChannelMessage::Status {
+                hand: v.get("hand").and_then(Value::as_bool) == Some(true),
+                recording: v.get("recording").and_then(Value::as_bool) == Some(true),
+            }),
+            "reaction" => {
+                let emoji = v.get("emoji")?.as_str()?;
+                REACTIONS.contains(&emoji).then(|| ChannelMessage::Reaction { emoji: emoji.to_owned() })
+            }
             "bye" => Some(ChannelMessage::Bye),
             _ => None,
         }
@@ -164,6 +188,10 @@ impl ChannelMessage {
             ChannelMessage::Chat { text, at } => {
                 json!({ "type": "chat", "text": text, "at": at.unwrap_or_else(now_ms) }).to_string()
             }
+            ChannelMessage::Status { hand, recording } => {
+                json!({ "type": "status", "hand": hand, "recording": recording }).to_string()
+            }
+            ChannelMessage::Reaction { emoji } => json!({ "type": "reaction", "emoji": emoji }).to_string(),
             ChannelMessage::Bye => json!({ "type": "bye" }).to_string(),
         }
     }
@@ -220,6 +248,20 @@ mod tests {
         };
         assert_eq!(text.len(), MAX_CHAT_CHARS);
         assert_eq!(ChannelMessage::parse("not json"), None);
+        assert_eq!(
+            ChannelMessage::parse(r#"{"type":"status","hand":true,"recording":"yes"}"#),
+            Some(ChannelMessage::Status { hand: true, recording: false }),
+            "only a JSON true counts"
+        );
+        let status = ChannelMessage::Status { hand: false, recording: true };
+        assert_eq!(ChannelMessage::parse(&status.to_text()), Some(status));
+        let thumbs = ChannelMessage::Reaction { emoji: "👍".into() };
+        assert_eq!(ChannelMessage::parse(&thumbs.to_text()), Some(thumbs));
+        assert_eq!(
+            ChannelMessage::parse(r#"{"type":"reaction","emoji":"<img src=x>"}"#),
+            None,
+            "a reaction outside the list is dropped"
+        );
         assert_eq!(ChannelMessage::parse(r#"{"type":"chat"}"#), None);
     }
 }

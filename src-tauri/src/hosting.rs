@@ -34,15 +34,7 @@ pub struct Participant {
     pub name: String,
 }
 
-/// A QR code as rows of modules, `1` dark and `0` light: the UI draws it, so no image format
-/// and no `data:` URL are needed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct QrMatrix {
-    /// Modules per side.
-    pub size: usize,
-    /// `size * size` characters, row by row.
-    pub modules: String,
-}
+pub use lancall_hub::qr::{qr_matrix, QrMatrix};
 
 /// Who is in the call and who is knocking: sent to the UI after every change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -91,13 +83,6 @@ pub struct Hosting {
     forwarder: JoinHandle<()>,
     view: HostingView,
     _multicast: Option<MulticastGuard>,
-}
-
-/// Renders `text` as a QR code (error correction M: a phone reads it off a screen at an angle).
-pub fn qr_matrix(text: &str) -> Option<QrMatrix> {
-    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M).ok()?;
-    let modules = code.to_colors().iter().map(|c| if *c == qrcode::Color::Dark { '1' } else { '0' }).collect();
-    Some(QrMatrix { size: code.width(), modules })
 }
 
 /// The participants of `room` now.
@@ -261,15 +246,3 @@ impl Hosting {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn qr_codes_are_square_matrices() {
-        let qr = qr_matrix("https://192.168.1.20:7443/#room=call&token=0123456789abcdef0123456789abcdef&fp=aa").unwrap_or(QrMatrix { size: 0, modules: String::new() });
-        assert!(qr.size >= 21);
-        assert_eq!(qr.modules.len(), qr.size * qr.size);
-        assert!(qr.modules.chars().all(|c| c == '0' || c == '1'));
-    }
-}

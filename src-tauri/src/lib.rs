@@ -154,6 +154,7 @@ pub fn run() {
             commands::start_hosting,
             commands::stop_hosting,
             commands::answer_knock,
+            commands::qr_code,
             commands::prepare_join,
             commands::signaling_open,
             commands::signaling_send,

@@ -89,7 +89,9 @@ describe('media during a call', runnable(), () => {
     await bob.page.getByTestId('record').click();
     await bob.page.locator(`[data-testid=record-source][data-source="${ada.id}"]`).click();
     await bob.page.getByTestId('recording-indicator').waitFor({ state: 'visible' });
-    assert.match(await bob.page.getByTestId('recording-indicator').innerText(), /Recording Ada/);
+    assert.match(await bob.page.getByTestId('recording-indicator').innerText(), /You are recording Ada/);
+    // Ada is told, by name, for as long as Bob records (issue 13, broken 6).
+    await ada.page.getByTestId('recording-indicator').getByText('Bob is recording this call').waitFor({ timeout: 5000 });
     await bob.page.waitForTimeout(2500);
     const [download] = await Promise.all([bob.page.waitForEvent('download'), bob.page.getByTestId('record').click()]);
     const name = download.suggestedFilename();
@@ -99,6 +101,7 @@ describe('media during a call', runnable(), () => {
     // WebM files start with the EBML magic number.
     assert.deepEqual([...readFileSync(file).subarray(0, 4)], [0x1a, 0x45, 0xdf, 0xa3]);
     await bob.page.getByTestId('recording-indicator').waitFor({ state: 'hidden' });
+    await ada.page.getByTestId('recording-indicator').waitFor({ state: 'hidden', timeout: 5000 });
   });
 
   test('recording yourself works too', async () => {

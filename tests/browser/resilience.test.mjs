@@ -91,13 +91,27 @@ describe('a host restart', runnable(), () => {
     const httpPort = host.httpPort;
     const dataDir = host.dataDir;
     await host.stop(); // SIGTERM: the hub says `closing` first
-    await ada.page.getByTestId('banner').getByText(/shutting down|Lost the connection/).waitFor({ timeout: 5000 });
-    // Media between the browsers does not need the host.
+    // The host's own sentence stays while the page waits to reconnect (it used to be replaced at
+    // once by a generic one), with a countdown to the next try that ticks, and Retry now.
+    const banner = ada.page.getByTestId('banner');
+    await banner.getByText(/Trying again in \d+ s/).waitFor({ timeout: 10_000 });
+    assert.match(await banner.innerText(), /shutting down/i);
+    const secs = async () => Number((await banner.innerText()).match(/Trying again in (\d+) s/)?.[1] ?? NaN);
+    await waitFor(async () => (await secs()) >= 2, { timeout: 20_000, what: 'a retry 2 s or more away' });
+    const from = await secs();
+    await waitFor(async () => (await secs()) < from, { timeout: 5000, what: 'the countdown ticks' });
+    assert.match(await banner.innerText(), /shutting down/i, 'still the host\'s reason');
+    assert.equal(await banner.getByRole('button', { name: 'Retry now' }).count(), 1);
+    // Media between the browsers does not need the host, and a tile over live video does not
+    // say Reconnecting (the peer's hub link is down, its picture is not).
     const during = await received(bob.page, ada.id);
     await waitFor(async () => (await received(bob.page, ada.id)).framesDecoded > during.framesDecoded + 10, { what: 'frames while the host is down' });
+    assert.equal(await bob.page.locator(`[data-testid=remote-tile][data-peer="${ada.id}"] .tile-state`).isVisible(), false);
     const token = host.token;
     host = await startHost({ port, httpPort, dataDir });
     assert.equal(host.token, token, 'the restarted host kept the room token');
+    // Retry now tries at once (whichever try comes first, Ada is back).
+    await banner.getByRole('button', { name: 'Retry now' }).click().catch(() => {});
     const [ada2, bob2] = await Promise.all([
       waitFor(async () => { const id = await selfId(ada); return id !== ada.id && id; }, { timeout: 30_000, what: 'Ada rejoined' }),
       waitFor(async () => { const id = await selfId(bob); return id !== bob.id && id; }, { timeout: 30_000, what: 'Bob rejoined' }),

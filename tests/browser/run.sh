@@ -60,6 +60,12 @@ if [[ ! -x /usr/bin/chromium ]]; then
     exit 0
   fi
 fi
+# Reactions and the raised hand are emoji: without a colour emoji font they draw as empty boxes.
+if [[ ! -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf && $(id -u) -eq 0 ]]; then
+  say "installing Debian's fonts-noto-color-emoji (reactions are emoji)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-color-emoji </dev/null >/dev/null \
+    || { apt-get update -qq </dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-color-emoji </dev/null >/dev/null; }
+fi
 if [[ ! -d "$TESTS/node_modules/playwright-core" ]]; then
   say "installing npm dependencies in tests/ (playwright-core; no browser download)"
   export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1

@@ -37,14 +37,39 @@ try {
   await bad.context.close();
 
   const ada = await joinCall(browser, host.joinUrl, 'Ada Lovelace', { quality: '360p', viewport: { width: 1280, height: 800 } });
+  // Alone: the invitation (link, Copy, QR code), on a desktop and a phone (light theme there).
+  await ada.page.locator('[data-testid=invite-qr] svg').waitFor();
+  await shot(ada.page, 'alone-invite-desktop');
+  // The same on a phone, in the light theme.
+  await ada.page.setViewportSize({ width: 390, height: 844 });
+  await ada.page.emulateMedia({ colorScheme: 'light' });
+  await sleep(400);
+  await shot(ada.page, 'alone-invite-phone-light');
+  await ada.page.setViewportSize({ width: 1280, height: 800 });
+  await ada.page.emulateMedia({ colorScheme: 'dark' });
   const bob = await joinCall(browser, host.joinUrl, 'Bob', { quality: '360p', viewport: { width: 390, height: 844 } });
   const cy = await joinCall(browser, host.joinUrl, 'Cy', { quality: '360p', viewport: { width: 1280, height: 800 } });
   await waitForVideo(ada.page, bob.id);
   await waitForVideo(ada.page, cy.id);
   await cy.page.getByTestId('mute-audio').click();
-  await sleep(800);
+  await bob.page.getByTestId('raise-hand').click();
+  await sleep(2500);
+  await cy.page.getByTestId('react').click();
+  await cy.page.getByTestId('reaction-choice').first().click();
+  await sleep(700);
   await shot(ada.page, 'call-3-desktop');
   await shot(bob.page, 'call-3-phone');
+  await ada.page.getByTestId('open-people').click();
+  await sleep(300);
+  await shot(ada.page, 'call-people-desktop');
+  await bob.page.getByTestId('more').click();
+  await sleep(200);
+  await shot(bob.page, 'call-more-phone');
+  await bob.page.keyboard.press('Escape');
+  await ada.page.keyboard.press('?');
+  await sleep(200);
+  await shot(ada.page, 'call-shortcuts');
+  await ada.page.keyboard.press('Escape');
   await ada.page.getByTestId('open-chat').click();
   await ada.page.getByTestId('chat-input').fill('Can everyone see my screen?');
   await ada.page.getByTestId('chat-send').click();

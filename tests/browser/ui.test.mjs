@@ -81,11 +81,27 @@ describe('the page', runnable(), () => {
     const { page } = ada;
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 390, `page is ${width}px wide`);
-    for (const id of ['mute-audio', 'mute-video', 'share-screen', 'record', 'open-chat', 'hangup']) {
+    for (const id of ['mute-audio', 'mute-video', 'raise-hand', 'react', 'open-chat', 'more', 'hangup', 'open-people']) {
       const box = await page.getByTestId(id).boundingBox();
       assert.ok(box && box.x >= 0 && box.x + box.width <= 390 && box.y + box.height <= 844, `${id} is on screen: ${JSON.stringify(box)}`);
-      assert.ok(box.width >= 36 && box.height >= 36, `${id} is big enough to tap`);
+      assert.ok(box.width >= 32 && box.height >= 32, `${id} is big enough to tap`);
     }
+    // What has no room in the toolbar is in the More menu, on screen, and works from there.
+    await page.getByTestId('more').click();
+    for (const id of ['more-share', 'more-record', 'more-stats', 'more-settings', 'more-shortcuts']) {
+      const box = await page.getByTestId(id).boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= 390 && box.y >= 0 && box.y + box.height <= 844, `${id} is on screen: ${JSON.stringify(box)}`);
+    }
+    await page.getByTestId('more-record').click();
+    const source = page.getByTestId('record-source').first();
+    await source.waitFor({ state: 'visible' });
+    const box = await source.boundingBox();
+    assert.ok(box && box.y + box.height <= 844, 'the record menu opens on screen');
+    await page.keyboard.press('Escape');
+    await page.getByTestId('more').click();
+    await page.getByTestId('more-stats').click();
+    await page.getByTestId('stats').waitFor({ state: 'visible' });
+    await page.keyboard.press('Escape');
   });
 
   test('controls have names for screen readers and state for toggles', async () => {

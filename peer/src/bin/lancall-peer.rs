@@ -255,6 +255,8 @@ async fn run(args: Args, out: Out) -> i32 {
     let mut names: HashMap<LinkId, (Option<String>, String)> = HashMap::new();
     let mut connected: std::collections::HashSet<LinkId> = Default::default();
     let mut greeted: std::collections::HashSet<LinkId> = Default::default();
+    // What each remote last said of its hand and recording (an event goes out on each change).
+    let mut statuses: std::collections::HashMap<LinkId, (bool, bool)> = Default::default();
     let joined_at = Instant::now();
     let mut code = 0;
 
@@ -266,8 +268,12 @@ async fn run(args: Args, out: Out) -> i32 {
                 out.event(value);
                 match ev {
                     CallEvent::RemoteAdded { link, peer, name, .. } => { names.insert(link, (peer, name)); }
-                    CallEvent::RemoteUpdated { link, peer, name, connection, chat_open, .. } => {
+                    CallEvent::RemoteUpdated { link, peer, name, connection, chat_open, hand, recording, .. } => {
                         names.insert(link, (peer.clone(), name.clone()));
+                        if statuses.insert(link, (hand, recording)).unwrap_or((false, false)) != (hand, recording) {
+                            out.event(json!({"event": "status", "link": link, "peer": peer, "name": name,
+                                "hand": hand, "recording": recording}));
+                        }
                         if connection == "connected" && connected.insert(link) {
                             out.event(json!({"event": "peer-connected", "link": link, "peer": peer, "name": name,
                                 "ms_since_join": joined_at.elapsed().as_millis() as u64}));
@@ -282,10 +288,14 @@ async fn run(args: Args, out: Out) -> i32 {
                         names.remove(&link);
                         connected.remove(&link);
                         greeted.remove(&link);
+                        statuses.remove(&link);
                         if let Ok(mut t) = tallies.lock() { t.remove(&link); }
                     }
                     CallEvent::Chat { name, text, .. } if !text.starts_with(REPLY_PREFIX) => {
                         call.send_chat(&format!("{REPLY_PREFIX}{text} (from {name})")).await;
+                    }
+                    CallEvent::Reaction { link, peer, name, emoji } => {
+                        out.event(json!({"event": "reaction", "link": link, "peer": peer, "name": name, "emoji": emoji}));
                     }
                     CallEvent::Fatal { message, .. } => {
                         code = fail(&out, &message);

@@ -14,7 +14,7 @@ use tauri::{AppHandle, Emitter, Manager, State};
 use lancall_protocol::HostAddr;
 use crate::error::AppError;
 use crate::finder::{FinderStatus, HostEntry};
-use crate::hosting::{Hosting, HostingView};
+use crate::hosting::{qr_matrix, Hosting, HostingView, QrMatrix};
 use crate::settings::{Settings, SettingsUpdate};
 use crate::signaling::{self, SessionEvent, Target};
 use crate::state::{lock, AppState, LocalCall};
@@ -149,6 +149,13 @@ pub struct JoinTarget {
 /// holds that CA. The pin is then kept for the signaling session. A host found by mDNS may
 /// announce several addresses and listen on only some: `alternatives` are tried in order when
 /// an address does not answer (never when one answers with the wrong identity).
+/// The QR code of `text` (a join link) for the call page's invite: the same maker as the host
+/// screen's and the browser page's (`lancall_hub::qr`).
+#[tauri::command]
+pub fn qr_code(text: String) -> Result<QrMatrix, AppError> {
+    qr_matrix(&text).ok_or_else(|| AppError::BadAddress(format!("no QR code for a text of {} bytes (1 to {} fit)", text.len(), lancall_hub::qr::MAX_QR_TEXT)))
+}
+
 #[tauri::command]
 pub async fn prepare_join(
     state: State<'_, AppState>,

@@ -161,8 +161,8 @@ export function makeRemoteNamespace() {
 }
 
 /** A fresh browser profile on the join link, as a person opening it. */
-export async function openPage(browser, url, { viewport = { width: 960, height: 640 }, permissions } = {}) {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, acceptDownloads: true, permissions });
+export async function openPage(browser, url, { viewport = { width: 960, height: 640 }, permissions, colorScheme = 'dark' } = {}) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, acceptDownloads: true, permissions, colorScheme });
   const page = await context.newPage();
   page.on('pageerror', (err) => console.error(`[page error] ${err.message}`));
   page.on('console', (msg) => {
@@ -183,8 +183,8 @@ export async function openPage(browser, url, { viewport = { width: 960, height: 
  * Open the link, type a name, wait for the camera preview, press Join, wait for the call screen.
  * @returns {Promise<{page, context, name, id: string}>}
  */
-export async function joinCall(browser, url, name, { quality, waitPreview = true, viewport } = {}) {
-  const { context, page } = await openPage(browser, url, { viewport });
+export async function joinCall(browser, url, name, { quality, waitPreview = true, viewport, colorScheme } = {}) {
+  const { context, page } = await openPage(browser, url, { viewport, colorScheme });
   await page.getByTestId('name').fill(name);
   if (quality) await page.getByTestId('quality-select').selectOption(quality);
   if (waitPreview) await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.videoWidth > 0, null, { timeout: 10_000 });

@@ -12,6 +12,7 @@
 //   remote-updated  { remote }   name, id, mute state, media, connection or chat state changed
 //   remote-removed  { remote, reason }
 //   chat            { remote, text, at }
+//   reaction        { remote, emoji }     a reaction to show over the sender's tile
 //   status / fatal / closing     forwarded from the signaling client
 
 import { randomId } from './ids.js';
@@ -23,6 +24,12 @@ const ORPHAN_GRACE_MS = 30_000;
 const DISCONNECTED_RESTART_MS = 2_500;
 /** While a connection is not back, restart ICE again this often. */
 const RESTART_RETRY_MS = 8_000;
+
+/** The reactions anyone may send (others are ignored on receipt): docs/PROTOCOL.md. */
+export const REACTIONS = Object.freeze(['👍', '👏', '😂', '😮', '❤️', '🎉']);
+/** At most this many reactions from one peer are shown per REACTION_WINDOW_MS (the rest dropped). */
+const REACTION_BURST = 6;
+const REACTION_WINDOW_MS = 3_000;
 
 /** One remote participant and our connection to them. */
 export class Remote {
@@ -43,6 +50,12 @@ export class Remote {
     /** @type {{audio: RTCRtpTransceiver|null, video: RTCRtpTransceiver|null, screen: RTCRtpTransceiver|null}} what we send them on */
     this.tx = { audio: null, video: null, screen: null };
     this.state = { muted: { audio: false, video: false }, screen: null };
+    /** what it said on the data channel: its hand is raised, it is recording */
+    this.status = { hand: false, recording: false };
+    /** @type {number[]} when its last reactions arrived (flood limit) */
+    this.reactionTimes = [];
+    /** @type {'good'|'fair'|'poor'|null} how the connection is doing (the page measures it) */
+    this.quality = null;
     this.mainStream = new MediaStream();
     /** @type {MediaStream|null} */
     this.screenStream = null;
@@ -94,6 +107,8 @@ export class Call extends EventTarget {
       screenStream: null,
     };
     this.muted = { audio: false, video: false };
+    /** ours, said to everyone on the data channel: our hand is raised, we are recording */
+    this.status = { hand: false, recording: false };
     this.ended = false;
 
     /** @param {string} type @param {(detail: any) => void} fn */
@@ -200,10 +215,48 @@ export class Call extends EventTarget {
     let sent = 0;
     for (const r of this.participants) {
       if (!r.chatOpen) continue;
-      /** @type {RTCDataChannel} */ (r.dc).send(JSON.stringify({ type: 'chat', text, at: Date.now() }));
-      sent += 1;
+      if (this.sendOnChannel(r, { type: 'chat', text, at: Date.now() })) sent += 1;
     }
     return sent;
+  }
+
+  /**
+   * Raise or lower our hand, or say whether we record; everyone is told, and whoever joins later
+   * is told when their data channel opens.
+   * @param {{hand?: boolean, recording?: boolean}} change
+   */
+  setStatus(change) {
+    if (change.hand !== undefined) this.status.hand = !!change.hand;
+    if (change.recording !== undefined) this.status.recording = !!change.recording;
+    for (const r of this.participants) this.sendStatus(r);
+  }
+
+  /** @private @param {Remote} r */
+  sendStatus(r) {
+    this.sendOnChannel(r, { type: 'status', hand: this.status.hand, recording: this.status.recording });
+  }
+
+  /**
+   * Send a reaction (one of REACTIONS) to everyone; returns how many got it.
+   * @param {string} emoji
+   */
+  sendReaction(emoji) {
+    if (!REACTIONS.includes(emoji)) return 0;
+    let sent = 0;
+    for (const r of this.participants) if (this.sendOnChannel(r, { type: 'reaction', emoji })) sent += 1;
+    return sent;
+  }
+
+  /** @private @param {Remote} r @param {object} msg @returns {boolean} whether it went */
+  sendOnChannel(r, msg) {
+    if (!r.chatOpen) return false;
+    try {
+      /** @type {RTCDataChannel} */ (r.dc).send(JSON.stringify(msg));
+      return true;
+    } catch (err) {
+      console.warn('lancall: data channel send failed', err);
+      return false;
+    }
   }
 
   // ---- leaving -----------------------------------------------------------------------------
@@ -423,7 +476,11 @@ export class Call extends EventTarget {
   attachChannel(r, dc) {
     r.dc = dc;
     const changed = () => this.emit('remote-updated', { remote: r });
-    dc.addEventListener('open', changed);
+    dc.addEventListener('open', () => {
+      // Whoever joins learns our raised hand and our recording from this first message.
+      this.sendStatus(r);
+      changed();
+    });
     dc.addEventListener('close', () => {
       changed();
       // The other side closed its page or hung up: do not wait for the hub to say so.
@@ -440,6 +497,15 @@ export class Call extends EventTarget {
       }
       if (msg?.type === 'chat' && typeof msg.text === 'string') {
         this.emit('chat', { remote: r, text: msg.text.slice(0, 4000), at: Date.now() });
+      } else if (msg?.type === 'status') {
+        r.status = { hand: msg.hand === true, recording: msg.recording === true };
+        changed();
+      } else if (msg?.type === 'reaction' && REACTIONS.includes(msg.emoji)) {
+        const now = Date.now();
+        r.reactionTimes = r.reactionTimes.filter((t) => now - t < REACTION_WINDOW_MS);
+        if (r.reactionTimes.length >= REACTION_BURST) return;
+        r.reactionTimes.push(now);
+        this.emit('reaction', { remote: r, emoji: msg.emoji });
       } else if (msg?.type === 'bye') {
         this.dropRemote(r, 'left');
       }

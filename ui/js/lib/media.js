@@ -31,10 +31,10 @@ export function videoConstraints({ deviceId, facingMode, quality = '720p', frame
   return c;
 }
 
-/** @param {{deviceId?: string}} [choice] */
-export function audioConstraints({ deviceId } = {}) {
+/** @param {{deviceId?: string, noiseSuppression?: boolean}} [choice] */
+export function audioConstraints({ deviceId, noiseSuppression = true } = {}) {
   /** @type {MediaTrackConstraints} */
-  const c = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+  const c = { echoCancellation: true, noiseSuppression, autoGainControl: true };
   if (deviceId) c.deviceId = { exact: deviceId };
   return c;
 }

@@ -80,6 +80,13 @@ export class SignalingClient extends EventTarget {
     this.open();
   }
 
+  /** While waiting to reconnect, try at once instead (the person pressed "Retry now"). */
+  retryNow() {
+    if (this.stopped || this.transport) return;
+    clearTimeout(this.retryTimer);
+    this.open();
+  }
+
   /** Send `leave` if joined, then close for good. */
   stop() {
     this.stopped = true;

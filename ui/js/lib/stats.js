@@ -10,7 +10,10 @@
  * @property {{codec: string|null, width: number, height: number, fps: number}|null} videoOut
  * @property {{codec: string|null, level: number, energy: number, bytes: number}|null} audio inbound audio
  * @property {number|null} rttMs
- * @property {number|null} lossPct
+ * @property {number|null} lossPct since the connection began
+ * @property {number} packetsLost
+ * @property {number} packetsReceived
+ * @property {number|null} recentLossPct since the previous sample (null without one, or no packets)
  * @property {string|null} path
  * @property {string} [pathLocal]
  * @property {number|null} kbpsIn
@@ -36,6 +39,9 @@ export function summarize(report, prev) {
     audio: null, // inbound audio: codec, level, energy
     rttMs: null,
     lossPct: null,
+    packetsLost: 0,
+    packetsReceived: 0,
+    recentLossPct: null,
     path: null,
     kbpsIn: null,
     kbpsOut: null,
@@ -96,6 +102,13 @@ export function summarize(report, prev) {
     }
   }
   if (lost + received > 0) out.lossPct = (100 * lost) / (lost + received);
+  out.packetsLost = lost;
+  out.packetsReceived = received;
+  if (prev) {
+    const dLost = Math.max(0, lost - prev.packetsLost);
+    const dReceived = Math.max(0, received - prev.packetsReceived);
+    if (dLost + dReceived > 0) out.recentLossPct = (100 * dLost) / (dLost + dReceived);
+  }
   if (prev && now > prev.at) {
     const secs = (now - prev.at) / 1000;
     out.kbpsIn = Math.max(0, Math.round(((out.bytesIn - prev.bytesIn) * 8) / 1000 / secs));
@@ -105,15 +118,32 @@ export function summarize(report, prev) {
 }
 
 /**
+ * How a connection is doing, as a tile's signal bars say it: 'good' (3 bars), 'fair' (2) or
+ * 'poor' (1), from the round trip and the packets lost since the last sample; null while unknown.
+ * On a LAN a good link has a round trip of a few ms and no loss.
+ * @param {StatsSummary} s
+ * @returns {'good'|'fair'|'poor'|null}
+ */
+export function quality(s) {
+  const loss = s.recentLossPct;
+  const rtt = s.rttMs;
+  if (loss === null && rtt === null) return null;
+  if ((loss ?? 0) >= 8 || (rtt ?? 0) >= 400) return 'poor';
+  if ((loss ?? 0) >= 2 || (rtt ?? 0) >= 150) return 'fair';
+  return 'good';
+}
+
+/**
  * Rows for the stats panel: [label, value] pairs.
  * @param {StatsSummary} s
+ * @param {{cameraOff?: boolean}} [remote] what the other side said (a camera that is off sends no frames)
  * @returns {Array<[string, string]>}
  */
-export function statRows(s) {
+export function statRows(s, remote = {}) {
   const dash = '–';
   const v = s.video;
   return [
-    ['Video in', v ? `${v.codec ?? '?'} ${v.width ?? '?'}×${v.height ?? '?'} @ ${v.fps ?? 0} fps` : dash],
+    ['Video in', remote.cameraOff ? 'camera off' : v ? `${v.codec ?? '?'} ${v.width ?? '?'}×${v.height ?? '?'} @ ${v.fps ?? 0} fps` : dash],
     ['Video out', s.videoOut ? `${s.videoOut.codec ?? '?'} ${s.videoOut.width}×${s.videoOut.height} @ ${s.videoOut.fps ?? 0} fps` : dash],
     ['Audio in', s.audio ? `${s.audio.codec ?? '?'}` : dash],
     ['Bitrate in', s.kbpsIn !== null ? `${s.kbpsIn} kbit/s` : dash],

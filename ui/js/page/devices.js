@@ -19,7 +19,7 @@ function videoWanted() {
 
 function audioWanted() {
   const known = S.devices.audioinput.some((d) => d.deviceId === prefs.micId);
-  return media.audioConstraints({ deviceId: known ? prefs.micId : '' });
+  return media.audioConstraints({ deviceId: known ? prefs.micId : '', noiseSuppression: prefs.noiseSuppression });
 }
 
 /** Use `track` as our microphone or camera (null for none); the old one is stopped. */
@@ -81,7 +81,7 @@ async function switchDevice(kind, deviceId) {
   const constraints =
     kind === 'video'
       ? media.videoConstraints({ deviceId, quality: prefs.quality, frameRate: Number(prefs.frameRate) })
-      : media.audioConstraints({ deviceId });
+      : media.audioConstraints({ deviceId, noiseSuppression: prefs.noiseSuppression });
   let res = await media.openCamera({ audio: kind === 'audio' && constraints, video: kind === 'video' && constraints });
   if (!res[kind] && res.problems[0]?.code === 'in-use' && S.tracks[kind]) {
     // Phones often cannot open a second camera while one is open: let go of the old one first.
@@ -245,9 +245,40 @@ function fillQualityMenus() {
   f.value = String(media.FRAME_RATES.includes(Number(prefs.frameRate)) ? prefs.frameRate : 30);
 }
 
+/**
+ * The noise-suppression switch: the engine filters the microphone (on by default); off suits
+ * music. Tried on the running microphone first; where the engine does not change a running
+ * track's filter, the microphone is opened again with it. Absent where the engine has no filter.
+ */
+async function applyNoiseSuppression() {
+  const on = prefs.noiseSuppression;
+  const track = S.tracks.audio;
+  if (!track) return;
+  try {
+    await track.applyConstraints({ ...track.getConstraints(), noiseSuppression: on });
+  } catch {
+    /* reopened below */
+  }
+  if (track.getSettings().noiseSuppression !== on) await switchDevice('audio', prefs.micId);
+  announce(on ? 'Noise suppression on' : 'Noise suppression off');
+}
+
+function initNoiseSuppression() {
+  const box = $('noise-suppression');
+  const supported = !!navigator.mediaDevices?.getSupportedConstraints?.().noiseSuppression;
+  box.closest('.switch-field').hidden = !supported;
+  box.checked = prefs.noiseSuppression;
+  box.addEventListener('change', () => {
+    prefs.noiseSuppression = box.checked;
+    savePrefs();
+    applyNoiseSuppression();
+  });
+}
+
 /** The device controls (pre-join and call buttons, Settings lists) and the microphone meter. */
 export function initDevices() {
   fillQualityMenus();
+  initNoiseSuppression();
   $('prejoin-mic').addEventListener('click', toggleMic);
   $('prejoin-cam').addEventListener('click', toggleCam);
   $('prejoin-flip').addEventListener('click', flipCamera);

@@ -14,12 +14,7 @@ import { removeRecordButton } from './record.js';
 import { parseJoinLink, ROOM_RE, TOKEN_RE } from '../lib/link.js';
 import { inApp, invoke, listen } from '../lib/tauri.js';
 import { bridgeAvailable } from '../rtc/rtc-bridge.js';
-
-const svgEl = (tag, attrs) => {
-  const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-  return node;
-};
+import { drawQr, renderPanelKnocks, setHostedLink } from './people.js';
 
 const H = {
   hosting: null,
@@ -246,22 +241,6 @@ function renderHosts(hosts) {
 
 // ---- hosting -------------------------------------------------------------------------------
 
-function drawQr(box, qr) {
-  box.replaceChildren();
-  if (!qr) return;
-  const n = qr.size;
-  const quiet = 4;
-  let d = '';
-  for (let y = 0; y < n; y += 1) {
-    for (let x = 0; x < n; x += 1) {
-      if (qr.modules[y * n + x] === '1') d += `M${x + quiet} ${y + quiet}h1v1h-1z`;
-    }
-  }
-  const svg = svgEl('svg', { viewBox: `0 0 ${n + 2 * quiet} ${n + 2 * quiet}`, 'shape-rendering': 'crispEdges' });
-  svg.append(svgEl('rect', { width: n + 2 * quiet, height: n + 2 * quiet, class: 'qr-light' }), svgEl('path', { d, class: 'qr-dark' }));
-  box.append(svg);
-}
-
 function renderParticipants(list) {
   const people = list ?? [];
   $('participant-total').textContent = String(people.length);
@@ -294,6 +273,7 @@ function renderKnocks(knocks) {
   const inCallList = $('call-knocks');
   inCallList.replaceChildren(...list.map((k) => item(k, `${k.name} is asking to join`)));
   inCallList.hidden = !list.length;
+  renderPanelKnocks(list, answer);
 }
 
 function renderPresence(presence) {
@@ -304,6 +284,7 @@ function renderPresence(presence) {
 function renderHosting(view) {
   H.hosting = view ?? null;
   const on = !!view;
+  setHostedLink(on ? { host: view.address, url: view.join_url } : null);
   $('hosting').hidden = !on;
   $('host-call').hidden = on;
   $('host-intro').hidden = on;

@@ -8,8 +8,10 @@ import { checkName, readAddress, showAddress, showProblem, clearProblem, updateJ
 import { renderLocal, renderRemote, removeRemoteTiles, removeAllTiles, updateCount, detachPlayers } from './tiles.js';
 import { startPreview, stopLocalTracks } from './devices.js';
 import { stopScreen } from './share.js';
-import { stopRecording } from './record.js';
+import { stopRecording, renderRecIndicator } from './record.js';
 import { openPanel, onChat, refreshStatsIfOpen } from './panels.js';
+import { renderInvite, renderPeople, resetInvite } from './people.js';
+import { onReaction, renderHand } from './reactions.js';
 import { SignalingClient } from '../lib/signaling.js';
 import { transportFor } from '../lib/transport-for.js';
 import { Call } from '../lib/call.js';
@@ -120,22 +122,34 @@ function join({ host, room, token, name, createPeerConnection, knock: knocking =
   call.addEventListener('status', (ev) => onStatus(ev.detail));
   call.addEventListener('fatal', (ev) => onFatal(ev.detail));
   call.addEventListener('closing', (ev) => {
-    showBanner(`${ev.detail.message} You will be reconnected when it is back.`, 'warn');
+    closingMessage = String(ev.detail.message || 'The host is shutting down.');
+    showBanner(`${closingMessage} You will be reconnected when it is back.`, 'warn');
   });
   call.addEventListener('remote-added', (ev) => {
     renderRemote(ev.detail.remote);
     refreshStatsIfOpen();
+    peopleChanged();
     announce(`${ev.detail.remote.name} joined`);
   });
   call.addEventListener('remote-updated', (ev) => {
-    renderRemote(ev.detail.remote);
+    const r = ev.detail.remote;
+    const before = handsUp.has(r);
+    if (r.status.hand && !before) {
+      handsUp.add(r);
+      announce(`${r.name} raised their hand`);
+    } else if (!r.status.hand && before) handsUp.delete(r);
+    renderRemote(r);
     refreshStatsIfOpen();
+    peopleChanged();
   });
   call.addEventListener('remote-removed', (ev) => {
+    handsUp.delete(ev.detail.remote);
     removeRemoteTiles(ev.detail.remote);
+    peopleChanged();
     if (ev.detail.reason !== 'hangup') announce(`${ev.detail.remote.name} left`);
   });
   call.addEventListener('chat', (ev) => onChat(ev.detail));
+  call.addEventListener('reaction', (ev) => onReaction(ev.detail));
   call.addEventListener('knock-wait', () => {
     showProblem('Waiting for the host to let you in…', 'The host sees your name and decides.', [['Cancel', () => abortJoin(), 'stop-trying']], 'warn');
   });
@@ -147,7 +161,42 @@ function join({ host, room, token, name, createPeerConnection, knock: knocking =
   call.start({ knock: knocking });
 }
 
+/** Whose hand we last saw raised (to say it once when it goes up). */
+const handsUp = new WeakSet();
+
+/** Someone came, went or changed: the People panel, the invitation and the REC sign follow. */
+function peopleChanged() {
+  if (S.panel === 'people') renderPeople();
+  renderInvite();
+  renderRecIndicator();
+}
+
+/** What the host said when it went away (its `closing` message), until we are back. */
+let closingMessage = /** @type {string|null} */ (null);
+/** @type {ReturnType<typeof setInterval> | undefined} the reconnect countdown's ticker */
+let countdown;
+
+/**
+ * The banner while the hub is away: why (the host's own words if it said any), that the call
+ * goes on between those already in it, and when the next try is, counting down, with Retry now.
+ * @param {number|null} nextTryAt Date.now() of the next try, or null while a try is under way
+ */
+function showReconnecting(nextTryAt) {
+  clearInterval(countdown);
+  const lead = `${closingMessage ?? 'Lost the connection to the host.'} People already in the call can still see and hear you.`;
+  const say = () => {
+    const secs = nextTryAt === null ? 0 : Math.ceil((nextTryAt - Date.now()) / 1000);
+    const when = nextTryAt === null || secs <= 0 ? ' Reconnecting…' : ` Trying again in ${secs} s.`;
+    showBanner(`${lead}${when}`, 'warn', 0, nextTryAt === null ? null : ['Retry now', () => S.signaling?.retryNow()]);
+    if (secs <= 0) clearInterval(countdown);
+  };
+  say();
+  if (nextTryAt !== null) countdown = setInterval(say, 1000);
+}
+
 function onJoined({ room, rejoined }) {
+  clearInterval(countdown);
+  closingMessage = null;
   if (rejoined) {
     showBanner('Reconnected to the host.', 'ok', 3000);
     return;
@@ -159,6 +208,9 @@ function onJoined({ room, rejoined }) {
   $('settings-panel').append($('device-settings'));
   renderLocal();
   updateCount();
+  renderHand();
+  resetInvite();
+  renderRecIndicator();
   hideBanner();
   announce(`Joined ${room}`);
 }
@@ -179,8 +231,7 @@ function onStatus({ state, reason, everJoined, retryInMs }) {
     }
     showProblem(`Cannot reach the host at ${host}.`, detail, [['Stop trying', () => abortJoin(), 'stop-trying']], 'warn');
   } else if (state === 'reconnecting' && S.phase === 'incall') {
-    const secs = retryInMs ? ` Trying again in ${Math.max(1, Math.round(retryInMs / 1000))} s.` : '';
-    showBanner(`Lost the connection to the host. People already in the call can still see and hear you.${secs}`, 'warn');
+    showReconnecting(retryInMs ? Date.now() + retryInMs : null);
   }
 }
 
@@ -223,6 +274,8 @@ function teardownCall() {
 export async function hangup() {
   if (S.phase !== 'incall') return;
   S.phase = 'leaving';
+  clearInterval(countdown);
+  closingMessage = null;
   await stopRecording();
   await detachPlayers();
   await S.call?.hangup();

@@ -1,15 +1,21 @@
-// Keyboard shortcuts: M microphone, V camera, S share screen, R record, C chat, I statistics,
-// Shift+H leave, Esc closes a panel or menu (index.html's aria-keyshortcuts say the same).
+// Keyboard shortcuts: M microphone, V camera, S share screen, H raise hand, E reactions, R record,
+// C chat, P people, I statistics, F full screen, ? the shortcut sheet, Shift+H leave, Esc closes
+// a menu, the sheet or a panel (index.html's aria-keyshortcuts and more.js's SHORTCUTS say the same).
 import { S } from './state.js';
 import { toggleMic, toggleCam } from './devices.js';
 import { canShare, toggleScreen } from './share.js';
 import { canRecord, onRecordButton, recordMenuOpen, toggleRecordMenu } from './record.js';
 import { openPanel, togglePanel } from './panels.js';
 import { hangup } from './join.js';
+import { toggleHand, reactMenuOpen, toggleReactMenu } from './reactions.js';
+import { closeShortcuts, moreMenuOpen, showShortcuts, toggleFullscreen, toggleMoreMenu } from './more.js';
 
 function onKey(ev) {
   if (ev.key === 'Escape') {
     if (recordMenuOpen()) toggleRecordMenu(false);
+    else if (reactMenuOpen()) toggleReactMenu(false);
+    else if (moreMenuOpen()) toggleMoreMenu(false);
+    else if (closeShortcuts()) ev.preventDefault();
     else if (S.panel) openPanel(null);
     return;
   }
@@ -18,13 +24,22 @@ function onKey(ev) {
   if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
   const key = ev.key.toLowerCase();
   const inCall = S.phase === 'incall';
+  if (key === '?' && inCall) {
+    ev.preventDefault();
+    showShortcuts();
+    return;
+  }
   const actions = {
     m: toggleMic,
     v: toggleCam,
     s: inCall && canShare() ? toggleScreen : null,
+    h: inCall ? toggleHand : null,
+    e: inCall ? () => toggleReactMenu() : null,
     r: inCall && canRecord() ? onRecordButton : null,
     c: inCall ? () => togglePanel('chat') : null,
+    p: inCall ? () => togglePanel('people') : null,
     i: inCall ? () => togglePanel('stats') : null,
+    f: inCall ? toggleFullscreen : null,
   };
   if (key === 'h' && ev.shiftKey && inCall) {
     ev.preventDefault();

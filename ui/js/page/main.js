@@ -10,6 +10,9 @@ import { initRecording } from './record.js';
 import { initPanels } from './panels.js';
 import { initJoin, pageReady } from './join.js';
 import { initKeyboard } from './keyboard.js';
+import { initPeople } from './people.js';
+import { initReactions } from './reactions.js';
+import { initMore } from './more.js';
 import { bridgeSources, sourceCounts } from '../rtc/rtc-bridge.js';
 
 // For people debugging from the console (and the browser tests): the live state, read-only use.
@@ -32,6 +35,9 @@ initPanels();
 initJoin();
 initKeyboard();
 initTiles();
+initPeople();
+initReactions();
+initMore();
 refreshDevices()
   .then(startPreview)
   .catch((err) => keepError(err?.stack ?? err))

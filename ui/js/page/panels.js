@@ -1,15 +1,22 @@
-// The call screen's side panels: chat (messages, unread badge), statistics (per connection,
-// every second while open) and settings (the device settings moved in from the pre-join card).
+// The call screen's side panels: chat (messages, unread badge), people (people.js), statistics
+// (per connection, every second while open) and settings (the device settings moved in from the
+// pre-join card); and the connection-quality watch that feeds the tiles' signal bars.
 import { $, el, announce } from './dom.js';
 import { S } from './state.js';
-import { layoutGrid } from './tiles.js';
+import { layoutGrid, renderRemote } from './tiles.js';
 import { refreshDevices } from './devices.js';
-import { summarize, statRows } from '../lib/stats.js';
+import { renderInvite, renderPeople } from './people.js';
+import { summarize, statRows, quality } from '../lib/stats.js';
 
 /** panel -> [its element, its button, its title] */
-const PANELS = { chat: ['chat-panel', 'open-chat', 'Chat'], stats: ['stats-panel', 'open-stats', 'Statistics'], settings: ['settings-panel', 'open-settings', 'Settings'] };
+const PANELS = {
+  chat: ['chat-panel', 'open-chat', 'Chat'],
+  people: ['people-panel', 'open-people', 'People'],
+  stats: ['stats-panel', 'open-stats', 'Statistics'],
+  settings: ['settings-panel', 'open-settings', 'Settings'],
+};
 
-/** @param {'chat'|'stats'|'settings'} name */
+/** @param {'chat'|'people'|'stats'|'settings'} name */
 export function togglePanel(name) {
   openPanel(S.panel === name ? null : name);
 }
@@ -34,6 +41,10 @@ export function openPanel(name) {
     S.statsTimer = setInterval(renderStats, 1000);
   }
   if (name === 'settings') refreshDevices();
+  if (name === 'people') {
+    renderPeople();
+    renderInvite();
+  }
   requestAnimationFrame(layoutGrid);
 }
 
@@ -90,12 +101,10 @@ async function renderStats() {
     }
     const sections = [];
     for (const r of parts) {
-      const report = await S.call.getStats(r);
-      if (!report) continue;
-      const s = summarize(report, S.statsPrev.get(r) ?? null);
-      S.statsPrev.set(r, s);
+      const s = await sample(r);
+      if (!s) continue;
       const dl = el('dl');
-      for (const [k, v] of statRows(s)) dl.append(el('dt', { text: k }), el('dd', { text: v }));
+      for (const [k, v] of statRows(s, { cameraOff: r.state.muted.video })) dl.append(el('dt', { text: k }), el('dd', { text: v }));
       sections.push(
         el('section', { 'data-peer': r.id ?? '', 'data-testid': 'peer-stats' },
           el('h3', { text: `${r.name} · ${r.connectionState}` }), dl),
@@ -107,6 +116,37 @@ async function renderStats() {
   }
 }
 
+/**
+ * One statistics sample of a connection (kept as the next sample's baseline); updates the
+ * remote's connection quality, which its tile and the People panel show.
+ * @param {any} r call.js's Remote
+ */
+async function sample(r) {
+  const report = await S.call?.getStats(r);
+  if (!report) return null;
+  const s = summarize(report, S.statsPrev.get(r) ?? null);
+  S.statsPrev.set(r, s);
+  const q = r.connectionState === 'connected' ? quality(s) : null;
+  if (q !== (r.quality ?? null)) {
+    r.quality = q;
+    renderRemote(r);
+    if (S.panel === 'people') renderPeople();
+  }
+  return s;
+}
+
+/** Every 2 s in a call (the stats panel samples every second itself while open). */
+async function watchQuality() {
+  if (S.phase !== 'incall' || !S.call || S.panel === 'stats') return;
+  for (const r of S.call.participants) {
+    try {
+      await sample(r);
+    } catch (err) {
+      console.warn('lancall: stats failed', err);
+    }
+  }
+}
+
 /** Shows the statistics again at once if their panel is open (someone came or changed). */
 export function refreshStatsIfOpen() {
   if (S.panel === 'stats') renderStats();
@@ -115,6 +155,8 @@ export function refreshStatsIfOpen() {
 export function initPanels() {
   $('open-chat').addEventListener('click', () => togglePanel('chat'));
   $('open-stats').addEventListener('click', () => togglePanel('stats'));
+  $('open-people').addEventListener('click', () => togglePanel('people'));
+  setInterval(watchQuality, 2000);
   $('open-settings').addEventListener('click', () => togglePanel('settings'));
   $('panel-close').addEventListener('click', () => openPanel(null));
   $('chat-form').addEventListener('submit', onChatSubmit);

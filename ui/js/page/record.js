@@ -82,18 +82,42 @@ function startRecording(source) {
     return;
   }
   S.recording = rec;
-  const ind = $('rec-indicator');
-  ind.hidden = false;
-  const tick = () => {
-    const secs = Math.floor((Date.now() - rec.startedAt.getTime()) / 1000);
-    $('rec-text').textContent = `Recording ${source.label} · ${String(Math.floor(secs / 60)).padStart(2, '0')}:${String(secs % 60).padStart(2, '0')}`;
-  };
-  tick();
-  S.recTimer = setInterval(tick, 1000);
+  recordingLabel = source.label;
+  // Everyone is told (a person recorded without knowing is the worst surprise a call can hold).
+  S.call?.setStatus({ recording: true });
+  renderRecIndicator();
+  S.recTimer = setInterval(renderRecIndicator, 1000);
   const b = $('record');
   b.setAttribute('aria-pressed', 'true');
   b.setAttribute('aria-label', 'Stop recording and save the file');
   announce(`Recording ${source.label}`);
+}
+
+/** What our running recording records ("Yourself", "Ada's screen"). */
+let recordingLabel = '';
+
+/**
+ * The REC sign in the top bar, for everyone in the call: who records (us, with what and for how
+ * long; the others by name, as they told us on the data channel).
+ */
+export function renderRecIndicator() {
+  const others = (S.call?.participants ?? []).filter((r) => r.status.recording).map((r) => r.name);
+  const rec = S.recording;
+  const parts = [];
+  if (rec) {
+    const secs = Math.floor((Date.now() - rec.startedAt.getTime()) / 1000);
+    parts.push(`You are recording ${recordingLabel} · ${String(Math.floor(secs / 60)).padStart(2, '0')}:${String(secs % 60).padStart(2, '0')}`);
+  }
+  if (others.length) {
+    const names = others.length === 1 ? others[0] : `${others.slice(0, -1).join(', ')} and ${others[others.length - 1]}`;
+    parts.push(`${names} ${others.length === 1 ? 'is' : 'are'} recording this call`);
+  }
+  const ind = $('rec-indicator');
+  const was = ind.hidden ? '' : $('rec-text').textContent;
+  ind.hidden = !parts.length;
+  $('rec-text').textContent = parts.join(' · ');
+  ind.dataset.others = others.join('\n');
+  if (others.length && !was.includes(others[others.length - 1])) announce(`${others[others.length - 1]} started recording this call`);
 }
 
 /** Stops a running recording and saves its file. */
@@ -102,7 +126,8 @@ export async function stopRecording() {
   if (!rec) return;
   S.recording = null;
   clearInterval(S.recTimer);
-  $('rec-indicator').hidden = true;
+  S.call?.setStatus({ recording: false });
+  renderRecIndicator();
   const b = $('record');
   b.setAttribute('aria-pressed', 'false');
   b.setAttribute('aria-label', 'Record');

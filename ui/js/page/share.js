@@ -64,4 +64,7 @@ export function stopScreen() {
 export function initShare() {
   if (!canShareScreen()) removeShareButton();
   $('share-screen')?.addEventListener('click', toggleScreen);
+  $('stop-presenting').addEventListener('click', () => {
+    if (S.screen) toggleScreen();
+  });
 }

@@ -31,6 +31,7 @@ export const prefs = {
   quality: store.get('quality', '720p'),
   frameRate: store.get('frameRate', 30),
   facing: store.get('facing', 'user'),
+  noiseSuppression: store.get('noiseSuppression', true),
 };
 export const savePrefs = () => {
   for (const [k, v] of Object.entries(prefs)) store.set(k, v);
@@ -57,6 +58,8 @@ export function adoptSavedDevices(saved) {
  * @property {HTMLElement} micOff
  * @property {HTMLElement} avatar
  * @property {HTMLElement} state
+ * @property {HTMLElement} hand the raised-hand sign
+ * @property {HTMLElement} quality the connection-quality bars
  * @property {'self'|'person'|'screen'} kind our camera, another's, or a shared screen (layout.js)
  * @property {boolean} local ours (our camera or our screen)
  * @property {number} [aspect] the picture's width / height, once the video knows it
@@ -82,7 +85,7 @@ export function adoptSavedDevices(saved) {
  * @property {Map<string, Tile>} tiles by key: 'local', 'local-screen', or a remote's keys (tiles.js)
  * @property {any} statsTimer
  * @property {Map<any, any>} statsPrev the last stats summary per remote
- * @property {'chat'|'stats'|'settings'|null} panel the open side panel
+ * @property {'chat'|'people'|'stats'|'settings'|null} panel the open side panel
  * @property {number} unread chat messages since the chat panel was last open
  * @property {import('./levels.js').LevelMeter|null} meter
  * @property {string} name our display name

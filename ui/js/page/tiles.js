@@ -10,6 +10,7 @@ import { updateJoinLabel } from './prejoin.js';
 import { canChooseSpeaker } from '../lib/media.js';
 import { playsItself } from '../rtc/rtc-bridge.js';
 import { layoutStage, DEFAULT_ASPECT } from './layout.js';
+import { QUALITY_LABEL } from './people.js';
 
 /** Plays the others' sound on the chosen speaker, where the browser lets us choose. */
 export async function applySpeaker(video) {
@@ -37,6 +38,7 @@ function makeTile(key, { local = false, screen = false } = {}) {
   if (local) video.muted = true;
   t = { tile, video, name: tile.querySelector('.name'), micOff: tile.querySelector('.mic-off'),
     avatar: tile.querySelector('.avatar'), state: tile.querySelector('.tile-state'), key,
+    hand: tile.querySelector('.hand'), quality: tile.querySelector('.quality'),
     kind: screen ? 'screen' : local ? 'self' : 'person', local };
   // The picture's own ratio, once known, shapes its tile.
   const measured = () => {
@@ -166,17 +168,29 @@ export function renderLocal() {
   t.name.textContent = `${S.name} (you)`;
   t.avatar.textContent = initials(S.name);
   t.tile.classList.toggle('video-off', !camShown);
+  t.hand.hidden = !S.call?.status.hand;
   scheduleLayout();
   t.micOff.toggleAttribute('hidden', S.micOn && !!S.tracks.audio);
   setPressed($('mute-audio'), !S.micOn || !S.tracks.audio, 'microphone');
   setPressed($('mute-video'), !camShown, 'camera');
   // Local screen tile
+  // Our own shared screen is not played back to us (a hall of mirrors when the whole screen is
+  // shared): its tile says we are presenting, with Stop, as Meet does.
+  const bar = $('presenting');
   if (S.screen) {
     const st = makeTile('local-screen', { local: true, screen: true });
-    setSource(st.video, S.screen.stream);
+    const { width, height } = S.screen.track.getSettings?.() ?? {};
+    if (width && height) st.aspect = width / height;
+    st.tile.classList.add('presenting-tile');
     st.name.textContent = 'Your screen';
     st.micOff.toggleAttribute('hidden', true);
+    if (bar.parentElement !== st.tile) st.tile.append(bar);
+    bar.hidden = false;
   } else {
+    if (bar.parentElement !== $('incall')) {
+      bar.hidden = true;
+      $('incall').append(bar);
+    }
     removeTile('local-screen');
   }
 }
@@ -216,11 +230,20 @@ export function renderRemote(r) {
   t.micOff.toggleAttribute('hidden', !r.state.muted.audio);
   t.micOff.dataset.testid = 'remote-audio-muted';
   t.video.setAttribute('aria-label', `${r.name}${videoMuted ? ', camera off' : ''}${r.state.muted.audio ? ', microphone muted' : ''}`);
-  const reconnecting = r.id === null || r.connectionState === 'disconnected' || r.connectionState === 'failed';
+  // What the tile says is about the picture: only a connection that is down says Reconnecting
+  // (a peer whose hub connection dropped while its media flows shows no label over live video).
+  const reconnecting = r.connectionState === 'disconnected' || r.connectionState === 'failed';
   const connecting = r.connectionState === 'new' || r.connectionState === 'connecting';
   t.state.hidden = !(reconnecting || connecting);
   t.state.textContent = reconnecting ? 'Reconnecting…' : 'Connecting…';
   t.tile.dataset.connection = r.connectionState;
+  t.hand.hidden = !r.status.hand;
+  t.tile.dataset.hand = String(r.status.hand);
+  const q = r.connectionState === 'connected' ? r.quality : null;
+  t.quality.hidden = !q;
+  t.quality.className = `quality q-${q ?? 'none'}`;
+  t.quality.dataset.testid = 'tile-quality';
+  if (q) t.quality.setAttribute('aria-label', QUALITY_LABEL[q]);
   if (r.screenStream) {
     const st = makeTile(keys.screen, { screen: true });
     st.tile.dataset.testid = 'remote-screen-tile';
@@ -299,6 +322,8 @@ export function layoutGrid() {
     t.tile.classList.toggle('tile--main', i === layout.main);
     t.tile.classList.toggle('tile--thumb', i === layout.thumb);
     t.tile.classList.toggle('tile--small', h < 90 || w < 160);
+    // The avatar fits its tile: at most 40 % of the tile's height, so the name stays clear.
+    t.tile.style.setProperty('--avatar', `${Math.round(Math.max(24, Math.min(96, h * 0.4, w * 0.3)))}px`);
   });
 }
 

@@ -429,7 +429,7 @@ fn print_ready_text(host: &RunningHost) {
         } else if ip.is_loopback() {
             out("  (no LAN address found: only this machine can join; connect to a network and restart)");
         }
-        match qr_text(url) {
+        match lancall_hub::qr::qr_terminal(url) {
             Some(qr) => out(&qr),
             None => out("  (the link is too long for a QR code)"),
         }
@@ -445,17 +445,6 @@ fn print_ready_text(host: &RunningHost) {
         out(&format!("Apps on this network see it as \"{instance}\"."));
     }
     out("Press Ctrl+C to stop.");
-}
-
-fn qr_text(url: &str) -> Option<String> {
-    let code = qrcode::QrCode::with_error_correction_level(url, qrcode::EcLevel::L).ok()?;
-    Some(
-        code.render::<qrcode::render::unicode::Dense1x2>()
-            .dark_color(qrcode::render::unicode::Dense1x2::Light)
-            .light_color(qrcode::render::unicode::Dense1x2::Dark)
-            .quiet_zone(true)
-            .build(),
-    )
 }
 
 fn policy(interfaces: Vec<String>) -> InterfacePolicy {
