@@ -236,3 +236,159 @@ fn links_survive_a_restart_until_the_token_is_renewed() {
         assert_eq!(mode, 0o600, "tokens are secrets: only the owner may read them");
     }
 }
+
+/// Reads `lines` up to and including the first that `last` accepts; the text so far if the
+/// output ends first.
+fn read_until(lines: &mut impl Iterator<Item = std::io::Result<String>>, last: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut seen = Vec::new();
+    for line in lines {
+        let line = line.unwrap();
+        let done = last(&line);
+        seen.push(line);
+        if done {
+            return seen;
+        }
+    }
+    panic!("the output ended before the line waited for:\n{}", seen.join("\n"));
+}
+
+/// A line of env_logger's log: `[2026-01-02T03:04:05Z INFO  target] message`.
+fn is_log_line(line: &str) -> bool {
+    line.starts_with('[') && ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"].iter().any(|level| line.contains(level))
+}
+
+/// What a person sees in the terminal: `lancall-host` with its stderr in the same pipe as its
+/// stdout, so that the lines are in the order they were written.
+#[cfg(unix)]
+#[test]
+fn text_mode_prints_the_link_and_qr_code_before_any_log_line() {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec "$0" "$@" 2>&1"#)
+        .arg(env!("CARGO_BIN_EXE_lancall-host"))
+        .args(["--listen", "127.0.0.1:0", "--no-mdns", "--name", "Kitchen", "--log-level", "info", "--data-dir"])
+        .arg(data.path())
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // The last line the host logs while it starts.
+    let seen = read_until(&mut lines, |l| is_log_line(l) && l.contains("serving HTTPS on"));
+    let text = seen.join("\n");
+    let at = |what: &dyn Fn(&str) -> bool| seen.iter().position(|l| what(l)).unwrap_or_else(|| panic!("missing line in:\n{text}"));
+
+    assert_eq!(seen.iter().find(|l| !l.trim().is_empty()).map(String::as_str), Some("lancall host \"Kitchen\" is ready."), "{text}");
+    let first_log = at(&is_log_line);
+    let link = at(&|l| l.trim_start().starts_with("https://127.0.0.1:") && l.contains("#room=call&token="));
+    let qr = at(&|l| l.contains('█') || l.contains('▀') || l.contains('▄'));
+    let short = at(&|l| l.trim_start().starts_with("Token: "));
+    let end = at(&|l| l.starts_with("Press Ctrl+C"));
+    assert!(link < qr && qr < short && short < end && end < first_log, "link, QR code, short form, then the log:\n{text}");
+    // The log lines of the start were held, not lost.
+    for logged in ["mDNS advertising is off", "created a new local CA", "room \"call\" made", "serving HTTPS on"] {
+        let line = at(&|l| l.contains(logged));
+        assert!(line > end && is_log_line(&seen[line]), "{logged:?} logged after the banner:\n{text}");
+    }
+
+    // Later lines go straight out.
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| is_log_line(l) && l.contains("stopping: telling everyone")), "{rest:?}");
+    assert!(child.wait().unwrap().success());
+}
+
+/// The text output of `lancall-host ARGS` up to "Press Ctrl+C to stop.".
+fn text_banner(data: &std::path::Path, args: &[&str]) -> Vec<String> {
+    let mut child = host()
+        .args(["--listen", "127.0.0.1:0", "--no-mdns", "--data-dir"])
+        .arg(data)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = read_until(&mut lines, |l| l.starts_with("Press Ctrl+C"));
+    let _ = child.kill();
+    let _ = child.wait();
+    banner
+}
+
+/// The lines of the short form: from "To type it instead" to the next blank line.
+fn typed_form(banner: &[String]) -> Vec<String> {
+    let text = banner.join("\n");
+    let start = banner.iter().position(|l| l.trim_start().starts_with("To type it instead")).unwrap_or_else(|| panic!("no short form:\n{text}"));
+    banner[start..].iter().take_while(|l| !l.trim().is_empty()).cloned().collect()
+}
+
+#[test]
+fn the_short_form_of_the_link_fits_80_columns_and_says_what_the_link_says() {
+    let data = tempfile::tempdir().unwrap();
+    let banner = text_banner(data.path(), &[]);
+    let text = banner.join("\n");
+    let link = banner.iter().map(|l| l.trim()).find(|l| l.starts_with("https://") && l.contains('#')).unwrap_or_else(|| panic!("no link:\n{text}"));
+    let (base, fragment) = link.split_once('#').unwrap();
+    let param = |name: &str| fragment.split('&').find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap_or_else(|| panic!("no {name} in {link}"));
+    let form = typed_form(&banner);
+    for line in &form {
+        assert!(line.chars().count() <= 80, "{} columns: {line}", line.chars().count());
+    }
+    let fields: Vec<&str> = form[1..].iter().map(|l| l.trim()).collect();
+    assert_eq!(fields, [base.to_owned(), format!("Room:  {}", param("room")), format!("Token: {}", param("token"))], "{text}");
+    assert!(form[0].contains("Room and Token"), "{text}");
+
+    // An open room at the longest name a room can have: still 80 columns, and no token to type.
+    let room = "a-very-long-room-name.".repeat(3)[..lancall_protocol::hub::MAX_ROOM_CHARS].to_owned();
+    let banner = text_banner(data.path(), &["--open", "--room", &room]);
+    let form = typed_form(&banner);
+    for line in &form {
+        assert!(line.chars().count() <= 80, "{} columns: {line}", line.chars().count());
+    }
+    assert_eq!(form.last().map(|l| l.trim().to_owned()), Some(format!("Room:  {room}")), "{form:?}");
+    assert!(!form.iter().any(|l| l.contains("Token")), "{form:?}");
+}
+
+/// `--json` keeps stdout machine-readable: only JSON lines, the ready line with the same keys as
+/// before, and the log on stderr as it happens (not held back as in text mode).
+#[cfg(unix)]
+#[test]
+fn json_mode_stdout_is_only_json_lines_with_the_same_ready_keys() {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = host()
+        .args(["--listen", "127.0.0.1:0", "--no-mdns", "--json", "--log-level", "info", "--data-dir"])
+        .arg(data.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let mut keys: Vec<&str> = ready.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "ca_sha256", "capacity", "event", "host_id", "http_port", "http_url", "https_port", "https_url", "https_urls",
+            "join_url", "join_urls", "mdns_instance", "name", "open", "pid", "room", "token"
+        ]
+    );
+    assert_eq!(ready["event"], "ready");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    for line in &rest {
+        assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "not JSON on stdout: {line}");
+    }
+    assert_eq!(rest.last().map(String::as_str), Some(r#"{"event":"stopped"}"#), "{rest:?}");
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(log.contains("serving HTTPS on"), "{log}");
+}

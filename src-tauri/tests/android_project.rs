@@ -12,6 +12,24 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// Every script of the page (`ui/js/**/*.js`), concatenated: what the UI can call.
+fn ui_sources() -> String {
+    fn walk(dir: &std::path::Path, out: &mut String) {
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|x| x == "js") {
+                out.push_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display())));
+            }
+        }
+    }
+    let mut out = String::new();
+    walk(&repo().join("ui/js"), &mut out);
+    out
+}
+
 /// The `android:name` of every `<uses-permission>` element.
 fn uses_permissions(manifest: &str) -> Vec<String> {
     manifest
@@ -94,7 +112,7 @@ fn mobile_capabilities_are_their_own_file_with_only_what_the_ui_uses() {
     let without_native: Vec<String> = desktop_grants.iter().filter(|g| !g.starts_with("allow-rtc-")).cloned().collect();
     assert_eq!(grants(&mobile), without_native);
     // Every app command the UI calls is granted, and nothing broader than event listening.
-    let ui = read("ui/js/page/home.js") + &read("ui/js/lib/transport-ipc.js") + &read("ui/js/rtc/rtc-bridge.js") + &read("ui/js/page/record.js");
+    let ui = ui_sources();
     for grant in grants(&desktop) {
         if let Some(command) = grant.strip_prefix("allow-") {
             let command = command.replace('-', "_");

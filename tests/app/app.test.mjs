@@ -6,6 +6,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { runnable, startApp, homeReady, startHost, launchChromium, joinLink, APP_ADDR, HOST_ADDR, sleep } from './lib/harness.js';
+import { measure, problems } from '../browser/lib/layout-check.js';
 
 const SHOTS = process.env.LANCALL_APP_SHOTS;
 async function shot(session, name) {
@@ -64,7 +65,15 @@ describe('the lancall app', runnable(), () => {
     const qr = await s.execute(() => document.querySelectorAll('[data-testid="join-qr"] svg path').length);
     assert.equal(qr, 1, 'the QR code is drawn');
     app.joinLink = link;
-    await shot(s, '2-hosting');
+    // Hosting puts the host in its own call at once, under its name, alone with the invitation.
+    await s.waitFor(() => !document.querySelector('[data-testid="hangup"]')?.closest('[hidden]'), { what: 'the app in its own call' });
+    assert.equal(await s.execute(() => window.lancall.name), 'Ada');
+    const invite = await s.waitFor(() => {
+      const card = document.querySelector('[data-testid="invite-card"]');
+      return card && !card.hidden && card.querySelector('[data-testid="invite-qr"] svg path') ? card.querySelector('[data-testid="invite-link"]').textContent : null;
+    }, { what: 'the invitation with its QR code' });
+    assert.equal(invite, link, 'the invitation carries the host\'s full link');
+    await shot(s, '2-hosting-alone-with-invite');
   });
 
   test('a browser joins by the link and appears in the participant list', async () => {
@@ -80,9 +89,41 @@ describe('the lancall app', runnable(), () => {
       const items = [...document.querySelectorAll('[data-testid="participants"] [data-testid="participant"]')];
       return items.some((li) => li.textContent === 'Grace') ? items.map((li) => li.textContent) : null;
     }, { what: 'Grace in the participant list' });
-    assert.deepEqual(names, ['Grace']);
-    assert.equal(await s.text('[data-testid="participant-total"]'), '1');
+    // The host is in its own call (since Host a call), then Grace.
+    assert.deepEqual(names, ['Ada', 'Grace']);
+    assert.equal(await s.execute(() => document.querySelector('[data-testid="participant-total"]').textContent), '2');
     await shot(s, '3-guest-joined');
+  });
+
+  test('the call\'s layout holds in WebKitGTK: a call of two, three people, a shared screen', async () => {
+    // Every tile's picture has its size, and the layout has been redone with it.
+    const settled = async (what) => {
+      await s.waitFor(() => [...document.querySelectorAll('#grid .tile')].every((t) => t.classList.contains('video-off') || t.classList.contains('presenting-tile') || t.querySelector('video').videoWidth > 0), { timeout: 30_000, what: `${what}: every picture sized` });
+      await s.run(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+      return s.execute(measure);
+    };
+    const check = async (what, want, shotName) => {
+      const m = await settled(what);
+      await shot(s, shotName);
+      assert.deepEqual(problems(m, want), [], `${what} at ${m.viewport.width}x${m.viewport.height}: ${JSON.stringify(m.tiles.map((t) => [t.name, t.box]))}`);
+    };
+    await s.waitFor(() => document.querySelectorAll('#grid [data-testid="remote-tile"]').length === 1, { what: "Grace's tile in the app" });
+    await check('a call of two', { people: 2, screen: false }, '3a-layout-two');
+    // A third person (Chromium), then Grace shares her screen.
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const cy = await context.newPage();
+    await cy.goto(app.joinLink);
+    await cy.fill('[data-testid="name"]', 'Cy');
+    await cy.click('[data-testid="join"]');
+    await cy.waitForSelector('[data-testid="hangup"]', { state: 'visible', timeout: 15_000 });
+    await s.waitFor(() => document.querySelectorAll('#grid [data-testid="remote-tile"]').length === 2, { timeout: 20_000, what: "Cy's tile in the app" });
+    await check('three people', { people: 3, screen: false }, '3b-layout-three');
+    await app.guest.click('[data-testid="share-screen"]');
+    await s.waitFor(() => document.querySelector('#grid [data-testid="remote-screen-tile"]'), { timeout: 20_000, what: "Grace's screen in the app" });
+    await check('a shared screen', { people: 3, screen: true }, '3c-layout-screen');
+    await app.guest.click('[data-testid="share-screen"]');
+    await context.close();
+    await s.waitFor(() => !document.querySelector('#grid [data-testid="remote-screen-tile"]') && document.querySelectorAll('#grid [data-testid="remote-tile"]').length === 1, { timeout: 20_000, what: 'back to a call of two' });
   });
 
   test('someone without the link knocks: the host lets them in, or refuses, from the app', async () => {
@@ -102,13 +143,14 @@ describe('the lancall app', runnable(), () => {
       return { context, page, id };
     };
 
+    // The host is in its call: the prompt over the call answers (the home screen is hidden).
     const welcome = await knockFrom('Knocker');
-    await s.click(`[data-knock-id="${welcome.id}"] [data-testid="admit-knock"]`);
+    await s.click(`[data-testid="call-knocks"] [data-knock-id="${welcome.id}"] [data-testid="admit-knock"]`);
     await welcome.page.waitForSelector('[data-testid="hangup"]', { state: 'visible', timeout: 15_000 });
     await s.waitFor(() => [...document.querySelectorAll('[data-testid="participants"] [data-testid="participant"]')].some((li) => li.textContent === 'Knocker'), { what: 'Knocker in the participant list' });
 
     const unwelcome = await knockFrom('Stranger');
-    await s.click(`[data-knock-id="${unwelcome.id}"] [data-testid="refuse-knock"]`);
+    await s.click(`[data-testid="call-knocks"] [data-knock-id="${unwelcome.id}"] [data-testid="refuse-knock"]`);
     await unwelcome.page.getByText('The host did not let you in.', { exact: true }).waitFor({ timeout: 15_000 });
     await s.waitFor(() => !document.querySelector('[data-testid="knocks"] [data-testid="knock"]'), { what: 'no knock left waiting' });
     await welcome.context.close();
@@ -116,7 +158,6 @@ describe('the lancall app', runnable(), () => {
   });
 
   test('a knock while the host is in its own call shows over the call, and Let in admits the guest', async () => {
-    await s.click('[data-testid="join-own-call"]');
     await s.waitFor(() => !document.querySelector('[data-testid="hangup"]')?.closest('[hidden]'), { what: 'the app in its own call' });
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
     const page = await context.newPage();
@@ -134,10 +175,17 @@ describe('the lancall app', runnable(), () => {
     await page.waitForSelector('[data-testid="hangup"]', { state: 'visible', timeout: 15_000 });
     await s.waitFor(() => document.querySelector('[data-testid="call-knocks"]').hidden, { what: 'the prompt to go once answered' });
     await context.close();
-    // Back to the pre-join card for the tests that follow.
+    // Leave: the app says it still hosts, and Back to home leads home (and to the pre-join card
+    // for the tests that follow).
     await s.click('[data-testid="hangup"]');
-    await s.click('[data-testid="rejoin"]');
-    await s.waitFor(() => !document.querySelector('[data-testid="prejoin-mute-audio"]')?.closest('[hidden]'), { what: 'the pre-join card again' });
+    const ended = await s.waitFor(() => {
+      const card = document.querySelector('#ended');
+      return card && !card.hidden && !document.querySelector('[data-testid="back-home"]').hidden ? card.textContent : null;
+    }, { what: 'the ended screen with Back to home' });
+    assert.match(ended, /still hosting/);
+    await s.click('[data-testid="back-home"]');
+    await s.waitFor(() => !document.querySelector('[data-testid="home"]').hidden && !document.querySelector('[data-testid="prejoin-mute-audio"]')?.closest('[hidden]'), { what: 'home and the pre-join card again' });
+    assert.equal(await s.execute(() => !document.querySelector('[data-testid="hosting"]').hidden), true, 'still hosting');
   });
 
   test('mute and camera choice work in the app', async () => {

@@ -7,8 +7,8 @@
 import { $, el } from './dom.js';
 import { adoptSavedDevices, onPreferenceChange } from './state.js';
 import { onScreenChange } from './screens.js';
-import { DEFAULT_ROOM, setJoinTarget, offerName, typedName } from './prejoin.js';
-import { joinCall, leaveCall } from './join.js';
+import { DEFAULT_ROOM, setJoinTarget, offerName, typedName, showProblem as showPrejoinProblem } from './prejoin.js';
+import { joinCall, leaveCall, backToPrejoin } from './join.js';
 import { removeShareButton } from './share.js';
 import { removeRecordButton } from './record.js';
 import { parseJoinLink, ROOM_RE, TOKEN_RE } from '../lib/link.js';
@@ -323,6 +323,13 @@ async function startHosting() {
     const view = await invoke('start_hosting');
     H.chosen = null;
     renderHosting(view);
+    // The host is in its own call at once, under the name it has (saved, or typed); without a
+    // name the card asks for one, and Join then enters the call.
+    if (typedName()) joinOwnCall();
+    else {
+      showPrejoinProblem('Type your name, then Join.', 'You are hosting: Join puts you in your own call.', [], 'warn');
+      $('name').focus();
+    }
   } catch (err) {
     showProblem(err);
   } finally {
@@ -353,7 +360,16 @@ function joinOwnCall() {
 /** The home screen steps aside while a call is on screen. */
 function followCallScreen() {
   onScreenChange((screen) => {
-    $('home').hidden = screen === 'incall';
+    $('home').hidden = screen !== 'prejoin';
+    if (screen === 'ended') {
+      // After Leave: the way home, and, while this device still hosts, a reminder that the call
+      // goes on for the others.
+      $('back-home').hidden = false;
+      $('ended-detail').textContent = H.hosting
+        ? `You are still hosting "${H.hosting.name}": the others can go on talking and more can join. End it for everyone from the home screen.`
+        : 'Your camera and microphone are off.';
+      $('ended-title').textContent = H.hosting ? 'You left your call' : 'You left the call';
+    }
   });
 }
 
@@ -383,6 +399,10 @@ async function init() {
     );
   });
   $('join-address-form').addEventListener('submit', onJoinAddress);
+  $('back-home').addEventListener('click', async () => {
+    await backToPrejoin();
+    $('home').scrollIntoView({ block: 'start' });
+  });
   followCallScreen();
   persistPreferences();
 

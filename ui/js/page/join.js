@@ -55,6 +55,12 @@ export function submitJoin({ knock: knocking = false } = {}) {
   }
   const { host, room, token } = readAddress();
   if (!host || !room) {
+    if (document.documentElement.classList.contains('in-app')) {
+      // The app has one place for where to join: its home screen's list and link field.
+      showProblem('Which call?', 'Pick a call on this network above, paste its link, or host one.', [], 'warn');
+      $('join-address')?.focus();
+      return;
+    }
     showAddress(true);
     showProblem('Where is the call?', 'Enter the host address (shown in the host app) and the room name.', [], 'warn');
     (host ? $('room') : $('host')).focus();
@@ -304,7 +310,8 @@ export function inCall() {
   return S.phase === 'incall';
 }
 
-async function backToPrejoin() {
+/** From the ended screen back to the pre-join card (Rejoin; the app's Back to home). */
+export async function backToPrejoin() {
   S.phase = 'prejoin';
   $('join').disabled = false;
   showScreen('prejoin');

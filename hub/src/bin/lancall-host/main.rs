@@ -15,6 +15,7 @@ use std::time::Duration;
 use lancall_protocol::IceServer;
 use lancall_hub::server::{DEFAULT_HTTPS_PORT, DEFAULT_HTTP_PORT};
 
+mod held_log;
 mod host_list;
 
 #[derive(Parser)]
@@ -143,7 +144,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_level);
+    // Serving with text output: the log waits until the link and QR code are printed, so that
+    // they are the first thing in the terminal. `--json` and the other commands log as they go.
+    let hold = matches!(cli.command, None | Some(Command::Serve)) && !cli.serve.json;
+    let held = init_logging(&cli.log_level, hold);
     let data_dir = match cli.data_dir.clone().or_else(|| dirs::data_dir().map(|d| d.join("lancall"))) {
         Some(d) => d,
         None => {
@@ -152,11 +156,15 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        None | Some(Command::Serve) => serve(cli.serve, data_dir),
+        None | Some(Command::Serve) => serve(cli.serve, data_dir, held.as_ref()),
         Some(Command::Ca { export, der }) => show_ca(&data_dir, export.as_deref(), der),
         Some(Command::Issue { out, names }) => issue(&data_dir, &out, &names),
         Some(Command::Discover { seconds, json, interfaces }) => discover(seconds, json, interfaces),
     };
+    // The link was printed, or start failed: either way, out with what the log held.
+    if let Some(held) = &held {
+        held.release();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -171,13 +179,43 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(level: &str) {
+/// Logs to stderr; with `hold`, through a gate that keeps the lines until the returned handle
+/// releases them.
+fn init_logging(level: &str, hold: bool) -> Option<held_log::HeldLog> {
     let mut builder = env_logger::Builder::new();
     builder.parse_filters(level);
+    let held = if hold {
+        let (held, writer) = held_log::HeldLog::stderr();
+        // A pipe target has no terminal to look at: choose colours as for stderr itself.
+        builder.write_style(stderr_style()).target(env_logger::Target::Pipe(Box::new(writer)));
+        Some(held)
+    } else {
+        builder.target(env_logger::Target::Stderr);
+        None
+    };
     if std::env::var_os("RUST_LOG").is_some() {
         builder.parse_default_env();
     }
-    builder.target(env_logger::Target::Stderr).init();
+    builder.init();
+    held
+}
+
+/// Colours when stderr is a terminal, unless NO_COLOR, CLICOLOR=0 or TERM=dumb say otherwise
+/// (CLICOLOR_FORCE forces them), as env_logger decides for its own stderr target.
+fn stderr_style() -> env_logger::WriteStyle {
+    use std::io::IsTerminal;
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if var("NO_COLOR").is_some() {
+        env_logger::WriteStyle::Never
+    } else if var("CLICOLOR_FORCE").is_some_and(|v| v != "0") {
+        env_logger::WriteStyle::Always
+    } else if var("CLICOLOR").is_some_and(|v| v == "0") || var("TERM").is_some_and(|v| v == "dumb") {
+        env_logger::WriteStyle::Never
+    } else if std::io::stderr().is_terminal() {
+        env_logger::WriteStyle::Always
+    } else {
+        env_logger::WriteStyle::Never
+    }
 }
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
@@ -189,7 +227,9 @@ fn out(line: &str) {
     let _ = stdout.flush();
 }
 
-fn serve(args: ServeArgs, data_dir: PathBuf) -> Result<(), AnyError> {
+/// Runs the host until SIGINT or SIGTERM. `held`, the log held back during start, is released
+/// once the link and QR code are printed.
+fn serve(args: ServeArgs, data_dir: PathBuf, held: Option<&held_log::HeldLog>) -> Result<(), AnyError> {
     // Thousands of browsers may connect; the default soft limit of 1024 descriptors is too low.
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         log::debug!("could not raise the open-files limit: {e}");
@@ -238,6 +278,9 @@ fn serve(args: ServeArgs, data_dir: PathBuf) -> Result<(), AnyError> {
             print_ready_json(&host);
         } else {
             print_ready_text(&host);
+        }
+        if let Some(held) = held {
+            held.release();
         }
         let events = host.hub.subscribe();
         if json {
@@ -420,7 +463,8 @@ fn print_ready_text(host: &RunningHost) {
     out(&format!("lancall host \"{}\" is ready.", host.display_name));
     out("");
     let who = if host.room.token.is_some() { "anyone with this link" } else { "anyone on this network" };
-    out(&format!("Room \"{}\": {who} can join (open it in a browser, or scan the code with a phone):", host.room.name));
+    out(&format!("Room \"{}\": {who} can join.", host.room.name));
+    out("Open the link in a browser, or scan the code with a phone:");
     for (url, ip) in host.join_urls().iter().zip(&host.addresses) {
         out("");
         out(&format!("  {url}"));
@@ -433,9 +477,14 @@ fn print_ready_text(host: &RunningHost) {
             Some(qr) => out(&qr),
             None => out("  (the link is too long for a QR code)"),
         }
+        let base = url.split_once('#').map_or(url.as_str(), |(base, _)| base);
+        for line in typed_form(base, &host.room.name, host.room.token.as_deref()) {
+            out(&line);
+        }
     }
+    out("");
     if let Some(fp) = host.ca_fingerprint {
-        out("The browser will warn about the certificate until the device trusts this host's CA.");
+        out("Browsers warn about the certificate until the device trusts this host's CA.");
         for url in host.http_urls() {
             out(&format!("To trust it (phones, once): open {url}"));
         }
@@ -445,6 +494,24 @@ fn print_ready_text(host: &RunningHost) {
         out(&format!("Apps on this network see it as \"{instance}\"."));
     }
     out("Press Ctrl+C to stop.");
+}
+
+/// The join link in short pieces a person can read out or type, each line within 80 columns:
+/// the page's address (a browser opened there without the link's `#…` shows the "Where to
+/// join" fields) and what goes in its Room and Token fields. The fingerprint is left out: a
+/// browser checks the certificate itself, and the app takes it from the link, the QR code, or
+/// the host's mDNS record.
+fn typed_form(base: &str, room: &str, token: Option<&str>) -> Vec<String> {
+    let fields = if token.is_some() { "Room and Token" } else { "Room" };
+    let mut lines = vec![
+        format!("  To type it instead, open this in a browser and fill in {fields}:"),
+        format!("    {base}"),
+        format!("    Room:  {room}"),
+    ];
+    if let Some(token) = token {
+        lines.push(format!("    Token: {token}"));
+    }
+    lines
 }
 
 fn policy(interfaces: Vec<String>) -> InterfacePolicy {
@@ -508,4 +575,25 @@ fn issue(data_dir: &Path, out_dir: &Path, names: &[String]) -> Result<(), AnyErr
     out(&format!("Wrote {} and {} in {}", lancall_certs::LEAF_CERT_FILE, lancall_certs::LEAF_KEY_FILE, out_dir.display()));
     out(&format!("Valid until {}; issued by the CA with SHA-256 {}", leaf.not_after(), authority.fingerprint().to_colon_hex()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::typed_form;
+
+    #[test]
+    fn the_typed_form_fits_80_columns_at_its_longest() {
+        let widest_base = "https://[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535/";
+        let longest_room = "r".repeat(lancall_protocol::hub::MAX_ROOM_CHARS);
+        for token in [Some("0123456789abcdef0123456789abcdef"), None] {
+            let lines = typed_form(widest_base, &longest_room, token);
+            for line in &lines {
+                assert!(line.chars().count() <= 80, "{} columns: {line}", line.chars().count());
+            }
+            assert!(lines.iter().any(|l| l.trim() == widest_base), "{lines:?}");
+            assert!(lines.iter().any(|l| l.trim() == format!("Room:  {longest_room}")), "{lines:?}");
+            let token_line = token.map(|t| format!("Token: {t}"));
+            assert_eq!(lines.iter().map(|l| l.trim()).find(|l| l.starts_with("Token:")), token_line.as_deref(), "{lines:?}");
+        }
+    }
 }
