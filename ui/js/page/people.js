@@ -120,7 +120,9 @@ let inviteDismissed = false;
 /** Shows the invitation on the stage while nobody else is in the call, and the panel's link. */
 export function renderInvite() {
   const link = inviteLink();
-  const alone = S.phase === 'incall' && (S.call?.participants.length ?? 0) === 0;
+  // Alone: nobody else in the call and nothing else on the stage (a screen, a test's tile), so
+  // the card never covers another tile's name.
+  const alone = S.phase === 'incall' && (S.call?.participants.length ?? 0) === 0 && S.tiles.size <= 1;
   const card = $('invite-card');
   card.hidden = !alone || inviteDismissed || !link;
   for (const code of document.querySelectorAll('[data-testid=invite-link], [data-testid=people-link]')) code.textContent = link;

@@ -10,7 +10,7 @@ import { updateJoinLabel } from './prejoin.js';
 import { canChooseSpeaker } from '../lib/media.js';
 import { playsItself } from '../rtc/rtc-bridge.js';
 import { layoutStage, DEFAULT_ASPECT } from './layout.js';
-import { QUALITY_LABEL } from './people.js';
+import { QUALITY_LABEL, renderInvite } from './people.js';
 
 /** Plays the others' sound on the chosen speaker, where the browser lets us choose. */
 export async function applySpeaker(video) {
@@ -54,6 +54,7 @@ function makeTile(key, { local = false, screen = false } = {}) {
   video.addEventListener('resize', measured);
   S.tiles.set(key, t);
   $('grid').append(tile);
+  renderInvite();
   if (!local) applySpeaker(video);
   layoutGrid();
   return t;
@@ -66,6 +67,7 @@ function removeTile(key) {
   if (t.fake) clearInterval(t.fake);
   t.tile.remove();
   S.tiles.delete(key);
+  renderInvite();
   layoutGrid();
 }
 
