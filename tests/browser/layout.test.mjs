@@ -11,8 +11,8 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { runnable, startHost, launchBrowser, joinCall, waitFor, waitForVideo, closeAll } from './lib/harness.js';
-import { measure, problems } from './lib/layout-check.js';
+import { runnable, startHost, launchBrowser, joinCall, waitForVideo, closeAll } from './lib/harness.js';
+import { measure, problems, settledLayout } from './lib/layout-check.js';
 
 const SHOTS = process.env.SHOTS_DIR || '/tmp/lancall-layout-shots';
 const VIEWPORTS = [
@@ -76,13 +76,7 @@ describe('layout', runnable(), () => {
         for (const screen of [false, true]) {
           for (const people of COUNTS) {
             await setUp(page, people, screen);
-            // The layout settles within a few frames; measure until two readings agree.
-            const m = await waitFor(async () => {
-              const a = await page.evaluate(measure);
-              await page.evaluate(() => new Promise((r) => requestAnimationFrame(r)));
-              const b = await page.evaluate(measure);
-              return JSON.stringify(a.tiles.map((t) => t.box)) === JSON.stringify(b.tiles.map((t) => t.box)) ? b : null;
-            }, { timeout: 5000, what: 'a settled layout' });
+            const m = await settledLayout(page);
             const name = `${vp.width}x${vp.height}-${people}p${screen ? '-screen' : ''}${chat ? '-chat' : ''}`;
             await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
             states += 1;

@@ -25,6 +25,7 @@ export function measure() {
       hitWhat: hit ? `${hit.tagName}.${hit.className}` : null,
       thumb: el.classList.contains('tile--thumb'),
       main: el.classList.contains('tile--main'),
+      pinned: el.classList.contains('tile--pinned'),
       videoOff: el.classList.contains('video-off') || el.classList.contains('presenting-tile'),
       videoWidth: video.videoWidth,
       videoHeight: video.videoHeight,
@@ -34,6 +35,7 @@ export function measure() {
   return {
     layout: grid.dataset.layout,
     strip: grid.dataset.strip ?? null,
+    corner: grid.dataset.corner ?? null,
     stage: box(grid),
     gridScroll: { sw: grid.scrollWidth, cw: grid.clientWidth, sh: grid.scrollHeight, ch: grid.clientHeight, overflow: cs.overflow },
     toolbar: box(/** @type {HTMLElement} */ (document.querySelector('.toolbar'))),
@@ -44,13 +46,37 @@ export function measure() {
   };
 }
 
+/**
+ * The layout once it has settled (it does within a few frames): measures in a Playwright page
+ * until two readings a frame apart agree.
+ * @param {any} page a Playwright page
+ * @param {number} [timeout] ms
+ */
+export async function settledLayout(page, timeout = 5000) {
+  const end = Date.now() + timeout;
+  const boxes = (m) => JSON.stringify(m.tiles.map((t) => t.box));
+  for (;;) {
+    const a = await page.evaluate(measure);
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(r)));
+    const b = await page.evaluate(measure);
+    if (boxes(a) === boxes(b)) return b;
+    if (Date.now() > end) throw new Error(`the layout did not settle in ${timeout} ms: ${boxes(b)}`);
+  }
+}
+
 export const inside = (a, b, tol = 1) => a.x >= b.x - tol && a.y >= b.y - tol && a.x + a.width <= b.x + b.width + tol && a.y + a.height <= b.y + b.height + tol;
 export const overlaps = (a, b, tol = 0.5) => a.x < b.x + b.width - tol && b.x < a.x + a.width - tol && a.y < b.y + b.height - tol && b.y < a.y + a.height - tol;
 
-/** Every rule, on one measured state; returns the list of what is wrong. */
-export function problems(m, { people, screen }) {
+/**
+ * Every rule, on one measured state; returns the list of what is wrong. `pinned`: a tile is
+ * pinned, so it is the spotlight's large tile.
+ */
+export function problems(m, { people, screen, pinned = false }) {
   const out = [];
-  const expected = screen ? 'spotlight' : people === 2 ? 'pair' : 'grid';
+  const expected = screen || pinned ? 'spotlight' : people === 2 ? 'pair' : 'grid';
+  const pins = m.tiles.filter((t) => t.pinned);
+  if (pins.length !== (pinned ? 1 : 0)) out.push(`${pins.length} pinned tiles, expected ${pinned ? 1 : 0}`);
+  if (pinned && pins.length && !pins[0].main) out.push(`the pinned tile (${pins[0].name}) is not the large one`);
   if (m.layout !== expected) out.push(`layout is ${m.layout}, expected ${expected}`);
   if (m.tiles.length !== people + (screen ? 1 : 0)) out.push(`${m.tiles.length} tiles for ${people} people${screen ? ' and a screen' : ''}`);
   const S = m.stage;

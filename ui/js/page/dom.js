@@ -1,5 +1,5 @@
-// Small DOM helpers every part of the page uses: find by id, build an element, tell screen-reader
-// users, a person's initials, a toggle button's pressed state.
+// Small DOM helpers every part of the page uses: find by id, build an element, a menu's items,
+// tell screen-reader users, a person's initials, a toggle button's pressed state.
 
 /** @param {string} id @returns {any} the element (every id the page asks for is in index.html or built by home.js) */
 export const $ = (id) => document.getElementById(id);
@@ -21,6 +21,29 @@ export function el(tag, props = {}, ...children) {
   }
   node.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
   return node;
+}
+
+/**
+ * A menu's items (the More menu, the tile menu): buttons with role menuitem. Picking one closes
+ * the menu first, then acts; its click goes no further (a menu the action opens stays open).
+ * @param {Array<[string, () => void, string]>} items each its text, its action, its data-testid
+ * @param {() => void} close
+ * @returns {HTMLElement[]}
+ */
+export function menuItems(items, close) {
+  return items.map(([text, fn, testid]) =>
+    el('button', {
+      type: 'button',
+      role: 'menuitem',
+      text,
+      'data-testid': testid,
+      onclick: (/** @type {Event} */ ev) => {
+        ev.stopPropagation();
+        close();
+        fn();
+      },
+    }),
+  );
 }
 
 /** Says `text` to screen-reader users (the live region #announcer). */

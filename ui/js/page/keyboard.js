@@ -1,6 +1,6 @@
 // Keyboard shortcuts: M microphone, V camera, S share screen, H raise hand, E reactions, R record,
 // C chat, P people, I statistics, F full screen, ? the shortcut sheet, Shift+H leave, Esc closes
-// a menu, the sheet or a panel (index.html's aria-keyshortcuts and more.js's SHORTCUTS say the same).
+// a menu (a tile's too), the sheet or a panel (index.html's aria-keyshortcuts and more.js's SHORTCUTS say the same).
 import { S } from './state.js';
 import { toggleMic, toggleCam } from './devices.js';
 import { canShare, toggleScreen } from './share.js';
@@ -9,13 +9,18 @@ import { openPanel, togglePanel } from './panels.js';
 import { hangup } from './join.js';
 import { toggleHand, reactMenuOpen, toggleReactMenu } from './reactions.js';
 import { closeShortcuts, moreMenuOpen, showShortcuts, toggleFullscreen, toggleMoreMenu } from './more.js';
+import { closeTileMenu } from './tile-menu.js';
 
 function onKey(ev) {
   if (ev.key === 'Escape') {
-    if (recordMenuOpen()) toggleRecordMenu(false);
+    if (closeTileMenu({ focus: true })) ev.preventDefault();
+    else if (recordMenuOpen()) toggleRecordMenu(false);
     else if (reactMenuOpen()) toggleReactMenu(false);
     else if (moreMenuOpen()) toggleMoreMenu(false);
     else if (closeShortcuts()) ev.preventDefault();
+    // Browsers leave full screen on Esc before the page sees it; an engine that does not (or
+    // passes the key on) leaves it here.
+    else if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
     else if (S.panel) openPanel(null);
     return;
   }

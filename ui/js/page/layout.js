@@ -4,20 +4,49 @@
 // tiles.js measures the stage, calls layoutStage, and gives each tile its rectangle in pixels.
 //
 // The rules:
-// - grid (no screen shared, 1 person or 3+): the rows x columns whose tiles, each at its own
+// - grid (no screen shared, nothing pinned, 1 person or 3+): the rows x columns whose tiles, each at its own
 //   picture's aspect ratio, cover the most area; the block is centred, an incomplete last row too.
 //   No long single file: rows and columns differ by at most 2 (4 people on a phone are 2 x 2,
 //   upright or sideways, rather than 4 small tiles in a line).
-// - pair (you and one other person, no screen): the other person fills the stage (at their
-//   picture's ratio, letterboxed); you are a small thumbnail in the stage's bottom-right corner.
-// - spotlight (someone shares a screen; another's before yours): the screen large, everyone else
-//   in a strip below it or beside it, whichever covers more of the stage (below unless beside
-//   covers 5 % more); the strip is at least 16 % of the stage (all the room the screen leaves, if
-//   more) and grows until its tiles are 60 px tall while the screen keeps 80 % of the stage's
-//   width or height; the strip is a grid of its own.
+// - pair (you and one other person, no screen, no pin): the other person fills the stage (at their
+//   picture's ratio, letterboxed); you are a small thumbnail in a corner of the stage (the one the
+//   person chose, `corner`; bottom-right unless they moved it).
+// - spotlight (a tile is pinned, or someone shares a screen; the pin wins, then another's screen
+//   before yours): that tile large, everyone else in a strip below it or beside it, whichever
+//   covers more of the stage (below unless beside covers 5 % more); the strip is at least 16 % of
+//   the stage (all the room the large tile leaves, if more) and grows until its tiles are 60 px
+//   tall while the large tile keeps 80 % of the stage's width or height, and shrinks (not below
+//   16 %) while one of its tiles would be larger than the large one; the strip is a grid of its own.
+// - the thumbnail's corner: where a dragged thumbnail is let go picks the corner (nearestCorner).
 
 /** A camera picture's ratio when the real one is not known yet. */
 export const DEFAULT_ASPECT = 16 / 9;
+
+/** @typedef {'tl'|'tr'|'bl'|'br'} Corner a corner of the stage: top or bottom, left or right */
+
+/** The corners in the order "Move to another corner" visits them (clockwise from bottom-right). */
+export const CORNERS = /** @type {Corner[]} */ (['br', 'bl', 'tl', 'tr']);
+
+/**
+ * @param {any} c
+ * @returns {Corner} `c` when it is a corner, else bottom-right (a stored value may be anything)
+ */
+export const asCorner = (c) => (CORNERS.includes(c) ? c : 'br');
+
+/** @param {Corner} c @returns {Corner} the next corner, clockwise */
+export const nextCorner = (c) => CORNERS[(CORNERS.indexOf(asCorner(c)) + 1) % CORNERS.length];
+
+/**
+ * The corner of a `width` x `height` stage nearest to a rectangle (where a dragged thumbnail
+ * was let go): the quarter its centre is in.
+ * @param {number} width @param {number} height @param {{x: number, y: number, width: number, height: number}} rect
+ * @returns {Corner}
+ */
+export function nearestCorner(width, height, rect) {
+  const top = rect.y + rect.height / 2 < height / 2;
+  const left = rect.x + rect.width / 2 < width / 2;
+  return /** @type {Corner} */ (`${top ? 't' : 'b'}${left ? 'l' : 'r'}`);
+}
 
 /**
  * @typedef {object} Grid
@@ -126,6 +155,7 @@ export function gridIn(box, aspects, gap, balanced = true) {
  * @property {'self'|'person'|'screen'} kind your camera, someone else's, or a shared screen
  * @property {number} [aspect] the picture's width / height when known (DEFAULT_ASPECT otherwise)
  * @property {boolean} [local] a screen that you share (another's is preferred for the spotlight)
+ * @property {boolean} [pinned] the person pinned this tile: it is the spotlight's (one at a time)
  */
 
 /**
@@ -135,31 +165,35 @@ export function gridIn(box, aspects, gap, balanced = true) {
  * @property {number} main the index of the large tile (pair, spotlight), or -1
  * @property {number} thumb the index of the thumbnail drawn over the main tile (pair), or -1
  * @property {'below'|'beside'|null} strip where the others are in a spotlight
+ * @property {Corner|null} corner where the thumbnail is (pair)
  * @property {number} rows the grid's (or the strip's) rows
  * @property {number} cols the grid's (or the strip's) columns
  */
 
 /**
- * Where every tile goes on a `width` x `height` stage.
- * @param {{width: number, height: number, tiles: TileSpec[], gap?: number}} stage
+ * Where every tile goes on a `width` x `height` stage; `corner` is where your thumbnail goes in a
+ * call of two.
+ * @param {{width: number, height: number, tiles: TileSpec[], gap?: number, corner?: Corner}} stage
  * @returns {Layout}
  */
-export function layoutStage({ width, height, tiles, gap = 10 }) {
+export function layoutStage({ width, height, tiles, gap = 10, corner = 'br' }) {
   const aspects = tiles.map((t) => (t.aspect && t.aspect > 0 && Number.isFinite(t.aspect) ? t.aspect : DEFAULT_ASPECT));
   const stage = { x: 0, y: 0, width: Math.max(0, width), height: Math.max(0, height) };
   /** @type {Layout} */
-  const out = { mode: 'empty', rects: [], main: -1, thumb: -1, strip: null, rows: 0, cols: 0 };
+  const out = { mode: 'empty', rects: [], main: -1, thumb: -1, strip: null, corner: null, rows: 0, cols: 0 };
   if (!tiles.length || stage.width <= 0 || stage.height <= 0) {
     out.rects = tiles.map(() => ({ x: 0, y: 0, width: 0, height: 0 }));
     return out;
   }
+  const pinned = tiles.findIndex((t) => t.pinned);
+  if (pinned >= 0) return spotlight(stage, aspects, pinned, gap);
   const screens = tiles.map((t, i) => (t.kind === 'screen' ? i : -1)).filter((i) => i >= 0);
   if (screens.length) {
     const main = screens.find((i) => !tiles[i].local) ?? screens[0];
     return spotlight(stage, aspects, main, gap);
   }
   const self = tiles.findIndex((t) => t.kind === 'self');
-  if (tiles.length === 2 && self >= 0) return pair(stage, aspects, 1 - self, self);
+  if (tiles.length === 2 && self >= 0) return pair(stage, aspects, 1 - self, self, asCorner(corner));
   const g = gridIn(stage, aspects, gap);
   return { ...out, mode: 'grid', rects: g.rects, rows: g.rows, cols: g.cols };
 }
@@ -175,9 +209,10 @@ function centred(box, aspect) {
 
 /**
  * @param {Rect} stage @param {number[]} aspects @param {number} main @param {number} thumb
+ * @param {Corner} corner
  * @returns {Layout}
  */
-function pair(stage, aspects, main, thumb) {
+function pair(stage, aspects, main, thumb, corner) {
   const rects = aspects.map(() => ({ x: 0, y: 0, width: 0, height: 0 }));
   rects[main] = centred(stage, aspects[main]);
   const margin = Math.min(12, stage.width * 0.03);
@@ -187,8 +222,13 @@ function pair(stage, aspects, main, thumb) {
     h = stage.height * 0.3;
     w = h * aspects[thumb];
   }
-  rects[thumb] = { x: stage.width - w - margin, y: stage.height - h - margin, width: w, height: h };
-  return { mode: 'pair', rects, main, thumb, strip: null, rows: 1, cols: 1 };
+  rects[thumb] = {
+    x: corner[1] === 'l' ? margin : stage.width - w - margin,
+    y: corner[0] === 't' ? margin : stage.height - h - margin,
+    width: w,
+    height: h,
+  };
+  return { mode: 'pair', rects, main, thumb, strip: null, corner, rows: 1, cols: 1 };
 }
 
 /** A strip's tiles are at least this tall when the strip may grow that far. */
@@ -220,6 +260,18 @@ function spotlightAs(stage, aspects, main, others, gap, beside) {
     strip += 4;
     g = gridIn(boxes(strip)[1], others.map((i) => aspects[i]), gap, false);
   }
+  // Nor is a tile of the strip larger than the main one (a 4:3 picture under a 16:9 one on a
+  // phone held upright was, with all the room the main tile leaves).
+  /** @param {number} s */
+  const mainArea = (s) => {
+    const f = fit(boxes(s)[0].width, boxes(s)[0].height, aspects[main]);
+    return f.width * f.height;
+  };
+  const largest = () => Math.max(...g.rects.map((r) => r.width * r.height));
+  while (largest() > mainArea(strip) + 1e-6 && strip - 4 >= along * 0.16) {
+    strip -= 4;
+    g = gridIn(boxes(strip)[1], others.map((i) => aspects[i]), gap, false);
+  }
   const [mainBox] = boxes(strip);
   const m = centred(mainBox, aspects[main]);
   // The main tile and the strip's tiles are centred together, the strip against the main tile.
@@ -248,12 +300,12 @@ function spotlight(stage, aspects, main, gap) {
   if (!others.length) {
     const rects = aspects.map(() => ({ x: 0, y: 0, width: 0, height: 0 }));
     rects[main] = centred(stage, aspects[main]);
-    return { mode: 'spotlight', rects, main, thumb: -1, strip: null, rows: 0, cols: 0 };
+    return { mode: 'spotlight', rects, main, thumb: -1, strip: null, corner: null, rows: 0, cols: 0 };
   }
   const below = spotlightAs(stage, aspects, main, others, gap, false);
   const beside = spotlightAs(stage, aspects, main, others, gap, true);
   const pick = beside.area > below.area * 1.05 ? beside : below;
   return {
-    mode: 'spotlight', rects: pick.rects, main, thumb: -1, strip: pick === beside ? 'beside' : 'below', rows: pick.rows, cols: pick.cols,
+    mode: 'spotlight', rects: pick.rects, main, thumb: -1, strip: pick === beside ? 'beside' : 'below', corner: null, rows: pick.rows, cols: pick.cols,
   };
 }

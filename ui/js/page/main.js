@@ -13,6 +13,8 @@ import { initKeyboard } from './keyboard.js';
 import { initPeople } from './people.js';
 import { initReactions } from './reactions.js';
 import { initMore } from './more.js';
+import { initTileMenu } from './tile-menu.js';
+import { initThumb } from './thumb.js';
 import { bridgeSources, sourceCounts } from '../rtc/rtc-bridge.js';
 
 // For people debugging from the console (and the browser tests): the live state, read-only use.
@@ -38,6 +40,8 @@ initTiles();
 initPeople();
 initReactions();
 initMore();
+initTileMenu();
+initThumb();
 refreshDevices()
   .then(startPreview)
   .catch((err) => keepError(err?.stack ?? err))

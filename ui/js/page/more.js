@@ -1,7 +1,7 @@
 // The More menu (⋮) and what lives in it: full screen, picture-in-picture, the keyboard shortcut
 // sheet (also on `?`), and on a phone, where the toolbar has room for fewer buttons, Share,
 // Record, Statistics and Settings. What an engine lacks is absent, not broken.
-import { $, el } from './dom.js';
+import { $, el, menuItems } from './dom.js';
 import { S } from './state.js';
 import { showBanner } from './screens.js';
 import { canShare, toggleScreen } from './share.js';
@@ -28,14 +28,22 @@ export const SHORTCUTS = [
 /** A phone held upright: the toolbar shows fewer buttons and the More menu the rest. */
 const narrow = () => matchMedia('(max-width: 440px)').matches;
 
-const canFullscreen = () => !!document.fullscreenEnabled && !!document.documentElement.requestFullscreen;
+/** Whether this engine can put an element in full screen (the menu items are absent where not). */
+export const canFullscreen = () => !!document.fullscreenEnabled && !!document.documentElement.requestFullscreen;
 
-/** Full screen for the whole call (the stage and its controls), or back. */
-export async function toggleFullscreen() {
+/**
+ * Full screen for `target` (by default the whole call: the stage and its controls; the tile menu
+ * passes one tile), or back: out of full screen when `target` is what is in it, or when the whole
+ * call is asked for while anything is.
+ * @param {HTMLElement} [target]
+ */
+export async function toggleFullscreen(target) {
   if (!canFullscreen()) return;
+  const whole = $('incall');
+  const which = target ?? whole;
   try {
-    if (document.fullscreenElement) await document.exitFullscreen();
-    else await $('incall').requestFullscreen();
+    if (document.fullscreenElement && (document.fullscreenElement === which || which === whole)) await document.exitFullscreen();
+    else await which.requestFullscreen();
   } catch (err) {
     showBanner(`Full screen is not available here: ${/** @type {any} */ (err)?.message ?? err}`, 'warn', 5000);
   }
@@ -110,22 +118,8 @@ export function toggleMoreMenu(force) {
   if (canFullscreen()) items.push([document.fullscreenElement ? 'Leave full screen' : 'Full screen', toggleFullscreen, 'more-fullscreen']);
   if (canPip()) items.push([document.pictureInPictureElement ? 'Close picture-in-picture' : 'Picture-in-picture', togglePip, 'more-pip']);
   items.push(['Keyboard shortcuts', showShortcuts, 'more-shortcuts']);
-  menu.replaceChildren(
-    ...items.map(([text, fn, testid]) =>
-      el('button', {
-        type: 'button',
-        role: 'menuitem',
-        text,
-        'data-testid': testid,
-        onclick: (/** @type {Event} */ ev) => {
-          // The record menu opens where this one was: this click must not close it again.
-          ev.stopPropagation();
-          toggleMoreMenu(false);
-          fn();
-        },
-      }),
-    ),
-  );
+  // The record menu opens where this one was: menuItems keeps that click from closing it again.
+  menu.replaceChildren(...menuItems(items, () => toggleMoreMenu(false)));
   menu.hidden = false;
   menu.querySelector('button')?.focus();
 }

@@ -1,6 +1,7 @@
 // The page's state: one explicit object that the page's parts share (and window.lancall shows),
 // the person's saved preferences, and where both are kept (localStorage).
 import { parseJoinLink } from '../lib/link.js';
+import { asCorner } from './layout.js';
 
 /** Settings kept in localStorage under `lancall.KEY` (private mode: not kept, nothing else changes). */
 export const store = {
@@ -23,7 +24,7 @@ export const store = {
   },
 };
 
-/** Devices and capture quality the person chose. */
+/** Devices and capture quality the person chose, and where their thumbnail goes in a call of two. */
 export const prefs = {
   cameraId: store.get('cameraId', ''),
   micId: store.get('micId', ''),
@@ -32,6 +33,8 @@ export const prefs = {
   frameRate: store.get('frameRate', 30),
   facing: store.get('facing', 'user'),
   noiseSuppression: store.get('noiseSuppression', true),
+  /** @type {import('./layout.js').Corner} */
+  thumbCorner: asCorner(store.get('thumbCorner', 'br')),
 };
 export const savePrefs = () => {
   for (const [k, v] of Object.entries(prefs)) store.set(k, v);
@@ -60,6 +63,8 @@ export function adoptSavedDevices(saved) {
  * @property {HTMLElement} state
  * @property {HTMLElement} hand the raised-hand sign
  * @property {HTMLElement} quality the connection-quality bars
+ * @property {HTMLElement} pin the pinned sign (tile-menu.js pins)
+ * @property {HTMLElement} menuButton the tile menu's ⋮ button (tile-menu.js)
  * @property {'self'|'person'|'screen'} kind our camera, another's, or a shared screen (layout.js)
  * @property {boolean} local ours (our camera or our screen)
  * @property {number} [aspect] the picture's width / height, once the video knows it
@@ -83,6 +88,8 @@ export function adoptSavedDevices(saved) {
  * @property {import('../lib/recorder.js').Recording|null} recording
  * @property {any} recTimer
  * @property {Map<string, Tile>} tiles by key: 'local', 'local-screen', or a remote's keys (tiles.js)
+ * @property {string|null} pinned the key of the tile the person pinned (tile-menu.js): it is the large
+ *   one; only on this page, never sent to the others; null when nothing is pinned
  * @property {any} statsTimer
  * @property {Map<any, any>} statsPrev the last stats summary per remote
  * @property {'chat'|'people'|'stats'|'settings'|null} panel the open side panel
@@ -112,6 +119,7 @@ export const S = {
   recording: null,
   recTimer: null,
   tiles: new Map(),
+  pinned: null,
   statsTimer: null,
   statsPrev: new Map(),
   panel: null,

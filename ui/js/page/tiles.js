@@ -1,7 +1,7 @@
 // The pictures: the pre-join preview, the call's tiles (yours, your screen, each remote and their
-// screen) with names, mute marks, connection state and the speaking outline, and where each tile
-// goes (layout.js decides, layoutGrid applies it in pixels: the layout does not rely on CSS
-// aspect-ratio, which WebKitGTK 2.50 ignores). A tile's look is ui/css/app.css (.tile) and the
+// screen) with names, mute marks, connection state, the pin sign and the speaking outline, and
+// where each tile goes (layout.js decides, layoutGrid applies it in pixels: the layout does not
+// rely on CSS aspect-ratio, which WebKitGTK 2.50 ignores). A tile's look is ui/css/app.css (.tile) and the
 // #tile-template in index.html; what a tile shows is renderLocal / renderRemote here.
 import { $, initials, setPressed } from './dom.js';
 import { S, prefs } from './state.js';
@@ -39,6 +39,7 @@ function makeTile(key, { local = false, screen = false } = {}) {
   t = { tile, video, name: tile.querySelector('.name'), micOff: tile.querySelector('.mic-off'),
     avatar: tile.querySelector('.avatar'), state: tile.querySelector('.tile-state'), key,
     hand: tile.querySelector('.hand'), quality: tile.querySelector('.quality'),
+    pin: tile.querySelector('.pin-sign'), menuButton: tile.querySelector('.tile-menu-button'),
     kind: screen ? 'screen' : local ? 'self' : 'person', local };
   // The picture's own ratio, once known, shapes its tile.
   const measured = () => {
@@ -67,6 +68,8 @@ function removeTile(key) {
   if (t.fake) clearInterval(t.fake);
   t.tile.remove();
   S.tiles.delete(key);
+  // A pin goes with its tile (the person left, the screen is no longer shared).
+  if (S.pinned === key) S.pinned = null;
   renderInvite();
   layoutGrid();
 }
@@ -290,7 +293,9 @@ function scheduleLayout() {
 
 /**
  * Places every tile on the stage (#grid) in pixels, as layout.js decides: a grid, you and one
- * other (them large, you in a corner), or a shared screen large with the others in a strip.
+ * other (them large, you in the corner of prefs.thumbCorner), or the pinned tile or a shared
+ * screen large with the others in a strip. A thumbnail being dragged (thumb.js) stays where the
+ * pointer has it.
  */
 export function layoutGrid() {
   const grid = $('grid');
@@ -305,12 +310,18 @@ export function layoutGrid() {
     local: t.local,
     // A camera that is off shows an avatar on a 16:9 tile.
     aspect: t.tile.classList.contains('video-off') ? DEFAULT_ASPECT : t.aspect ?? DEFAULT_ASPECT,
+    pinned: t.key === S.pinned,
   }));
-  const layout = layoutStage({ width: W, height: H, tiles: specs, gap });
+  const layout = layoutStage({ width: W, height: H, tiles: specs, gap, corner: prefs.thumbCorner });
   grid.dataset.layout = layout.mode;
   if (layout.strip) grid.dataset.strip = layout.strip;
   else delete grid.dataset.strip;
+  // The large tile's name and signs step aside from the thumbnail's corner (app.css).
+  if (layout.corner) grid.dataset.corner = layout.corner;
+  else delete grid.dataset.corner;
   tiles.forEach((t, i) => {
+    showSigns(t);
+    if (t.tile.classList.contains('tile--dragging')) return;
     const r = layout.rects[i];
     // Not rounded to whole pixels: a small tile would lose its picture's ratio.
     const px = (/** @type {number} */ v) => `${Math.max(0, v).toFixed(2)}px`;
@@ -319,14 +330,30 @@ export function layoutGrid() {
     st.top = px(r.y);
     st.width = px(r.width);
     st.height = px(r.height);
-    const w = r.width;
-    const h = r.height;
+    // A tile in its own full screen has the whole screen for its name and avatar.
+    const full = document.fullscreenElement === t.tile;
+    const w = full ? innerWidth : r.width;
+    const h = full ? innerHeight : r.height;
     t.tile.classList.toggle('tile--main', i === layout.main);
     t.tile.classList.toggle('tile--thumb', i === layout.thumb);
     t.tile.classList.toggle('tile--small', h < 90 || w < 160);
+    // Too small for the ⋮ beside the name: it shows only while focused (a double click pins).
+    t.tile.classList.toggle('tile--tiny', h < 56 || w < 80);
     // The avatar fits its tile: at most 40 % of the tile's height, so the name stays clear.
     t.tile.style.setProperty('--avatar', `${Math.round(Math.max(24, Math.min(96, h * 0.4, w * 0.3)))}px`);
   });
+}
+
+/**
+ * A tile's pin sign, and its menu button named after whose picture it is.
+ * @param {import('./state.js').Tile} t
+ */
+function showSigns(t) {
+  const pinned = t.key === S.pinned;
+  t.tile.classList.toggle('tile--pinned', pinned);
+  t.pin.hidden = !pinned;
+  const label = `Options for ${t.name.textContent || 'this picture'}`;
+  if (t.menuButton.getAttribute('aria-label') !== label) t.menuButton.setAttribute('aria-label', label);
 }
 
 let fakeCount = 0;
@@ -371,9 +398,12 @@ export function addFakeTile({ name = 'Test', screen = false, width = 640, height
   return key;
 }
 
-/** Removes the tiles addFakeTile made. */
-export function removeFakeTiles() {
-  for (const [key, t] of [...S.tiles]) if (t.fake) removeTile(key);
+/**
+ * Removes the tiles addFakeTile made, or only the one of `key` (as when that person leaves).
+ * @param {string} [key]
+ */
+export function removeFakeTiles(key) {
+  for (const [k, t] of [...S.tiles]) if (t.fake && (key === undefined || k === key)) removeTile(k);
 }
 
 /** Outlines the tiles of whoever is speaking (remote audio levels, our own level meter). */
@@ -393,6 +423,7 @@ function updateSpeaking() {
 
 export function initTiles() {
   new ResizeObserver(() => layoutGrid()).observe($('grid'));
+  document.addEventListener('fullscreenchange', () => layoutGrid());
   S.test = { addFakeTile, removeFakeTiles, layoutGrid };
   setInterval(updateSpeaking, 400);
 }
