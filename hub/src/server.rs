@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::hub::{CloseReason, Hub};
-use crate::protocol::{LeaveReason, PROTOCOL_VERSION};
+use crate::protocol::{check_room_name, ErrorCode, LeaveReason, PROTOCOL_VERSION};
 use crate::trust_page;
 
 /// The CA file the trust page offers; named here too because [`ServerOptions`] carries it.
@@ -296,6 +296,7 @@ fn route_https(req: Request<Incoming>, remote: SocketAddr, ctx: &Arc<Ctx>) -> Re
                 format!("Ask for /qr?text=… with a percent-encoded text of 1 to {} bytes.\n", crate::qr::MAX_QR_TEXT),
             ),
         },
+        "/room" => room_peek(req.uri().query().unwrap_or(""), remote, ctx),
         "/healthz" => {
             let stats = ctx.hub.stats();
             let body = serde_json::json!({
@@ -313,6 +314,41 @@ fn route_https(req: Request<Incoming>, remote: SocketAddr, ctx: &Arc<Ctx>) -> Re
         "/ca.crt" | "/ca.pem" => ca_file(&path, ctx),
         _ => static_file(&path),
     }
+}
+
+/// `GET /room?room=NAME&token=TOKEN`: the host's name and who is in the room, for the pre-join
+/// card, to whoever holds the room's link (the token is checked as `join` checks it).
+fn room_peek(query: &str, remote: SocketAddr, ctx: &Ctx) -> Resp {
+    let param = |key: &str| query.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='));
+    let Some(room) = param("room").filter(|r| check_room_name(r).is_ok()) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "Ask for /room?room=NAME&token=TOKEN with the room name and token of the join link.\n",
+        );
+    };
+    let token = param("token").filter(|t| !t.is_empty());
+    let (status, body) = match ctx.hub.peek(room, token, Some(remote.ip())) {
+        Ok(peek) => (
+            StatusCode::OK,
+            serde_json::json!({
+                "host": ctx.host_name,
+                "room": peek.room,
+                "people": peek.people,
+                "capacity": peek.capacity,
+            }),
+        ),
+        Err(e) => {
+            let status = match e.code {
+                ErrorCode::UnknownRoom => StatusCode::NOT_FOUND,
+                ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::FORBIDDEN,
+            };
+            (status, serde_json::json!({ "code": e.code.as_str(), "message": e.message }))
+        }
+    };
+    let mut resp = respond(status, "application/json", body.to_string());
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
 fn ca_file(path: &str, ctx: &Ctx) -> Resp {

@@ -82,3 +82,47 @@ async fn plain_http_explains_trust_serves_the_ca_and_redirects_the_rest() {
     assert!(headers.contains(&format!("location: https://127.0.0.1:{https_port}/join?x=1")), "{headers}");
     th.host.stop().await;
 }
+
+/// The pre-join card's `/room`: the host's name and who is in the call, for the link's holder
+/// only; a wrong token says so (and counts as a wrong join would); nonsense gets a 400.
+#[tokio::test]
+async fn room_says_who_is_in_the_call_to_the_links_holder() {
+    let th = start_host().await;
+    let host = th.addr().to_string();
+    let token = th.token().expect("a token");
+    let json = |body: &[u8]| serde_json::from_slice::<serde_json::Value>(body).unwrap();
+
+    let (status, headers, body) = get(tls_connect(&th).await, &format!("/room?room=call&token={token}"), &host).await;
+    assert!(status.contains("200"), "{status}");
+    assert!(headers.contains("cache-control: no-store"), "{headers}");
+    let empty = json(&body);
+    assert_eq!(empty["host"], "test host");
+    assert_eq!(empty["room"], "call");
+    assert_eq!(empty["people"], serde_json::json!([]));
+    assert_eq!(empty["capacity"], 8);
+
+    let (_ada, _) = WsClient::joined(&th, "Ada").await;
+    let (_bob, _) = WsClient::joined(&th, "<b>Bob</b>").await;
+    let (_, _, body) = get(tls_connect(&th).await, &format!("/room?token={token}&room=call"), &host).await;
+    assert_eq!(json(&body)["people"], serde_json::json!(["Ada", "<b>Bob</b>"]), "oldest first, names as data");
+
+    let wrong = "0".repeat(32);
+    let (status, _, body) = get(tls_connect(&th).await, &format!("/room?room=call&token={wrong}"), &host).await;
+    assert!(status.contains("403"), "{status}");
+    let err = json(&body);
+    assert_eq!(err["code"], "wrong-token");
+    assert!(err.get("people").is_none(), "nobody's name without the token: {err}");
+    let (status, _, body) = get(tls_connect(&th).await, "/room?room=call", &host).await;
+    assert!(status.contains("403"), "no token: {status}");
+    assert_eq!(json(&body)["code"], "wrong-token");
+
+    let (status, _, body) = get(tls_connect(&th).await, &format!("/room?room=nope&token={token}"), &host).await;
+    assert!(status.contains("404"), "{status}");
+    assert_eq!(json(&body)["code"], "unknown-room");
+    for bad in ["/room", "/room?room=", "/room?room=a%20b", "/room?room=../etc"] {
+        let (status, _, body) = get(tls_connect(&th).await, bad, &host).await;
+        assert!(status.contains("400"), "{bad}: {status}");
+        assert!(String::from_utf8_lossy(&body).contains("room=NAME&token=TOKEN"), "{bad}");
+    }
+    th.host.stop().await;
+}

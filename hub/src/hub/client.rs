@@ -11,7 +11,7 @@ use std::time::Instant;
 use lancall_protocol::names::normalize_name;
 use tokio::sync::mpsc;
 
-use super::{random_id, token_matches, CloseReason, ConnControl, Effects, Hub, HubEvent, KnockEntry, KnockInfo, Outgoing, PeerEntry};
+use super::{random_id, token_error, CloseReason, ConnControl, Effects, Hub, HubEvent, KnockEntry, KnockInfo, Outgoing, PeerEntry};
 use crate::protocol::{
     self, decode, encode, ClientMessage, ErrorCode, LeaveReason, PeerInfo, ProtocolError, ServerMessage, MAX_FRAME_BYTES,
     PROTOCOL_VERSION,
@@ -197,17 +197,7 @@ impl Client {
                 ),
             ));
         };
-        let token_error = match (&room.token, token) {
-            (None, _) => None,
-            (Some(_), None) => Some(format!(
-                "Room \"{room_name}\" needs the token from the host's link. Open the full link the host shared, or knock to ask the host."
-            )),
-            (Some(expected), Some(given)) if !token_matches(expected, given) => Some(format!(
-                "This link's token is not right for room \"{room_name}\". Ask the host for a new link, or knock."
-            )),
-            _ => None,
-        };
-        if let Some(message) = token_error {
+        if let Some(message) = token_error(room_name, room.token.as_deref(), token) {
             let addr = conn.addr;
             if state.strike(addr, Instant::now()) {
                 return Err(too_many_tries());
@@ -336,7 +326,7 @@ impl Client {
     }
 }
 
-fn too_many_tries() -> ProtocolError {
+pub(super) fn too_many_tries() -> ProtocolError {
     ProtocolError::new(
         ErrorCode::RateLimited,
         "Too many knocks or wrong links from this device. Wait a minute, then try again.",

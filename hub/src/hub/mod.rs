@@ -30,7 +30,7 @@ use lancall_protocol::sync::lock;
 mod client;
 pub use client::{Client, ClientReceiver};
 
-use crate::protocol::{self, encode, LeaveReason, PeerInfo, ServerMessage};
+use crate::protocol::{self, encode, ErrorCode, LeaveReason, PeerInfo, ProtocolError, ServerMessage};
 
 /// Knocks and wrong tokens one address may send within [`ADDRESS_WINDOW`] before it is refused
 /// with `rate-limited`: enough for a person who mistypes, too few to guess a 128-bit token or to
@@ -262,6 +262,32 @@ fn token_matches(expected: &str, given: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Why `given` does not open room `room_name` whose token is `expected` (`None`: open room), in
+/// words for the person; `None` when it does.
+fn token_error(room_name: &str, expected: Option<&str>, given: Option<&str>) -> Option<String> {
+    match (expected, given) {
+        (None, _) => None,
+        (Some(_), None) => Some(format!(
+            "Room \"{room_name}\" needs the token from the host's link. Open the full link the host shared, or knock to ask the host."
+        )),
+        (Some(expected), Some(given)) if !token_matches(expected, given) => Some(format!(
+            "This link's token is not right for room \"{room_name}\". Ask the host for a new link, or knock."
+        )),
+        _ => None,
+    }
+}
+
+/// Who is in a room, as someone with its link may see before joining ([`Hub::peek`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RoomPeek {
+    /// Room name.
+    pub room: String,
+    /// The names of the people in it, oldest first.
+    pub people: Vec<String>,
+    /// Peers it holds at most.
+    pub capacity: usize,
+}
+
 /// Messages to queue and events to publish, gathered under the lock and sent after it.
 #[derive(Default)]
 struct Effects {
@@ -386,6 +412,26 @@ impl Hub {
     pub fn room(&self, name: &str) -> Option<RoomInfo> {
         let state = lock(&self.inner.state);
         state.rooms.get(name).map(|room| room_info(&state, name, room))
+    }
+
+    /// Who is in `room_name`, for a pre-join card: what `join` would check (the room exists, the
+    /// token opens it; a wrong token counts against `addr` the same way), without joining.
+    pub fn peek(&self, room_name: &str, token: Option<&str>, addr: Option<IpAddr>) -> Result<RoomPeek, ProtocolError> {
+        let mut state = lock(&self.inner.state);
+        let Some(room) = state.rooms.get(room_name) else {
+            return Err(ProtocolError::new(
+                ErrorCode::UnknownRoom,
+                format!("There is no room \"{room_name}\" on this host. Check the link, or ask the host for a new one."),
+            ));
+        };
+        if let Some(message) = token_error(room_name, room.token.as_deref(), token) {
+            if state.strike(addr, Instant::now()) {
+                return Err(client::too_many_tries());
+            }
+            return Err(ProtocolError::new(ErrorCode::WrongToken, message));
+        }
+        let people = room.members.iter().filter_map(|m| state.peers.get(m)).map(|p| p.info.name.clone()).collect();
+        Ok(RoomPeek { room: room_name.to_owned(), people, capacity: room.capacity })
     }
 
     /// Whether any room is open to the LAN (advertised in mDNS).

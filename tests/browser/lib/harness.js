@@ -41,7 +41,7 @@ export const runnable = () => {
 
 /**
  * Start lancall-host and wait for its `ready` line.
- * @param {{open?: boolean, knock?: 'admit'|'refuse', capacity?: number, port?: number, httpPort?: number, dataDir?: string, room?: string}} opts
+ * @param {{open?: boolean, name?: string, knock?: 'admit'|'refuse', capacity?: number, port?: number, httpPort?: number, dataDir?: string, room?: string}} opts
  */
 export async function startHost(opts = {}) {
   const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'lancall-host-'));
@@ -54,6 +54,7 @@ export async function startHost(opts = {}) {
     '--json',
   ];
   if (opts.open) args.push('--open');
+  if (opts.name) args.push('--name', opts.name);
   if (opts.capacity) args.push('--capacity', String(opts.capacity));
   // Nobody answers knocks on stdin in a test: admit or refuse them, or refuse by default.
   args.push('--knock', opts.knock ?? 'refuse');
@@ -186,12 +187,21 @@ export async function openPage(browser, url, { viewport = { width: 960, height: 
 export async function joinCall(browser, url, name, { quality, waitPreview = true, viewport, colorScheme } = {}) {
   const { context, page } = await openPage(browser, url, { viewport, colorScheme });
   await page.getByTestId('name').fill(name);
-  if (quality) await page.getByTestId('quality-select').selectOption(quality);
+  if (quality) {
+    await openMoreSettings(page);
+    await page.getByTestId('quality-select').selectOption(quality);
+  }
   if (waitPreview) await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.videoWidth > 0, null, { timeout: 10_000 });
   await page.getByTestId('join').click();
   await page.getByTestId('hangup').waitFor({ state: 'visible', timeout: 10_000 });
   const id = await page.evaluate(() => window.lancall.call.selfId);
   return { page, context, name, id };
+}
+
+/** Unfolds the pre-join card's "More settings" (quality, frame rate, noise suppression). */
+export async function openMoreSettings(page) {
+  const more = page.getByTestId('more-settings');
+  if (!(await more.evaluate((d) => d.open))) await more.locator('summary').click();
 }
 
 /** Poll `fn` until it returns a truthy value; the last value goes into the error. */

@@ -4,7 +4,7 @@
 import { $, el, announce } from './dom.js';
 import { S, store } from './state.js';
 import { showScreen, showBanner, hideBanner } from './screens.js';
-import { checkName, readAddress, showAddress, showProblem, clearProblem, updateJoinLabel, setToken, setJoinTarget } from './prejoin.js';
+import { checkName, readAddress, showAddress, showProblem, clearProblem, updateJoinLabel, setToken, setJoinTarget, watchRoom } from './prejoin.js';
 import { renderLocal, renderRemote, removeRemoteTiles, removeAllTiles, updateCount, detachPlayers } from './tiles.js';
 import { startPreview, stopLocalTracks } from './devices.js';
 import { stopScreen } from './share.js';
@@ -211,7 +211,9 @@ function onJoined({ room, rejoined }) {
   $('join').disabled = false;
   $('room-name').textContent = room;
   showScreen('incall');
+  // The device menus go into the call's Settings panel, quality and frame rate unfolded there.
   $('settings-panel').append($('device-settings'));
+  /** @type {HTMLDetailsElement} */ ($('more-settings')).open = true;
   renderLocal();
   updateCount();
   renderHand();
@@ -248,6 +250,7 @@ function onFatal({ code, message }) {
     S.phase = 'prejoin';
     $('join').disabled = false;
     updateJoinLabel();
+    if (code !== 'wrong-token' && code !== 'rate-limited') watchRoom();
     if (code === 'wrong-token' || code === 'unknown-room' || code === 'invalid-field') showAddress(true);
     const actions =
       code === 'room-full' || code === 'rate-limited'
@@ -268,6 +271,7 @@ function abortJoin() {
   $('join').disabled = false;
   clearProblem();
   updateJoinLabel();
+  watchRoom();
 }
 
 function teardownCall() {
@@ -291,7 +295,8 @@ export async function hangup() {
   S.signaling = null;
   removeAllTiles();
   openPanel(null);
-  $('join-form').insertBefore($('device-settings'), $('join'));
+  $('preview-col').append($('device-settings'));
+  /** @type {HTMLDetailsElement} */ ($('more-settings')).open = false;
   S.phase = 'ended';
   hideBanner();
   showScreen('ended');
@@ -316,6 +321,7 @@ export async function backToPrejoin() {
   $('join').disabled = false;
   showScreen('prejoin');
   renderLocal();
+  watchRoom();
   await startPreview();
 }
 

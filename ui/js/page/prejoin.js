@@ -1,5 +1,5 @@
-// The pre-join card's form: where to join (host, room, token), your name, the Join button's
-// label, and the problem box under it. Joining itself is join.js's; the preview is tiles.js's.
+// The pre-join card's form: where to join (host, room, token) and who is there already, your
+// name, the Join button's label, and the problem box. Joining itself is join.js's; the preview is tiles.js's.
 import { $, el } from './dom.js';
 import { S, preferenceChanged } from './state.js';
 import { parseTypedAddress } from '../lib/link.js';
@@ -38,10 +38,74 @@ function renderWhere() {
   const { host, room } = readAddress();
   const w = $('where-text');
   if (host && room) {
-    w.replaceChildren('Room ', el('b', { text: room }), ' on ', el('b', { text: host }));
+    // The host's name once it said it (`/room`), its address until then.
+    const named = roomInfo && roomInfo.for === `${host}/${room}` ? roomInfo.host : null;
+    w.replaceChildren('Room ', el('b', { text: room }), ' on ', el('b', { text: named || host, title: host }));
   } else {
     w.replaceChildren('Enter the host address and room, or open the link the host shared.');
   }
+  watchRoom();
+}
+
+// ---- who is in the call --------------------------------------------------------------------
+
+/** How often the card asks again who is in the call, while it is on screen. */
+const WHO_EVERY_MS = 5_000;
+/** @type {{for: string, host: string, people: string[], capacity: number} | null} what `/room` said last */
+let roomInfo = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let whoTimer;
+
+/**
+ * "Ada and Bob are in the call", from a list of names.
+ * @param {string[]} people oldest first
+ * @param {number} capacity
+ */
+export function whoIsHereText(people, capacity) {
+  if (!people.length) return 'Nobody else is here yet.';
+  if (people.length >= capacity) return `The call is full (${capacity} people).`;
+  const shown = people.length > 3 ? [...people.slice(0, 2), `${people.length - 2} others`] : people;
+  const list = shown.length === 1 ? shown[0] : `${shown.slice(0, -1).join(', ')} and ${shown[shown.length - 1]}`;
+  return `${list} ${people.length === 1 ? 'is' : 'are'} in the call.`;
+}
+
+/**
+ * While the pre-join card shows a call on the host that served this page, says who is in it and
+ * the host's name (`GET /room`, which checks the link's token as a join would). Another host
+ * (the app's home screen) is not asked: its page is not this one's origin. A link that does not
+ * open the room is not asked again (each wrong token counts against this device at the host);
+ * Join then says what is wrong, as before.
+ */
+export function watchRoom() {
+  clearTimeout(whoTimer);
+  const { host, room, token } = readAddress();
+  const key = `${host}/${room}`;
+  if (roomInfo?.for !== key) {
+    roomInfo = null;
+    $('who-is-here').hidden = true;
+  }
+  if (!host || !room || host !== location.host || S.phase !== 'prejoin') return;
+  const ask = async () => {
+    if (S.phase !== 'prejoin' || `${readAddress().host}/${readAddress().room}` !== key) return;
+    let info = null;
+    try {
+      const resp = await fetch(`/room?room=${encodeURIComponent(room)}&token=${encodeURIComponent(token ?? '')}`, { cache: 'no-store' });
+      if (resp.ok) info = await resp.json();
+    } catch {
+      /* the host is away: Join says so */
+    }
+    if (!info || !Array.isArray(info.people) || `${readAddress().host}/${readAddress().room}` !== key) return;
+    const people = info.people.filter((/** @type {unknown} */ n) => typeof n === 'string');
+    roomInfo = { for: key, host: typeof info.host === 'string' ? info.host : '', people, capacity: Number(info.capacity) || 0 };
+    const who = $('who-is-here');
+    who.textContent = whoIsHereText(people, roomInfo.capacity || Infinity);
+    who.classList.toggle('empty', !people.length);
+    who.hidden = false;
+    const w = $('where-text').querySelector('b:last-of-type');
+    if (w && roomInfo.host) w.textContent = roomInfo.host;
+    if (!document.hidden) whoTimer = setTimeout(ask, WHO_EVERY_MS);
+  };
+  ask();
 }
 
 /** Opens (or closes) the address fields. */
@@ -134,4 +198,8 @@ export function initPrejoin() {
     renderWhere();
   });
   $('name').addEventListener('change', () => preferenceChanged({ name: $('name').value }));
+  // Asked again when the page comes back into view (a hidden page stops asking).
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) watchRoom();
+  });
 }
