@@ -5,6 +5,7 @@
 #   tests/browser/run.sh                  run every test (node --test)
 #   tests/browser/run.sh test FILE...     run some test files
 #   tests/browser/run.sh bench            join-time and mesh CPU/memory benchmark -> bench/browser.md
+#   tests/browser/run.sh bench first-picture   Join click -> both see each other, traced -> bench/first-picture.md
 #   tests/browser/run.sh shots            screenshots of the UI -> $SHOTS_DIR (default /tmp/lancall-shots)
 #
 # As root it makes a namespace with `ip netns` and deletes it on exit; otherwise it tries an
@@ -38,7 +39,9 @@ if [[ "${1:-}" == "--inside" ]]; then
       if [[ $# -gt 0 ]]; then files=("$@"); else files=(browser/*.test.mjs trust/*.test.mjs native/*.test.mjs); fi
       exec node --test --test-concurrency=1 "${files[@]}"
       ;;
-    bench) exec node browser/bench-join.mjs "$@" ;;
+    bench)
+      if [[ "${1:-}" == first-picture ]]; then shift; exec node browser/bench-first-picture.mjs "$@"; fi
+      exec node browser/bench-join.mjs "$@" ;;
     shots) exec node browser/screenshots.mjs "$@" ;;
     *) say "unknown mode: $mode"; exit 2 ;;
   esac

@@ -25,6 +25,14 @@ const DISCONNECTED_RESTART_MS = 2_500;
 /** While a connection is not back, restart ICE again this often. */
 const RESTART_RETRY_MS = 8_000;
 
+/** A new connection sends its camera at most this tall at first, and at full size from
+ * FULL_SIZE_AFTER_MS after it connects. Chromium starts every connection's bandwidth estimate at
+ * 300 kb/s, and its encoder drops the first frames of a picture larger than 640x480 at that rate
+ * while it asks for a smaller one: a 720p camera reached the other side ~180 ms later than a 360p
+ * one (bench/first-picture.md). */
+const START_MAX_HEIGHT = 360;
+const FULL_SIZE_AFTER_MS = 2_000;
+
 /** The reactions anyone may send (others are ignored on receipt): docs/PROTOCOL.md. */
 export const REACTIONS = Object.freeze(['👍', '👏', '😂', '😮', '❤️', '🎉']);
 /** At most this many reactions from one peer are shown per REACTION_WINDOW_MS (the rest dropped). */
@@ -69,6 +77,10 @@ export class Remote {
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.restartTimer = undefined;
     this.needsRestart = false;
+    /** @type {ReturnType<typeof setTimeout> | undefined} when the camera goes to full size */
+    this.fullSizeTimer = undefined;
+    /** whether the camera was sent at full size since the connection first connected */
+    this.fullSize = false;
   }
 
   get chatOpen() {
@@ -303,11 +315,13 @@ export class Call extends EventTarget {
       for (const r of [...this.remotes.values()]) this.orphan(r);
       this.remotes.clear();
     }
-    this.emit('joined', { selfId: this.selfId, room: this.room, rejoined });
+    // Everyone already here hears from us before the page draws the call: the connections'
+    // first round trip does not wait for the drawing.
     for (const peer of msg.peers ?? []) {
       this.known.set(peer.id, peer.name);
       this.sendState(peer.id);
     }
+    this.emit('joined', { selfId: this.selfId, room: this.room, rejoined });
   }
 
   /** @private @param {{id: string, name: string}} peer */
@@ -464,6 +478,7 @@ export class Call extends EventTarget {
         direction: 'sendrecv',
         streams: [this.local.stream],
       });
+      startSmall(r.tx.video.sender, this.local.video);
       this.attachChannel(r, pc.createDataChannel('lancall', { ordered: true }));
     }
     if (this.local.screen) this.attachScreen(r);
@@ -556,6 +571,7 @@ export class Call extends EventTarget {
       t.direction = 'sendrecv';
       t.sender.replaceTrack(this.local[kind]).catch(() => {});
       t.sender.setStreams?.(this.local.stream);
+      if (kind === 'video') startSmall(t.sender, this.local.video);
     }
   }
 
@@ -606,6 +622,12 @@ export class Call extends EventTarget {
     r.connectionState = s;
     clearTimeout(r.disconnectedTimer);
     if (s === 'connected' || s === 'completed') {
+      if (!r.fullSize && r.fullSizeTimer === undefined) {
+        r.fullSizeTimer = setTimeout(() => {
+          r.fullSize = true;
+          if (!r.closed && r.tx.video) setScale(r.tx.video.sender, 1);
+        }, FULL_SIZE_AFTER_MS);
+      }
       r.needsRestart = false;
       clearTimeout(r.restartTimer);
       r.restartTimer = undefined;
@@ -655,6 +677,7 @@ export class Call extends EventTarget {
     clearTimeout(r.orphanTimer);
     clearTimeout(r.disconnectedTimer);
     clearTimeout(r.restartTimer);
+    clearTimeout(r.fullSizeTimer);
     try {
       r.dc?.close();
     } catch {
@@ -669,4 +692,30 @@ export class Call extends EventTarget {
       for (const t of tracks) t.stop();
     }, 0);
   }
+}
+
+// ---- the camera's size on a new connection -------------------------------------------------------
+
+/**
+ * Send `track` scaled down to at most START_MAX_HEIGHT lines (see there why).
+ * @param {RTCRtpSender} sender
+ * @param {MediaStreamTrack|null} track
+ */
+function startSmall(sender, track) {
+  const height = track?.getSettings?.().height ?? 0;
+  if (height > START_MAX_HEIGHT) setScale(sender, height / START_MAX_HEIGHT);
+}
+
+/**
+ * Scale what `sender` sends down by `scale` (1: full size). Where senders have no parameters
+ * (the Linux app's Rust-backed connection), nothing changes.
+ * @param {RTCRtpSender} sender
+ * @param {number} scale
+ */
+function setScale(sender, scale) {
+  if (typeof sender.setParameters !== 'function') return;
+  const params = sender.getParameters();
+  if (!params.encodings?.length || params.encodings.every((e) => (e.scaleResolutionDownBy ?? 1) === scale)) return;
+  for (const e of params.encodings) e.scaleResolutionDownBy = scale;
+  sender.setParameters(params).catch((err) => console.warn('lancall: could not set the camera size', err));
 }

@@ -44,7 +44,8 @@ const SILENCE_LIMIT_MS = 15000;
 export class SignalingClient extends EventTarget {
   /**
    * @param {object} opts
-   * @param {() => import('./transport.js').Transport} opts.connect makes a fresh transport
+   * @param {() => import('./transport.js').Transport} opts.connect gives a transport for each
+   *   try: a fresh one, or one opened ahead of time (open already, or still connecting)
    * @param {string} opts.room
    * @param {string|null} opts.token
    * @param {string} opts.name
@@ -127,14 +128,15 @@ export class SignalingClient extends EventTarget {
     const transport = this.connect();
     this.transport = transport;
     this.joined = false;
-    transport.addEventListener('open', () => {
+    const opened = () => {
       if (this.transport !== transport) return;
       this.lastHeard = Date.now();
       if (this.knocking) transport.send({ type: 'knock', room: this.room, name: this.name });
       else transport.send({ type: 'join', room: this.room, token: this.token, name: this.name });
       clearInterval(this.pingTimer);
       this.pingTimer = setInterval(() => this.keepAlive(transport), PING_INTERVAL_MS);
-    });
+    };
+    transport.addEventListener('open', opened);
     transport.addEventListener('message', (ev) => {
       if (this.transport !== transport) return;
       this.lastHeard = Date.now();
@@ -146,6 +148,14 @@ export class SignalingClient extends EventTarget {
       this.joined = false;
       clearInterval(this.pingTimer);
       this.scheduleRetry(/** @type {CustomEvent} */ (ev).detail);
+    });
+    // A transport opened ahead of time (the page's pre-join card does) is ready at once; one
+    // that closed meanwhile counts as a failed try.
+    if (transport.readyState === 'open') opened();
+    else if (transport.readyState === 'closed') queueMicrotask(() => {
+      if (this.transport !== transport) return;
+      this.transport = null;
+      this.scheduleRetry({ wasOpen: false });
     });
   }
 

@@ -14,9 +14,10 @@ import { renderInvite, renderPeople, resetInvite } from './people.js';
 import { onReaction, renderHand } from './reactions.js';
 import { SignalingClient } from '../lib/signaling.js';
 import { transportFor } from '../lib/transport-for.js';
+import { takeWarm, dropWarm, warmUp } from './warm.js';
 import { Call } from '../lib/call.js';
 import { ROOM_RE, TOKEN_RE } from '../lib/link.js';
-import { browserPeerConnectionFactory } from '../lib/peer-factory.js';
+import { browserPeerConnectionFactory, makeCertificate } from '../lib/peer-factory.js';
 import { bridgePeerConnectionFactory } from '../rtc/rtc-bridge.js';
 
 const HUB_ERRORS = {
@@ -111,7 +112,8 @@ function join({ host, room, token, name, createPeerConnection, knock: knocking =
   $('join').disabled = true;
   updateJoinLabel();
   const signaling = new SignalingClient({
-    connect: () => transportFor(host),
+    // The first try uses the connection the pre-join card opened, if it is still there.
+    connect: () => takeWarm(host) ?? transportFor(host),
     room,
     token,
     name,
@@ -328,6 +330,8 @@ export async function backToPrejoin() {
 /** The camera and microphone have been opened (or have failed): a Join waiting goes ahead. */
 export function pageReady() {
   S.ready = true;
+  warmUp(readAddress().host);
+  makeCertificate();
   const waiting = S.queuedJoin;
   S.queuedJoin = null;
   updateJoinLabel();
@@ -342,5 +346,8 @@ export function initJoin() {
   $('join').disabled = false;
   $('hangup').addEventListener('click', hangup);
   $('rejoin').addEventListener('click', backToPrejoin);
-  window.addEventListener('pagehide', () => S.call?.hangup());
+  window.addEventListener('pagehide', () => {
+    S.call?.hangup();
+    dropWarm();
+  });
 }

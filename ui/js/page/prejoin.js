@@ -3,6 +3,7 @@
 import { $, el } from './dom.js';
 import { S, preferenceChanged } from './state.js';
 import { parseTypedAddress } from '../lib/link.js';
+import { warmUp } from './warm.js';
 
 /** The room a home-screen choice joins when its link names none. */
 export const DEFAULT_ROOM = 'call';
@@ -84,6 +85,7 @@ export function watchRoom() {
     roomInfo = null;
     $('who-is-here').hidden = true;
   }
+  if (host && room) warmUp(host);
   if (!host || !room || host !== location.host || S.phase !== 'prejoin') return;
   const ask = async () => {
     if (S.phase !== 'prejoin' || `${readAddress().host}/${readAddress().room}` !== key) return;

@@ -57,7 +57,10 @@ function makeTile(key, { local = false, screen = false } = {}) {
   $('grid').append(tile);
   renderInvite();
   if (!local) applySpeaker(video);
-  layoutGrid();
+  // Placed with the frame, not now: measuring the stage here forces the browser to lay out the
+  // whole page at once, which held up the messages that start a call's connections (tens of ms
+  // on a phone-class CPU; bench/first-picture.md).
+  scheduleLayout();
   return t;
 }
 
@@ -71,7 +74,7 @@ function removeTile(key) {
   // A pin goes with its tile (the person left, the screen is no longer shared).
   if (S.pinned === key) S.pinned = null;
   renderInvite();
-  layoutGrid();
+  scheduleLayout();
 }
 
 /** Removes every tile (the call is over). */

@@ -1,0 +1,258 @@
+// Benchmark, not a test (run.sh bench first-picture): how long from the second person's Join
+// click until BOTH people see each other's picture, and where that time goes.
+//
+// Each call is fresh: Ada opens the link and joins, then Bob opens it, waits until his page is
+// ready (camera preview playing), and clicks Join. Both pages check every 10 ms whether a remote
+// <video> has a picture (videoWidth > 0), as issue 13 measured it; every step between is traced
+// from outside the product (an init script wraps WebSocket and RTCPeerConnection), on the
+// machine's clock, so both pages' times compare. Writes bench/first-picture.md.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { startHost, launchBrowser, openPage, openMoreSettings, closeAll, whyNotRunnable, repoRoot, sleep } from './lib/harness.js';
+
+const CALLS = Number(process.env.BENCH_CALLS ?? 20);
+
+const why = whyNotRunnable();
+if (why) {
+  console.log(`benchmark skipped: ${why}`);
+  process.exit(0);
+}
+
+/** Runs in every page before its own scripts: records the first time each step happens. */
+function tracer() {
+  const t = (window.__trace = {});
+  const mark = (name) => {
+    if (!(name in t)) t[name] = Date.now();
+  };
+  window.__mark = mark;
+  const NativeWS = window.WebSocket;
+  window.WebSocket = class extends NativeWS {
+    constructor(...args) {
+      super(...args);
+      mark('ws-new');
+      this.addEventListener('open', () => mark('ws-open'));
+      this.addEventListener('message', (ev) => {
+        let m;
+        try {
+          m = JSON.parse(ev.data);
+        } catch {
+          return;
+        }
+        if (m.type !== 'signal') return mark(`recv-${m.type}`);
+        const d = m.data ?? {};
+        if (d.state) mark('recv-state');
+        else if (d.description) mark(`recv-${d.description.type}`);
+        else if (d.candidate) mark('recv-candidate');
+      });
+    }
+    send(data) {
+      try {
+        const m = JSON.parse(data);
+        if (m.type !== 'signal') mark(`send-${m.type}`);
+        else if (m.data?.state) mark('send-state');
+        else if (m.data?.description) mark(`send-${m.data.description.type}`);
+        else if (m.data?.candidate) mark('send-candidate');
+      } catch {
+        /* not ours */
+      }
+      return super.send(data);
+    }
+  };
+  const NativePC = window.RTCPeerConnection;
+  if (NativePC) {
+    window.RTCPeerConnection = class extends NativePC {
+      constructor(...args) {
+        super(...args);
+        mark('pc-new');
+        this.addEventListener('icegatheringstatechange', () => mark(`gather-${this.iceGatheringState}`));
+        this.addEventListener('iceconnectionstatechange', () => mark(`ice-${this.iceConnectionState}`));
+        this.addEventListener('connectionstatechange', () => {
+          mark(`pc-${this.connectionState}`);
+          if (this.connectionState === 'connected') this.__watchStats();
+        });
+        this.addEventListener('track', (ev) => mark(`track-${ev.track.kind}`));
+        this.addEventListener('negotiationneeded', () => mark('negotiationneeded'));
+      }
+      async setLocalDescription(...args) {
+        mark('sld-start');
+        const r = await super.setLocalDescription(...args);
+        mark('sld-done');
+        return r;
+      }
+      /** The media's own steps, from getStats every 10 ms for a second after DTLS. */
+      __watchStats() {
+        const end = Date.now() + 1500;
+        const tick = async () => {
+          if (Date.now() > end || this.connectionState !== 'connected') return;
+          const st = await this.getStats().catch(() => null);
+          st?.forEach((s) => {
+            if (s.kind !== 'video') return;
+            if (s.type === 'outbound-rtp') {
+              if (s.framesEncoded > 0) mark('out-encoded');
+              if (s.packetsSent > 0) mark('out-sent');
+              if (s.pliCount > 0 || s.firCount > 0) mark('out-got-pli');
+            } else if (s.type === 'inbound-rtp') {
+              if (s.packetsReceived > 0) mark('in-packet');
+              if (s.framesReceived > 0) mark('in-frame');
+              if (s.framesDecoded > 0) mark('in-decoded');
+              if (s.pliCount > 0 || s.firCount > 0) mark('in-sent-pli');
+            }
+          });
+          setTimeout(tick, 10);
+        };
+        tick();
+      }
+    };
+  }
+  document.addEventListener(
+    'click',
+    (ev) => {
+      if (ev.target?.closest?.('[data-testid=join]')) mark('click');
+    },
+    true,
+  );
+  const poll = setInterval(() => {
+    for (const v of document.querySelectorAll('[data-testid=remote-video]')) {
+      if (v.videoWidth > 0) {
+        mark('picture');
+        clearInterval(poll);
+      }
+    }
+  }, 10);
+}
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+};
+
+async function open(browser, url, name) {
+  const { context, page } = await openPage(browser, url);
+  await page.getByTestId('name').fill(name);
+  if (process.env.BENCH_QUALITY) {
+    await openMoreSettings(page);
+    await page.getByTestId('quality-select').selectOption(process.env.BENCH_QUALITY);
+  }
+  await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.videoWidth > 0, null, { timeout: 10_000 });
+  await page.waitForFunction(() => !document.querySelector('[data-testid=join]').disabled && document.querySelector('[data-testid=join]').textContent.startsWith('Join'));
+  return { context, page };
+}
+
+async function oneCall(browser, url, i) {
+  const ada = await open(browser, url, `Ada ${i}`);
+  const bob = await open(browser, url, `Bob ${i}`);
+  try {
+    await ada.page.getByTestId('join').click();
+    await ada.page.getByTestId('hangup').waitFor({ state: 'visible', timeout: 10_000 });
+    await sleep(200); // Ada is settled in the room
+    await bob.page.getByTestId('join').click();
+    const done = (p) => p.waitForFunction(() => 'picture' in window.__trace, null, { timeout: 20_000, polling: 50 });
+    await Promise.all([done(ada.page), done(bob.page)]);
+    const [a, b] = await Promise.all([ada.page.evaluate(() => window.__trace), bob.page.evaluate(() => window.__trace)]);
+    return { ada: a, bob: b, click: b.click };
+  } finally {
+    await closeAll(ada.context, bob.context);
+  }
+}
+
+const context = { loadAtStart: os.loadavg()[0] };
+const host = await startHost();
+const browser = await launchBrowser();
+const calls = [];
+try {
+  // Every page this browser opens gets the tracer.
+  const origNew = browser.newContext.bind(browser);
+  browser.newContext = async (opts) => {
+    const c = await origNew(opts);
+    await c.addInitScript(tracer);
+    return c;
+  };
+  for (let i = 0; i < CALLS; i += 1) {
+    const c = await oneCall(browser, host.joinUrl, i);
+    calls.push(c);
+    const rel = (tr, k) => (k in tr ? `${tr[k] - c.click}` : '-');
+    console.log(
+      `call ${i + 1}/${CALLS}: Bob sees Ada ${rel(c.bob, 'picture')} ms, Ada sees Bob ${rel(c.ada, 'picture')} ms after Bob's click` +
+        ` (ws-open ${rel(c.bob, 'ws-open')}, welcome ${rel(c.bob, 'recv-welcome')}, offer sent ${rel(c.bob, 'send-offer')}/${rel(c.ada, 'send-offer')},` +
+        ` answer sent ${rel(c.bob, 'send-answer')}/${rel(c.ada, 'send-answer')}, connected ${rel(c.bob, 'pc-connected')}/${rel(c.ada, 'pc-connected')})`,
+    );
+  }
+} finally {
+  await closeAll(browser);
+  await host.stop();
+  host.cleanup();
+}
+
+// ---- the report ------------------------------------------------------------------------------
+const both = calls.map((c) => Math.max(c.ada.picture, c.bob.picture) - c.click);
+const bobSees = calls.map((c) => c.bob.picture - c.click);
+const adaSees = calls.map((c) => c.ada.picture - c.click);
+const row = (label, xs) => `| ${label} | ${pct(xs, 50)} ms | ${pct(xs, 95)} ms | ${Math.min(...xs)} ms | ${Math.max(...xs)} ms |`;
+
+/** Median time of each step after the click, on each side. */
+const STEPS = [
+  ['ws-new', 'WebSocket made'],
+  ['ws-open', 'WebSocket open (TLS done)'],
+  ['send-join', 'join sent'],
+  ['recv-welcome', 'welcome received'],
+  ['recv-peer-joined', 'peer-joined received'],
+  ['send-state', 'state sent'],
+  ['recv-state', 'state received'],
+  ['pc-new', 'RTCPeerConnection made'],
+  ['negotiationneeded', 'negotiationneeded'],
+  ['sld-start', 'setLocalDescription called'],
+  ['sld-done', 'setLocalDescription done'],
+  ['send-offer', 'offer sent'],
+  ['recv-offer', 'offer received'],
+  ['send-answer', 'answer sent'],
+  ['recv-answer', 'answer received'],
+  ['send-candidate', 'first candidate sent'],
+  ['recv-candidate', 'first candidate received'],
+  ['ice-checking', 'ICE checking'],
+  ['ice-connected', 'ICE connected'],
+  ['pc-connected', 'DTLS done (connected)'],
+  ['track-video', 'video track event'],
+  ['out-encoded', 'first video frame encoded'],
+  ['out-sent', 'first video packet sent'],
+  ['in-packet', 'first video packet received'],
+  ['in-frame', 'first video frame assembled'],
+  ['in-decoded', 'first video frame decoded'],
+  ['in-sent-pli', 'asked for a key frame (PLI/FIR)'],
+  ['out-got-pli', 'was asked for a key frame'],
+  ['picture', 'picture (videoWidth > 0)'],
+];
+const med = (side, k) => {
+  const xs = calls.filter((c) => k in c[side]).map((c) => c[side][k] - c.click);
+  return xs.length ? `${pct(xs, 50)}` : '–';
+};
+const cpuModel = (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.+)/) ?? [])[1] ?? os.arch();
+const chromiumVersion = execFileSync('/usr/bin/chromium', ['--version']).toString().trim();
+const md = `# First picture: second person's Join click → both see each other
+
+Made by \`tests/browser/run.sh bench first-picture\` (tests/browser/bench-first-picture.mjs) on ${new Date().toISOString().slice(0, 10)}.
+
+Machine: ${cpuModel}, ${os.cpus().length} cores; ${chromiumVersion} (headless, \`--disable-gpu\`, fake camera
+and microphone); the real \`lancall-host\` (debug build); one browser, a context per person, inside a
+network namespace. Load average (1 min) at the start: ${context.loadAtStart.toFixed(2)}.
+
+Method (issue 13's): each call is fresh. Ada joins; Bob opens the link, waits for his preview, clicks
+Join. Both pages check every 10 ms for a remote \`<video>\` with \`videoWidth > 0\`. Times are from
+Bob's click (the page's click event) on the machine's clock. ${calls.length} calls, all connected.
+
+| | p50 | p95 | min | max |
+|---|---|---|---|---|
+${row('both see each other', both)}
+${row('Bob sees Ada', bobSees)}
+${row('Ada sees Bob', adaSees)}
+
+## Where the time goes (median ms after Bob's click)
+
+| step | Bob (joining) | Ada (in the room) |
+|---|---|---|
+${STEPS.map(([k, label]) => `| ${label} | ${med('bob', k)} | ${med('ada', k)} |`).join('\n')}
+`;
+const out = process.env.BENCH_OUT ?? path.join(repoRoot, 'bench/first-picture.md');
+writeFileSync(out, md);
+console.log(`\nwrote ${out}\n\n${md}`);
