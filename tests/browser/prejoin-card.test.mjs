@@ -58,7 +58,7 @@ describe('the pre-join card', runnable(), () => {
     assert.ok(await page.getByTestId('mic-select').isVisible());
     assert.equal(await page.getByTestId('quality-select').isVisible(), false);
     assert.equal(await page.getByTestId('noise-suppression').isVisible(), false);
-    await page.getByTestId('more-settings').getByText('More settings').click();
+    await page.getByTestId('prejoin-more-settings').getByText('More settings').click();
     await page.getByTestId('quality-select').waitFor({ state: 'visible', timeout: 2000 });
     assert.ok(await page.getByTestId('fps-select').isVisible());
   });

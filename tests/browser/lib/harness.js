@@ -200,7 +200,7 @@ export async function joinCall(browser, url, name, { quality, waitPreview = true
 
 /** Unfolds the pre-join card's "More settings" (quality, frame rate, noise suppression). */
 export async function openMoreSettings(page) {
-  const more = page.getByTestId('more-settings');
+  const more = page.getByTestId('prejoin-more-settings');
   if (!(await more.evaluate((d) => d.open))) await more.locator('summary').click();
 }
 
