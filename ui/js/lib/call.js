@@ -7,7 +7,10 @@
 // Peer messages inside `signal.data` are described at the end of docs/PROTOCOL.md.
 //
 // Events (CustomEvent, payload in `detail`):
-//   joined          { selfId, room, rejoined }
+//   joined          { selfId, room, rejoined, starting }  starting: how many connections to
+//                   those already in the room are about to be negotiated
+//   under-way       {}  each of those has sent its first offer or answer (or its peer left): a
+//                   page that waited to draw the call (drawing holds up the negotiation) may now
 //   remote-added    { remote }
 //   remote-updated  { remote }   name, id, mute state, media, connection or chat state changed
 //   remote-removed  { remote, reason }
@@ -122,6 +125,8 @@ export class Call extends EventTarget {
     /** ours, said to everyone on the data channel: our hand is raised, we are recording */
     this.status = { hand: false, recording: false };
     this.ended = false;
+    /** @type {Set<string>} peers in the room when we joined whose connection has not yet sent its first description */
+    this.starting = new Set();
 
     /** @param {string} type @param {(detail: any) => void} fn */
     const on = (type, fn) => signaling.addEventListener(type, (ev) => fn(/** @type {CustomEvent} */ (ev).detail));
@@ -321,7 +326,19 @@ export class Call extends EventTarget {
       this.known.set(peer.id, peer.name);
       this.sendState(peer.id);
     }
-    this.emit('joined', { selfId: this.selfId, room: this.room, rejoined });
+    this.starting = new Set(rejoined ? [] : this.known.keys());
+    this.emit('joined', { selfId: this.selfId, room: this.room, rejoined, starting: this.starting.size });
+  }
+
+  /** @private @param {string|null} id a connection's first description went out, or its peer left */
+  started(id) {
+    if (id && this.starting.delete(id) && this.starting.size === 0) this.emit('under-way', {});
+  }
+
+  /** @private @param {Remote} r */
+  sendDescription(r) {
+    this.send(r, { description: r.pc.localDescription });
+    this.started(r.id);
   }
 
   /** @private @param {{id: string, name: string}} peer */
@@ -334,6 +351,7 @@ export class Call extends EventTarget {
   /** @private @param {{id: string}} peer @param {string} reason */
   onPeerLeft(peer, reason) {
     this.known.delete(peer.id);
+    this.started(peer.id);
     const r = this.remotes.get(peer.id);
     if (!r) return;
     this.remotes.delete(peer.id);
@@ -447,7 +465,7 @@ export class Call extends EventTarget {
       try {
         r.makingOffer = true;
         await pc.setLocalDescription();
-        this.send(r, { description: pc.localDescription });
+        this.sendDescription(r);
       } catch (err) {
         console.warn('lancall: could not make an offer', err);
       } finally {
@@ -547,7 +565,7 @@ export class Call extends EventTarget {
       if (description.type === 'offer') {
         this.takeMainTransceivers(r);
         await pc.setLocalDescription();
-        this.send(r, { description: pc.localDescription });
+        this.sendDescription(r);
       }
     } else if (candidate) {
       try {
