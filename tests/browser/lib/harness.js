@@ -204,14 +204,14 @@ export async function openMoreSettings(page) {
   if (!(await more.evaluate((d) => d.open))) await more.locator('summary').click();
 }
 
-/** Poll `fn` until it returns a truthy value; the last value goes into the error. */
+/** Poll `fn` until it returns a truthy value; the last value and `what` (or what it returns) go into the error. */
 export async function waitFor(fn, { timeout = 10_000, interval = 200, what = 'condition' } = {}) {
   const end = Date.now() + timeout;
   let last;
   for (;;) {
     last = await fn();
     if (last) return last;
-    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what}; last: ${JSON.stringify(last)}`);
+    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${typeof what === 'function' ? what() : what}; last: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, interval));
   }
 }
@@ -266,6 +266,25 @@ export async function waitForVideo(page, peerId, { timeout = 15_000, frames = 10
     const r = await received(page, peerId);
     return r.framesDecoded >= first.framesDecoded + frames ? r : null;
   }, { timeout, what: `more frames from ${peerId}` });
+}
+
+/**
+ * Wait until media from `peerId` has stopped: a `stretchMs` stretch in which `stopped(before,
+ * after)` holds for two readings of `received`. Not one fixed sleep: frames already on their way
+ * can take a while to drain on a busy machine.
+ * @param {(before: any, after: any) => boolean} stopped
+ */
+export async function waitForMediaToStop(page, peerId, stopped, { stretchMs = 1500, timeout = 20_000 } = {}) {
+  let last = await received(page, peerId);
+  let seen = '';
+  return waitFor(async () => {
+    await sleep(stretchMs);
+    const now = await received(page, peerId);
+    seen = `${last.framesDecoded} -> ${now.framesDecoded} frames, ${last.audioBytes} -> ${now.audioBytes} audio bytes, energy ${last.audioEnergy} -> ${now.audioEnergy}`;
+    const done = stopped(last, now);
+    last = now;
+    return done;
+  }, { timeout, interval: 0, what: () => `media from ${peerId} to stop (last ${stretchMs} ms: ${seen})` });
 }
 
 /** Wait until sound energy from `peerId` grows (Chromium's fake microphone beeps). */
