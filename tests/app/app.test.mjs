@@ -288,6 +288,8 @@ describe('the lancall app', runnable(), () => {
     await s.click(`[data-testid="host-entry"][data-fingerprint="${host.fingerprint}"] button`);
     await s.waitFor((want) => document.getElementById('host').value === want, { what: 'the chosen host in the pre-join card' }, listening);
     assert.equal(await s.execute(() => document.querySelector('[data-testid="home-problem"]').hidden), true);
+    // The card names the host as the list does, not by its address.
+    assert.match(await s.execute(() => document.getElementById('where-text').textContent), /Room call on Kitchen/);
     await shot(s, '5-discovered');
   });
 });

@@ -59,6 +59,18 @@ try {
   await sleep(700);
   await shot(ada.page, 'call-3-desktop');
   await shot(bob.page, 'call-3-phone');
+  // Cy pins Bob (double click): Bob large, the others in a strip.
+  await cy.page.locator(`[data-testid=remote-tile][data-peer="${bob.id}"]`).dblclick();
+  await sleep(400);
+  await shot(cy.page, 'call-pinned-desktop');
+  await cy.page.locator(`[data-testid=remote-tile][data-peer="${bob.id}"]`).dblclick();
+  // Dee's pre-join card, with three people in the call.
+  const dee = await openPage(browser, host.joinUrl, { viewport: { width: 1280, height: 800 } });
+  await dee.page.getByTestId('name').fill('Dee');
+  await dee.page.getByTestId('who-is-here').getByText('are in the call').waitFor({ timeout: 15_000 });
+  await dee.page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.videoWidth > 0);
+  await shot(dee.page, 'prejoin-3-in-call-desktop');
+  await dee.context.close();
   await ada.page.getByTestId('open-people').click();
   await sleep(300);
   await shot(ada.page, 'call-people-desktop');

@@ -165,7 +165,7 @@ export function readJoinInput(text) {
   return { address: t, room: DEFAULT_ROOM, token: null, fingerprint: null };
 }
 
-async function chooseHost({ address, alternatives = [], fingerprint, room, token }, entry = null) {
+async function chooseHost({ address, alternatives = [], fingerprint, room, token, name = null }, entry = null) {
   if (H.busy) return;
   clearProblem();
   if (room && !ROOM_RE.test(room)) return showProblem({ code: 'bad-address', message: 'The link has a room name that cannot be right. Ask for the link again.' });
@@ -178,7 +178,7 @@ async function chooseHost({ address, alternatives = [], fingerprint, room, token
     for (const li of document.querySelectorAll('#hosts [data-testid="host-entry"]')) {
       li.classList.toggle('chosen', li.dataset.addresses.split(' ').includes(target.host));
     }
-    setJoinTarget({ host: target.host, room, token });
+    setJoinTarget({ host: target.host, room, token, name });
   } catch (err) {
     showProblem(err);
   } finally {
@@ -229,7 +229,7 @@ function renderHosts(hosts) {
         class: h.addresses.includes(H.chosen) ? 'chosen' : '',
       }, button);
       const alternatives = h.addresses.filter((a) => a !== h.address);
-      button.addEventListener('click', () => chooseHost({ address: h.address, alternatives, fingerprint: h.fingerprint, room: DEFAULT_ROOM, token: null }, li));
+      button.addEventListener('click', () => chooseHost({ address: h.address, alternatives, fingerprint: h.fingerprint, room: DEFAULT_ROOM, token: null, name: h.name }, li));
       return li;
     }),
   );
@@ -299,7 +299,7 @@ function renderHosting(view) {
   if (!view.advertised) detail.push(view.advertise_problem ? `Not announced on the network: ${view.advertise_problem}.` : 'Not announced on the network (mDNS is off): share the link.');
   $('hosting-detail').textContent = detail.join(' ');
   renderPresence(view);
-  if (!H.chosen) setJoinTarget({ host: view.address, room: view.room, token: view.token }, { scroll: false });
+  if (!H.chosen) setJoinTarget({ host: view.address, room: view.room, token: view.token, name: view.name }, { scroll: false });
 }
 
 async function saveName() {

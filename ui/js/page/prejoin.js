@@ -39,9 +39,12 @@ function renderWhere() {
   const { host, room } = readAddress();
   const w = $('where-text');
   if (host && room) {
-    // The host's name once it said it (`/room`), its address until then.
-    const named = roomInfo && roomInfo.for === `${host}/${room}` ? roomInfo.host : null;
+    // The host's name once it said it (`/room`, or the app's list of hosts), its address until then.
+    const key = `${host}/${room}`;
+    const named = roomInfo?.for === key && roomInfo.host ? roomInfo.host : knownName?.for === key ? knownName.name : null;
     w.replaceChildren('Room ', el('b', { text: room }), ' on ', el('b', { text: named || host, title: host }));
+  } else if (document.documentElement.classList.contains('in-app')) {
+    w.replaceChildren('Pick a call on this network above, paste its link, or host one.');
   } else {
     w.replaceChildren('Enter the host address and room, or open the link the host shared.');
   }
@@ -49,6 +52,9 @@ function renderWhere() {
 }
 
 // ---- who is in the call --------------------------------------------------------------------
+
+/** The host's name as the app's home screen knows it (discovery, or hosting). @type {{for: string, name: string} | null} */
+let knownName = null;
 
 /** How often the card asks again who is in the call, while it is on screen. */
 const WHO_EVERY_MS = 5_000;
@@ -126,13 +132,14 @@ export function setToken(token) {
  * Points the card at a call (the app's home screen does, for a host found or a link pasted):
  * the address fields are filled and folded away; `scroll` brings the card and its Join button
  * into view.
- * @param {{host: string, room?: string|null, token?: string|null}} target
+ * @param {{host: string, room?: string|null, token?: string|null, name?: string|null}} target name: the host's, when known
  * @param {{scroll?: boolean}} [opts]
  */
-export function setJoinTarget({ host, room, token }, { scroll = true } = {}) {
+export function setJoinTarget({ host, room, token, name = null }, { scroll = true } = {}) {
   $('host').value = host ?? '';
   $('room').value = room || DEFAULT_ROOM;
   $('token').value = token || '';
+  knownName = name ? { for: `${host}/${room || DEFAULT_ROOM}`, name } : null;
   renderWhere();
   if (!$('address').hidden) showAddress(false);
   if (scroll) $('prejoin').scrollIntoView({ block: 'start', behavior: 'smooth' });
