@@ -24,12 +24,14 @@ mod leaf;
 mod names;
 mod store;
 mod tls;
+mod words;
 
 pub use authority::{
     Authority, BACKDATE, CA_CERT_FILE, CA_KEY_FILE, CA_VALIDITY, LEAF_VALIDITY, RENEW_BEFORE,
 };
 pub use error::{find_cert_error, CertError};
 pub use fingerprint::Fingerprint;
+pub use words::WORDS;
 pub use leaf::{Leaf, LEAF_CERT_FILE, LEAF_KEY_FILE};
 pub use names::{
     dns_label, hostname, is_permitted_ip, LeafNames, PERMITTED_DNS_NAMES,

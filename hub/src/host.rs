@@ -307,6 +307,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         pem: a.ca_pem(),
         der: a.ca_der().to_vec(),
         sha256_hex: a.fingerprint().to_hex(),
+        words: a.fingerprint().speakable(),
     });
     let server = Server::bind(
         hub.clone(),

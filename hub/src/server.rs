@@ -308,6 +308,7 @@ fn route_https(req: Request<Incoming>, remote: SocketAddr, ctx: &Arc<Ctx>) -> Re
                 "connections": stats.connections,
                 "uptime_s": ctx.started.elapsed().as_secs(),
                 "ca_sha256": ctx.ca.as_ref().map(|ca| ca.sha256_hex.clone()),
+                "ca_words": ctx.ca.as_ref().map(|ca| ca.words.clone()),
             });
             respond(StatusCode::OK, "application/json", body.to_string())
         }

@@ -14,6 +14,8 @@ pub struct CaDownload {
     pub der: Vec<u8>,
     /// SHA-256 of the DER, as 64 lowercase hex characters.
     pub sha256_hex: String,
+    /// The four words of that fingerprint ([`lancall_certs::Fingerprint::words`]).
+    pub words: String,
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -77,7 +79,9 @@ QR code again (or open the join link it shared) to go straight into the call.</p
 certificate authority once on each device, and the call page opens with no warning. The authority is limited
 to private network addresses and <code>.local</code> names: it cannot vouch for any public website.</p>
 <p><a class="button" href="/ca.crt" download="lancall-ca.crt">Download the certificate (lancall-ca.crt)</a></p>
-<p>Before you install it, check that its SHA-256 fingerprint is the one the host shows:</p>
+<p>Before you install it, check that these four words are the ones the host's screen shows (read them out to each other):</p>
+<p class="words" id="ca-words">{words}</p>
+<p>Or compare its whole SHA-256 fingerprint:</p>
 <p class="fp">{fp}</p>
 <h2>Android</h2>
 <ol><li>Download the file above.</li>
@@ -97,6 +101,7 @@ certificate store) → Import, tick "trust for websites".</li>
 not checked that you reached the right host.</p>
 {go}"#,
         fp = grouped(&ca.sha256_hex),
+        words = escape_html(&ca.words),
     );
     page(&name, &body)
 }
@@ -110,6 +115,7 @@ fn page(name: &str, body: &str) -> String {
 body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:0 auto;padding:1rem;background:#101418;color:#e8eaed}}
 a{{color:#8ab4f8}} .button{{display:inline-block;padding:.6rem 1rem;border-radius:.5rem;background:#1a73e8;color:#fff;text-decoration:none}}
 .fp{{font-family:ui-monospace,monospace;font-size:.9rem;background:#1e252c;padding:.5rem;border-radius:.4rem;line-height:1.8}}
+.words{{font-size:1.4rem;font-weight:600;letter-spacing:.02em}}
 .fpg{{display:inline-block;white-space:nowrap;margin-right:.6ch}} .hint{{color:#bdc1c6;font-size:.9rem}}
 h1{{font-size:1.4rem}} h2{{font-size:1.1rem;margin-top:1.5rem}}
 </style></head>
@@ -127,7 +133,7 @@ mod tests {
 
     #[test]
     fn page_shows_fingerprint_and_escapes_the_name() {
-        let ca = CaDownload { pem: String::new(), der: Vec::new(), sha256_hex: "ab".repeat(32) };
+        let ca = CaDownload { pem: String::new(), der: Vec::new(), sha256_hex: "ab".repeat(32), words: "apple banana cherry dog".into() };
         let html = render(Some(&ca), "<script>x</script>", Some("https://10.0.0.2:7443/"));
         assert!(html.contains(r#"<span class="fpg">AB:AB:AB:AB</span>"#), "bytes in unbreakable blocks of 4");
         assert_eq!(html.matches(r#"class="fpg""#).count(), 8);

@@ -166,6 +166,7 @@ async fn knocks_are_answered_on_stdin_with_json() {
     let ready = lines.recv().await.unwrap();
     let port = ready["https_port"].as_u64().unwrap() as u16;
     let fp: lancall_certs::Fingerprint = ready["ca_sha256"].as_str().unwrap().parse().unwrap();
+    assert_eq!(ready["ca_words"], fp.speakable(), "the four words of the CA it pins");
 
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let name = rustls_pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
@@ -375,7 +376,7 @@ fn json_mode_stdout_is_only_json_lines_with_the_same_ready_keys() {
     assert_eq!(
         keys,
         [
-            "ca_sha256", "capacity", "event", "host_id", "http_port", "http_url", "https_port", "https_url", "https_urls",
+            "ca_sha256", "ca_words", "capacity", "event", "host_id", "http_port", "http_url", "https_port", "https_url", "https_urls",
             "join_url", "join_urls", "mdns_instance", "name", "open", "pid", "room", "token"
         ]
     );

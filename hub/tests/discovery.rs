@@ -550,6 +550,10 @@ fn discover_for_lists_the_hosts_on_the_lan_for_the_cli() {
     assert_eq!(line["name"], "Ana's laptop");
     assert_eq!(line["addresses"], serde_json::json!([ADDRESS_A]));
     assert_eq!(line["fingerprint"], "aa".repeat(32));
+    // The joiner's four words come from the fingerprint it will pin: the host's own, and not
+    // those of another CA.
+    assert_eq!(line["words"], fingerprint(0xaa).speakable());
+    assert_ne!(line["words"], fingerprint(0xbb).speakable());
     assert_eq!(line["joinable"], true);
     assert!(format_hosts_human(&hosts).starts_with("Ana's laptop\n"));
     rt_a.run(host_a.stop());

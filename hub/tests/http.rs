@@ -41,6 +41,7 @@ async fn https_serves_ui_health_and_ca() {
     assert_eq!(health["protocol"], 1);
     assert_eq!(health["rooms"], 1);
     assert_eq!(health["ca_sha256"], th.host.ca_fingerprint.unwrap().to_hex());
+    assert_eq!(health["ca_words"], th.host.ca_fingerprint.unwrap().speakable());
 
     let (status, headers, body) = get(tls_connect(&th).await, "/ca.crt", &host).await;
     assert!(status.contains("200"));
@@ -69,6 +70,8 @@ async fn plain_http_explains_trust_serves_the_ca_and_redirects_the_rest() {
     let page = String::from_utf8_lossy(&body);
     let fp = th.host.ca_fingerprint.unwrap().to_hex().to_uppercase();
     assert!(page.contains(&fp[..2]) && page.contains("Android") && page.contains("iPhone"), "the trust page");
+    let words = th.host.ca_fingerprint.unwrap().speakable();
+    assert!(page.contains(&format!(r#"id="ca-words">{words}<"#)), "the four words to compare aloud");
     assert!(page.contains(&format!("https://127.0.0.1:{https_port}/")), "links to the HTTPS call page");
 
     let tcp = tokio::net::TcpStream::connect(http).await.unwrap();

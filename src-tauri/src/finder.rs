@@ -21,6 +21,8 @@ pub struct HostEntry {
     pub addresses: Vec<String>,
     /// The CA fingerprint (64 hex digits) the app pins when joining.
     pub fingerprint: Option<String>,
+    /// Its four words, to compare aloud with the host's screen.
+    pub words: Option<String>,
     /// Whether a room admits joiners without a token now.
     pub open_rooms: bool,
     /// Whether the app can join it.
@@ -61,6 +63,7 @@ pub fn entries(hosts: &[HostInfo], own_host_id: &str) -> Vec<HostEntry> {
                 address: addresses.first().cloned().unwrap_or_default(),
                 addresses,
                 fingerprint: h.ca_fingerprint.map(|f| f.to_hex()),
+                words: h.ca_fingerprint.map(|f| f.speakable()),
                 open_rooms: h.open_rooms,
                 joinable: h.is_joinable(),
                 problem: h.not_joinable.as_ref().map(|why| format!("Cannot join: {why}.")),

@@ -66,6 +66,8 @@ pub struct HostingView {
     pub qr: Option<QrMatrix>,
     /// The CA fingerprint (64 hex digits).
     pub fingerprint: Option<String>,
+    /// Its four words, for joiners to compare aloud.
+    pub words: Option<String>,
     /// Whether the host is advertised by mDNS.
     pub advertised: bool,
     /// Why not, when mDNS was wanted but failed.
@@ -182,6 +184,7 @@ impl Hosting {
             join_urls,
             trust_urls: host.http_urls(),
             fingerprint: fingerprint.map(|f| f.to_hex()),
+            words: fingerprint.map(|f| f.speakable()),
             advertised: advertiser.is_some(),
             advertise_problem,
             participants: participants(&host.hub, &room),

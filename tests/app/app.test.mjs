@@ -82,6 +82,11 @@ describe('the lancall app', runnable(), () => {
     const page = await context.newPage();
     app.guest = page;
     await page.goto(app.joinLink);
+    // The words on the app's hosting screen are those of the CA its trust page offers a phone.
+    const words = await s.execute(() => document.querySelector('[data-testid="hosting-words"]').textContent);
+    assert.match(words, /^[a-z]+ [a-z]+ [a-z]+ [a-z]+$/);
+    const health = await page.evaluate(() => fetch('/healthz').then((r) => r.json()));
+    assert.equal(health.ca_words, words);
     await page.fill('[data-testid="name"]', 'Grace');
     await page.click('[data-testid="join"]');
     await page.waitForSelector('[data-testid="hangup"]', { state: 'visible', timeout: 15_000 });
@@ -282,6 +287,9 @@ describe('the lancall app', runnable(), () => {
     const listening = `${HOST_ADDR}:${host.port}`;
     assert.ok(entry.addresses.includes(listening), `${listening} is among ${entry.addresses}`);
     assert.match(entry.text, /Kitchen/);
+    // The four words the list shows are those the host prints for its CA (what it pins).
+    assert.match(host.ready.ca_words, /^[a-z]+ [a-z]+ [a-z]+ [a-z]+$/);
+    assert.ok(entry.text.includes(host.ready.ca_words), `${entry.text} shows ${host.ready.ca_words}`);
     await s.execute(() => {
       document.getElementById('host').value = '';
     });
@@ -290,6 +298,7 @@ describe('the lancall app', runnable(), () => {
     assert.equal(await s.execute(() => document.querySelector('[data-testid="home-problem"]').hidden), true);
     // The card names the host as the list does, not by its address.
     assert.match(await s.execute(() => document.getElementById('where-text').textContent), /Room call on Kitchen/);
+    assert.equal(await s.execute(() => document.querySelector('[data-testid="host-words"]').textContent), host.ready.ca_words);
     await shot(s, '5-discovered');
   });
 });

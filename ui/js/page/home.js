@@ -52,6 +52,7 @@ function build() {
           el('span', { class: 'label', text: 'Join link' }),
           el('code', { id: 'join-link', class: 'join-link', 'data-testid': 'join-link' }),
           el('div', { class: 'row' }, el('button', { type: 'button', id: 'copy-link', class: 'secondary', 'data-testid': 'copy-link', text: 'Copy link' })),
+          el('p', { class: 'words-line', id: 'hosting-words-line', hidden: true }, 'Joiners can check these words: ', el('b', { id: 'hosting-words', class: 'words', 'data-testid': 'hosting-words' })),
           el('p', { class: 'hint', id: 'hosting-detail' }),
         ),
       ),
@@ -165,7 +166,7 @@ export function readJoinInput(text) {
   return { address: t, room: DEFAULT_ROOM, token: null, fingerprint: null };
 }
 
-async function chooseHost({ address, alternatives = [], fingerprint, room, token, name = null }, entry = null) {
+async function chooseHost({ address, alternatives = [], fingerprint, room, token, name = null, words = null }, entry = null) {
   if (H.busy) return;
   clearProblem();
   if (room && !ROOM_RE.test(room)) return showProblem({ code: 'bad-address', message: 'The link has a room name that cannot be right. Ask for the link again.' });
@@ -178,7 +179,7 @@ async function chooseHost({ address, alternatives = [], fingerprint, room, token
     for (const li of document.querySelectorAll('#hosts [data-testid="host-entry"]')) {
       li.classList.toggle('chosen', li.dataset.addresses.split(' ').includes(target.host));
     }
-    setJoinTarget({ host: target.host, room, token, name });
+    setJoinTarget({ host: target.host, room, token, name, words });
   } catch (err) {
     showProblem(err);
   } finally {
@@ -219,6 +220,7 @@ function renderHosts(hosts) {
         { type: 'button', class: 'host', disabled: !h.joinable },
         el('span', { class: 'host-name', text: h.name }),
         el('span', { class: 'host-detail', text: h.joinable ? `${h.address}${h.open_rooms ? ' · open to this network' : ' · needs the link'}` : h.problem }),
+        h.words ? el('span', { class: 'host-words', 'data-testid': 'host-words', text: h.words }) : null,
       );
       const li = el('li', {
         'data-testid': 'host-entry',
@@ -229,7 +231,7 @@ function renderHosts(hosts) {
         class: h.addresses.includes(H.chosen) ? 'chosen' : '',
       }, button);
       const alternatives = h.addresses.filter((a) => a !== h.address);
-      button.addEventListener('click', () => chooseHost({ address: h.address, alternatives, fingerprint: h.fingerprint, room: DEFAULT_ROOM, token: null, name: h.name }, li));
+      button.addEventListener('click', () => chooseHost({ address: h.address, alternatives, fingerprint: h.fingerprint, room: DEFAULT_ROOM, token: null, name: h.name, words: h.words }, li));
       return li;
     }),
   );
@@ -294,6 +296,8 @@ function renderHosting(view) {
   drawQr($('join-qr'), view.qr);
   const detail = [];
   if (view.join_urls.length > 1) detail.push(`Also reachable at ${view.join_urls.slice(1).map((u) => new URL(u).host).join(', ')}.`);
+  $('hosting-words').textContent = view.words ?? '';
+  $('hosting-words-line').hidden = !view.words;
   if (view.fingerprint) detail.push(`Certificate fingerprint ${view.fingerprint.slice(0, 16)}…`);
   if (view.trust_urls[0]) detail.push(`Browsers can trust this host at ${view.trust_urls[0]}`);
   if (!view.advertised) detail.push(view.advertise_problem ? `Not announced on the network: ${view.advertise_problem}.` : 'Not announced on the network (mDNS is off): share the link.');

@@ -132,14 +132,17 @@ export function setToken(token) {
  * Points the card at a call (the app's home screen does, for a host found or a link pasted):
  * the address fields are filled and folded away; `scroll` brings the card and its Join button
  * into view.
- * @param {{host: string, room?: string|null, token?: string|null, name?: string|null}} target name: the host's, when known
+ * @param {{host: string, room?: string|null, token?: string|null, name?: string|null, words?: string|null}} target name: the host's, when known; words: its CA's four words (the app's list)
  * @param {{scroll?: boolean}} [opts]
  */
-export function setJoinTarget({ host, room, token, name = null }, { scroll = true } = {}) {
+export function setJoinTarget({ host, room, token, name = null, words = null }, { scroll = true } = {}) {
   $('host').value = host ?? '';
   $('room').value = room || DEFAULT_ROOM;
   $('token').value = token || '';
   knownName = name ? { for: `${host}/${room || DEFAULT_ROOM}`, name } : null;
+  // The four words of the certificate the app pinned for this host, to compare with its screen.
+  $('host-words').textContent = words ?? '';
+  $('host-words-line').hidden = !words;
   renderWhere();
   if (!$('address').hidden) showAddress(false);
   if (scroll) $('prejoin').scrollIntoView({ block: 'start', behavior: 'smooth' });

@@ -28,7 +28,10 @@ pub fn format_hosts_human(hosts: &[HostInfo]) -> String {
         ));
         out.push_str(&format!("  host id:       {}\n", host.host_id));
         match &host.ca_fingerprint {
-            Some(fp) => out.push_str(&format!("  CA SHA-256:    {}\n", fp.to_colon_hex())),
+            Some(fp) => {
+                out.push_str(&format!("  CA SHA-256:    {}\n", fp.to_colon_hex()));
+                out.push_str(&format!("  CA words:      {}\n", fp.speakable()));
+            }
             None => out.push_str("  CA SHA-256:    (none)\n"),
         }
         if let Some(why) = &host.not_joinable {
@@ -40,7 +43,7 @@ pub fn format_hosts_human(hosts: &[HostInfo]) -> String {
 
 /// The `--json` output of `lancall-host discover`: one JSON object per host per line, with
 /// `instance`, `name`, `host_id`, `hostname`, `addresses` (strings), `port`, `fingerprint`
-/// (hex or null), `open_rooms`, `version` (text or null), `joinable`, and `problem` (null, or an
+/// (hex or null), `words` (the fingerprint's four words, or null), `open_rooms`, `version` (text or null), `joinable`, and `problem` (null, or an
 /// object with a `problem` code such as `unsupported_version` and a `message`).
 pub fn format_hosts_json_lines(hosts: &[HostInfo]) -> String {
     let mut out = String::new();
@@ -60,6 +63,7 @@ pub fn format_hosts_json_lines(hosts: &[HostInfo]) -> String {
             "addresses": host.addresses,
             "port": host.port,
             "fingerprint": host.ca_fingerprint,
+            "words": host.ca_fingerprint.map(|f| f.speakable()),
             "open_rooms": host.open_rooms,
             "version": host.protocol_version,
             "joinable": host.is_joinable(),

@@ -450,6 +450,7 @@ fn print_ready_json(host: &RunningHost) {
         "open": host.room.token.is_none(),
         "capacity": host.room.capacity,
         "ca_sha256": host.ca_fingerprint.map(|f| f.to_hex()),
+        "ca_words": host.ca_fingerprint.map(|f| f.speakable()),
         "mdns_instance": host.mdns_instance,
         "host_id": host.host_id,
         "https_port": host.https_addr.port(),
@@ -489,6 +490,7 @@ fn print_ready_text(host: &RunningHost) {
             out(&format!("To trust it (phones, once): open {url}"));
         }
         out(&format!("CA fingerprint (SHA-256): {}", fp.to_colon_hex()));
+        out(&format!("Its four words, to compare aloud with a joining device: {}", fp.speakable()));
     }
     if let Some(instance) = &host.mdns_instance {
         out(&format!("Apps on this network see it as \"{instance}\"."));
@@ -552,6 +554,7 @@ fn show_ca(data_dir: &Path, export: Option<&Path>, der: bool) -> Result<(), AnyE
         None => {
             out(&format!("CA certificate: {}", Authority::cert_path(data_dir).display()));
             out(&format!("SHA-256 fingerprint: {}", authority.fingerprint().to_colon_hex()));
+            out(&format!("Four words to compare: {}", authority.fingerprint().speakable()));
             out(&format!("Valid until: {}", authority.not_after()));
             out("It is limited to private addresses, localhost and .local names.");
             out(&authority.ca_pem());
