@@ -317,6 +317,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
             tls,
             ca: ca_download,
             host_name: config.display_name.clone(),
+            host_id: ca.as_ref().map(|_| host_id.clone()),
             timing: config.timing,
         },
     )

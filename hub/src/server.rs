@@ -98,6 +98,9 @@ pub struct ServerOptions {
     pub ca: Option<CaDownload>,
     /// The host's display name, shown on the CA page.
     pub host_name: String,
+    /// The host's stable id, for `/.well-known/lancall` (the scan's probe); `None` for a host
+    /// that serves a certificate from elsewhere (not discoverable: app joiners pin the host's CA).
+    pub host_id: Option<String>,
     /// Keep-alive and timeout settings.
     pub timing: Timing,
 }
@@ -128,8 +131,11 @@ struct Ctx {
     tls: TlsAcceptor,
     ca: Option<CaDownload>,
     host_name: String,
+    host_id: Option<String>,
     timing: Timing,
     https_port: u16,
+    /// Recent `/.well-known/lancall` requests per address (see [`PROBES_PER_WINDOW`]).
+    probes: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (Instant, u32)>>,
     started: Instant,
     tracker: TaskTracker,
 }
@@ -152,7 +158,9 @@ impl Server {
             tls: TlsAcceptor::from(options.tls),
             ca: options.ca,
             host_name: options.host_name,
+            host_id: options.host_id,
             timing: options.timing,
+            probes: std::sync::Mutex::new(std::collections::HashMap::new()),
             https_port,
             started: Instant::now(),
             tracker: TaskTracker::new(),
@@ -297,6 +305,7 @@ fn route_https(req: Request<Incoming>, remote: SocketAddr, ctx: &Arc<Ctx>) -> Re
             ),
         },
         "/room" => room_peek(req.uri().query().unwrap_or(""), remote, ctx),
+        "/.well-known/lancall" => well_known(remote, ctx),
         "/healthz" => {
             let stats = ctx.hub.stats();
             let body = serde_json::json!({
@@ -315,6 +324,49 @@ fn route_https(req: Request<Incoming>, remote: SocketAddr, ctx: &Arc<Ctx>) -> Re
         "/ca.crt" | "/ca.pem" => ca_file(&path, ctx),
         _ => static_file(&path),
     }
+}
+
+/// How many `/.well-known/lancall` answers one address gets per [`PROBE_WINDOW`]: a scan asks
+/// each host once; more is someone hammering the port.
+const PROBES_PER_WINDOW: u32 = 20;
+const PROBE_WINDOW: Duration = Duration::from_secs(10);
+
+/// `GET /.well-known/lancall`: what the mDNS TXT record says (protocol, host id, name, CA
+/// fingerprint, open rooms), for a device whose network does not carry multicast and which
+/// scans its subnet instead (`discovery::scan`). Unauthenticated, like the TXT record; limited
+/// per address.
+fn well_known(remote: SocketAddr, ctx: &Ctx) -> Resp {
+    let (Some(host_id), Some(ca)) = (&ctx.host_id, &ctx.ca) else {
+        return text(StatusCode::NOT_FOUND, "This host is not discoverable: it serves a certificate from elsewhere. Use its link.\n");
+    };
+    {
+        let mut probes = lancall_protocol::sync::lock(&ctx.probes);
+        let now = Instant::now();
+        if probes.len() > 4096 {
+            probes.retain(|_, (since, _)| now.duration_since(*since) < PROBE_WINDOW);
+        }
+        let entry = probes.entry(remote.ip()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= PROBE_WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        if entry.1 > PROBES_PER_WINDOW {
+            return text(StatusCode::TOO_MANY_REQUESTS, "Too many requests from this device: wait ten seconds.\n");
+        }
+    }
+    let Ok(ca_fingerprint) = ca.sha256_hex.parse() else {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, "The host's CA fingerprint is unreadable.\n");
+    };
+    let ad = crate::discovery::Advertisement {
+        display_name: ctx.host_name.clone(),
+        host_id: host_id.clone(),
+        port: ctx.https_port,
+        ca_fingerprint,
+        open_rooms: ctx.hub.has_open_rooms(),
+    };
+    let mut resp = respond(StatusCode::OK, "application/json", ad.well_known().to_string());
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
 /// `GET /room?room=NAME&token=TOKEN`: the host's name and who is in the room, for the pre-join

@@ -223,6 +223,7 @@ fn sample_host(instance: &str, not_joinable: Option<NotJoinable>) -> HostInfo {
         open_rooms: true,
         protocol_version: Some("1".to_string()),
         not_joinable,
+        found_by: lancall_hub::discovery::FoundBy::Mdns,
     }
 }
 

@@ -12,13 +12,13 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use discovery_netns::{namespaces_available, output_with_timeout, Lan, NsRuntime, ADDRESS_A};
+use discovery_netns::{namespaces_available, output_with_timeout, IsolatedLan, Lan, Netns, NsRuntime, ADDRESS_A};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lancall-host");
 
 fn discover(lan: &Lan) -> Vec<serde_json::Value> {
     let mut cmd = lan.b.exec(BIN);
-    cmd.args(["discover", "--json", "--seconds", "2"]);
+    cmd.args(["discover", "--json", "--seconds", "2", "--no-scan"]);
     let out = output_with_timeout(cmd, Duration::from_secs(20)).expect("discover runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
@@ -27,9 +27,13 @@ fn discover(lan: &Lan) -> Vec<serde_json::Value> {
 /// Starts `lancall-host --json ARGS` in namespace `a` with a fresh data folder; returns the
 /// process, its ready line and the folder (kept alive as long as the host runs).
 fn spawn_host(lan: &Lan, args: &[&str]) -> (std::process::Child, serde_json::Value, tempfile::TempDir) {
+    spawn_host_in(&lan.a, args)
+}
+
+/// [`spawn_host`] in namespace `ns`.
+fn spawn_host_in(ns: &Netns, args: &[&str]) -> (std::process::Child, serde_json::Value, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
-    let mut child = lan
-        .a
+    let mut child = ns
         .exec(BIN)
         .args(["--no-http", "--json", "--data-dir"])
         .arg(data.path())
@@ -134,4 +138,58 @@ fn a_host_is_discovered_follows_an_address_change_and_is_gone_after_stopping() {
     assert!(child.wait().unwrap().success());
     let hosts = discover(&lan);
     assert!(hosts.iter().all(|h| h["instance"] != instance.as_str()), "still listed after stopping: {hosts:?}");
+}
+
+/// Where the switch does not pass multicast (client isolation, multicast filtering), mDNS finds
+/// nothing, and `discover` then scans the subnet and finds the host with the fingerprint and
+/// words it printed; what the scan learned is what the host serves (a pinned handshake works).
+/// With LANCALL_NO_MDNS set, discover looks for nothing at all.
+#[test]
+fn where_multicast_does_not_pass_the_scan_finds_the_host() {
+    if let Err(why) = namespaces_available() {
+        eprintln!("SKIPPED where_multicast_does_not_pass_the_scan_finds_the_host: {why}");
+        return;
+    }
+    let lan = IsolatedLan::create("isolated").unwrap();
+    let (mut child, ready, _data) = spawn_host_in(&lan.a, &["--listen", "0.0.0.0:0", "--name", "Kitchen"]);
+    let port = ready["https_port"].as_u64().unwrap().to_string();
+    let run = |args: &[&str], no_mdns: bool| {
+        let mut cmd = lan.b.exec(BIN);
+        cmd.args(["discover", "--json", "--seconds", "2"]).args(args);
+        if no_mdns {
+            cmd.env("LANCALL_NO_MDNS", "1");
+        }
+        let started = Instant::now();
+        let out = output_with_timeout(cmd, Duration::from_secs(60)).expect("discover runs");
+        let hosts: Vec<serde_json::Value> =
+            String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        (out, hosts, started.elapsed())
+    };
+
+    let (out, hosts, _) = run(&["--no-scan"], false);
+    assert!(out.status.success());
+    assert!(hosts.is_empty(), "mDNS crossed a switch that passes no multicast: {hosts:?}");
+
+    let (out, hosts, took) = run(&["--scan-port", &port], false);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("# discover with the scan took {took:?} (2 s of mDNS, then the scan of a /24)");
+    assert_eq!(hosts.len(), 1, "{hosts:?}");
+    let h = &hosts[0];
+    assert_eq!(h["found_by"], "scan");
+    assert_eq!(h["name"], "Kitchen");
+    assert_eq!(h["addresses"], serde_json::json!([ADDRESS_A]));
+    assert_eq!(h["fingerprint"], ready["ca_sha256"]);
+    assert_eq!(h["words"], ready["ca_words"]);
+    assert_eq!(h["joinable"], true);
+    let fp: lancall_certs::Fingerprint = h["fingerprint"].as_str().unwrap().parse().unwrap();
+    let rt = NsRuntime::new(&lan.b).unwrap();
+    let addr = SocketAddr::new(ADDRESS_A.parse::<IpAddr>().unwrap(), port.parse().unwrap());
+    assert_eq!(pinned_handshake(&rt, addr, fp), Ok(()));
+
+    let (out, hosts, _) = run(&["--scan", "--scan-port", &port], true);
+    assert!(!out.status.success() && hosts.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LANCALL_NO_MDNS"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -129,3 +129,42 @@ async fn room_says_who_is_in_the_call_to_the_links_holder() {
     }
     th.host.stop().await;
 }
+
+/// The scan's probe, `/.well-known/lancall`: what the mDNS TXT record says, no more; limited
+/// per address (a scan asks once; a flood gets 429 and the host goes on).
+#[tokio::test]
+async fn well_known_says_what_the_txt_record_says_and_is_limited() {
+    let th = start_host().await;
+    let host = th.addr().to_string();
+    let (status, headers, body) = get(tls_connect(&th).await, "/.well-known/lancall", &host).await;
+    assert!(status.contains("200"), "{status}");
+    assert!(headers.contains("content-type: application/json"));
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["port"], th.addr().port());
+    assert!(v["instance"].as_str().unwrap().starts_with("test host ("), "{v}");
+    let txt = v["txt"].as_object().unwrap();
+    let mut keys: Vec<&str> = txt.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["fp", "id", "name", "open", "v"], "the TXT record's keys, nothing secret");
+    assert_eq!(txt["v"], "1");
+    assert_eq!(txt["fp"], th.host.ca_fingerprint.unwrap().to_hex());
+    assert_eq!(txt["id"], th.host.host_id);
+    assert_eq!(txt["open"], "0");
+    assert!(!String::from_utf8_lossy(&body).contains(&th.token().unwrap()), "no token");
+
+    let mut limited = 0;
+    for _ in 0..25 {
+        let (status, _, _) = get(tls_connect(&th).await, "/.well-known/lancall", &host).await;
+        if status.contains("429") {
+            limited += 1;
+        } else {
+            assert!(status.contains("200"), "{status}");
+        }
+    }
+    // 20 answers per 10 s per address, then 429 (at least one here, even if a slow machine
+    // let the window start again part way).
+    assert!(limited >= 1, "no 429 after 26 requests");
+    let (status, _, _) = get(tls_connect(&th).await, "/healthz", &host).await;
+    assert!(status.contains("200"), "the host goes on");
+    th.host.stop().await;
+}

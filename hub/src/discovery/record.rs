@@ -98,6 +98,15 @@ impl Advertisement {
         )
     }
 
+    /// What `GET /.well-known/lancall` answers (the scan's probe): the instance name, the port,
+    /// and the TXT record's keys and values, so that a scanned host is read exactly as one found
+    /// by mDNS.
+    pub fn well_known(&self) -> serde_json::Value {
+        let txt: serde_json::Map<String, serde_json::Value> =
+            self.txt_properties().into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
+        serde_json::json!({ "instance": self.instance_name(), "port": self.port, "txt": txt })
+    }
+
     pub(super) fn txt_properties(&self) -> Vec<(&'static str, String)> {
         vec![
             (TXT_VERSION, PROTOCOL_VERSION.to_string()),
@@ -174,6 +183,19 @@ impl fmt::Display for NotJoinable {
     }
 }
 
+/// How a host was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FoundBy {
+    /// Its mDNS advertisement.
+    #[default]
+    Mdns,
+    /// The subnet scan (`/.well-known/lancall`).
+    Scan,
+    /// Both.
+    MdnsAndScan,
+}
+
 /// A host found on the LAN.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostInfo {
@@ -199,6 +221,8 @@ pub struct HostInfo {
     /// `None` when the app can join; otherwise why not. Such hosts are listed, not hidden, so
     /// the person sees "Ana's laptop: runs a newer lancall" instead of wondering.
     pub not_joinable: Option<NotJoinable>,
+    /// mDNS, the scan, or both.
+    pub found_by: FoundBy,
 }
 
 impl HostInfo {
@@ -208,15 +232,32 @@ impl HostInfo {
     }
 
     pub(super) fn from_resolved(resolved: &ResolvedService) -> Self {
-        let instance = label_of_fullname(&resolved.fullname);
-        let txt = |key| {
+        let txt = |key: &str| {
             resolved
                 .txt_properties
                 .get_property_val_str(key)
                 .map(str::to_string)
         };
-        let mut addresses: Vec<IpAddr> =
-            resolved.addresses.iter().map(|a| a.to_ip_addr()).collect();
+        Self::from_record(
+            label_of_fullname(&resolved.fullname),
+            resolved.host.clone(),
+            resolved.addresses.iter().map(|a| a.to_ip_addr()).collect(),
+            resolved.port,
+            txt,
+            FoundBy::Mdns,
+        )
+    }
+
+    /// A host from what it says about itself: the TXT record's keys (mDNS), or the same keys in
+    /// its `/.well-known/lancall` answer (the scan); the same checks either way.
+    pub(crate) fn from_record(
+        instance: String,
+        hostname: String,
+        mut addresses: Vec<IpAddr>,
+        port: u16,
+        txt: impl Fn(&str) -> Option<String>,
+        found_by: FoundBy,
+    ) -> Self {
         addresses.sort_by_key(|a| (a.is_ipv6(), *a));
         addresses.dedup();
 
@@ -248,13 +289,14 @@ impl HostInfo {
                 .unwrap_or_else(|| instance.clone()),
             instance,
             host_id,
-            hostname: resolved.host.clone(),
+            hostname,
             addresses,
-            port: resolved.port,
+            port,
             ca_fingerprint,
             open_rooms: txt(TXT_OPEN).as_deref() == Some("1"),
             protocol_version,
             not_joinable,
+            found_by,
         }
     }
 }

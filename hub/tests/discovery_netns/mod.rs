@@ -235,6 +235,41 @@ impl Lan {
     }
 }
 
+/// Two machines on one subnet whose switch does not pass multicast (as a Wi-Fi access point
+/// with client isolation or multicast filtering): `a` and `b` are plugged into a bridge in a
+/// third namespace whose ports have `mcast_flood off`. Unicast goes through; mDNS does not.
+pub struct IsolatedLan {
+    pub a: Netns,
+    pub b: Netns,
+    pub switch: Netns,
+}
+
+impl IsolatedLan {
+    pub fn create(tag: &str) -> io::Result<Self> {
+        let a = Netns::create(&format!("{tag}-a"))?;
+        let b = Netns::create(&format!("{tag}-b"))?;
+        let switch = Netns::create(&format!("{tag}-s"))?;
+        switch.ip(&["link", "add", "br0", "type", "bridge"])?;
+        switch.ip(&["link", "set", "br0", "up"])?;
+        for (port, ns) in [("pa", &a), ("pb", &b)] {
+            switch.ip(&["link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", &ns.name])?;
+            switch.ip(&["link", "set", port, "master", "br0"])?;
+            switch.ip(&["link", "set", port, "up"])?;
+            let out = switch.exec("bridge").args(["link", "set", "dev", port, "mcast_flood", "off"]).output()?;
+            if !out.status.success() {
+                return Err(io::Error::other(format!("bridge link set {port} mcast_flood off: {}", String::from_utf8_lossy(&out.stderr))));
+            }
+        }
+        a.add_address("eth0", &format!("{ADDRESS_A}/24"))?;
+        b.add_address("eth0", &format!("{ADDRESS_B}/24"))?;
+        a.ip(&["link", "set", "eth0", "up"])?;
+        b.ip(&["link", "set", "eth0", "up"])?;
+        a.wait_until_up("eth0")?;
+        b.wait_until_up("eth0")?;
+        Ok(Self { a, b, switch })
+    }
+}
+
 /// The network namespace of the calling thread, as `net:[<inode>]`.
 pub fn current_thread_netns() -> io::Result<String> {
     Ok(fs::read_link("/proc/thread-self/ns/net")?

@@ -43,7 +43,8 @@ pub fn format_hosts_human(hosts: &[HostInfo]) -> String {
 
 /// The `--json` output of `lancall-host discover`: one JSON object per host per line, with
 /// `instance`, `name`, `host_id`, `hostname`, `addresses` (strings), `port`, `fingerprint`
-/// (hex or null), `words` (the fingerprint's four words, or null), `open_rooms`, `version` (text or null), `joinable`, and `problem` (null, or an
+/// (hex or null), `words` (the fingerprint's four words, or null), `found_by` (`mdns`, `scan` or
+/// `mdns-and-scan`), `open_rooms`, `version` (text or null), `joinable`, and `problem` (null, or an
 /// object with a `problem` code such as `unsupported_version` and a `message`).
 pub fn format_hosts_json_lines(hosts: &[HostInfo]) -> String {
     let mut out = String::new();
@@ -64,6 +65,7 @@ pub fn format_hosts_json_lines(hosts: &[HostInfo]) -> String {
             "port": host.port,
             "fingerprint": host.ca_fingerprint,
             "words": host.ca_fingerprint.map(|f| f.speakable()),
+            "found_by": host.found_by,
             "open_rooms": host.open_rooms,
             "version": host.protocol_version,
             "joinable": host.is_joinable(),

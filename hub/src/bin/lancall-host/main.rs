@@ -119,11 +119,21 @@ enum Command {
         #[arg(long, requires = "export")]
         der: bool,
     },
-    /// List the lancall hosts on this network (mDNS), then exit
+    /// List the lancall hosts on this network (mDNS, and a scan of the local subnets when mDNS
+    /// finds nothing), then exit
     Discover {
         /// How long to listen
         #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
         seconds: f64,
+        /// Also scan the local subnets even if mDNS finds hosts (for networks that block multicast)
+        #[arg(long, conflicts_with = "no_scan")]
+        scan: bool,
+        /// Never scan: mDNS only
+        #[arg(long)]
+        no_scan: bool,
+        /// The port the scan probes
+        #[arg(long, default_value_t = lancall_hub::server::DEFAULT_HTTPS_PORT, value_name = "PORT")]
+        scan_port: u16,
         /// One JSON object per host per line
         #[arg(long)]
         json: bool,
@@ -159,7 +169,10 @@ fn main() -> ExitCode {
         None | Some(Command::Serve) => serve(cli.serve, data_dir, held.as_ref()),
         Some(Command::Ca { export, der }) => show_ca(&data_dir, export.as_deref(), der),
         Some(Command::Issue { out, names }) => issue(&data_dir, &out, &names),
-        Some(Command::Discover { seconds, json, interfaces }) => discover(seconds, json, interfaces),
+        Some(Command::Discover { seconds, scan, no_scan, scan_port, json, interfaces }) => {
+            let scan = if no_scan { ScanWhen::Never } else if scan { ScanWhen::Always } else { ScanWhen::IfNothingFound };
+            discover(seconds, scan, scan_port, json, interfaces)
+        }
     };
     // The link was printed, or start failed: either way, out with what the log held.
     if let Some(held) = &held {
@@ -253,10 +266,10 @@ fn serve(args: ServeArgs, data_dir: PathBuf, held: Option<&held_log::HeldLog>) -
     config.capacity = usize::from(args.capacity);
     config.ice_servers = args.ice_servers;
     config.external_tls = args.tls_cert.zip(args.tls_key);
-    if args.no_mdns {
+    if args.no_mdns || mdns_switched_off() {
         log::info!("mDNS advertising is off (--no-mdns): joiners need the link or the address");
     }
-    config.advertise = !args.no_mdns;
+    config.advertise = !args.no_mdns && !mdns_switched_off();
     config.interfaces = policy(args.interfaces);
     let json = args.json;
     let knock = args.knock.unwrap_or_else(|| {
@@ -524,12 +537,37 @@ fn policy(interfaces: Vec<String>) -> InterfacePolicy {
     }
 }
 
-fn discover(seconds: f64, json: bool, interfaces: Vec<String>) -> Result<(), AnyError> {
+/// `LANCALL_NO_MDNS` is set (to anything but `0`): no mDNS and no scan, as in the app.
+fn mdns_switched_off() -> bool {
+    std::env::var("LANCALL_NO_MDNS").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// When `discover` scans the subnets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ScanWhen {
+    Never,
+    Always,
+    IfNothingFound,
+}
+
+fn discover(seconds: f64, scan: ScanWhen, scan_port: u16, json: bool, interfaces: Vec<String>) -> Result<(), AnyError> {
     if !(0.1..=600.0).contains(&seconds) {
         return Err("--seconds takes a number from 0.1 to 600".into());
     }
+    if mdns_switched_off() {
+        // The switch that turns mDNS off turns the scan off too: nothing is sent.
+        return Err("discovery is off (LANCALL_NO_MDNS is set): open the host's link instead".into());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let hosts = runtime.block_on(discovery::discover_for(Duration::from_secs_f64(seconds), &policy(interfaces)))?;
+    let policy = policy(interfaces);
+    let mut hosts = runtime.block_on(discovery::discover_for(Duration::from_secs_f64(seconds), &policy))?;
+    if scan == ScanWhen::Always || (scan == ScanWhen::IfNothingFound && hosts.is_empty()) {
+        let config = discovery::ScanConfig::for_port(scan_port);
+        let targets = discovery::scan_targets(&policy, &config);
+        log::info!("scanning {} addresses on port {scan_port}", targets.len());
+        let scanned = runtime.block_on(discovery::scan(targets, &config));
+        hosts = discovery::merge(hosts.into_iter().chain(scanned).collect());
+    }
     if json {
         let lines = host_list::format_hosts_json_lines(&hosts);
         if !lines.is_empty() {
