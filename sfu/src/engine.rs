@@ -1,0 +1,611 @@
+//! The SFU's thread: one UDP socket, every participant's `Rtc`, their timers, and the routing
+//! between them. See the crate documentation for the design.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::crypto::CryptoProvider;
+use str0m::media::{KeyframeRequestKind, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Input, Rtc};
+use tokio::sync::{mpsc::UnboundedSender, oneshot};
+
+use crate::layers::Decision;
+use crate::participant::{AnswerError, Happened, Participant};
+use crate::{GoneReason, MediaKind, ParticipantId, SfuCounters, SfuError, SfuEvent};
+
+/// The longest the thread sleeps in `recv_from` before looking at its commands. Commands (a
+/// join, an answer) wait at most this long when no packet arrives; 200 idle wake-ups a second
+/// cost nothing measurable. (A waker on the socket would remove it: a later change.)
+const COMMAND_POLL: Duration = Duration::from_millis(5);
+/// Larger than any datagram a WebRTC client sends (they keep under ~1200 bytes for the MTU).
+const RECV_BUFFER: usize = 2_048;
+
+/// One counter readable from any thread.
+#[derive(Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    pub(crate) fn add(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The engine's counters (see [`SfuCounters`] for what each one means).
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) datagrams_received: Counter,
+    pub(crate) datagrams_unreadable: Counter,
+    pub(crate) datagrams_unrouted: Counter,
+    pub(crate) send_errors: Counter,
+    pub(crate) frames_forwarded: Counter,
+    pub(crate) keyframe_requests: Counter,
+    pub(crate) participants_failed: Counter,
+    pub(crate) panics_contained: Counter,
+}
+
+impl Counters {
+    pub(crate) fn snapshot(&self) -> SfuCounters {
+        SfuCounters {
+            datagrams_received: self.datagrams_received.get(),
+            datagrams_unreadable: self.datagrams_unreadable.get(),
+            datagrams_unrouted: self.datagrams_unrouted.get(),
+            send_errors: self.send_errors.get(),
+            frames_forwarded: self.frames_forwarded.get(),
+            keyframe_requests: self.keyframe_requests.get(),
+            participants_failed: self.participants_failed.get(),
+            panics_contained: self.panics_contained.get(),
+        }
+    }
+}
+
+type Reply<T> = oneshot::Sender<Result<T, SfuError>>;
+
+/// What the handle asks of the thread.
+pub(crate) enum Command {
+    Add {
+        label: String,
+        offer: SdpOffer,
+        reply: Reply<(ParticipantId, String)>,
+    },
+    Offer {
+        participant: ParticipantId,
+        offer: SdpOffer,
+        reply: Reply<String>,
+    },
+    Answer {
+        participant: ParticipantId,
+        answer: SdpAnswer,
+        reply: Reply<()>,
+    },
+    Candidate {
+        participant: ParticipantId,
+        candidate: Candidate,
+        reply: Reply<()>,
+    },
+    Remove {
+        participant: ParticipantId,
+        reply: Reply<()>,
+    },
+    /// Test hook: panic inside this participant's processing.
+    Panic {
+        participant: ParticipantId,
+    },
+    Stop,
+}
+
+pub(crate) struct Engine {
+    socket: UdpSocket,
+    local_addr: SocketAddr,
+    advertise: Vec<IpAddr>,
+    crypto: Arc<CryptoProvider>,
+    participants: HashMap<ParticipantId, Participant>,
+    /// Source address -> participant, learned from accepted STUN (the fast path of the demux).
+    by_addr: HashMap<SocketAddr, ParticipantId>,
+    /// Each participant's one pending timer, soonest first.
+    timers: BTreeSet<(Instant, ParticipantId)>,
+    next_id: u64,
+    events: UnboundedSender<SfuEvent>,
+    counters: Arc<Counters>,
+    /// What one participant said that others must hear, in order.
+    work: VecDeque<(ParticipantId, Happened)>,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        socket: UdpSocket,
+        advertise: Vec<IpAddr>,
+        events: UnboundedSender<SfuEvent>,
+        counters: Arc<Counters>,
+    ) -> std::io::Result<Engine> {
+        let local_addr = socket.local_addr()?;
+        Ok(Engine {
+            socket,
+            local_addr,
+            advertise,
+            crypto: Arc::new(str0m::crypto::from_feature_flags()),
+            participants: HashMap::new(),
+            by_addr: HashMap::new(),
+            timers: BTreeSet::new(),
+            next_id: 1,
+            events,
+            counters,
+            work: VecDeque::new(),
+        })
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The thread's loop: commands, datagrams, due timers; until stopped or the handle is gone.
+    pub(crate) fn run(mut self, commands: Receiver<Command>) {
+        let mut buf = vec![0u8; RECV_BUFFER];
+        loop {
+            loop {
+                match commands.try_recv() {
+                    Ok(Command::Stop) | Err(TryRecvError::Disconnected) => {
+                        log::info!("sfu: stopping ({} participants)", self.participants.len());
+                        return;
+                    }
+                    Ok(c) => self.command(c),
+                    Err(TryRecvError::Empty) => break,
+                }
+            }
+            let now = Instant::now();
+            let wait = match self.timers.first() {
+                Some((t, _)) => t.saturating_duration_since(now).min(COMMAND_POLL),
+                None => COMMAND_POLL,
+            };
+            // A zero read timeout is an error: 1 ms is the shortest wait.
+            let _ = self
+                .socket
+                .set_read_timeout(Some(wait.max(Duration::from_millis(1))));
+            match self.socket.recv_from(&mut buf) {
+                Ok((n, source)) => self.datagram(&buf[..n], source),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    // ICMP errors on Linux and similar: nothing to do but go on, without spinning.
+                    log::debug!("sfu: receive failed: {e}");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            self.fire_due_timers();
+            self.process_work();
+        }
+    }
+
+    fn command(&mut self, c: Command) {
+        match c {
+            Command::Add {
+                label,
+                offer,
+                reply,
+            } => {
+                let _ = reply.send(self.add(label, offer));
+            }
+            Command::Offer {
+                participant,
+                offer,
+                reply,
+            } => {
+                let result = self.with(participant, |p, _, _, _| p.accept_offer(offer));
+                let result = match result {
+                    None => Err(SfuError::NoSuchParticipant(participant)),
+                    Some(Err(e)) => Err(SfuError::BadOffer(e)),
+                    Some(Ok(answer)) => Ok(answer.to_sdp_string()),
+                };
+                let _ = reply.send(result);
+                self.negotiate(participant);
+            }
+            Command::Answer {
+                participant,
+                answer,
+                reply,
+            } => {
+                let result = self.with(participant, |p, _, _, out| p.accept_answer(answer, out));
+                let result = match result {
+                    None => Err(SfuError::NoSuchParticipant(participant)),
+                    Some(Ok(())) => {
+                        // Changes that waited for this answer.
+                        self.negotiate(participant);
+                        Ok(())
+                    }
+                    Some(Err(AnswerError::NoOffer)) => {
+                        Err(SfuError::NoOfferOutstanding(participant))
+                    }
+                    Some(Err(AnswerError::Refused(reason))) => {
+                        self.remove(
+                            participant,
+                            Some(GoneReason::Error(format!(
+                                "its answer was refused: {reason}"
+                            ))),
+                        );
+                        Err(SfuError::BadAnswer {
+                            participant,
+                            reason,
+                        })
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            Command::Candidate {
+                participant,
+                candidate,
+                reply,
+            } => {
+                let result = self.with(participant, |p, _, _, _| {
+                    p.rtc.add_remote_candidate(candidate)
+                });
+                let _ = reply.send(result.ok_or(SfuError::NoSuchParticipant(participant)));
+            }
+            Command::Remove { participant, reply } => {
+                let found = self.participants.contains_key(&participant);
+                self.remove(participant, None);
+                let _ = reply.send(if found {
+                    Ok(())
+                } else {
+                    Err(SfuError::NoSuchParticipant(participant))
+                });
+            }
+            Command::Panic { participant } => {
+                self.with(participant, |p, _, _, _| {
+                    // The test hook of the crate docs' containment claim.
+                    #[allow(clippy::panic)]
+                    {
+                        panic!("sfu: test-injected panic in participant {}", p.id)
+                    }
+                });
+            }
+            Command::Stop => {}
+        }
+        self.process_work();
+    }
+
+    fn add(&mut self, label: String, offer: SdpOffer) -> Result<(ParticipantId, String), SfuError> {
+        let id = ParticipantId(self.next_id);
+        self.next_id += 1;
+        let now = Instant::now();
+        let (crypto, port, advertise) = (
+            self.crypto.clone(),
+            self.local_addr.port(),
+            self.advertise.clone(),
+        );
+        // Building an Rtc makes its DTLS certificate, and str0m panics if that fails: contained too.
+        let built = catch_unwind(AssertUnwindSafe(
+            move || -> Result<(Rtc, String), String> {
+                let mut rtc = Rtc::builder()
+                    .set_crypto_provider(crypto)
+                    .clear_codecs()
+                    .enable_opus(true, false)
+                    .enable_vp8(true)
+                    .build(now);
+                for ip in advertise {
+                    let addr = SocketAddr::new(ip, port);
+                    match Candidate::host(addr, Protocol::Udp) {
+                        Ok(c) => {
+                            rtc.add_local_candidate(c);
+                        }
+                        Err(e) => log::warn!("sfu: cannot advertise {addr}: {e}"),
+                    }
+                }
+                let answer = rtc
+                    .sdp_api()
+                    .accept_offer(offer)
+                    .map_err(|e| e.to_string())?;
+                Ok((rtc, answer.to_sdp_string()))
+            },
+        ));
+        let (rtc, answer) = match built {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => return Err(SfuError::BadOffer(e)),
+            Err(panic) => {
+                self.counters.panics_contained.add();
+                return Err(SfuError::BadOffer(format!(
+                    "the SFU failed on it ({})",
+                    panic_text(&panic)
+                )));
+            }
+        };
+        log::info!("sfu: participant {id} ({label}) joins");
+        let mut p = Participant::new(id, label, rtc, now);
+        // It receives what everyone else already publishes (offered once it is heard from).
+        for other in self.participants.values() {
+            for (mid, t) in &other.tracks_in {
+                p.subscribe((other.id, *mid), t.kind, &other.label);
+            }
+        }
+        self.participants.insert(id, p);
+        // `with` drains it (its first timer, the answer's side effects).
+        self.with(id, |_, _, _, _| ());
+        Ok((id, answer))
+    }
+
+    /// Runs `f` on one participant, then drains its `Rtc`, inside `catch_unwind`: a panic ends
+    /// that participant only. What it says is queued for the others. `None`: no such participant
+    /// (or it panicked).
+    fn with<T>(
+        &mut self,
+        id: ParticipantId,
+        f: impl FnOnce(&mut Participant, &UdpSocket, &Counters, &mut Vec<Happened>) -> T,
+    ) -> Option<T> {
+        let p = self.participants.get_mut(&id)?;
+        let old_timer = p.timer;
+        let mut out = Vec::new();
+        let (socket, counters) = (&self.socket, &*self.counters);
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let value = f(p, socket, counters, &mut out);
+            p.drain(socket, counters, &mut out);
+            value
+        }));
+        match result {
+            Ok(value) => {
+                let new_timer = p.timer;
+                if new_timer != old_timer || !self.timers.contains(&(old_timer, id)) {
+                    self.timers.remove(&(old_timer, id));
+                    self.timers.insert((new_timer, id));
+                }
+                for h in out {
+                    self.work.push_back((id, h));
+                }
+                Some(value)
+            }
+            Err(panic) => {
+                self.counters.panics_contained.add();
+                let text = panic_text(&panic);
+                log::error!(
+                    "sfu: participant {id} panicked ({text}); removing it, the others go on"
+                );
+                self.timers.remove(&(old_timer, id));
+                self.remove(id, Some(GoneReason::Panicked(text)));
+                None
+            }
+        }
+    }
+
+    /// Routes one datagram: by source address, else by which `Rtc` accepts it (STUN with its
+    /// credentials), learning the address. Anything else is dropped and counted.
+    fn datagram(&mut self, data: &[u8], source: SocketAddr) {
+        self.counters.datagrams_received.add();
+        let now = Instant::now();
+        let destination = self.destination_for(source);
+        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, data) else {
+            self.counters.datagrams_unreadable.add();
+            return;
+        };
+        let input = Input::Receive(now, receive);
+        let known = self.by_addr.get(&source).copied().filter(|id| {
+            self.participants
+                .get(id)
+                .is_some_and(|p| p.rtc.accepts(&input))
+        });
+        let target = known.or_else(|| {
+            let found = self
+                .participants
+                .values()
+                .find(|p| !p.is_gone() && p.rtc.accepts(&input))
+                .map(|p| p.id)?;
+            log::debug!("sfu: {source} is participant {found}");
+            self.by_addr.insert(source, found);
+            Some(found)
+        });
+        let Some(id) = target else {
+            self.counters.datagrams_unrouted.add();
+            log::trace!("sfu: dropped a datagram from {source}: no participant takes it");
+            return;
+        };
+        let first = self.participants.get(&id).is_some_and(|p| !p.heard_from);
+        self.with(id, |p, _, _, out| p.handle_input(input, out));
+        if first {
+            // Its answer has been applied: offers towards it can go now.
+            self.negotiate(id);
+        }
+    }
+
+    /// The local address a datagram from `source` reached. Bound to one address, that one;
+    /// bound to all (0.0.0.0), the advertised address sharing the longest prefix with the
+    /// source (on a LAN: the interface on the sender's subnet). IP_PKTINFO would give the exact
+    /// one: a later change.
+    fn destination_for(&self, source: SocketAddr) -> SocketAddr {
+        if !self.local_addr.ip().is_unspecified() {
+            return self.local_addr;
+        }
+        let ip = self
+            .advertise
+            .iter()
+            .filter(|ip| ip.is_ipv4() == source.is_ipv4())
+            .max_by_key(|ip| common_prefix(ip, &source.ip()))
+            .copied()
+            .unwrap_or(self.local_addr.ip());
+        SocketAddr::new(ip, self.local_addr.port())
+    }
+
+    fn fire_due_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(&(t, id)) = self.timers.first() {
+            if t > now {
+                break;
+            }
+            self.timers.pop_first();
+            if self.participants.contains_key(&id) {
+                self.with(id, |p, _, _, out| p.handle_input(Input::Timeout(now), out));
+            }
+        }
+    }
+
+    /// Acts on what participants said, until nothing is left (forwarding may make more).
+    fn process_work(&mut self) {
+        while let Some((from, h)) = self.work.pop_front() {
+            match h {
+                Happened::Connected => {
+                    log::info!("sfu: participant {from} connected");
+                    self.emit(SfuEvent::Connected { participant: from });
+                }
+                Happened::TrackIn { mid, kind, rids } => {
+                    let label = match self.participants.get(&from) {
+                        Some(p) => p.label.clone(),
+                        None => continue,
+                    };
+                    self.emit(SfuEvent::MediaAdded {
+                        participant: from,
+                        kind,
+                        mid: mid.to_string(),
+                        rids: rids.iter().map(|r| r.to_string()).collect(),
+                    });
+                    self.resubscribe_others(from, |p| p.subscribe((from, mid), kind, &label));
+                }
+                Happened::TrackInEnded { mid } => {
+                    self.resubscribe_others(from, |p| p.unsubscribe((from, mid)));
+                }
+                Happened::Media(data) => self.forward(from, *data),
+                Happened::KeyframeWanted { source, kind } => {
+                    self.request_keyframe(source.0, source.1, kind)
+                }
+                Happened::Gone(reason) => {
+                    if matches!(reason, GoneReason::Error(_)) {
+                        self.counters.participants_failed.add();
+                    }
+                    self.remove(from, Some(reason));
+                }
+            }
+        }
+    }
+
+    fn forward(&mut self, from: ParticipantId, data: str0m::media::MediaData) {
+        let now = Instant::now();
+        let decision = match self
+            .participants
+            .get_mut(&from)
+            .and_then(|p| p.tracks_in.get_mut(&data.mid))
+        {
+            Some(track) if track.kind == MediaKind::Video => {
+                track.layers.on_frame(data.rid, data.is_keyframe(), now)
+            }
+            Some(_) => Decision::Forward,
+            None => return,
+        };
+        match decision {
+            Decision::Forward => {}
+            Decision::Drop => return,
+            Decision::DropAndRequestKeyframe(rid) => {
+                let mid = data.mid;
+                let sent = self.with(from, |p, _, _, _| {
+                    p.request_keyframe(mid, Some(rid), KeyframeRequestKind::Pli, now)
+                });
+                if sent == Some(true) {
+                    self.counters.keyframe_requests.add();
+                }
+                return;
+            }
+        }
+        let source = (from, data.mid);
+        for id in self.others(from) {
+            if self.with(id, |p, _, _, out| p.forward(source, &data, out)) == Some(true) {
+                self.counters.frames_forwarded.add();
+            }
+        }
+    }
+
+    fn request_keyframe(&mut self, publisher: ParticipantId, mid: Mid, kind: KeyframeRequestKind) {
+        let now = Instant::now();
+        if self.with(publisher, |p, _, _, _| {
+            p.request_keyframe(mid, None, kind, now)
+        }) == Some(true)
+        {
+            self.counters.keyframe_requests.add();
+        }
+    }
+
+    /// Everyone but `of`.
+    fn others(&self, of: ParticipantId) -> Vec<ParticipantId> {
+        self.participants
+            .keys()
+            .copied()
+            .filter(|id| *id != of)
+            .collect()
+    }
+
+    /// Changes what everyone but `of` receives, and makes the offers that needs.
+    fn resubscribe_others(&mut self, of: ParticipantId, change: impl Fn(&mut Participant)) {
+        for id in self.others(of) {
+            self.with(id, |p, _, _, _| change(p));
+            self.negotiate(id);
+        }
+    }
+
+    /// Makes the next offer towards `id` if one is needed.
+    fn negotiate(&mut self, id: ParticipantId) {
+        let alive: HashMap<ParticipantId, Vec<Mid>> = self
+            .participants
+            .iter()
+            .map(|(pid, p)| (*pid, p.tracks_in.keys().copied().collect()))
+            .collect();
+        let is_alive = move |(pid, mid): (ParticipantId, Mid)| {
+            alive.get(&pid).is_some_and(|m| m.contains(&mid))
+        };
+        if let Some(Some(sdp)) = self.with(id, |p, _, _, _| p.negotiate(&is_alive)) {
+            self.emit(SfuEvent::Offer {
+                participant: id,
+                sdp,
+            });
+        }
+    }
+
+    /// Removes a participant (with `reason`: it went by itself, and the owner is told), and
+    /// stops its tracks at everyone else.
+    fn remove(&mut self, id: ParticipantId, reason: Option<GoneReason>) {
+        let Some(mut p) = self.participants.remove(&id) else {
+            return;
+        };
+        self.timers.remove(&(p.timer, id));
+        self.by_addr.retain(|_, pid| *pid != id);
+        // Dropping an Rtc whose state a panic may have broken: contained as well.
+        let _ = catch_unwind(AssertUnwindSafe(move || {
+            p.rtc.disconnect();
+            drop(p);
+        }));
+        if let Some(reason) = reason {
+            log::info!("sfu: participant {id} gone: {reason}");
+            self.emit(SfuEvent::Gone {
+                participant: id,
+                reason,
+            });
+        }
+        self.resubscribe_others(id, |p| p.unsubscribe_all_of(id));
+    }
+
+    fn emit(&self, e: SfuEvent) {
+        // Nobody listening is fine: the owner dropped the receiver.
+        let _ = self.events.send(e);
+    }
+}
+
+fn common_prefix(a: &IpAddr, b: &IpAddr) -> u32 {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(*a) ^ u32::from(*b)).leading_zeros(),
+        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(*a) ^ u128::from(*b)).leading_zeros(),
+        _ => 0,
+    }
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
+}

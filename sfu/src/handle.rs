@@ -1,0 +1,310 @@
+//! The handle the owner (the hub, a test) holds: requests go to the SFU's thread over a
+//! channel and come back on a oneshot; what happens by itself comes on the event stream.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::Candidate;
+use tokio::sync::{mpsc::UnboundedReceiver, oneshot};
+
+use crate::engine::{Command, Counters, Engine};
+use crate::SfuError;
+
+/// Where the SFU listens and what it tells clients.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// The UDP media port's address (port 0: any free port; the IP may be unspecified).
+    pub bind: SocketAddr,
+    /// The addresses advertised as host candidates, all with the bound port (the hub passes its
+    /// LAN addresses, hub/src/netif.rs).
+    pub advertise: Vec<IpAddr>,
+}
+
+/// A participant, numbered by the SFU from 1 in the order they join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParticipantId(pub u64);
+
+impl std::fmt::Display for ParticipantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "p{}", self.0)
+    }
+}
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    /// Opus.
+    Audio,
+    /// VP8.
+    Video,
+}
+
+/// Why a participant left the SFU by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GoneReason {
+    /// ICE and DTLS did not come up within 30 s of joining.
+    NeverConnected,
+    /// ICE stayed disconnected for 15 s.
+    IceTimeout,
+    /// It closed the connection (DTLS close_notify).
+    Closed,
+    /// Its connection failed (the str0m error, or a refused answer).
+    Error(String),
+    /// Processing it panicked (a bug); the panic was contained to it.
+    Panicked(String),
+}
+
+impl std::fmt::Display for GoneReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GoneReason::NeverConnected => write!(f, "it never connected"),
+            GoneReason::IceTimeout => write!(f, "its connection stayed down"),
+            GoneReason::Closed => write!(f, "it closed its connection"),
+            GoneReason::Error(e) => write!(f, "its connection failed: {e}"),
+            GoneReason::Panicked(e) => write!(f, "the SFU failed on it: {e}"),
+        }
+    }
+}
+
+/// What the SFU reports by itself, in the order it happened.
+#[derive(Debug, Clone)]
+pub enum SfuEvent {
+    /// ICE and DTLS are up: media can flow.
+    Connected {
+        /// Who.
+        participant: ParticipantId,
+    },
+    /// A participant publishes a new track (every other participant will be offered it).
+    MediaAdded {
+        /// The publisher.
+        participant: ParticipantId,
+        /// Audio or video.
+        kind: MediaKind,
+        /// Its media section in the publisher's session.
+        mid: String,
+        /// Simulcast layers as the publisher listed them (empty: no simulcast).
+        rids: Vec<String>,
+    },
+    /// Send this offer to the participant, and give its answer to [`Sfu::accept_answer`]. At
+    /// most one is outstanding per participant; none is made before the participant has applied
+    /// the SFU's answer to its own offer (its first packet proves that).
+    Offer {
+        /// To whom.
+        participant: ParticipantId,
+        /// The SDP.
+        sdp: String,
+    },
+    /// The participant left by itself (not after [`Sfu::remove_participant`]); its tracks are
+    /// being removed from everyone else's session.
+    Gone {
+        /// Who.
+        participant: ParticipantId,
+        /// Why.
+        reason: GoneReason,
+    },
+}
+
+/// The SFU's counters since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SfuCounters {
+    /// Datagrams read from the media port.
+    pub datagrams_received: u64,
+    /// Dropped: neither STUN, DTLS, RTP nor RTCP (random bytes, truncated headers).
+    pub datagrams_unreadable: u64,
+    /// Dropped: well-formed, but from an address no participant uses and not a STUN check with
+    /// a participant's credentials (strays, spoofs, RTP for nobody).
+    pub datagrams_unrouted: u64,
+    /// Datagrams the system refused to send.
+    pub send_errors: u64,
+    /// Frames (video) and packets (audio) written to a subscriber.
+    pub frames_forwarded: u64,
+    /// Keyframe requests (PLI/FIR) sent to publishers.
+    pub keyframe_requests: u64,
+    /// Participants disconnected because their connection failed (a str0m error).
+    pub participants_failed: u64,
+    /// Panics caught while processing one participant (that participant was removed).
+    pub panics_contained: u64,
+}
+
+impl SfuCounters {
+    /// Every datagram dropped at the door.
+    pub fn dropped(&self) -> u64 {
+        self.datagrams_unreadable + self.datagrams_unrouted
+    }
+}
+
+/// A running SFU: one UDP port, its own thread. Dropping it stops the thread and closes the port.
+pub struct Sfu {
+    commands: mpsc::Sender<Command>,
+    local_addr: SocketAddr,
+    counters: Arc<Counters>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Sfu {
+    /// Opens the media port and starts the SFU's thread. Events come on the returned receiver
+    /// (an unbounded channel: read it, or drop it if you do not care).
+    pub fn start(config: SfuConfig) -> Result<(Sfu, UnboundedReceiver<SfuEvent>), SfuError> {
+        if config.advertise.is_empty() {
+            return Err(SfuError::NoAddresses);
+        }
+        let bind_error = |source| SfuError::Bind {
+            addr: config.bind,
+            source,
+        };
+        let socket = UdpSocket::bind(config.bind).map_err(bind_error)?;
+        let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let counters = Arc::new(Counters::default());
+        let engine = Engine::new(
+            socket,
+            config.advertise.clone(),
+            events_tx,
+            counters.clone(),
+        )
+        .map_err(bind_error)?;
+        let local_addr = engine.local_addr();
+        let (commands, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("lancall-sfu".into())
+            .spawn(move || engine.run(rx))
+            .map_err(bind_error)?;
+        log::info!(
+            "sfu: media port {local_addr}, advertising {:?}",
+            config.advertise
+        );
+        Ok((
+            Sfu {
+                commands,
+                local_addr,
+                counters,
+                thread: Mutex::new(Some(thread)),
+            },
+            events,
+        ))
+    }
+
+    /// The media port's address (with the port chosen when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The counters now.
+    pub fn counters(&self) -> SfuCounters {
+        self.counters.snapshot()
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, SfuError>>) -> Command,
+    ) -> Result<T, SfuError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .map_err(|_| SfuError::Stopped)?;
+        rx.await.map_err(|_| SfuError::Stopped)?
+    }
+
+    /// Adds a participant from its SDP offer; returns its id and the SDP answer. `label` names
+    /// it in logs and is the msid stream id of its tracks at the others (so a client can tell
+    /// whose track it receives): the hub passes its peer id.
+    pub async fn add_participant(
+        &self,
+        label: &str,
+        offer_sdp: &str,
+    ) -> Result<(ParticipantId, String), SfuError> {
+        let offer =
+            SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadOffer(e.to_string()))?;
+        let label = label.to_owned();
+        self.ask(|reply| Command::Add {
+            label,
+            offer,
+            reply,
+        })
+        .await
+    }
+
+    /// An offer the participant made later (it added or removed media); returns the answer. An
+    /// offer of the SFU's still outstanding is dropped (the SFU is the polite side) and made
+    /// again after this one.
+    pub async fn accept_offer(
+        &self,
+        participant: ParticipantId,
+        offer_sdp: &str,
+    ) -> Result<String, SfuError> {
+        let offer =
+            SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadOffer(e.to_string()))?;
+        self.ask(|reply| Command::Offer {
+            participant,
+            offer,
+            reply,
+        })
+        .await
+    }
+
+    /// The participant's answer to the SFU's last [`SfuEvent::Offer`]. A refused answer
+    /// disconnects the participant (its session is no longer known).
+    pub async fn accept_answer(
+        &self,
+        participant: ParticipantId,
+        answer_sdp: &str,
+    ) -> Result<(), SfuError> {
+        let answer = SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| SfuError::BadAnswer {
+            participant,
+            reason: e.to_string(),
+        })?;
+        self.ask(|reply| Command::Answer {
+            participant,
+            answer,
+            reply,
+        })
+        .await
+    }
+
+    /// A candidate the participant trickled (`candidate:…`, with or without `a=`). Optional on
+    /// a LAN: the SFU also learns the participant's address from its first STUN check.
+    pub async fn add_remote_candidate(
+        &self,
+        participant: ParticipantId,
+        candidate: &str,
+    ) -> Result<(), SfuError> {
+        let text = candidate.trim().trim_start_matches("a=");
+        let candidate = Candidate::from_sdp_string(text).map_err(|e| SfuError::BadCandidate {
+            candidate: text.to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.ask(|reply| Command::Candidate {
+            participant,
+            candidate,
+            reply,
+        })
+        .await
+    }
+
+    /// Removes a participant (it left); its tracks are removed from everyone else's session.
+    pub async fn remove_participant(&self, participant: ParticipantId) -> Result<(), SfuError> {
+        self.ask(|reply| Command::Remove { participant, reply })
+            .await
+    }
+
+    /// Test hook: makes the processing of `participant` panic, to check that the panic ends
+    /// that participant only (see the crate documentation).
+    #[doc(hidden)]
+    pub fn inject_panic(&self, participant: ParticipantId) {
+        let _ = self.commands.send(Command::Panic { participant });
+    }
+}
+
+impl Drop for Sfu {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Stop);
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            // It looks at its commands at least every few milliseconds.
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! lancall's selective forwarding unit (SFU): every participant uploads once to the host, which
+//! forwards each track to every other participant. Built on [str0m](https://docs.rs/str0m)
+//! (sans-I/O WebRTC): this crate owns the I/O, the clock and the routing.
+//!
+//! # Design
+//!
+//! - **One thread, one socket.** [`Sfu::start`] binds one UDP port (the caller's address; port 0
+//!   picks one) and runs everything on a dedicated thread named `lancall-sfu`: every
+//!   participant's `Rtc`, the socket reads and writes, the timers. No tokio inside it. The
+//!   [`Sfu`] handle talks to it over a channel (requests answered on a oneshot, so they can be
+//!   awaited from tokio code); what happens by itself (a participant connects, publishes, needs
+//!   an offer, goes) comes as [`SfuEvent`]s on a tokio channel. The thread sleeps in
+//!   `recv_from` at most 5 ms before looking at its commands.
+//! - **str0m's rule.** After every change to an `Rtc` (input, timeout, a written frame, a
+//!   keyframe request, an SDP change) its `poll_output` is drained until `Output::Timeout`; the
+//!   drain sends what it transmits and collects what concerns other participants as work items,
+//!   which the engine then routes in order.
+//! - **Demultiplexing.** A datagram's source address finds its participant in a `HashMap` (and
+//!   that `Rtc` must still `accepts()` it). A datagram from an unknown address goes to the
+//!   participant whose `Rtc` accepts it, which for a new address only a STUN check carrying
+//!   that participant's ICE credentials does; the address is then learnt. So a browser's mDNS
+//!   `.local` candidate needs no resolving, and strays cost one lookup (plus, for STUN, one
+//!   `accepts()` per participant).
+//! - **Timers.** Each `Rtc` has exactly one pending timeout (the one its last drain returned,
+//!   or a watchdog: 30 s to connect, 15 s disconnected), kept in an ordered set; only the due
+//!   ones are fired. Incoming packets do not touch other participants' timers.
+//! - **Forwarding.** Every track a participant publishes (Opus audio, VP8 video) is offered to
+//!   every other participant in an SFU-made offer (`SfuEvent::Offer`, answered through
+//!   [`Sfu::accept_answer`]); its msid stream id is the publisher's label. Frames are
+//!   depacketized by str0m and written to each subscriber's matching send-only track. A
+//!   subscriber's PLI/FIR goes to the publisher (at most one request per track per 500 ms); a
+//!   new subscriber's track, a subscriber connecting and a gap the publisher's NACKs could not
+//!   fill each ask the publisher for a keyframe, so a first picture comes fast.
+//! - **Simulcast.** Published rids are accepted; every subscriber gets the highest layer that
+//!   is arriving (by the order of the publisher's `a=simulcast` list, low to high), switching on
+//!   that layer's keyframe. Choosing per subscriber is the next slice.
+//! - **Negotiation.** The SFU leads renegotiation towards each participant with at most one
+//!   offer outstanding, and none before the participant's first packet (which proves it applied
+//!   the SFU's answer, so an offer cannot overtake that answer). An offer the participant makes
+//!   ([`Sfu::accept_offer`]) wins over one of the SFU's in flight (the SFU is polite).
+//!
+//! # Containment
+//!
+//! - Bad input on the media port (random bytes, truncated STUN, DTLS garbage, RTP for unknown
+//!   SSRCs from unknown addresses) is dropped before any `Rtc` sees it and counted
+//!   ([`SfuCounters::datagrams_unreadable`], [`SfuCounters::datagrams_unrouted`]).
+//! - A str0m error from one participant's `Rtc` (input, output, a write, a refused answer)
+//!   disconnects that participant only ([`SfuEvent::Gone`] with [`GoneReason::Error`]).
+//! - **Panics**: all processing of one participant (building its `Rtc`, each input, each
+//!   drain, each write to it, dropping it) runs inside `std::panic::catch_unwind`. A panic
+//!   there removes that participant (its state may be broken), counts in
+//!   [`SfuCounters::panics_contained`], is logged and reported as [`GoneReason::Panicked`];
+//!   the thread, the socket and every other participant go on. The test `a_panic_in_one_
+//!   participant_ends_that_participant_only` checks it through a test hook. A panic in the
+//!   engine's own routing (outside any participant) would end the thread: the handle's
+//!   requests then fail with [`SfuError::Stopped`].
+//!
+//! # Not done yet (next slices of issue 14)
+//!
+//! - Layer choice per subscriber by tile size and bandwidth estimate, pausing tracks nobody
+//!   sees, telling publishers which layers nobody needs.
+//! - Audio: forwarding only the 3 loudest speakers (RFC 6464 levels), speaker changes.
+//! - ICE-TCP fallback; IP_PKTINFO for an exact local address when bound to 0.0.0.0 (today the
+//!   advertised address sharing the longest prefix with the sender is assumed).
+//! - Integration with the hub and `lancall-host` (`--media-port`, addresses from
+//!   hub/src/netif.rs, re-gathered when they change), the protocol messages, the browser
+//!   client's SFU topology, `auto` topology switching, data channel relay, recording.
+//! - Forwarding RTP as is (str0m's RTP mode) instead of depacketizing and repacketizing, if the
+//!   capacity benchmark says it matters.
+
+mod engine;
+mod error;
+mod handle;
+mod layers;
+mod participant;
+
+pub use error::SfuError;
+pub use handle::{GoneReason, MediaKind, ParticipantId, Sfu, SfuConfig, SfuCounters, SfuEvent};

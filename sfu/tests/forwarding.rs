@@ -1,0 +1,99 @@
+//! Three webrtc-rs clients in one SFU call, inside a network namespace: each publishes a moving
+//! test pattern of its own size and a tone, and each decodes the other two's pictures (moving,
+//! of their sizes) and hears their audio. Then one leaves: the other two are offered the removal
+//! and go on decoding each other.
+
+mod common;
+
+use std::time::Instant;
+
+use common::{enter_namespace, run_scenario, start_sfu, Client, Driver};
+use lancall_sfu::SfuEvent;
+
+const SIZES: [(u32, u32); 3] = [(320, 240), (256, 192), (192, 144)];
+
+#[test]
+fn three_participants_each_decode_the_others_video_and_hear_their_audio() {
+    let Some(_ns) = enter_namespace("forwarding") else {
+        return;
+    };
+    run_scenario(std::time::Duration::from_secs(100), async {
+        let (sfu, events) = start_sfu();
+        let driver = Driver::start(sfu.clone(), events);
+        let start = Instant::now();
+        let mut clients = Vec::new();
+        for (i, name) in ["alice", "bob", "carol"].iter().enumerate() {
+            let c = Client::join(&sfu, name, SIZES[i]).await;
+            driver.register(&c);
+            clients.push(c);
+        }
+        for (i, c) in clients.iter().enumerate() {
+            let mut others: Vec<(u32, u32)> = SIZES
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, s)| *s)
+                .collect();
+            others.sort();
+            c.wait_received("the other two's moving pictures and their tones", |r| {
+                r.moving_videos(20) == others && r.audible(20) == 2
+            })
+            .await;
+        }
+        eprintln!(
+            "all three decode the other two {} ms after the first join",
+            start.elapsed().as_millis()
+        );
+        for c in &clients {
+            assert!(
+                driver.saw(
+                    |e| matches!(e, SfuEvent::Connected { participant } if *participant == c.id)
+                ),
+                "{} connected",
+                c.name
+            );
+            let published = |kind| {
+                driver.saw(|e| matches!(e, SfuEvent::MediaAdded { participant, kind: k, .. } if *participant == c.id && *k == kind))
+            };
+            assert!(
+                published(lancall_sfu::MediaKind::Audio)
+                    && published(lancall_sfu::MediaKind::Video),
+                "{} published audio and video",
+                c.name
+            );
+        }
+        let counters = sfu.counters();
+        assert!(
+            counters.frames_forwarded > 0 && counters.keyframe_requests > 0,
+            "{counters:?}"
+        );
+        assert_eq!(
+            (counters.participants_failed, counters.panics_contained),
+            (0, 0),
+            "{counters:?}"
+        );
+
+        // Carol leaves: Alice and Bob are offered the end of her tracks and keep seeing each other.
+        let carol = clients.pop().expect("carol");
+        let offers_before = driver.offers();
+        sfu.remove_participant(carol.id)
+            .await
+            .expect("carol leaves");
+        carol.pc.close().await;
+        driver
+            .wait_log("offers stopping carol's tracks at alice and bob", |log| {
+                log.iter()
+                    .filter(|e| matches!(e, SfuEvent::Offer { .. }))
+                    .count()
+                    >= offers_before + 2
+            })
+            .await;
+        for c in &clients {
+            let before = c.received.lock().expect("received").total_decoded();
+            c.wait_received("pictures still moving after carol left", |r| {
+                r.total_decoded() >= before + 30
+            })
+            .await;
+        }
+    });
+}
