@@ -416,34 +416,24 @@ impl Engine {
         }
     }
 
-    /// The local address a datagram from `source` reached. Bound to one address, that one;
-    /// bound to all (0.0.0.0), the advertised address sharing the longest prefix with the
-    /// source (on a LAN: the interface on the sender's subnet). IP_PKTINFO would give the exact
-    /// one: a later change.
     fn destination_for(&self, source: SocketAddr) -> SocketAddr {
-        if !self.local_addr.ip().is_unspecified() {
-            return self.local_addr;
-        }
-        let ip = self
-            .advertise
-            .iter()
-            .filter(|ip| ip.is_ipv4() == source.is_ipv4())
-            .max_by_key(|ip| common_prefix(ip, &source.ip()))
-            .copied()
-            .unwrap_or(self.local_addr.ip());
-        SocketAddr::new(ip, self.local_addr.port())
+        destination(self.local_addr, &self.advertise, source)
     }
 
     fn fire_due_timers(&mut self) {
         let now = Instant::now();
+        // Each due timer fires once per turn, even if its Rtc asks again for a time already past
+        // (the next turn comes within milliseconds).
+        let mut due = Vec::new();
         while let Some(&(t, id)) = self.timers.first() {
             if t > now {
                 break;
             }
             self.timers.pop_first();
-            if self.participants.contains_key(&id) {
-                self.with(id, |p, _, _, out| p.handle_input(Input::Timeout(now), out));
-            }
+            due.push(id);
+        }
+        for id in due {
+            self.with(id, |p, _, _, out| p.handle_input(Input::Timeout(now), out));
         }
     }
 
@@ -475,12 +465,7 @@ impl Engine {
                 Happened::KeyframeWanted { source, kind } => {
                     self.request_keyframe(source.0, source.1, kind)
                 }
-                Happened::Gone(reason) => {
-                    if matches!(reason, GoneReason::Error(_)) {
-                        self.counters.participants_failed.add();
-                    }
-                    self.remove(from, Some(reason));
-                }
+                Happened::Gone(reason) => self.remove(from, Some(reason)),
             }
         }
     }
@@ -579,6 +564,9 @@ impl Engine {
             drop(p);
         }));
         if let Some(reason) = reason {
+            if matches!(reason, GoneReason::Error(_)) {
+                self.counters.participants_failed.add();
+            }
             log::info!("sfu: participant {id} gone: {reason}");
             self.emit(SfuEvent::Gone {
                 participant: id,
@@ -592,6 +580,23 @@ impl Engine {
         // Nobody listening is fine: the owner dropped the receiver.
         let _ = self.events.send(e);
     }
+}
+
+/// The local address a datagram from `source` reached. Bound to one address, that one; bound to
+/// all (0.0.0.0), the advertised address sharing the longest prefix with the source (on a LAN:
+/// the interface on the sender's subnet), which str0m needs to match its host candidate.
+/// IP_PKTINFO would give the exact one: a later change.
+fn destination(local: SocketAddr, advertise: &[IpAddr], source: SocketAddr) -> SocketAddr {
+    if !local.ip().is_unspecified() {
+        return local;
+    }
+    let ip = advertise
+        .iter()
+        .filter(|ip| ip.is_ipv4() == source.is_ipv4())
+        .max_by_key(|ip| common_prefix(ip, &source.ip()))
+        .copied()
+        .unwrap_or(local.ip());
+    SocketAddr::new(ip, local.port())
 }
 
 fn common_prefix(a: &IpAddr, b: &IpAddr) -> u32 {
@@ -608,4 +613,41 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("an address")
+    }
+
+    #[test]
+    fn a_socket_bound_to_one_address_is_reached_on_that_address() {
+        let local = addr("10.0.0.5:4000");
+        let ips = ["192.168.1.2".parse().expect("ip")];
+        assert_eq!(destination(local, &ips, addr("192.168.1.9:5000")), local);
+    }
+
+    #[test]
+    fn a_socket_bound_to_all_is_reached_on_the_advertised_address_of_the_senders_subnet() {
+        let local = addr("0.0.0.0:4000");
+        let ips: Vec<IpAddr> = ["10.0.0.5", "192.168.1.2", "fd00::1"]
+            .iter()
+            .map(|s| s.parse().expect("ip"))
+            .collect();
+        assert_eq!(
+            destination(local, &ips, addr("192.168.1.77:5000")),
+            addr("192.168.1.2:4000")
+        );
+        assert_eq!(
+            destination(local, &ips, addr("10.0.0.200:5000")),
+            addr("10.0.0.5:4000")
+        );
+        assert_eq!(
+            destination(local, &ips, addr("[fd00::9]:5000")),
+            addr("[fd00::1]:4000")
+        );
+    }
 }

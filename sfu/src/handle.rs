@@ -229,7 +229,9 @@ impl Sfu {
 
     /// An offer the participant made later (it added or removed media); returns the answer. An
     /// offer of the SFU's still outstanding is dropped (the SFU is the polite side) and made
-    /// again after this one.
+    /// again after this one: the reply is sent before that [`SfuEvent::Offer`] is emitted, so
+    /// deliver the answer to the participant before acting on later events for it (an answer
+    /// of theirs to the dropped offer is refused with [`SfuError::NoOfferOutstanding`]).
     pub async fn accept_offer(
         &self,
         participant: ParticipantId,

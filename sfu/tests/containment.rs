@@ -4,10 +4,13 @@
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use common::{enter_namespace, run_scenario, start_sfu, Client, Driver, CLIENT_ADDR, PATIENCE};
+use common::{
+    enter_namespace, run_scenario, start_sfu, start_sfu_on, Client, Driver, CLIENT_ADDR, PATIENCE,
+    SFU_ADDR,
+};
 use lancall_sfu::{GoneReason, SfuEvent};
 
 /// A small deterministic generator (xorshift64): the same hostile burst on every run.
@@ -78,7 +81,8 @@ fn hostile_datagrams_during_a_call_are_dropped_and_counted_and_pictures_keep_mov
         return;
     };
     run_scenario(Duration::from_secs(100), async {
-        let (sfu, events) = start_sfu();
+        // Bound to all addresses, as a host serving several interfaces is.
+        let (sfu, events) = start_sfu_on(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let driver = Driver::start(sfu.clone(), events);
         let a = Client::join(&sfu, "alice", (320, 240)).await;
         driver.register(&a);
@@ -98,7 +102,7 @@ fn hostile_datagrams_during_a_call_are_dropped_and_counted_and_pictures_keep_mov
 
         // The burst, from another socket, paced so that the kernel's receive buffer does not
         // overflow (2,000 datagrams in about 0.4 s).
-        let target = sfu.local_addr();
+        let target = SocketAddr::new(IpAddr::V4(SFU_ADDR), sfu.local_addr().port());
         tokio::task::spawn_blocking(move || {
             let socket = UdpSocket::bind(SocketAddr::new(IpAddr::V4(CLIENT_ADDR), 0))
                 .expect("a hostile socket");
@@ -200,5 +204,75 @@ fn a_panic_in_one_participant_ends_that_participant_only() {
             sfu.remove_participant(carol).await,
             Err(lancall_sfu::SfuError::NoSuchParticipant(_))
         ));
+    });
+}
+
+#[test]
+fn an_answer_str0m_refuses_disconnects_that_participant_only() {
+    let Some(_ns) = enter_namespace("bad-answer") else {
+        return;
+    };
+    run_scenario(Duration::from_secs(100), async {
+        let (sfu, events) = start_sfu();
+        let driver = Driver::start(sfu.clone(), events);
+        let a = Client::join(&sfu, "alice", (320, 240)).await;
+        driver.register(&a);
+        let b = Client::join(&sfu, "bob", (256, 192)).await;
+        driver.register(&b);
+        // Carol's offers are not carried to her client: this test answers for her, wrongly.
+        let carol = Client::join(&sfu, "carol", (192, 144)).await;
+        for c in [&a, &b] {
+            c.wait_received("the other two's moving pictures", |r| {
+                r.moving_videos(20).len() == 2
+            })
+            .await;
+        }
+        driver
+            .wait_for(
+                "an offer to carol",
+                |e| matches!(e, SfuEvent::Offer { participant, .. } if *participant == carol.id),
+            )
+            .await;
+        let offer = driver
+            .log
+            .lock()
+            .expect("log")
+            .iter()
+            .find_map(|e| match e {
+                SfuEvent::Offer { participant, sdp } if *participant == carol.id => {
+                    Some(sdp.clone())
+                }
+                _ => None,
+            })
+            .expect("the offer");
+        // Well-formed SDP, but not an answer to that offer: media sections it never offered.
+        let wrong = offer
+            .replace("a=mid:", "a=mid:x")
+            .replace("a=setup:actpass", "a=setup:active");
+        let e = sfu
+            .accept_answer(carol.id, &wrong)
+            .await
+            .expect_err("a wrong answer");
+        assert!(matches!(e, lancall_sfu::SfuError::BadAnswer { .. }), "{e}");
+        driver
+            .wait_for("carol to be gone", |e| {
+                matches!(e, SfuEvent::Gone { participant, reason: GoneReason::Error(_) } if *participant == carol.id)
+            })
+            .await;
+        assert_eq!(sfu.counters().participants_failed, 1);
+        for c in [&a, &b] {
+            let before = c.received.lock().expect("received").total_decoded();
+            c.wait_received("pictures still moving after carol's bad answer", |r| {
+                r.total_decoded() >= before + 30
+            })
+            .await;
+        }
+        assert!(
+            !driver.saw(
+                |e| matches!(e, SfuEvent::Gone { participant, .. } if *participant != carol.id)
+            ),
+            "only carol went: {:?}",
+            driver.log.lock().expect("log")
+        );
     });
 }

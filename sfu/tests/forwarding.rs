@@ -1,7 +1,7 @@
 //! Three webrtc-rs clients in one SFU call, inside a network namespace: each publishes a moving
 //! test pattern of its own size and a tone, and each decodes the other two's pictures (moving,
-//! of their sizes) and hears their audio. Then one leaves: the other two are offered the removal
-//! and go on decoding each other.
+//! of their sizes) and hears their audio. Then one hangs up: the SFU sees it go, the other two
+//! are offered the removal and go on decoding each other.
 
 mod common;
 
@@ -73,13 +73,29 @@ fn three_participants_each_decode_the_others_video_and_hear_their_audio() {
             "{counters:?}"
         );
 
-        // Carol leaves: Alice and Bob are offered the end of her tracks and keep seeing each other.
+        // Carol hangs up (closes her connection, tells the SFU nothing): the SFU sees her go,
+        // Alice and Bob are offered the end of her tracks and keep seeing each other.
         let carol = clients.pop().expect("carol");
         let offers_before = driver.offers();
-        sfu.remove_participant(carol.id)
-            .await
-            .expect("carol leaves");
+        let closed = Instant::now();
         carol.pc.close().await;
+        driver
+            .wait_for(
+                "the SFU to see carol go",
+                |e| matches!(e, SfuEvent::Gone { participant, .. } if *participant == carol.id),
+            )
+            .await;
+        eprintln!(
+            "carol gone {} ms after closing: {:?}",
+            closed.elapsed().as_millis(),
+            driver
+                .log
+                .lock()
+                .expect("log")
+                .iter()
+                .rev()
+                .find(|e| matches!(e, SfuEvent::Gone { .. }))
+        );
         driver
             .wait_log("offers stopping carol's tracks at alice and bob", |log| {
                 log.iter()
@@ -95,5 +111,27 @@ fn three_participants_each_decode_the_others_video_and_hear_their_audio() {
             })
             .await;
         }
+
+        // The host removes Bob: Alice is offered the end of his tracks; no Gone event (the
+        // owner asked for it).
+        let bob = clients.pop().expect("bob");
+        let offers_before = driver.offers();
+        sfu.remove_participant(bob.id)
+            .await
+            .expect("bob is removed");
+        driver
+            .wait_log("an offer to alice after bob's removal", |log| {
+                log.iter()
+                    .filter(|e| matches!(e, SfuEvent::Offer { .. }))
+                    .count()
+                    > offers_before
+            })
+            .await;
+        assert!(!driver
+            .saw(|e| matches!(e, SfuEvent::Gone { participant, .. } if *participant == bob.id)));
+        assert!(matches!(
+            sfu.remove_participant(bob.id).await,
+            Err(lancall_sfu::SfuError::NoSuchParticipant(_))
+        ));
     });
 }

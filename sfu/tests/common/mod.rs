@@ -115,9 +115,15 @@ pub fn run_scenario<F: std::future::Future<Output = ()>>(limit: Duration, scenar
     runtime.shutdown_timeout(Duration::from_secs(1));
 }
 
+/// An SFU bound to [`SFU_ADDR`], advertising it.
 pub fn start_sfu() -> (Arc<Sfu>, tokio::sync::mpsc::UnboundedReceiver<SfuEvent>) {
+    start_sfu_on(IpAddr::V4(SFU_ADDR))
+}
+
+/// An SFU bound to `bind` (any port), advertising [`SFU_ADDR`].
+pub fn start_sfu_on(bind: IpAddr) -> (Arc<Sfu>, tokio::sync::mpsc::UnboundedReceiver<SfuEvent>) {
     let (sfu, events) = Sfu::start(SfuConfig {
-        bind: SocketAddr::new(IpAddr::V4(SFU_ADDR), 0),
+        bind: SocketAddr::new(bind, 0),
         advertise: vec![IpAddr::V4(SFU_ADDR)],
     })
     .expect("start the SFU");
