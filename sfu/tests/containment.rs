@@ -234,16 +234,9 @@ fn an_answer_str0m_refuses_disconnects_that_participant_only() {
             )
             .await;
         let offer = driver
-            .log
-            .lock()
-            .expect("log")
-            .iter()
-            .find_map(|e| match e {
-                SfuEvent::Offer { participant, sdp } if *participant == carol.id => {
-                    Some(sdp.clone())
-                }
-                _ => None,
-            })
+            .offers_to(carol.id)
+            .into_iter()
+            .next()
             .expect("the offer");
         // Well-formed SDP, but not an answer to that offer: media sections it never offered.
         let wrong = offer

@@ -61,6 +61,16 @@ fn three_participants_each_decode_the_others_video_and_hear_their_audio() {
                 "{} published audio and video",
                 c.name
             );
+            // The tracks it receives name their owners (the msid stream id is the label).
+            let offers: String = driver.offers_to(c.id).concat();
+            for other in clients.iter().filter(|o| o.id != c.id) {
+                assert!(
+                    offers.contains(&format!("a=msid:{} ", other.name)),
+                    "{}'s offers name {}'s tracks: {offers}",
+                    c.name,
+                    other.name
+                );
+            }
         }
         let counters = sfu.counters();
         assert!(
@@ -133,5 +143,51 @@ fn three_participants_each_decode_the_others_video_and_hear_their_audio() {
             sfu.remove_participant(bob.id).await,
             Err(lancall_sfu::SfuError::NoSuchParticipant(_))
         ));
+    });
+}
+
+#[test]
+fn a_video_a_participant_adds_by_its_own_offer_reaches_the_other() {
+    let Some(_ns) = enter_namespace("second-video") else {
+        return;
+    };
+    run_scenario(std::time::Duration::from_secs(100), async {
+        let (sfu, events) = start_sfu();
+        let driver = Driver::start(sfu.clone(), events);
+        let alice = Client::join(&sfu, "alice", SIZES[0]).await;
+        driver.register(&alice);
+        let bob = Client::join(&sfu, "bob", SIZES[1]).await;
+        driver.register(&bob);
+        alice
+            .wait_received("bob's moving pictures", |r| {
+                r.moving_videos(20) == vec![SIZES[1]]
+            })
+            .await;
+        bob.wait_received("alice's moving pictures", |r| {
+            r.moving_videos(20) == vec![SIZES[0]]
+        })
+        .await;
+
+        // Alice shares a "screen" of another size: Bob is offered it and decodes both.
+        alice.publish_another_video(&sfu, SIZES[2]).await;
+        let mut both = vec![SIZES[0], SIZES[2]];
+        both.sort();
+        bob.wait_received("alice's camera and screen", |r| r.moving_videos(20) == both)
+            .await;
+        let videos = driver
+            .log
+            .lock()
+            .expect("log")
+            .iter()
+            .filter(|e| {
+                matches!(e, SfuEvent::MediaAdded { participant, kind: lancall_sfu::MediaKind::Video, .. } if *participant == alice.id)
+            })
+            .count();
+        assert_eq!(videos, 2, "alice's two videos were announced");
+        alice
+            .wait_received("bob's pictures still moving", |r| {
+                r.moving_videos(40) == vec![SIZES[1]]
+            })
+            .await;
     });
 }

@@ -347,6 +347,35 @@ impl Client {
         }
     }
 
+    /// Publishes a second video track (a screen, say: a test pattern of `size`) by an offer of
+    /// its own, as a browser does when it starts sharing its screen.
+    pub async fn publish_another_video(&self, sfu: &Sfu, size: (u32, u32)) {
+        let media = LocalMedia::new(LocalMediaConfig::default());
+        feed(media.clone(), self.stop.clone(), size, 660.0);
+        self.pc
+            .add_transceiver(MediaKind::Video, "sendonly", Some(media))
+            .await
+            .expect("another video transceiver");
+        let offer = self
+            .pc
+            .set_local_description(false)
+            .await
+            .expect("offer")
+            .local_description
+            .expect("the offer");
+        let answer = sfu
+            .accept_offer(self.id, &offer.sdp)
+            .await
+            .expect("the SFU answers");
+        self.pc
+            .set_remote_description(Description {
+                kind: "answer".into(),
+                sdp: answer,
+            })
+            .await
+            .expect("the client takes the SFU's answer");
+    }
+
     /// Waits until `f` holds of what it received.
     pub async fn wait_received(&self, what: &str, f: impl Fn(&Received) -> bool) {
         let end = Instant::now() + PATIENCE;
@@ -443,6 +472,19 @@ impl Driver {
             .iter()
             .filter(|e| matches!(e, SfuEvent::Offer { .. }))
             .count()
+    }
+
+    /// The SDP of every offer the SFU made to `to`, in order.
+    pub fn offers_to(&self, to: ParticipantId) -> Vec<String> {
+        self.log
+            .lock()
+            .expect("log")
+            .iter()
+            .filter_map(|e| match e {
+                SfuEvent::Offer { participant, sdp } if *participant == to => Some(sdp.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     pub fn saw(&self, f: impl Fn(&SfuEvent) -> bool) -> bool {
