@@ -12,6 +12,7 @@ const COMMANDS: &[&str] = &[
     "stop_hosting",
     "answer_knock",
     "qr_code",
+    "scan_network",
     "prepare_join",
     "signaling_open",
     "signaling_send",

@@ -1,7 +1,8 @@
 //! The home screen's live list of hosts on this network: an mDNS browser for as long as the app
-//! runs, its hosts turned into what the UI shows, this device's own host left out.
+//! runs, and a scan of the subnets when mDNS finds nothing or the person asks ("Search this
+//! network"); their hosts merged and turned into what the UI shows, this device's own left out.
 
-use lancall_hub::discovery::{Browser, HostInfo};
+use lancall_hub::discovery::{scan_targets, Browser, FoundBy, HostInfo, ScanConfig};
 use serde::Serialize;
 
 use lancall_protocol::HostAddr;
@@ -29,6 +30,8 @@ pub struct HostEntry {
     pub joinable: bool,
     /// Why not, as a sentence.
     pub problem: Option<String>,
+    /// mDNS, the scan, or both.
+    pub found_by: FoundBy,
 }
 
 /// Discovery's state, for the UI.
@@ -67,21 +70,43 @@ pub fn entries(hosts: &[HostInfo], own_host_id: &str) -> Vec<HostEntry> {
                 open_rooms: h.open_rooms,
                 joinable: h.is_joinable(),
                 problem: h.not_joinable.as_ref().map(|why| format!("Cannot join: {why}.")),
+                found_by: h.found_by,
             }
         })
         .collect()
 }
 
-/// Browses until the browser stops, calling `on_change` with the new list after every change.
-/// Returns the error if mDNS cannot start.
+/// Browses until the browser stops, calling `on_change` with the hosts mDNS sees after every
+/// change. Returns the error if mDNS cannot start.
 pub async fn browse(
     policy: &lancall_hub::netif::InterfacePolicy,
-    own_host_id: String,
-    on_change: impl Fn(Vec<HostEntry>) + Send,
+    on_change: impl Fn(Vec<HostInfo>) + Send,
 ) -> Result<(), lancall_hub::discovery::DiscoveryError> {
     let mut browser = Browser::start(policy)?;
     while browser.next_event().await.is_some() {
-        on_change(entries(&browser.hosts(), &own_host_id));
+        on_change(browser.hosts());
     }
     Ok(())
+}
+
+/// What a scan did, for the UI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScanReport {
+    /// Addresses probed.
+    pub probed: usize,
+    /// Hosts that answered.
+    pub found: usize,
+    /// The port probed.
+    pub port: u16,
+}
+
+/// Scans this device's subnets on `port` for lancall hosts (see `lancall_hub::discovery::scan`).
+pub async fn scan(policy: &lancall_hub::netif::InterfacePolicy, port: u16) -> (Vec<HostInfo>, ScanReport) {
+    let config = ScanConfig::for_port(port);
+    let targets = scan_targets(policy, &config);
+    let probed = targets.len();
+    log::info!("searching this network: {probed} addresses on port {port}");
+    let found = lancall_hub::discovery::scan(targets, &config).await;
+    let report = ScanReport { probed, found: found.len(), port };
+    (found, report)
 }

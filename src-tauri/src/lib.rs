@@ -67,9 +67,20 @@ fn start_finder(app: &AppHandle) {
             let _ = app.emit_to(MAIN_WINDOW, events::FINDER, status);
         };
         set_status(FinderStatus::On);
-        let result = finder::browse(&state.options.interfaces, own_id, |hosts| {
-            *lock(&state.hosts) = hosts.clone();
-            let _ = app.emit_to(MAIN_WINDOW, events::HOSTS, hosts);
+        // Nothing heard by mDNS after a few seconds: the network may not carry multicast
+        // (client isolation, a guest network): search the subnets once.
+        let auto = app.clone();
+        tauri::async_runtime::spawn(async move {
+            tokio::time::sleep(AUTO_SCAN_AFTER).await;
+            let state = auto.state::<AppState>();
+            if lock(&state.hosts).is_empty() {
+                log::info!("nothing found by mDNS in {AUTO_SCAN_AFTER:?}: searching this network");
+                let _ = scan_network(&auto).await;
+            }
+        });
+        let result = finder::browse(&state.options.interfaces, |hosts| {
+            *lock(&state.mdns_hosts) = hosts;
+            publish_hosts(&app, &own_id);
         })
         .await;
         if let Err(e) = result {
@@ -79,6 +90,39 @@ fn start_finder(app: &AppHandle) {
             });
         }
     });
+}
+
+/// How long mDNS may find nothing before the app searches the subnets by itself.
+const AUTO_SCAN_AFTER: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// The merged list of hosts (mDNS's and the scan's) into the state and to the page.
+fn publish_hosts(app: &AppHandle, own_id: &str) {
+    let state = app.state::<AppState>();
+    let all = lancall_hub::discovery::merge(lock(&state.mdns_hosts).iter().chain(lock(&state.scanned).iter()).cloned().collect());
+    let hosts = finder::entries(&all, own_id);
+    *lock(&state.hosts) = hosts.clone();
+    let _ = app.emit_to(MAIN_WINDOW, events::HOSTS, hosts);
+}
+
+/// Searches this device's subnets for lancall hosts (one search at a time) and lists what it
+/// finds beside mDNS's. Not when discovery is off (`LANCALL_NO_MDNS`): nothing is sent then.
+pub(crate) async fn scan_network(app: &AppHandle) -> Result<finder::ScanReport, error::AppError> {
+    use std::sync::atomic::Ordering;
+    let state = app.state::<AppState>();
+    if !state.options.mdns {
+        return Err(error::AppError::BadAddress(
+            "Discovery is off on this device (LANCALL_NO_MDNS): join by link, QR code or address.".into(),
+        ));
+    }
+    if state.scanning.swap(true, Ordering::SeqCst) {
+        return Err(error::AppError::BadAddress("A search is already under way.".into()));
+    }
+    let (found, report) = finder::scan(&state.options.interfaces, state.options.scan_port).await;
+    state.scanning.store(false, Ordering::SeqCst);
+    *lock(&state.scanned) = found;
+    let own_id = lock(&state.settings).host_id.clone();
+    publish_hosts(app, &own_id);
+    Ok(report)
 }
 
 /// At most `burst` records in any `window`: the rest are dropped.
@@ -155,6 +199,7 @@ pub fn run() {
             commands::stop_hosting,
             commands::answer_knock,
             commands::qr_code,
+            commands::scan_network,
             commands::prepare_join,
             commands::signaling_open,
             commands::signaling_send,

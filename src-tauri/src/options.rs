@@ -9,6 +9,7 @@
 //! | `LANCALL_LOG=LEVEL` | log level: error, warn, info (default), debug, trace (trace also shows webrtc-rs, kept to errors otherwise) |
 //! | `LANCALL_LISTEN=ADDR:PORT` | where the hub's HTTPS port listens when hosting (default `0.0.0.0:7443`, any free port if taken) |
 //! | `LANCALL_INTERFACES=a,b` | use exactly these network interfaces for mDNS and links |
+//! | `LANCALL_SCAN_PORT=PORT` | the port "Search this network" probes (default 7443, lancall's) |
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ pub struct AppOptions {
     pub https_listen: SocketAddr,
     /// Which interfaces are the LAN.
     pub interfaces: InterfacePolicy,
+    /// The port the subnet scan probes.
+    pub scan_port: u16,
 }
 
 impl AppOptions {
@@ -63,6 +66,7 @@ impl AppOptions {
             log_level,
             https_listen,
             interfaces,
+            scan_port: get("LANCALL_SCAN_PORT").and_then(|v| v.trim().parse().ok()).filter(|p| *p != 0).unwrap_or(DEFAULT_HTTPS_PORT),
         }
     }
 }

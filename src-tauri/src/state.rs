@@ -8,6 +8,7 @@ use lancall_certs::Fingerprint;
 
 use lancall_protocol::HostAddr;
 use crate::finder::{FinderStatus, HostEntry};
+use lancall_hub::discovery::HostInfo;
 use crate::hosting::Hosting;
 use crate::options::AppOptions;
 use crate::settings::Settings;
@@ -39,8 +40,14 @@ pub struct AppState {
     pub local: Mutex<Option<LocalCall>>,
     /// Pinned CA fingerprints by `host:port`, set when the person chose where to join.
     pub pins: Mutex<HashMap<String, Fingerprint>>,
-    /// Hosts seen on the network.
+    /// Hosts seen on the network: mDNS's and the scan's, merged, as the UI lists them.
     pub hosts: Mutex<Vec<HostEntry>>,
+    /// What mDNS sees now.
+    pub mdns_hosts: Mutex<Vec<HostInfo>>,
+    /// What the last scan found.
+    pub scanned: Mutex<Vec<HostInfo>>,
+    /// A scan is under way (one at a time).
+    pub scanning: std::sync::atomic::AtomicBool,
     /// Discovery's state.
     pub finder: Mutex<FinderStatus>,
     /// The webview's signaling sessions.
@@ -65,6 +72,9 @@ impl AppState {
             local: Mutex::new(None),
             pins: Mutex::new(HashMap::new()),
             hosts: Mutex::new(Vec::new()),
+            mdns_hosts: Mutex::new(Vec::new()),
+            scanned: Mutex::new(Vec::new()),
+            scanning: std::sync::atomic::AtomicBool::new(false),
             finder: Mutex::new(finder),
             sessions: Sessions::default(),
             #[cfg(target_os = "linux")]

@@ -22,7 +22,8 @@ describe('the lancall app', runnable(), () => {
   before(async () => {
     // lancall-host first: it is on the network before the app looks.
     host = await startHost({ open: true, name: 'Kitchen' });
-    app = await startApp();
+    // "Search this network" probes the port Kitchen listens on (any free one, here).
+    app = await startApp({ env: { LANCALL_SCAN_PORT: String(host.port) } });
     s = app.session;
   });
 
@@ -300,6 +301,22 @@ describe('the lancall app', runnable(), () => {
     assert.match(await s.execute(() => document.getElementById('where-text').textContent), /Room call on Kitchen/);
     assert.equal(await s.execute(() => document.querySelector('[data-testid="host-words"]').textContent), host.ready.ca_words);
     await shot(s, '5-discovered');
+  });
+
+  test('"Search this network" asks the subnet and finds the same host, with the same fingerprint', async () => {
+    await s.click('[data-testid="scan-network"]');
+    const status = await s.waitFor(() => {
+      const t = document.querySelector('[data-testid="scan-status"]').textContent;
+      return /^Found|no call|Asked|already|off/.test(t) && !/Searching/.test(t) ? t : null;
+    }, { timeout: 30_000, what: 'the search to end' });
+    assert.match(status, /^Found a call by asking \d+ addresses\.$/);
+    const entry = await s.waitFor((fp) => {
+      const li = document.querySelector(`[data-testid="host-entry"][data-fingerprint="${fp}"]`);
+      return li?.dataset.foundBy === 'mdns-and-scan' ? li.textContent : null;
+    }, { what: 'Kitchen found by mDNS and by the search' }, host.fingerprint);
+    assert.match(entry, /Kitchen/);
+    assert.equal(await s.execute(() => document.querySelectorAll('[data-testid="host-entry"]').length), 1, 'one entry, not two');
+    await shot(s, '6-searched');
   });
 });
 

@@ -3,7 +3,8 @@
 //!
 //! What it sends: for each IPv4 subnet of an interface the [`InterfacePolicy`] accepts (the
 //! interface's own prefix, narrowed to at most a /22 around its address), one TCP connection to
-//! lancall's port on each address but its own, at most [`ScanConfig::concurrency`] at a time,
+//! lancall's port on each address (its own too: a host on this same machine is listed, as mDNS
+//! lists it; the app leaves out its own by host id), at most [`ScanConfig::concurrency`] at a time,
 //! each given [`ScanConfig::timeout`] in all; where something answers, one TLS handshake and
 //! `GET /.well-known/lancall`. Nothing else, at most [`ScanConfig::max_probes`] addresses per
 //! scan. The answer holds the same keys as the mDNS TXT record and is read by the same code
@@ -54,9 +55,9 @@ impl ScanConfig {
     }
 }
 
-/// The addresses a scan probes: every other address of each accepted interface's IPv4 subnet,
-/// narrowed to `widest_prefix`, capped at `max_probes` (nearest subnets first, in address
-/// order), never the interfaces' own addresses, the network or the broadcast address.
+/// The addresses a scan probes: every address of each accepted interface's IPv4 subnet,
+/// narrowed to `widest_prefix`, capped at `max_probes` (in interface and address order), never
+/// the network or the broadcast address.
 pub fn scan_targets(policy: &InterfacePolicy, config: &ScanConfig) -> Vec<Ipv4Addr> {
     let interfaces = match if_addrs::get_if_addrs() {
         Ok(list) => list,
@@ -65,13 +66,6 @@ pub fn scan_targets(policy: &InterfacePolicy, config: &ScanConfig) -> Vec<Ipv4Ad
             return Vec::new();
         }
     };
-    let own: Vec<Ipv4Addr> = interfaces
-        .iter()
-        .filter_map(|i| match &i.addr {
-            if_addrs::IfAddr::V4(a) => Some(a.ip),
-            _ => None,
-        })
-        .collect();
     let mut subnets = Vec::new();
     for i in &interfaces {
         let if_addrs::IfAddr::V4(a) = &i.addr else { continue };
@@ -80,11 +74,11 @@ pub fn scan_targets(policy: &InterfacePolicy, config: &ScanConfig) -> Vec<Ipv4Ad
         }
         subnets.push((a.ip, a.prefixlen));
     }
-    targets_in(&subnets, &own, config)
+    targets_in(&subnets, config)
 }
 
-/// [`scan_targets`] for given `(address, prefix length)` subnets and own addresses.
-pub fn targets_in(subnets: &[(Ipv4Addr, u8)], own: &[Ipv4Addr], config: &ScanConfig) -> Vec<Ipv4Addr> {
+/// [`scan_targets`] for given `(address, prefix length)` subnets.
+pub fn targets_in(subnets: &[(Ipv4Addr, u8)], config: &ScanConfig) -> Vec<Ipv4Addr> {
     let mut out = Vec::new();
     for &(ip, prefix) in subnets {
         // A /31 or /32 has no neighbours to look for.
@@ -100,7 +94,7 @@ pub fn targets_in(subnets: &[(Ipv4Addr, u8)], own: &[Ipv4Addr], config: &ScanCon
             if out.len() >= config.max_probes {
                 return out;
             }
-            if !own.contains(&candidate) && !out.contains(&candidate) {
+            if !out.contains(&candidate) {
                 out.push(candidate);
             }
         }
@@ -259,23 +253,25 @@ mod tests {
     }
 
     #[test]
-    fn targets_are_the_subnet_but_own_network_and_broadcast() {
+    fn targets_are_the_subnet_but_network_and_broadcast() {
         let me = Ipv4Addr::new(192, 168, 1, 20);
-        let t = targets_in(&[(me, 24)], &[me], &config());
-        assert_eq!(t.len(), 253);
-        assert!(!t.contains(&me) && !t.contains(&Ipv4Addr::new(192, 168, 1, 0)) && !t.contains(&Ipv4Addr::new(192, 168, 1, 255)));
+        let t = targets_in(&[(me, 24)], &config());
+        assert_eq!(t.len(), 254);
+        assert!(!t.contains(&Ipv4Addr::new(192, 168, 1, 0)) && !t.contains(&Ipv4Addr::new(192, 168, 1, 255)));
+        // Two interfaces on one subnet: each address once.
+        assert_eq!(targets_in(&[(me, 24), (Ipv4Addr::new(192, 168, 1, 21), 24)], &config()).len(), 254);
         assert_eq!(t[0], Ipv4Addr::new(192, 168, 1, 1));
     }
 
     #[test]
     fn a_wide_subnet_is_narrowed_and_the_count_capped() {
         let me = Ipv4Addr::new(10, 1, 2, 3);
-        let t = targets_in(&[(me, 8)], &[me], &config());
-        assert_eq!(t.len(), 1021, "a /22 around the address, less network, broadcast and itself");
+        let t = targets_in(&[(me, 8)], &config());
+        assert_eq!(t.len(), 1022, "a /22 around the address, less network and broadcast");
         assert!(t.iter().all(|a| a.octets()[..2] == [10, 1] && (0..=3).contains(&a.octets()[2])));
         let few = ScanConfig { max_probes: 100, ..config() };
-        assert_eq!(targets_in(&[(me, 24), (Ipv4Addr::new(172, 16, 0, 1), 24)], &[me], &few).len(), 100);
-        assert!(targets_in(&[(me, 32)], &[me], &config()).is_empty());
+        assert_eq!(targets_in(&[(me, 24), (Ipv4Addr::new(172, 16, 0, 1), 24)], &few).len(), 100);
+        assert!(targets_in(&[(me, 32)], &config()).is_empty());
     }
 
     #[test]

@@ -156,6 +156,12 @@ pub fn qr_code(text: String) -> Result<QrMatrix, AppError> {
     qr_matrix(&text).ok_or_else(|| AppError::BadAddress(format!("no QR code for a text of {} bytes (1 to {} fit)", text.len(), lancall_hub::qr::MAX_QR_TEXT)))
 }
 
+/// "Search this network": the subnets probed for lancall hosts, found ones listed with the rest.
+#[tauri::command]
+pub async fn scan_network(app: AppHandle) -> Result<crate::finder::ScanReport, AppError> {
+    crate::scan_network(&app).await
+}
+
 #[tauri::command]
 pub async fn prepare_join(
     state: State<'_, AppState>,

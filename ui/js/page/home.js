@@ -21,6 +21,7 @@ const H = {
   hosts: [],
   chosen: null, // address of the chosen host
   busy: false,
+  searched: false, // the person asked to search this network
 };
 // For the app tests and for people debugging from the inspector.
 globalThis.lancallHome = H;
@@ -75,6 +76,25 @@ function build() {
     el('h2', { id: 'hosts-title', text: 'Calls on this network' }),
     el('p', { id: 'finder-status', class: 'hint', 'data-testid': 'finder-status', role: 'status' }),
     el('ul', { id: 'hosts', class: 'hosts', 'data-testid': 'hosts', 'aria-live': 'polite' }),
+    el(
+      'div',
+      { class: 'row scan-row' },
+      el('button', { type: 'button', id: 'scan-network', class: 'secondary', 'data-testid': 'scan-network', text: 'Search this network' }),
+      el('span', { id: 'scan-status', class: 'hint', 'data-testid': 'scan-status', role: 'status' }),
+    ),
+    el(
+      'details',
+      { id: 'troubleshoot', class: 'troubleshoot', 'data-testid': 'troubleshoot' },
+      el('summary', { text: 'The other device does not show up?' }),
+      el(
+        'ul',
+        {},
+        el('li', { text: 'Both must be on the same network: not a guest Wi-Fi, not one on Wi-Fi and the other on a phone\'s mobile data.' }),
+        el('li', { text: 'Some Wi-Fi access points keep devices apart ("client isolation", "AP isolation") or drop the messages devices find each other with (multicast): "Search this network" asks every address instead.' }),
+        el('li', { text: 'A VPN or a firewall can stand in the way: lancall uses TCP port 7443 for calls (7080 for the "trust this host" page), UDP port 5353 to find hosts (mDNS), and UDP for the media.' }),
+        el('li', { text: 'Always possible: scan the host\'s QR code with the phone\'s camera, paste its link below, or type the address it shows.' }),
+      ),
+    ),
     el(
       'form',
       { id: 'join-address-form', class: 'join-address', noValidate: true },
@@ -207,6 +227,8 @@ function renderFinder(status) {
     on: '',
   }[status?.state];
   $('finder-status').textContent = text ?? status?.message ?? '';
+  // Discovery switched off (LANCALL_NO_MDNS) sends nothing, the search included.
+  $('scan-network').hidden = status?.state === 'off';
   renderHosts(H.hosts);
 }
 
@@ -219,7 +241,7 @@ function renderHosts(hosts) {
         'button',
         { type: 'button', class: 'host', disabled: !h.joinable },
         el('span', { class: 'host-name', text: h.name }),
-        el('span', { class: 'host-detail', text: h.joinable ? `${h.address}${h.open_rooms ? ' · open to this network' : ' · needs the link'}` : h.problem }),
+        el('span', { class: 'host-detail', text: h.joinable ? `${h.address}${h.open_rooms ? ' · open to this network' : ' · needs the link'}${h.found_by === 'scan' ? ' · found by searching' : ''}` : h.problem }),
         h.words ? el('span', { class: 'host-words', 'data-testid': 'host-words', text: h.words }) : null,
       );
       const li = el('li', {
@@ -228,6 +250,7 @@ function renderHosts(hosts) {
         'data-address': h.address,
         'data-addresses': h.addresses.join(' '),
         'data-instance': h.instance,
+        'data-found-by': h.found_by ?? '',
         class: h.addresses.includes(H.chosen) ? 'chosen' : '',
       }, button);
       const alternatives = h.addresses.filter((a) => a !== h.address);
@@ -238,6 +261,27 @@ function renderHosts(hosts) {
   if (!H.hosts.length) {
     const searching = !$('finder-status').textContent;
     list.append(el('li', { class: 'empty', text: searching ? 'No calls found yet. Make sure the host is on the same Wi-Fi.' : 'No calls listed.' }));
+  }
+  // An empty list opens the troubleshooting notes; a found host closes them.
+  $('troubleshoot').open = !H.hosts.length && H.searched;
+}
+
+/** "Search this network": every address of this device's subnets asked (the Rust side's scan). */
+async function searchNetwork() {
+  const button = /** @type {HTMLButtonElement} */ ($('scan-network'));
+  button.disabled = true;
+  $('scan-status').textContent = 'Searching this network…';
+  try {
+    const r = await invoke('scan_network');
+    H.searched = true;
+    $('scan-status').textContent = r.found
+      ? `Found ${r.found === 1 ? 'a call' : `${r.found} calls`} by asking ${r.probed} addresses.`
+      : `Asked ${r.probed} addresses on port ${r.port}: no call answered.`;
+  } catch (err) {
+    $('scan-status').textContent = err?.message ?? String(err);
+  } finally {
+    button.disabled = false;
+    renderHosts(H.hosts);
   }
 }
 
@@ -403,6 +447,7 @@ async function init() {
     );
   });
   $('join-address-form').addEventListener('submit', onJoinAddress);
+  $('scan-network').addEventListener('click', searchNetwork);
   $('back-home').addEventListener('click', async () => {
     await backToPrejoin();
     $('home').scrollIntoView({ block: 'start' });

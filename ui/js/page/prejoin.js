@@ -4,6 +4,7 @@ import { $, el } from './dom.js';
 import { S, preferenceChanged } from './state.js';
 import { parseTypedAddress } from '../lib/link.js';
 import { warmUp } from './warm.js';
+import { inApp } from '../lib/tauri.js';
 
 /** The room a home-screen choice joins when its link names none. */
 export const DEFAULT_ROOM = 'call';
@@ -43,7 +44,7 @@ function renderWhere() {
     const key = `${host}/${room}`;
     const named = roomInfo?.for === key && roomInfo.host ? roomInfo.host : knownName?.for === key ? knownName.name : null;
     w.replaceChildren('Room ', el('b', { text: room }), ' on ', el('b', { text: named || host, title: host }));
-  } else if (document.documentElement.classList.contains('in-app')) {
+  } else if (inApp()) {
     w.replaceChildren('Pick a call on this network above, paste its link, or host one.');
   } else {
     w.replaceChildren('Enter the host address and room, or open the link the host shared.');

@@ -537,9 +537,10 @@ fn policy(interfaces: Vec<String>) -> InterfacePolicy {
     }
 }
 
-/// `LANCALL_NO_MDNS` is set (to anything but `0`): no mDNS and no scan, as in the app.
+/// `LANCALL_NO_MDNS` is set (`1`, `true`, `yes` or `on`, as the app reads it): no mDNS and no
+/// scan.
 fn mdns_switched_off() -> bool {
-    std::env::var("LANCALL_NO_MDNS").is_ok_and(|v| !v.is_empty() && v != "0")
+    std::env::var("LANCALL_NO_MDNS").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
 }
 
 /// When `discover` scans the subnets.
