@@ -50,6 +50,7 @@ pub(crate) struct Counters {
     pub(crate) send_errors: Counter,
     pub(crate) frames_forwarded: Counter,
     pub(crate) keyframe_requests: Counter,
+    pub(crate) keyframe_requests_from_clients: Counter,
     pub(crate) participants_failed: Counter,
     pub(crate) panics_contained: Counter,
 }
@@ -63,6 +64,7 @@ impl Counters {
             send_errors: self.send_errors.get(),
             frames_forwarded: self.frames_forwarded.get(),
             keyframe_requests: self.keyframe_requests.get(),
+            keyframe_requests_from_clients: self.keyframe_requests_from_clients.get(),
             participants_failed: self.participants_failed.get(),
             panics_contained: self.panics_contained.get(),
         }
@@ -462,7 +464,14 @@ impl Engine {
                     self.resubscribe_others(from, |p| p.unsubscribe((from, mid)));
                 }
                 Happened::Media(data) => self.forward(from, *data),
-                Happened::KeyframeWanted { source, kind } => {
+                Happened::KeyframeWanted {
+                    by_client,
+                    source,
+                    kind,
+                } => {
+                    if by_client {
+                        self.counters.keyframe_requests_from_clients.add();
+                    }
                     self.request_keyframe(source.0, source.1, kind)
                 }
                 Happened::Gone(reason) => self.remove(from, Some(reason)),

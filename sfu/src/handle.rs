@@ -124,6 +124,9 @@ pub struct SfuCounters {
     pub frames_forwarded: u64,
     /// Keyframe requests (PLI/FIR) sent to publishers.
     pub keyframe_requests: u64,
+    /// Keyframe requests (PLI/FIR) subscribers' clients sent about a track they receive (each
+    /// relayed to the publisher, within the 500 ms limit per track).
+    pub keyframe_requests_from_clients: u64,
     /// Participants disconnected because their connection failed (a str0m error).
     pub participants_failed: u64,
     /// Panics caught while processing one participant (that participant was removed).

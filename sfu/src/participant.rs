@@ -74,8 +74,10 @@ pub(crate) enum Happened {
     TrackInEnded { mid: Mid },
     /// A frame of one of its tracks (boxed: it is by far the largest variant).
     Media(Box<MediaData>),
-    /// It wants a keyframe of a track it receives: the publisher and its mid.
+    /// A keyframe of a track it receives is wanted (the publisher and its mid): asked by its
+    /// client (`by_client`, a PLI/FIR) or by the SFU for it (a new track, a reconnection).
     KeyframeWanted {
+        by_client: bool,
         source: (ParticipantId, Mid),
         kind: KeyframeRequestKind,
     },
@@ -310,6 +312,7 @@ impl Participant {
                     .find(|t| out_mid(t.state) == Some(req.mid))
                 {
                     out.push(Happened::KeyframeWanted {
+                        by_client: true,
                         source: t.source,
                         kind: req.kind,
                     });
@@ -332,6 +335,7 @@ impl Participant {
         for t in &self.tracks_out {
             if t.kind == MediaKind::Video && matches!(t.state, OutState::Open(_)) {
                 out.push(Happened::KeyframeWanted {
+                    by_client: false,
                     source: t.source,
                     kind: KeyframeRequestKind::Pli,
                 });
@@ -493,6 +497,7 @@ impl Participant {
                 t.state = OutState::Open(m);
                 if t.kind == MediaKind::Video {
                     out.push(Happened::KeyframeWanted {
+                        by_client: false,
                         source: t.source,
                         kind: KeyframeRequestKind::Pli,
                     });

@@ -288,7 +288,17 @@ impl Client {
     /// Joins: offers send-only audio and video, takes the SFU's answer, trickles its candidates
     /// to the SFU.
     pub async fn join(sfu: &Arc<Sfu>, name: &str, size: (u32, u32)) -> Client {
-        let media = LocalMedia::new(LocalMediaConfig::default());
+        Client::join_with(sfu, name, size, LocalMediaConfig::default()).await
+    }
+
+    /// [`Client::join`] with the encoder settings `config`.
+    pub async fn join_with(
+        sfu: &Arc<Sfu>,
+        name: &str,
+        size: (u32, u32),
+        config: LocalMediaConfig,
+    ) -> Client {
+        let media = LocalMedia::new(config);
         let stop = Arc::new(AtomicBool::new(false));
         feed(media.clone(), stop.clone(), size, 440.0);
         let received: Arc<Mutex<Received>> = Arc::default();
