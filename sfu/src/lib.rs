@@ -55,6 +55,17 @@
 //!   engine's own routing (outside any participant) would end the thread: the handle's
 //!   requests then fail with [`SfuError::Stopped`].
 //!
+//! # Tests
+//!
+//! With real clients inside a network namespace the test makes (skipped without root):
+//! `tests/forwarding.rs` (three webrtc-rs clients of the `lancall-peer` crate decode each
+//! other's pictures and hear each other; hang-up, removal, a track added by the client's own
+//! offer), `tests/keyframes.rs` (a subscriber's PLI brings the publisher's keyframe),
+//! `tests/simulcast.rs` (the high layer, then the low one when the high stops),
+//! `tests/containment.rs` (hostile datagrams, a refused answer, a panic). `tests/handle.rs`
+//! needs no namespace. `tests/common/` holds the namespace, the clients and a small str0m
+//! client for what webrtc-rs cannot send (PLI, simulcast).
+//!
 //! # Not done yet (next slices of issue 14)
 //!
 //! - Layer choice per subscriber by tile size and bandwidth estimate, pausing tracks nobody

@@ -1,115 +1,25 @@
-//! Keyframe requests from a subscriber reach the publisher: a str0m-based watcher (its own
-//! little I/O loop, since the webrtc-rs clients never send PLI) receives a webrtc-rs client's
-//! camera through the SFU, whose encoder makes keyframes only when asked; each PLI the watcher
-//! sends brings a new keyframe. Inside a network namespace.
+//! Keyframe requests from a subscriber reach the publisher: a str0m watcher (the webrtc-rs
+//! clients never send PLI) receives a webrtc-rs client's camera through the SFU, whose encoder
+//! makes keyframes only when asked; each PLI the watcher sends brings a new keyframe. Inside a
+//! network namespace.
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{enter_namespace, run_scenario, start_sfu, Client, Driver, CLIENT_ADDR, PATIENCE};
+use common::str0m_peer::Str0mPeer;
+use common::{enter_namespace, run_scenario, start_sfu, Client, Driver, PATIENCE};
 use lancall_peer::LocalMediaConfig;
-use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
+use str0m::Event;
 
 /// What the watcher saw.
 #[derive(Default, Debug)]
 struct Seen {
+    video: Vec<Mid>,
     video_frames: u64,
     keyframes: u64,
-}
-
-enum Ask {
-    /// An offer from the SFU: the answer goes back.
-    Offer(String, mpsc::Sender<String>),
-    /// Send a PLI on every video track received.
-    Pli,
-}
-
-/// Starts the watcher: offers a receive-only audio line, takes the SFU's answer, then runs its
-/// I/O loop on a thread until `stop`.
-fn watcher(
-    offer_answer: impl FnOnce(String) -> String,
-    seen: Arc<Mutex<Seen>>,
-    asks: mpsc::Receiver<Ask>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-) {
-    let socket = UdpSocket::bind(SocketAddr::new(IpAddr::V4(CLIENT_ADDR), 0)).expect("socket");
-    let local = socket.local_addr().expect("address");
-    let mut rtc = Rtc::builder()
-        .clear_codecs()
-        .enable_vp8(true)
-        .enable_opus(true, false)
-        .build(Instant::now());
-    rtc.add_local_candidate(Candidate::host(local, "udp").expect("candidate"));
-    let mut change = rtc.sdp_api();
-    change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
-    let (offer, pending) = change.apply().expect("an offer");
-    let answer = offer_answer(offer.to_sdp_string());
-    rtc.sdp_api()
-        .accept_answer(
-            pending,
-            SdpAnswer::from_sdp_string(&answer).expect("answer SDP"),
-        )
-        .expect("the SFU's answer");
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 2048];
-        let mut video: Vec<Mid> = Vec::new();
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            while let Ok(ask) = asks.try_recv() {
-                match ask {
-                    Ask::Offer(sdp, reply) => {
-                        let offer = SdpOffer::from_sdp_string(&sdp).expect("offer SDP");
-                        let answer = rtc.sdp_api().accept_offer(offer).expect("the SFU's offer");
-                        let _ = reply.send(answer.to_sdp_string());
-                    }
-                    Ask::Pli => {
-                        for mid in &video {
-                            if let Some(mut w) = rtc.writer(*mid) {
-                                let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
-                            }
-                        }
-                    }
-                }
-            }
-            let timeout = loop {
-                match rtc.poll_output().expect("watcher output") {
-                    Output::Timeout(t) => break t,
-                    Output::Transmit(t) => {
-                        let _ = socket.send_to(&t.contents, t.destination);
-                    }
-                    Output::Event(Event::MediaAdded(m)) if m.kind == MediaKind::Video => {
-                        video.push(m.mid)
-                    }
-                    Output::Event(Event::MediaData(d)) if video.contains(&d.mid) => {
-                        let mut s = seen.lock().expect("seen");
-                        s.video_frames += 1;
-                        if d.is_keyframe() {
-                            s.keyframes += 1;
-                        }
-                    }
-                    Output::Event(_) => {}
-                }
-            };
-            let wait = timeout
-                .saturating_duration_since(Instant::now())
-                .clamp(Duration::from_millis(1), Duration::from_millis(5));
-            let _ = socket.set_read_timeout(Some(wait));
-            let input = match socket.recv_from(&mut buf) {
-                Ok((n, source)) => match Receive::new(Protocol::Udp, source, local, &buf[..n]) {
-                    Ok(r) => Input::Receive(Instant::now(), r),
-                    Err(_) => continue,
-                },
-                Err(_) => Input::Timeout(Instant::now()),
-            };
-            rtc.handle_input(input).expect("watcher input");
-        }
-    });
 }
 
 #[test]
@@ -126,30 +36,41 @@ fn a_subscribers_keyframe_requests_reach_the_publisher() {
         let alice = Client::join_with(&sfu, "alice", (320, 240), config).await;
         driver.register(&alice);
 
+        // The watcher offers one receive-only audio line; the SFU then offers it Alice's tracks.
         let seen: Arc<Mutex<Seen>> = Arc::default();
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (asks, asked) = mpsc::channel();
-        let handle = tokio::runtime::Handle::current();
-        let (sfu2, watcher_id) = (sfu.clone(), Arc::new(Mutex::new(None)));
-        let id_slot = watcher_id.clone();
-        let (seen2, stop2) = (seen.clone(), stop.clone());
-        tokio::task::spawn_blocking(move || {
-            watcher(
-                move |offer| {
-                    let (id, answer) = handle
+        let (sfu2, seen2, runtime) = (sfu.clone(), seen.clone(), tokio::runtime::Handle::current());
+        let (watcher, watcher_id) = tokio::task::spawn_blocking(move || {
+            let mut id = None;
+            let peer = Str0mPeer::start(
+                |rtc| {
+                    let mut change = rtc.sdp_api();
+                    change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+                    change.apply().expect("an offer")
+                },
+                |offer| {
+                    let (pid, answer) = runtime
                         .block_on(sfu2.add_participant("watcher", &offer))
                         .expect("the SFU answers the watcher");
-                    *id_slot.lock().expect("id") = Some(id);
+                    id = Some(pid);
                     answer
                 },
-                seen2,
-                asked,
-                stop2,
-            )
+                move |_, e| {
+                    let mut s = seen2.lock().expect("seen");
+                    match e {
+                        Event::MediaAdded(m) if m.kind == MediaKind::Video => s.video.push(m.mid),
+                        Event::MediaData(d) if s.video.contains(&d.mid) => {
+                            s.video_frames += 1;
+                            s.keyframes += u64::from(d.is_keyframe());
+                        }
+                        _ => {}
+                    }
+                },
+                |_, _| {},
+            );
+            (peer, id.expect("the watcher's id"))
         })
         .await
         .expect("the watcher starts");
-        let watcher_id = watcher_id.lock().expect("id").expect("the watcher's id");
 
         // Carry the SFU's offers to the watcher until it sees Alice's pictures.
         let mut carried = 0;
@@ -160,15 +81,9 @@ fn a_subscribers_keyframe_requests_reach_the_publisher() {
                 "the watcher got no pictures: {:?}",
                 seen.lock().expect("seen")
             );
-            let offers = driver.offers_to(watcher_id);
-            for sdp in offers.into_iter().skip(carried) {
+            for sdp in driver.offers_to(watcher_id).into_iter().skip(carried) {
                 carried += 1;
-                let (tx, rx) = mpsc::channel();
-                asks.send(Ask::Offer(sdp, tx)).expect("watcher alive");
-                let answer = tokio::task::spawn_blocking(move || rx.recv_timeout(PATIENCE))
-                    .await
-                    .expect("join")
-                    .expect("the watcher answers");
+                let answer = watcher.answer(sdp).await;
                 sfu.accept_answer(watcher_id, &answer)
                     .await
                     .expect("the SFU takes the watcher's answer");
@@ -186,11 +101,17 @@ fn a_subscribers_keyframe_requests_reach_the_publisher() {
                 seen.lock().expect("seen"),
                 sfu.counters()
             );
-            asks.send(Ask::Pli).expect("watcher alive");
+            let video = seen.lock().expect("seen").video.clone();
+            watcher.run(move |rtc| {
+                for mid in video {
+                    if let Some(mut w) = rtc.writer(mid) {
+                        let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
+                    }
+                }
+            });
             tokio::time::sleep(Duration::from_millis(700)).await;
         }
         let counters = sfu.counters();
         assert!(counters.keyframe_requests_from_clients >= 3, "{counters:?}");
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
     });
 }

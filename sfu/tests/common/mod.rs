@@ -3,6 +3,8 @@
 //! what the SFU forwards, and the driver that carries the SFU's offers to them.
 #![allow(dead_code)]
 
+pub mod str0m_peer;
+
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Command;
