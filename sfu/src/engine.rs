@@ -19,7 +19,7 @@ use tokio::sync::{mpsc::UnboundedSender, oneshot};
 
 use crate::layers::Decision;
 use crate::participant::{AnswerError, Happened, Participant};
-use crate::{GoneReason, MediaKind, ParticipantId, SfuCounters, SfuError, SfuEvent};
+use crate::{GoneReason, MediaKind, ParticipantId, Patience, SfuCounters, SfuError, SfuEvent};
 
 /// The longest the thread sleeps in `recv_from` before looking at its commands. Commands (a
 /// join, an answer) wait at most this long when no packet arrives; 200 idle wake-ups a second
@@ -110,6 +110,7 @@ pub(crate) struct Engine {
     socket: UdpSocket,
     local_addr: SocketAddr,
     advertise: Vec<IpAddr>,
+    patience: Patience,
     crypto: Arc<CryptoProvider>,
     participants: HashMap<ParticipantId, Participant>,
     /// Source address -> participant, learned from accepted STUN (the fast path of the demux).
@@ -127,6 +128,7 @@ impl Engine {
     pub(crate) fn new(
         socket: UdpSocket,
         advertise: Vec<IpAddr>,
+        patience: Patience,
         events: UnboundedSender<SfuEvent>,
         counters: Arc<Counters>,
     ) -> std::io::Result<Engine> {
@@ -135,6 +137,7 @@ impl Engine {
             socket,
             local_addr,
             advertise,
+            patience,
             crypto: Arc::new(str0m::crypto::from_feature_flags()),
             participants: HashMap::new(),
             by_addr: HashMap::new(),
@@ -324,7 +327,7 @@ impl Engine {
             }
         };
         log::info!("sfu: participant {id} ({label}) joins");
-        let mut p = Participant::new(id, label, rtc, now);
+        let mut p = Participant::new(id, label, rtc, self.patience, now);
         // It receives what everyone else already publishes (offered once it is heard from).
         for other in self.participants.values() {
             for (mid, t) in &other.tracks_in {

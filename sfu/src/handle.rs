@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::Candidate;
@@ -21,6 +22,42 @@ pub struct SfuConfig {
     /// The addresses advertised as host candidates, all with the bound port (the hub passes its
     /// LAN addresses, hub/src/netif.rs).
     pub advertise: Vec<IpAddr>,
+    /// How long a participant may take to connect, or stay disconnected.
+    pub patience: Patience,
+}
+
+impl SfuConfig {
+    /// Listening on `bind`, advertising `advertise`, with the default [`Patience`].
+    pub fn new(bind: SocketAddr, advertise: Vec<IpAddr>) -> SfuConfig {
+        SfuConfig {
+            bind,
+            advertise,
+            patience: Patience::default(),
+        }
+    }
+}
+
+/// How long the SFU waits for a participant's connection before removing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Patience {
+    /// From joining to ICE and DTLS up ([`GoneReason::NeverConnected`] after). Default 30 s.
+    pub connect: Duration,
+    /// ICE disconnected ([`GoneReason::IceTimeout`] after). str0m itself reports
+    /// `Disconnected` only after its checks went unanswered through 9 retransmissions (backoff
+    /// 250 ms to 3 s: about 20 s; `tests/timeouts.rs` saw a removal 20.8 s after a client
+    /// vanished, with 1 s here), so a participant that vanishes without a word is removed
+    /// about 20 s plus this after. Default 5 s. (The hub
+    /// removes a participant whose signaling connection closes much sooner.)
+    pub disconnected: Duration,
+}
+
+impl Default for Patience {
+    fn default() -> Self {
+        Patience {
+            connect: Duration::from_secs(30),
+            disconnected: Duration::from_secs(5),
+        }
+    }
 }
 
 /// A participant, numbered by the SFU from 1 in the order they join.
@@ -45,9 +82,9 @@ pub enum MediaKind {
 /// Why a participant left the SFU by itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GoneReason {
-    /// ICE and DTLS did not come up within 30 s of joining.
+    /// ICE and DTLS did not come up in time ([`Patience::connect`]).
     NeverConnected,
-    /// ICE stayed disconnected for 15 s.
+    /// ICE stayed disconnected too long ([`Patience::disconnected`]).
     IceTimeout,
     /// It closed the connection (DTLS close_notify).
     Closed,
@@ -165,6 +202,7 @@ impl Sfu {
         let engine = Engine::new(
             socket,
             config.advertise.clone(),
+            config.patience,
             events_tx,
             counters.clone(),
         )

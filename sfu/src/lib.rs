@@ -22,7 +22,7 @@
 //!   `.local` candidate needs no resolving, and strays cost one lookup (plus, for STUN, one
 //!   `accepts()` per participant).
 //! - **Timers.** Each `Rtc` has exactly one pending timeout (the one its last drain returned,
-//!   or a watchdog: 30 s to connect, 15 s disconnected), kept in an ordered set; only the due
+//!   or a watchdog: by default 30 s to connect, 5 s disconnected: [`Patience`]), kept in an ordered set; only the due
 //!   ones are fired. Incoming packets do not touch other participants' timers.
 //! - **Forwarding.** Every track a participant publishes (Opus audio, VP8 video) is offered to
 //!   every other participant in an SFU-made offer (`SfuEvent::Offer`, answered through
@@ -86,4 +86,6 @@ mod layers;
 mod participant;
 
 pub use error::SfuError;
-pub use handle::{GoneReason, MediaKind, ParticipantId, Sfu, SfuConfig, SfuCounters, SfuEvent};
+pub use handle::{
+    GoneReason, MediaKind, ParticipantId, Patience, Sfu, SfuConfig, SfuCounters, SfuEvent,
+};

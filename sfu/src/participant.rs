@@ -16,14 +16,8 @@ use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::engine::Counters;
 use crate::layers::LayerChoice;
-use crate::{GoneReason, MediaKind, ParticipantId};
+use crate::{GoneReason, MediaKind, ParticipantId, Patience};
 
-/// A participant that has not connected (ICE and DTLS) this long after joining is removed.
-pub(crate) const CONNECT_PATIENCE: Duration = Duration::from_secs(30);
-/// A participant whose ICE stays disconnected this long is removed. str0m reports
-/// `Disconnected` after about 5 s without answers to its checks; a Wi-Fi hiccup can be longer,
-/// and the client may restart ICE meanwhile.
-pub(crate) const DISCONNECTED_PATIENCE: Duration = Duration::from_secs(15);
 /// At most one keyframe request per published track this often: a keyframe costs the publisher
 /// 5-10x a normal frame, and one already asked for serves every subscriber waiting for it.
 pub(crate) const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
@@ -95,6 +89,7 @@ pub(crate) struct Participant {
     /// When its `Rtc` next wants `Input::Timeout` (or a watchdog fires).
     pub(crate) timer: Instant,
     joined: Instant,
+    patience: Patience,
     connected: bool,
     ever_connected: bool,
     disconnected_since: Option<Instant>,
@@ -119,7 +114,13 @@ fn str0m_kind(k: MediaKind) -> StrMediaKind {
 }
 
 impl Participant {
-    pub(crate) fn new(id: ParticipantId, label: String, rtc: Rtc, now: Instant) -> Participant {
+    pub(crate) fn new(
+        id: ParticipantId,
+        label: String,
+        rtc: Rtc,
+        patience: Patience,
+        now: Instant,
+    ) -> Participant {
         Participant {
             id,
             label,
@@ -129,6 +130,7 @@ impl Participant {
             pending: None,
             timer: now,
             joined: now,
+            patience,
             connected: false,
             ever_connected: false,
             disconnected_since: None,
@@ -171,7 +173,7 @@ impl Participant {
         let now = Instant::now();
         loop {
             if self.gone {
-                self.timer = now + CONNECT_PATIENCE;
+                self.timer = now + self.patience.connect;
                 return;
             }
             if !self.rtc.is_alive() {
@@ -213,9 +215,9 @@ impl Participant {
     /// When a watchdog (connect or disconnected patience) runs out.
     fn watchdog(&self) -> Instant {
         if !self.ever_connected {
-            self.joined + CONNECT_PATIENCE
+            self.joined + self.patience.connect
         } else if let Some(since) = self.disconnected_since {
-            since + DISCONNECTED_PATIENCE
+            since + self.patience.disconnected
         } else {
             // Far enough to never matter, near enough to never overflow.
             Instant::now() + Duration::from_secs(3_600)
@@ -223,7 +225,7 @@ impl Participant {
     }
 
     fn check_watchdog(&mut self, now: Instant, out: &mut Vec<Happened>) {
-        if !self.ever_connected && now >= self.joined + CONNECT_PATIENCE {
+        if !self.ever_connected && now >= self.joined + self.patience.connect {
             log::info!(
                 "sfu: participant {} ({}) never connected; removing it",
                 self.id,
@@ -232,7 +234,7 @@ impl Participant {
             self.end(GoneReason::NeverConnected, out);
         } else if self
             .disconnected_since
-            .is_some_and(|s| now >= s + DISCONNECTED_PATIENCE)
+            .is_some_and(|s| now >= s + self.patience.disconnected)
         {
             log::info!(
                 "sfu: participant {} ({}) stayed disconnected; removing it",

@@ -5,30 +5,30 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use lancall_sfu::{ParticipantId, Sfu, SfuConfig, SfuError};
 
 fn loopback_sfu() -> Sfu {
-    let (sfu, _events) = Sfu::start(SfuConfig {
-        bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-        advertise: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-    })
+    let (sfu, _events) = Sfu::start(SfuConfig::new(
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+        vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+    ))
     .expect("start");
     sfu
 }
 
 #[test]
 fn an_sfu_with_no_address_to_advertise_is_refused_with_a_reason() {
-    let r = Sfu::start(SfuConfig {
-        bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
-        advertise: vec![],
-    });
+    let r = Sfu::start(SfuConfig::new(
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+        vec![],
+    ));
     assert!(matches!(r, Err(SfuError::NoAddresses)));
 }
 
 #[test]
 fn a_port_in_use_is_refused_with_what_to_do() {
     let first = loopback_sfu();
-    let r = Sfu::start(SfuConfig {
-        bind: first.local_addr(),
-        advertise: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-    });
+    let r = Sfu::start(SfuConfig::new(
+        first.local_addr(),
+        vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+    ));
     let Err(e) = r else {
         panic!("a second SFU on the same port")
     };

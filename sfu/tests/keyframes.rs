@@ -38,39 +38,29 @@ fn a_subscribers_keyframe_requests_reach_the_publisher() {
 
         // The watcher offers one receive-only audio line; the SFU then offers it Alice's tracks.
         let seen: Arc<Mutex<Seen>> = Arc::default();
-        let (sfu2, seen2, runtime) = (sfu.clone(), seen.clone(), tokio::runtime::Handle::current());
-        let (watcher, watcher_id) = tokio::task::spawn_blocking(move || {
-            let mut id = None;
-            let peer = Str0mPeer::start(
-                |rtc| {
-                    let mut change = rtc.sdp_api();
-                    change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
-                    change.apply().expect("an offer")
-                },
-                |offer| {
-                    let (pid, answer) = runtime
-                        .block_on(sfu2.add_participant("watcher", &offer))
-                        .expect("the SFU answers the watcher");
-                    id = Some(pid);
-                    answer
-                },
-                move |_, e| {
-                    let mut s = seen2.lock().expect("seen");
-                    match e {
-                        Event::MediaAdded(m) if m.kind == MediaKind::Video => s.video.push(m.mid),
-                        Event::MediaData(d) if s.video.contains(&d.mid) => {
-                            s.video_frames += 1;
-                            s.keyframes += u64::from(d.is_keyframe());
-                        }
-                        _ => {}
+        let seen2 = seen.clone();
+        let (watcher, watcher_id) = Str0mPeer::join(
+            &sfu,
+            "watcher",
+            |rtc| {
+                let mut change = rtc.sdp_api();
+                change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+                change.apply().expect("an offer")
+            },
+            move |_, e| {
+                let mut s = seen2.lock().expect("seen");
+                match e {
+                    Event::MediaAdded(m) if m.kind == MediaKind::Video => s.video.push(m.mid),
+                    Event::MediaData(d) if s.video.contains(&d.mid) => {
+                        s.video_frames += 1;
+                        s.keyframes += u64::from(d.is_keyframe());
                     }
-                },
-                |_, _| {},
-            );
-            (peer, id.expect("the watcher's id"))
-        })
-        .await
-        .expect("the watcher starts");
+                    _ => {}
+                }
+            },
+            |_, _| {},
+        )
+        .await;
 
         // Carry the SFU's offers to the watcher until it sees Alice's pictures.
         let mut carried = 0;

@@ -49,7 +49,6 @@ fn the_highest_simulcast_layer_is_forwarded_and_the_next_one_when_it_stops() {
             .map(|_| Arc::new(AtomicBool::new(true)))
             .collect();
         let mid: Arc<Mutex<Option<Mid>>> = Arc::default();
-        let (sfu2, runtime) = (sfu.clone(), tokio::runtime::Handle::current());
         let (mid2, high2, asked) = (mid.clone(), high_on.clone(), keyframes.clone());
         let mut layers: Vec<Layer> = LAYERS
             .iter()
@@ -73,77 +72,70 @@ fn the_highest_simulcast_layer_is_forwarded_and_the_next_one_when_it_stops() {
             .collect();
         let mut frame = 0u64;
         let mut next_frame = std::time::Instant::now();
-        let _cam = tokio::task::spawn_blocking(move || {
-            Str0mPeer::start(
-                |rtc| {
-                    let mut simulcast = Simulcast::new();
-                    for (rid, _) in LAYERS {
-                        simulcast.add_send_layer(SimulcastLayer::new(rid));
-                    }
-                    let mut change = rtc.sdp_api();
-                    let m = change.add_media(
-                        MediaKind::Video,
-                        Direction::SendOnly,
-                        Some("cam".into()),
-                        None,
-                        Some(simulcast),
-                    );
-                    *mid2.lock().expect("mid") = Some(m);
-                    change.apply().expect("an offer")
-                },
-                |offer| {
-                    runtime
-                        .block_on(sfu2.add_participant("cam", &offer))
-                        .expect("the SFU answers the camera")
-                        .1
-                },
-                move |_, e| {
-                    if let Event::KeyframeRequest(req) = e {
-                        for (i, (rid, _)) in LAYERS.iter().enumerate() {
-                            if req.rid.is_none() || req.rid == Some(Rid::from(*rid)) {
-                                asked[i].store(true, Ordering::Relaxed);
-                            }
+        let (_cam, _) = Str0mPeer::join(
+            &sfu,
+            "cam",
+            move |rtc| {
+                let mut simulcast = Simulcast::new();
+                for (rid, _) in LAYERS {
+                    simulcast.add_send_layer(SimulcastLayer::new(rid));
+                }
+                let mut change = rtc.sdp_api();
+                let m = change.add_media(
+                    MediaKind::Video,
+                    Direction::SendOnly,
+                    Some("cam".into()),
+                    None,
+                    Some(simulcast),
+                );
+                *mid2.lock().expect("mid") = Some(m);
+                change.apply().expect("an offer")
+            },
+            move |_, e| {
+                if let Event::KeyframeRequest(req) = e {
+                    for (i, (rid, _)) in LAYERS.iter().enumerate() {
+                        if req.rid.is_none() || req.rid == Some(Rid::from(*rid)) {
+                            asked[i].store(true, Ordering::Relaxed);
                         }
                     }
-                },
-                move |rtc, now| {
-                    if now < next_frame {
-                        return;
+                }
+            },
+            move |rtc, now| {
+                if now < next_frame {
+                    return;
+                }
+                next_frame = now + Duration::from_millis(40);
+                let Some(mid) = *mid.lock().expect("mid") else {
+                    return;
+                };
+                let Some(pt) = rtc
+                    .writer(mid)
+                    .and_then(|w| w.payload_params().next().map(|p| p.pt()))
+                else {
+                    return;
+                };
+                let rtp_time = MediaTime::new(frame * 3_600, Frequency::NINETY_KHZ);
+                for layer in &mut layers {
+                    if layer.rid == Rid::from("h") && !high2.load(Ordering::Relaxed) {
+                        continue;
                     }
-                    next_frame = now + Duration::from_millis(40);
-                    let Some(mid) = *mid.lock().expect("mid") else {
-                        return;
+                    let data = layer.pattern.next_frame(frame as u32 * 40).to_vec();
+                    let picture = I420Frame {
+                        width: layer.size.0,
+                        height: layer.size.1,
+                        data: &data,
                     };
-                    let Some(pt) = rtc
-                        .writer(mid)
-                        .and_then(|w| w.payload_params().next().map(|p| p.pt()))
-                    else {
-                        return;
-                    };
-                    let rtp_time = MediaTime::new(frame * 3_600, Frequency::NINETY_KHZ);
-                    for layer in &mut layers {
-                        if layer.rid == Rid::from("h") && !high2.load(Ordering::Relaxed) {
-                            continue;
-                        }
-                        let data = layer.pattern.next_frame(frame as u32 * 40).to_vec();
-                        let picture = I420Frame {
-                            width: layer.size.0,
-                            height: layer.size.1,
-                            data: &data,
-                        };
-                        let key = layer.keyframe.swap(false, Ordering::Relaxed);
-                        for packet in layer.encoder.encode(&picture, key).unwrap_or_default() {
-                            if let Some(w) = rtc.writer(mid) {
-                                let _ = w.rid(layer.rid).write(pt, now, rtp_time, packet.data);
-                            }
+                    let key = layer.keyframe.swap(false, Ordering::Relaxed);
+                    for packet in layer.encoder.encode(&picture, key).unwrap_or_default() {
+                        if let Some(w) = rtc.writer(mid) {
+                            let _ = w.rid(layer.rid).write(pt, now, rtp_time, packet.data);
                         }
                     }
-                    frame += 1;
-                },
-            )
-        })
-        .await
-        .expect("the camera starts");
+                }
+                frame += 1;
+            },
+        )
+        .await;
 
         driver
             .wait_for(

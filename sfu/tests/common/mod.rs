@@ -124,11 +124,17 @@ pub fn start_sfu() -> (Arc<Sfu>, tokio::sync::mpsc::UnboundedReceiver<SfuEvent>)
 
 /// An SFU bound to `bind` (any port), advertising [`SFU_ADDR`].
 pub fn start_sfu_on(bind: IpAddr) -> (Arc<Sfu>, tokio::sync::mpsc::UnboundedReceiver<SfuEvent>) {
-    let (sfu, events) = Sfu::start(SfuConfig {
-        bind: SocketAddr::new(bind, 0),
-        advertise: vec![IpAddr::V4(SFU_ADDR)],
-    })
-    .expect("start the SFU");
+    start_sfu_with(SfuConfig::new(
+        SocketAddr::new(bind, 0),
+        vec![IpAddr::V4(SFU_ADDR)],
+    ))
+}
+
+/// An SFU with `config`.
+pub fn start_sfu_with(
+    config: SfuConfig,
+) -> (Arc<Sfu>, tokio::sync::mpsc::UnboundedReceiver<SfuEvent>) {
+    let (sfu, events) = Sfu::start(config).expect("start the SFU");
     (Arc::new(sfu), events)
 }
 
@@ -507,13 +513,28 @@ impl Driver {
         self.wait_log(what, |log| log.iter().any(&f)).await
     }
 
+    /// [`Driver::wait_for`] with a patience of `limit` instead of [`PATIENCE`].
+    pub async fn wait_for_within(
+        &self,
+        what: &str,
+        limit: Duration,
+        f: impl Fn(&SfuEvent) -> bool,
+    ) {
+        self.wait_log_within(what, limit, |log| log.iter().any(&f))
+            .await
+    }
+
     /// Waits until `f` holds of the whole event log.
     pub async fn wait_log(&self, what: &str, f: impl Fn(&[SfuEvent]) -> bool) {
-        let end = Instant::now() + PATIENCE;
+        self.wait_log_within(what, PATIENCE, f).await
+    }
+
+    async fn wait_log_within(&self, what: &str, limit: Duration, f: impl Fn(&[SfuEvent]) -> bool) {
+        let end = Instant::now() + limit;
         while !f(&self.log.lock().expect("log")) {
             assert!(
                 Instant::now() < end,
-                "timed out after {PATIENCE:?} waiting for {what}: {:?}",
+                "timed out after {limit:?} waiting for {what}: {:?}",
                 self.log.lock().expect("log")
             );
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -10,6 +10,8 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
+use lancall_sfu::{ParticipantId, Sfu};
+
 use super::CLIENT_ADDR;
 
 /// Work for the client's thread, done on its `Rtc` between two turns.
@@ -90,6 +92,36 @@ impl Str0mPeer {
             }
         });
         Str0mPeer { jobs, stop }
+    }
+
+    /// Joins `sfu` as `name`: [`Str0mPeer::start`] on a blocking thread, its offer answered by
+    /// [`Sfu::add_participant`]. Returns the client and its participant id.
+    pub async fn join(
+        sfu: &Arc<Sfu>,
+        name: &str,
+        offer: impl FnOnce(&mut Rtc) -> (SdpOffer, SdpPendingOffer) + Send + 'static,
+        on_event: impl FnMut(&mut Rtc, Event) + Send + 'static,
+        tick: impl FnMut(&mut Rtc, Instant) + Send + 'static,
+    ) -> (Str0mPeer, ParticipantId) {
+        let (sfu, name, runtime) = (
+            sfu.clone(),
+            name.to_owned(),
+            tokio::runtime::Handle::current(),
+        );
+        tokio::task::spawn_blocking(move || {
+            let mut id = None;
+            let answer_for = |sdp: String| {
+                let (pid, answer) = runtime
+                    .block_on(sfu.add_participant(&name, &sdp))
+                    .expect("the SFU answers the str0m client");
+                id = Some(pid);
+                answer
+            };
+            let peer = Str0mPeer::start(offer, answer_for, on_event, tick);
+            (peer, id.expect("an id"))
+        })
+        .await
+        .expect("the str0m client starts")
     }
 
     /// Runs `job` on the client's `Rtc` (its next turn).
