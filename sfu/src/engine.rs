@@ -21,9 +21,10 @@ use crate::layers::Decision;
 use crate::participant::{AnswerError, Happened, Participant};
 use crate::{GoneReason, MediaKind, ParticipantId, Patience, SfuCounters, SfuError, SfuEvent};
 
-/// The longest the thread sleeps in `recv_from` before looking at its commands. Commands (a
-/// join, an answer) wait at most this long when no packet arrives; 200 idle wake-ups a second
-/// cost nothing measurable. (A waker on the socket would remove it: a later change.)
+/// The longest the thread sleeps in `recv_from` before looking at its commands: a command (a
+/// join, an answer) waits at most this long when no packet arrives. The price is 200 wake-ups a
+/// second when idle (not measured yet: the capacity benchmark will); a waker on the socket
+/// would remove both, a later change.
 const COMMAND_POLL: Duration = Duration::from_millis(5);
 /// Larger than any datagram a WebRTC client sends (they keep under ~1200 bytes for the MTU).
 const RECV_BUFFER: usize = 2_048;

@@ -22,8 +22,9 @@
 //!   `.local` candidate needs no resolving, and strays cost one lookup (plus, for STUN, one
 //!   `accepts()` per participant).
 //! - **Timers.** Each `Rtc` has exactly one pending timeout (the one its last drain returned,
-//!   or a watchdog: by default 30 s to connect, 5 s disconnected: [`Patience`]), kept in an ordered set; only the due
-//!   ones are fired. Incoming packets do not touch other participants' timers.
+//!   or a watchdog: by default 30 s to connect, 5 s disconnected, see [`Patience`]), kept in an
+//!   ordered set; only the due ones are fired, each once per turn. Incoming packets do not
+//!   touch other participants' timers.
 //! - **Forwarding.** Every track a participant publishes (Opus audio, VP8 video) is offered to
 //!   every other participant in an SFU-made offer (`SfuEvent::Offer`, answered through
 //!   [`Sfu::accept_answer`]); its msid stream id is the publisher's label. Frames are
@@ -50,10 +51,11 @@
 //!   drain, each write to it, dropping it) runs inside `std::panic::catch_unwind`. A panic
 //!   there removes that participant (its state may be broken), counts in
 //!   [`SfuCounters::panics_contained`], is logged and reported as [`GoneReason::Panicked`];
-//!   the thread, the socket and every other participant go on. The test `a_panic_in_one_
-//!   participant_ends_that_participant_only` checks it through a test hook. A panic in the
-//!   engine's own routing (outside any participant) would end the thread: the handle's
-//!   requests then fail with [`SfuError::Stopped`].
+//!   the thread, the socket and every other participant go on. The test
+//!   `a_panic_in_one_participant_ends_that_participant_only` (tests/containment.rs) checks it
+//!   through a hidden test hook ([`Sfu::inject_panic`]). A panic in the engine's own routing
+//!   (outside any participant) would end the thread: the event stream then ends and the
+//!   handle's requests fail with [`SfuError::Stopped`].
 //!
 //! # Tests
 //!
