@@ -13,6 +13,7 @@ const COMMANDS: &[&str] = &[
     "answer_knock",
     "qr_code",
     "scan_network",
+    "forget_host",
     "prepare_join",
     "signaling_open",
     "signaling_send",

@@ -52,6 +52,12 @@ pub enum AppError {
     /// The command needs a running host.
     #[error("This device is not hosting a call.")]
     NotHosting,
+
+    #[error("This is not the {name} you joined before: its certificate is different. Join only if {name} was reinstalled, or if you know this device (compare its four words with its screen).")]
+    NotTheSameHost {
+        /// The name it was known under.
+        name: String,
+    },
     /// The knock was answered already, or the knocker left.
     #[error("{0}")]
     KnockGone(String),
@@ -93,6 +99,7 @@ impl AppError {
             AppError::BadAddress(_) => "bad-address",
             AppError::Host(_) => "host-failed",
             AppError::NotHosting => "not-hosting",
+            AppError::NotTheSameHost { .. } => "not-the-same-host",
             AppError::KnockGone(_) => "knock-gone",
             AppError::NoSession => "no-session",
             AppError::Session(_) => "session",

@@ -7,6 +7,8 @@ use serde::Serialize;
 
 use lancall_protocol::HostAddr;
 
+use crate::known_hosts::{KnownHosts, Trust};
+
 /// A host as the home screen lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HostEntry {
@@ -32,6 +34,9 @@ pub struct HostEntry {
     pub problem: Option<String>,
     /// mDNS, the scan, or both.
     pub found_by: FoundBy,
+    /// Joined before, new, or claiming a known host's name with another certificate.
+    #[serde(flatten)]
+    pub trust: Trust,
 }
 
 /// Discovery's state, for the UI.
@@ -51,8 +56,9 @@ pub enum FinderStatus {
     },
 }
 
-/// The entries for `hosts`, without the host whose id is `own_host_id`.
-pub fn entries(hosts: &[HostInfo], own_host_id: &str) -> Vec<HostEntry> {
+/// The entries for `hosts`, without the host whose id is `own_host_id`, each judged against the
+/// hosts joined before.
+pub fn entries(hosts: &[HostInfo], own_host_id: &str, known: &KnownHosts) -> Vec<HostEntry> {
     hosts
         .iter()
         .filter(|h| h.host_id != own_host_id)
@@ -71,6 +77,7 @@ pub fn entries(hosts: &[HostInfo], own_host_id: &str) -> Vec<HostEntry> {
                 joinable: h.is_joinable(),
                 problem: h.not_joinable.as_ref().map(|why| format!("Cannot join: {why}.")),
                 found_by: h.found_by,
+                trust: known.judge(&h.display_name, &h.host_id, h.ca_fingerprint.map(|f| f.to_hex()).as_deref()),
             }
         })
         .collect()

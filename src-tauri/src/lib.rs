@@ -15,6 +15,7 @@ pub mod commands;
 pub mod error;
 pub mod finder;
 pub mod hosting;
+pub mod known_hosts;
 pub mod netlock;
 pub mod options;
 pub mod permissions;
@@ -99,9 +100,15 @@ const AUTO_SCAN_AFTER: std::time::Duration = std::time::Duration::from_secs(4);
 fn publish_hosts(app: &AppHandle, own_id: &str) {
     let state = app.state::<AppState>();
     let all = lancall_hub::discovery::merge(lock(&state.mdns_hosts).iter().chain(lock(&state.scanned).iter()).cloned().collect());
-    let hosts = finder::entries(&all, own_id);
+    let hosts = finder::entries(&all, own_id, &lock(&state.known));
     *lock(&state.hosts) = hosts.clone();
     let _ = app.emit_to(MAIN_WINDOW, events::HOSTS, hosts);
+}
+
+/// The list again, with what the app now knows (a host joined or forgotten).
+pub(crate) fn republish_hosts(app: &AppHandle) {
+    let own_id = lock(&app.state::<AppState>().settings).host_id.clone();
+    publish_hosts(app, &own_id);
 }
 
 /// Searches this device's subnets for lancall hosts (one search at a time) and lists what it
@@ -200,6 +207,7 @@ pub fn run() {
             commands::answer_knock,
             commands::qr_code,
             commands::scan_network,
+            commands::forget_host,
             commands::prepare_join,
             commands::signaling_open,
             commands::signaling_send,

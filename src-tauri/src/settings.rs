@@ -54,6 +54,18 @@ pub struct SettingsUpdate {
     pub speaker_id: Option<String>,
 }
 
+/// Writes `bytes` to `dir/file` atomically (a temporary file renamed over the old one), so a
+/// crash mid-write never leaves half a file.
+pub(crate) fn write_atomically(dir: &Path, file: &str, bytes: &[u8]) -> Result<(), AppError> {
+    let io = |action, path: &PathBuf, source| AppError::Io { action, path: path.display().to_string(), source };
+    std::fs::create_dir_all(dir).map_err(|e| io("create the folder", &dir.to_path_buf(), e))?;
+    let path = dir.join(file);
+    let tmp = dir.join(format!("{file}.tmp"));
+    std::fs::write(&tmp, bytes).map_err(|e| io("write", &tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| io("replace", &path, e))?;
+    Ok(())
+}
+
 impl Settings {
     /// Loads the settings from `dir`, or makes fresh ones (saved at once, so the host id
     /// stays). A file that cannot be read as settings is kept beside as `settings.json.bad`
@@ -107,14 +119,7 @@ impl Settings {
     /// Writes the settings atomically (a temporary file renamed over the old one), so a crash
     /// mid-write never leaves half a file.
     pub fn save(&self, dir: &Path) -> Result<(), AppError> {
-        let io = |action, path: &PathBuf, source| AppError::Io { action, path: path.display().to_string(), source };
-        std::fs::create_dir_all(dir).map_err(|e| io("create the folder", &dir.to_path_buf(), e))?;
-        let path = dir.join(SETTINGS_FILE);
-        let tmp = dir.join(format!("{SETTINGS_FILE}.tmp"));
-        let text = serde_json::to_vec_pretty(self).unwrap_or_default();
-        std::fs::write(&tmp, text).map_err(|e| io("write", &tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| io("replace", &path, e))?;
-        Ok(())
+        write_atomically(dir, SETTINGS_FILE, &serde_json::to_vec_pretty(self).unwrap_or_default())
     }
 
     /// The name to host under: the person's name, else the device's.

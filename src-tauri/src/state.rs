@@ -48,6 +48,8 @@ pub struct AppState {
     pub scanned: Mutex<Vec<HostInfo>>,
     /// A scan is under way (one at a time).
     pub scanning: std::sync::atomic::AtomicBool,
+    /// Hosts joined before.
+    pub known: Mutex<crate::known_hosts::KnownHosts>,
     /// Discovery's state.
     pub finder: Mutex<FinderStatus>,
     /// The webview's signaling sessions.
@@ -64,6 +66,7 @@ impl AppState {
     /// Fresh state.
     pub fn new(options: AppOptions, data_dir: PathBuf, settings: Settings) -> AppState {
         let finder = if options.mdns { FinderStatus::Starting } else { FinderStatus::Off };
+        let known = Mutex::new(crate::known_hosts::KnownHosts::load(&data_dir));
         AppState {
             options,
             data_dir,
@@ -75,6 +78,7 @@ impl AppState {
             mdns_hosts: Mutex::new(Vec::new()),
             scanned: Mutex::new(Vec::new()),
             scanning: std::sync::atomic::AtomicBool::new(false),
+            known,
             finder: Mutex::new(finder),
             sessions: Sessions::default(),
             #[cfg(target_os = "linux")]

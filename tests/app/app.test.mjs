@@ -397,3 +397,59 @@ describe('app settings', runnable(), () => {
     }
   });
 });
+
+describe('hosts joined before', runnable(), () => {
+  test('a host joined is marked; another device with its name and another CA is flagged and needs a yes; a host can be forgotten', async () => {
+    const kitchen = await startHost({ open: true, name: 'Kitchen' });
+    const app = await startApp();
+    let rogue;
+    try {
+      const s = app.session;
+      await homeReady(s);
+      const entryOf = (fp) => s.execute((f) => {
+        const li = document.querySelector(`[data-testid="host-entry"][data-fingerprint="${f}"]`);
+        return li ? { trust: li.dataset.trust, text: li.textContent } : null;
+      }, fp);
+      await s.waitFor((fp) => !!document.querySelector(`[data-testid="host-entry"][data-fingerprint="${fp}"]`), { timeout: 15_000, what: 'Kitchen listed' }, kitchen.fingerprint);
+      assert.equal((await entryOf(kitchen.fingerprint)).trust, 'new');
+
+      // Joined once, through the list: from then on it is known.
+      await s.type('[data-testid="name"]', 'Ada');
+      await s.click(`[data-testid="host-entry"][data-fingerprint="${kitchen.fingerprint}"] button`);
+      await s.waitFor((want) => document.getElementById('host').value === want, { what: 'the pre-join card on Kitchen' }, `${HOST_ADDR}:${kitchen.port}`);
+      await s.click('[data-testid="join"]');
+      await s.waitFor(() => !document.querySelector('[data-testid="hangup"]')?.closest('[hidden]'), { timeout: 20_000, what: 'the app in Kitchen\'s call' });
+      await s.waitFor((fp) => document.querySelector(`[data-testid="host-entry"][data-fingerprint="${fp}"]`)?.dataset.trust === 'known', { what: 'Kitchen marked as joined before' }, kitchen.fingerprint);
+      await s.click('[data-testid="hangup"]');
+      assert.match((await entryOf(kitchen.fingerprint)).text, /Joined before/);
+
+      // Another device calls itself Kitchen with its own CA: flagged, and not joined without a yes.
+      rogue = await startHost({ open: true, name: 'Kitchen' });
+      assert.notEqual(rogue.fingerprint, kitchen.fingerprint);
+      await s.waitFor((fp) => document.querySelector(`[data-testid="host-entry"][data-fingerprint="${fp}"]`)?.dataset.trust === 'not-the-same', { timeout: 15_000, what: 'the other Kitchen flagged' }, rogue.fingerprint);
+      assert.match((await entryOf(rogue.fingerprint)).text, /Not the Kitchen you joined before/);
+      assert.equal((await entryOf(kitchen.fingerprint)).trust, 'known', 'the real one is still marked known');
+      // (No screenshot here: a WebDriver screenshot soon after leaving a call hangs in WebKitGTK,
+      // as it did before: known limit, cause not found.)
+      await s.execute(() => document.querySelector('[data-testid="back-home"]')?.click());
+      await s.click(`[data-testid="host-entry"][data-fingerprint="${rogue.fingerprint}"] button`);
+      const problem = await s.waitFor(() => {
+        const box = document.querySelector('[data-testid="home-problem"]');
+        return box && !box.hidden ? { code: box.dataset.code, anyway: !!box.querySelector('[data-testid="join-anyway"]') } : null;
+      }, { what: 'the warning' });
+      assert.deepEqual(problem, { code: 'not-the-same-host', anyway: true });
+      assert.notEqual(await s.execute(() => document.getElementById('host').value), `${HOST_ADDR}:${rogue.port}`, 'not pointed at it without a yes');
+      await s.click('[data-testid="join-anyway"]');
+      await s.waitFor((want) => document.getElementById('host').value === want, { what: 'pointed at it after the yes' }, `${HOST_ADDR}:${rogue.port}`);
+
+      // Forgotten, Kitchen is new again (and the other Kitchen no longer contradicts anything).
+      await s.click(`[data-testid="host-entry"][data-fingerprint="${kitchen.fingerprint}"] [data-testid="forget-host"]`);
+      await s.waitFor((fp) => document.querySelector(`[data-testid="host-entry"][data-fingerprint="${fp}"]`)?.dataset.trust === 'new', { what: 'Kitchen forgotten' }, kitchen.fingerprint);
+      assert.equal((await entryOf(rogue.fingerprint)).trust, 'new');
+    } finally {
+      await app.stop().catch(() => {});
+      await rogue?.stop().catch(() => {});
+      await kitchen.stop().catch(() => {});
+    }
+  });
+});

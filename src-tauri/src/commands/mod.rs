@@ -162,12 +162,23 @@ pub async fn scan_network(app: AppHandle) -> Result<crate::finder::ScanReport, A
     crate::scan_network(&app).await
 }
 
+/// Forgets a host joined before (by its CA fingerprint); the list is sent again.
+#[tauri::command]
+pub fn forget_host(app: AppHandle, state: State<'_, AppState>, fingerprint: String) -> Result<bool, AppError> {
+    let forgot = lock(&state.known).forget(fingerprint.trim())?;
+    crate::republish_hosts(&app);
+    Ok(forgot)
+}
+
+/// Checks a host before joining it and pins its CA. `confirmed`: the person chose to join a
+/// host that claims the name or id of one joined before with another certificate.
 #[tauri::command]
 pub async fn prepare_join(
     state: State<'_, AppState>,
     address: String,
     fingerprint: Option<String>,
     alternatives: Option<Vec<String>>,
+    confirmed: Option<bool>,
 ) -> Result<JoinTarget, AppError> {
     let given = match fingerprint.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
         Some(text) => Some(text.parse::<lancall_certs::Fingerprint>().map_err(|_| {
@@ -191,6 +202,20 @@ pub async fn prepare_join(
             first_error.get_or_insert(AppError::NoFingerprint { host: addr.to_string() });
             continue;
         };
+        if confirmed != Some(true) {
+            // Listed under a name or id the app joined before, with another CA: not without a yes.
+            // (A link whose fingerprint is not the listed one's is for the probe below to refuse.)
+            let pin_hex = pin.to_hex();
+            let listed = lock(&state.hosts)
+                .iter()
+                .find(|h| h.addresses.contains(&addr.to_string()) && h.fingerprint.as_deref() == Some(pin_hex.as_str()))
+                .cloned();
+            if let Some(h) = listed {
+                if let crate::known_hosts::Trust::NotTheSame { name } = lock(&state.known).judge(&h.name, &h.host_id, Some(&pin_hex)) {
+                    return Err(AppError::NotTheSameHost { name });
+                }
+            }
+        }
         match signaling::probe(&addr, pin).await {
             Ok(()) => {
                 log::info!("pinned {addr} to CA {}", pin.to_hex());
@@ -220,7 +245,34 @@ pub async fn signaling_open(app: AppHandle, state: State<'_, AppState>, session:
             Target::Remote { pin: pin.ok_or_else(|| AppError::NoFingerprint { host: addr.to_string() })?, addr }
         }
     };
+    // A join that succeeds through a pinned connection (the hub's welcome came) makes the host
+    // known: its name and id as listed, its CA, the address.
+    let joined_remote = match &target {
+        Target::Remote { addr, pin } => {
+            let listed = lock(&state.hosts).iter().find(|h| h.fingerprint.as_deref() == Some(&pin.to_hex())).cloned();
+            Some(crate::known_hosts::KnownHost {
+                host_id: listed.as_ref().map(|h| h.host_id.clone()).unwrap_or_default(),
+                name: listed.map(|h| h.name).unwrap_or_default(),
+                fingerprint: pin.to_hex(),
+                address: addr.to_string(),
+                last_seen: 0,
+            })
+        }
+        Target::Local(_) => None,
+    };
+    let remembered = std::sync::atomic::AtomicBool::new(false);
     let emit: signaling::Emit = Arc::new(move |event: SessionEvent| {
+        if let (Some(host), Some(text)) = (&joined_remote, &event.text) {
+            if !remembered.load(std::sync::atomic::Ordering::Relaxed) && is_welcome(text) {
+                remembered.store(true, std::sync::atomic::Ordering::Relaxed);
+                let state = app.state::<AppState>();
+                let saved = lock(&state.known).remember(host.clone());
+                match saved {
+                    Ok(()) => crate::republish_hosts(&app),
+                    Err(e) => e.log("remembering the host just joined"),
+                }
+            }
+        }
         if let Err(e) = app.emit_to(MAIN_WINDOW, events::SIGNALING, &event) {
             log::warn!("could not pass a signaling message to the window: {e}");
         }
@@ -240,3 +292,13 @@ pub fn signaling_close(state: State<'_, AppState>, session: String) {
     state.sessions.close(&session);
 }
 
+
+/// Whether a hub message is its `welcome` (a join that succeeded).
+fn is_welcome(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Typed<'a> {
+        #[serde(borrow, rename = "type")]
+        kind: &'a str,
+    }
+    serde_json::from_str::<Typed<'_>>(text).is_ok_and(|t| t.kind == "welcome")
+}

@@ -128,10 +128,18 @@ function build() {
 
 // ---- problems and notes --------------------------------------------------------------------
 
-function showProblem(err) {
+/**
+ * @param {any} err the Rust side's error ({code, message}) or any error
+ * @param {Array<[string, () => void, string]>} [actions] buttons: label, what it does, test id
+ */
+function showProblem(err, actions = []) {
   const box = $('home-problem');
   const message = err?.message ?? String(err);
-  box.replaceChildren(el('strong', { text: titleFor(err?.code) }), el('p', { text: message }));
+  box.replaceChildren(
+    el('strong', { text: titleFor(err?.code) }),
+    el('p', { text: message }),
+    ...actions.map(([text, onclick, testid]) => el('button', { type: 'button', class: 'secondary', text, onclick, 'data-testid': testid })),
+  );
   box.dataset.code = err?.code ?? 'error';
   box.hidden = false;
 }
@@ -140,6 +148,8 @@ function titleFor(code) {
   switch (code) {
     case 'identity-changed':
       return 'This is not the host you meant.';
+    case 'not-the-same-host':
+      return 'Careful: another device with a known name.';
     case 'bad-certificate':
       return 'The host could not prove who it is.';
     case 'unreachable':
@@ -186,7 +196,7 @@ export function readJoinInput(text) {
   return { address: t, room: DEFAULT_ROOM, token: null, fingerprint: null };
 }
 
-async function chooseHost({ address, alternatives = [], fingerprint, room, token, name = null, words = null }, entry = null) {
+async function chooseHost({ address, alternatives = [], fingerprint, room, token, name = null, words = null, confirmed = false }, entry = null) {
   if (H.busy) return;
   clearProblem();
   if (room && !ROOM_RE.test(room)) return showProblem({ code: 'bad-address', message: 'The link has a room name that cannot be right. Ask for the link again.' });
@@ -194,14 +204,19 @@ async function chooseHost({ address, alternatives = [], fingerprint, room, token
   H.busy = true;
   entry?.classList.add('checking');
   try {
-    const target = await invoke('prepare_join', { address, fingerprint: fingerprint ?? null, alternatives });
+    const target = await invoke('prepare_join', { address, fingerprint: fingerprint ?? null, alternatives, confirmed });
     H.chosen = target.host;
     for (const li of document.querySelectorAll('#hosts [data-testid="host-entry"]')) {
       li.classList.toggle('chosen', li.dataset.addresses.split(' ').includes(target.host));
     }
     setJoinTarget({ host: target.host, room, token, name, words });
   } catch (err) {
-    showProblem(err);
+    // A device claiming a known host's name with another certificate: only on an explicit yes.
+    const anyway = () => {
+      clearProblem();
+      chooseHost({ address, alternatives, fingerprint, room, token, name, words, confirmed: true }, entry);
+    };
+    showProblem(err, err?.code === 'not-the-same-host' ? [['Join it anyway', anyway, 'join-anyway']] : []);
   } finally {
     H.busy = false;
     entry?.classList.remove('checking');
@@ -243,6 +258,9 @@ function renderHosts(hosts) {
         el('span', { class: 'host-name', text: h.name }),
         el('span', { class: 'host-detail', text: h.joinable ? `${h.address}${h.open_rooms ? ' · open to this network' : ' · needs the link'}${h.found_by === 'scan' ? ' · found by searching' : ''}` : h.problem }),
         h.words ? el('span', { class: 'host-words', 'data-testid': 'host-words', text: h.words }) : null,
+        h.trust === 'not-the-same'
+          ? el('span', { class: 'host-warning', 'data-testid': 'host-warning', text: `Not the ${h.name} you joined before: its certificate is different.` })
+          : null,
       );
       const li = el('li', {
         'data-testid': 'host-entry',
@@ -251,8 +269,16 @@ function renderHosts(hosts) {
         'data-addresses': h.addresses.join(' '),
         'data-instance': h.instance,
         'data-found-by': h.found_by ?? '',
+        'data-trust': h.trust ?? '',
         class: h.addresses.includes(H.chosen) ? 'chosen' : '',
       }, button);
+      if (h.trust === 'known') {
+        // Joined before: marked, and can be forgotten (then it is new again).
+        li.append(
+          el('span', { class: 'host-known', text: '✓ Joined before' }),
+          el('button', { type: 'button', class: 'link host-forget', 'data-testid': 'forget-host', text: 'Forget', onclick: () => invoke('forget_host', { fingerprint: h.fingerprint }).catch(showProblem) }),
+        );
+      }
       const alternatives = h.addresses.filter((a) => a !== h.address);
       button.addEventListener('click', () => chooseHost({ address: h.address, alternatives, fingerprint: h.fingerprint, room: DEFAULT_ROOM, token: null, name: h.name, words: h.words }, li));
       return li;
