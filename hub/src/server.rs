@@ -326,10 +326,11 @@ fn route_https(req: Request<Incoming>, remote: SocketAddr, ctx: &Arc<Ctx>) -> Re
     }
 }
 
-/// How many `/.well-known/lancall` answers one address gets per [`PROBE_WINDOW`]: a scan asks
-/// each host once; more is someone hammering the port.
-const PROBES_PER_WINDOW: u32 = 20;
-const PROBE_WINDOW: Duration = Duration::from_secs(10);
+/// How many `/.well-known/lancall` answers one address gets per [`PROBE_WINDOW`]: the limit
+/// knocks and wrong tokens have (counted apart from them). A scan asks each host once; more is
+/// someone hammering the port.
+const PROBES_PER_WINDOW: u32 = crate::hub::ADDRESS_STRIKES as u32;
+const PROBE_WINDOW: Duration = crate::hub::ADDRESS_WINDOW;
 
 /// `GET /.well-known/lancall`: what the mDNS TXT record says (protocol, host id, name, CA
 /// fingerprint, open rooms), for a device whose network does not carry multicast and which
@@ -351,7 +352,7 @@ fn well_known(remote: SocketAddr, ctx: &Ctx) -> Resp {
         }
         entry.1 += 1;
         if entry.1 > PROBES_PER_WINDOW {
-            return text(StatusCode::TOO_MANY_REQUESTS, "Too many requests from this device: wait ten seconds.\n");
+            return text(StatusCode::TOO_MANY_REQUESTS, "Too many requests from this device: wait a minute.\n");
         }
     }
     let Ok(ca_fingerprint) = ca.sha256_hex.parse() else {

@@ -131,7 +131,7 @@ async fn room_says_who_is_in_the_call_to_the_links_holder() {
 }
 
 /// The scan's probe, `/.well-known/lancall`: what the mDNS TXT record says, no more; limited
-/// per address (a scan asks once; a flood gets 429 and the host goes on).
+/// per address as knocks are (a scan asks once; a flood gets 429 and the host goes on).
 #[tokio::test]
 async fn well_known_says_what_the_txt_record_says_and_is_limited() {
     let th = start_host().await;
@@ -161,8 +161,8 @@ async fn well_known_says_what_the_txt_record_says_and_is_limited() {
             assert!(status.contains("200"), "{status}");
         }
     }
-    // 20 answers per 10 s per address, then 429 (at least one here, even if a slow machine
-    // let the window start again part way).
+    // 20 answers per minute per address (as knocks), then 429 (at least one here, even if a
+    // very slow machine let the window start again part way).
     assert!(limited >= 1, "no 429 after 26 requests");
     let (status, _, _) = get(tls_connect(&th).await, "/healthz", &host).await;
     assert!(status.contains("200"), "the host goes on");
