@@ -393,3 +393,11 @@ fn json_mode_stdout_is_only_json_lines_with_the_same_ready_keys() {
     assert!(child.wait().unwrap().success());
     assert!(log.contains("serving HTTPS on"), "{log}");
 }
+
+/// `lancall-host --version` says the version the packages carry (the workspace's, one place).
+#[test]
+fn version_is_the_packages_version() {
+    let out = host().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("lancall-host {}", env!("CARGO_PKG_VERSION")));
+}

@@ -4,7 +4,7 @@
 // to the Downloads folder, and settings that survive a restart.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { runnable, startApp, homeReady, startHost, launchChromium, joinLink, APP_ADDR, HOST_ADDR, sleep } from './lib/harness.js';
 import { measure, problems } from '../browser/lib/layout-check.js';
 
@@ -38,6 +38,9 @@ describe('the lancall app', runnable(), () => {
     assert.equal(await s.execute(() => document.documentElement.dataset.homeReady), 'true');
     assert.equal(await s.execute(() => !document.querySelector('[data-testid="home"]').hidden), true);
     assert.match(await s.text('[data-testid="host-call"]'), /Host a call/);
+    // The version people see is the one the packages carry: the workspace's, in Cargo.toml.
+    const version = readFileSync(new URL('../../Cargo.toml', import.meta.url), 'utf8').match(/\[workspace\.package\][^[]*?\nversion = "([^"]+)"/)[1];
+    assert.equal(await s.text('[data-testid="app-version"]'), `lancall ${version}`);
     // This webview (Debian's WebKitGTK) has no RTCPeerConnection, but it has WebCodecs: the
     // app's Rust side runs the connections, so there is no "cannot take part" note and the
     // host can join its own call.

@@ -70,7 +70,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 if [[ ! -d "$HERE/node_modules/playwright-core" ]]; then
   say "installing npm dependencies in tests/app (playwright-core; no browser download)"
   export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-  (cd "$HERE" && { npm ci --no-audit --no-fund </dev/null || npm install --no-audit --no-fund </dev/null; })
+  (cd "$HERE" && npm ci --no-audit --no-fund </dev/null)
 fi
 
 if [[ "${1:-}" == bench || "${1:-}" == bench-native ]]; then
@@ -79,7 +79,7 @@ fi
 if [[ "${LANCALL_APP_RELEASE:-}" == 1 ]]; then
   say "building the release app and its .deb (npx tauri build --bundles deb), and lancall-host (release)"
   if [[ ! -x "$ROOT/src-tauri/node_modules/.bin/tauri" ]]; then
-    (cd "$ROOT/src-tauri" && { npm ci --no-audit --no-fund </dev/null || npm install --no-audit --no-fund </dev/null; })
+    (cd "$ROOT/src-tauri" && npm ci --no-audit --no-fund </dev/null)
   fi
   (cd "$ROOT/src-tauri" && npx tauri build --bundles deb </dev/null)
   (cd "$ROOT" && cargo build --release -p lancall-hub --bin lancall-host </dev/null)

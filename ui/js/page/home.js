@@ -121,6 +121,8 @@ function build() {
     el('header', { class: 'home-head' }, el('h1', { text: 'lancall' }), el('p', { class: 'hint', text: 'Video calls on this network. Nothing goes to the internet.' })),
     note,
     el('div', { class: 'home-grid' }, hostCard, joinCard),
+    // The version, as the packages and `lancall-host --version` give it (one in Cargo.toml).
+    el('p', { class: 'hint home-version', id: 'app-version', 'data-testid': 'app-version' }),
   );
   const app = $('app');
   app.insertBefore(home, app.firstChild);
@@ -489,6 +491,7 @@ async function init() {
   ]);
   const info = await invoke('app_info');
   H.info = info;
+  $('app-version').textContent = `lancall ${info.version}`;
   // No way to capture a screen here (Linux without the desktop portal): no button that can only fail.
   if (info.screen_share === false) removeShareButton();
   // Nor one to record where every recording would come out empty (WebKitGTK without GStreamer's fmp4).
