@@ -38,7 +38,7 @@ pub use names::{
     PERMITTED_IP_RANGES,
 };
 pub use tls::{
-    client_config_pinned, client_config_trusting, install_crypto_provider, server_config,
+    client_config_pinned, client_config_probe, client_config_trusting, install_crypto_provider, server_config,
     PinnedCaVerifier, ReloadableCert, ALPN_HTTP11,
 };
 

@@ -211,6 +211,56 @@ impl ServerCertVerifier for PinnedCaVerifier {
     }
 }
 
+/// Accepts any certificate (the handshake's signatures are still checked): for the subnet
+/// scan's probe, which asks an unknown host what it is. What it learns is pinned only when the
+/// person joins, through [`PinnedCaVerifier`].
+#[derive(Debug)]
+struct AnyCertificate(PinnedCaVerifier);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// A client configuration that accepts any host's certificate, for the subnet scan's probe
+/// only (nothing secret is sent on it; joining pins the CA with [`client_config_pinned`]).
+pub fn client_config_probe() -> ClientConfig {
+    client_builder()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(PinnedCaVerifier::new(Fingerprint([0; 32])))))
+        .with_no_client_auth()
+}
+
 fn client_builder() -> rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier> {
     ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()

@@ -17,9 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -102,10 +100,21 @@ pub fn targets_in(subnets: &[(Ipv4Addr, u8)], config: &ScanConfig) -> Vec<Ipv4Ad
     out
 }
 
+/// Scans this device's subnets ([`scan_targets`], then [`scan`]): the lancall hosts found, and
+/// how many addresses were asked.
+pub async fn scan_subnets(policy: &InterfacePolicy, config: &ScanConfig) -> (Vec<HostInfo>, usize) {
+    let targets = scan_targets(policy, config);
+    let asked = targets.len();
+    log::info!("scanning {asked} addresses on port {}", config.port);
+    (scan(targets, config).await, asked)
+}
+
 /// Probes `targets` on `config.port` and returns the lancall hosts that answered, each with
 /// the address it answered on.
 pub async fn scan(targets: Vec<Ipv4Addr>, config: &ScanConfig) -> Vec<HostInfo> {
-    let tls = TlsConnector::from(Arc::new(probe_tls_config()));
+    // Any certificate: the host is unknown; what it says is checked when joining, where its CA
+    // is pinned. Nothing secret is sent.
+    let tls = TlsConnector::from(Arc::new(lancall_certs::client_config_probe()));
     let found: Vec<HostInfo> = stream::iter(targets)
         .map(|ip| {
             let tls = tls.clone();
@@ -186,62 +195,6 @@ pub(super) fn read_answer(response: &[u8], addr: SocketAddr) -> Option<HostInfo>
         move |key: &str| txt.get(key).and_then(serde_json::Value::as_str).map(|v| v.chars().take(256).collect()),
         FoundBy::Scan,
     ))
-}
-
-/// TLS for the probe: any certificate is accepted (the host is unknown; what it says is checked
-/// when joining, where its CA is pinned). Nothing secret is sent.
-fn probe_tls_config() -> rustls::ClientConfig {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Arc::new(AnyCertificate(provider.clone()));
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map(|b| b.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth())
-        .unwrap_or_else(|e| {
-            // The ring provider supports the default versions; this cannot happen.
-            log::error!("scan: TLS set-up failed: {e}");
-            rustls::ClientConfig::builder()
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate(Arc::new(rustls::crypto::ring::default_provider()))))
-                .with_no_client_auth()
-        })
-}
-
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]
