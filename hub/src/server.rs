@@ -134,8 +134,8 @@ struct Ctx {
     host_id: Option<String>,
     timing: Timing,
     https_port: u16,
-    /// Recent `/.well-known/lancall` requests per address (see [`PROBES_PER_WINDOW`]).
-    probes: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (Instant, u32)>>,
+    /// Recent `/.well-known/lancall` requests per address (the knocks' limit, counted apart).
+    probes: std::sync::Mutex<crate::hub::AddressLimit>,
     started: Instant,
     tracker: TaskTracker,
 }
@@ -160,7 +160,7 @@ impl Server {
             host_name: options.host_name,
             host_id: options.host_id,
             timing: options.timing,
-            probes: std::sync::Mutex::new(std::collections::HashMap::new()),
+            probes: std::sync::Mutex::new(crate::hub::AddressLimit::default()),
             https_port,
             started: Instant::now(),
             tracker: TaskTracker::new(),
@@ -326,34 +326,16 @@ fn route_https(req: Request<Incoming>, remote: SocketAddr, ctx: &Arc<Ctx>) -> Re
     }
 }
 
-/// How many `/.well-known/lancall` answers one address gets per [`PROBE_WINDOW`]: the limit
-/// knocks and wrong tokens have (counted apart from them). A scan asks each host once; more is
-/// someone hammering the port.
-const PROBES_PER_WINDOW: u32 = crate::hub::ADDRESS_STRIKES as u32;
-const PROBE_WINDOW: Duration = crate::hub::ADDRESS_WINDOW;
-
 /// `GET /.well-known/lancall`: what the mDNS TXT record says (protocol, host id, name, CA
 /// fingerprint, open rooms), for a device whose network does not carry multicast and which
 /// scans its subnet instead (`discovery::scan`). Unauthenticated, like the TXT record; limited
-/// per address.
+/// per address as knocks are (a scan asks each host once; more is someone hammering the port).
 fn well_known(remote: SocketAddr, ctx: &Ctx) -> Resp {
     let (Some(host_id), Some(ca)) = (&ctx.host_id, &ctx.ca) else {
         return text(StatusCode::NOT_FOUND, "This host is not discoverable: it serves a certificate from elsewhere. Use its link.\n");
     };
-    {
-        let mut probes = lancall_protocol::sync::lock(&ctx.probes);
-        let now = Instant::now();
-        if probes.len() > 4096 {
-            probes.retain(|_, (since, _)| now.duration_since(*since) < PROBE_WINDOW);
-        }
-        let entry = probes.entry(remote.ip()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= PROBE_WINDOW {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        if entry.1 > PROBES_PER_WINDOW {
-            return text(StatusCode::TOO_MANY_REQUESTS, "Too many requests from this device: wait a minute.\n");
-        }
+    if lancall_protocol::sync::lock(&ctx.probes).over_limit(remote.ip(), Instant::now()) {
+        return text(StatusCode::TOO_MANY_REQUESTS, "Too many requests from this device: wait a minute.\n");
     }
     let Ok(ca_fingerprint) = ca.sha256_hex.parse() else {
         return text(StatusCode::INTERNAL_SERVER_ERROR, "The host's CA fingerprint is unreadable.\n");

@@ -204,7 +204,7 @@ struct State {
     conns: HashMap<u64, ConnEntry>,
     knocks: HashMap<String, KnockEntry>,
     /// Recent knocks and wrong tokens per address, for [`ADDRESS_STRIKES`].
-    strikes: HashMap<IpAddr, VecDeque<Instant>>,
+    strikes: AddressLimit,
     next_conn: u64,
 }
 
@@ -262,6 +262,32 @@ fn token_matches(expected: &str, given: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// At most [`ADDRESS_STRIKES`] events per address in any [`ADDRESS_WINDOW`] (knocks and wrong
+/// tokens in the hub; the scan's probes at the server, counted apart).
+#[derive(Debug, Default)]
+pub struct AddressLimit {
+    times: HashMap<IpAddr, VecDeque<Instant>>,
+}
+
+impl AddressLimit {
+    /// Counts one event from `addr` at `now`; true (and not counted) when it is over the limit.
+    pub fn over_limit(&mut self, addr: IpAddr, now: Instant) -> bool {
+        // Forget addresses whose events are all old, so the map stays small.
+        if self.times.len() > 4096 {
+            self.times.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < ADDRESS_WINDOW));
+        }
+        let times = self.times.entry(addr).or_default();
+        while times.front().is_some_and(|t| now.duration_since(*t) >= ADDRESS_WINDOW) {
+            times.pop_front();
+        }
+        if times.len() >= ADDRESS_STRIKES {
+            return true;
+        }
+        times.push_back(now);
+        false
+    }
+}
+
 /// Why `given` does not open room `room_name` whose token is `expected` (`None`: open room), in
 /// words for the person; `None` when it does.
 fn token_error(room_name: &str, expected: Option<&str>, given: Option<&str>) -> Option<String> {
@@ -301,19 +327,7 @@ impl State {
     /// In-process clients (no address) are never limited.
     fn strike(&mut self, addr: Option<IpAddr>, now: Instant) -> bool {
         let Some(addr) = addr else { return false };
-        // Forget addresses whose strikes are all old, so the map stays small.
-        if self.strikes.len() > 4096 {
-            self.strikes.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < ADDRESS_WINDOW));
-        }
-        let times = self.strikes.entry(addr).or_default();
-        while times.front().is_some_and(|t| now.duration_since(*t) >= ADDRESS_WINDOW) {
-            times.pop_front();
-        }
-        if times.len() >= ADDRESS_STRIKES {
-            return true;
-        }
-        times.push_back(now);
-        false
+        self.strikes.over_limit(addr, now)
     }
 
     /// Forgets the knock a connection was waiting on, if any.
