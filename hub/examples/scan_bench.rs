@@ -22,7 +22,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use discovery_netns::{IsolatedLan, NsRuntime, ADDRESS_A};
-use lancall_hub::discovery::{scan, scan_targets, ScanConfig};
+use lancall_hub::discovery::{scan_subnets, ScanConfig};
 use lancall_hub::host::{self, HostConfig};
 use lancall_hub::netif::InterfacePolicy;
 
@@ -49,9 +49,7 @@ fn main() {
         let (took, found, asked) = rt_b.run(async move {
             let config = ScanConfig::for_port(port);
             let started = Instant::now();
-            let targets = scan_targets(&InterfacePolicy::default(), &config);
-            let asked = targets.len();
-            let hosts = scan(targets, &config).await;
+            let (hosts, asked) = scan_subnets(&InterfacePolicy::default(), &config).await;
             (started.elapsed(), hosts.iter().any(|h| h.ca_fingerprint == Some(fp)), asked)
         });
         assert!(found, "run {run}: the scan did not find the host");

@@ -2,7 +2,7 @@
 //! runs, and a scan of the subnets when mDNS finds nothing or the person asks ("Search this
 //! network"); their hosts merged and turned into what the UI shows, this device's own left out.
 
-use lancall_hub::discovery::{scan_targets, Browser, FoundBy, HostInfo, ScanConfig};
+use lancall_hub::discovery::{scan_subnets, Browser, FoundBy, HostInfo, ScanConfig};
 use serde::Serialize;
 
 use lancall_protocol::HostAddr;
@@ -109,11 +109,7 @@ pub struct ScanReport {
 
 /// Scans this device's subnets on `port` for lancall hosts (see `lancall_hub::discovery::scan`).
 pub async fn scan(policy: &lancall_hub::netif::InterfacePolicy, port: u16) -> (Vec<HostInfo>, ScanReport) {
-    let config = ScanConfig::for_port(port);
-    let targets = scan_targets(policy, &config);
-    let probed = targets.len();
-    log::info!("searching this network: {probed} addresses on port {port}");
-    let found = lancall_hub::discovery::scan(targets, &config).await;
+    let (found, probed) = scan_subnets(policy, &ScanConfig::for_port(port)).await;
     let report = ScanReport { probed, found: found.len(), port };
     (found, report)
 }

@@ -41,7 +41,7 @@ mod scan;
 pub use advertise::{Advertiser, AdvertiserOptions, DEFAULT_ADDRESS_POLL};
 pub use browse::{discover_for, Browser, DiscoveryEvent};
 pub use record::{mdns_hostname, Advertisement, FoundBy, HostInfo, NotJoinable, PROTOCOL_VERSION, SERVICE_TYPE};
-pub use scan::{merge, scan, scan_targets, targets_in, ScanConfig, WELL_KNOWN_PATH};
+pub use scan::{merge, scan, scan_subnets, scan_targets, targets_in, ScanConfig, WELL_KNOWN_PATH};
 
 /// How long to wait for the daemon thread to acknowledge a command. It answers in
 /// microseconds; this only bounds a hung daemon.

@@ -563,10 +563,7 @@ fn discover(seconds: f64, scan: ScanWhen, scan_port: u16, json: bool, interfaces
     let policy = policy(interfaces);
     let mut hosts = runtime.block_on(discovery::discover_for(Duration::from_secs_f64(seconds), &policy))?;
     if scan == ScanWhen::Always || (scan == ScanWhen::IfNothingFound && hosts.is_empty()) {
-        let config = discovery::ScanConfig::for_port(scan_port);
-        let targets = discovery::scan_targets(&policy, &config);
-        log::info!("scanning {} addresses on port {scan_port}", targets.len());
-        let scanned = runtime.block_on(discovery::scan(targets, &config));
+        let (scanned, _) = runtime.block_on(discovery::scan_subnets(&policy, &discovery::ScanConfig::for_port(scan_port)));
         hosts = discovery::merge(hosts.into_iter().chain(scanned).collect());
     }
     if json {
