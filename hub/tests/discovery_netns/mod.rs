@@ -223,16 +223,21 @@ impl Lan {
         a.ip(&[
             "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", &b.name,
         ])?;
-        a.add_address("eth0", &format!("{ADDRESS_A}/24"))?;
-        b.add_address("eth0", &format!("{ADDRESS_B}/24"))?;
-        a.ip(&["link", "set", "eth0", "up"])?;
-        b.ip(&["link", "set", "eth0", "up"])?;
-        // The carrier comes up asynchronously. A daemon started before it sees `eth0` as down,
-        // leaves it out, and looks again only every 5 s.
-        a.wait_until_up("eth0")?;
-        b.wait_until_up("eth0")?;
+        address_and_bring_up(&a, &b)?;
         Ok(Self { a, b })
     }
+}
+
+/// Gives `a`'s and `b`'s `eth0` [`ADDRESS_A`] and [`ADDRESS_B`] (/24) and waits until both are up.
+fn address_and_bring_up(a: &Netns, b: &Netns) -> io::Result<()> {
+    a.add_address("eth0", &format!("{ADDRESS_A}/24"))?;
+    b.add_address("eth0", &format!("{ADDRESS_B}/24"))?;
+    a.ip(&["link", "set", "eth0", "up"])?;
+    b.ip(&["link", "set", "eth0", "up"])?;
+    // The carrier comes up asynchronously. A daemon started before it sees `eth0` as down,
+    // leaves it out, and looks again only every 5 s.
+    a.wait_until_up("eth0")?;
+    b.wait_until_up("eth0")
 }
 
 /// Two machines on one subnet whose switch does not pass multicast (as a Wi-Fi access point
@@ -260,12 +265,7 @@ impl IsolatedLan {
                 return Err(io::Error::other(format!("bridge link set {port} mcast_flood off: {}", String::from_utf8_lossy(&out.stderr))));
             }
         }
-        a.add_address("eth0", &format!("{ADDRESS_A}/24"))?;
-        b.add_address("eth0", &format!("{ADDRESS_B}/24"))?;
-        a.ip(&["link", "set", "eth0", "up"])?;
-        b.ip(&["link", "set", "eth0", "up"])?;
-        a.wait_until_up("eth0")?;
-        b.wait_until_up("eth0")?;
+        address_and_bring_up(&a, &b)?;
         Ok(Self { a, b, switch })
     }
 }

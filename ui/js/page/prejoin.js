@@ -31,6 +31,12 @@ export function offerName(name) {
 
 // ---- where to join -------------------------------------------------------------------------
 
+/** Where the card points, as one key ("host/room"), for what was learnt about it. */
+function addressKey() {
+  const { host, room } = readAddress();
+  return `${host}/${room}`;
+}
+
 /** @returns {{host: string, room: string, token: string|null}} */
 export function readAddress() {
   return { host: $('host').value.trim(), room: $('room').value.trim(), token: $('token').value.trim() || null };
@@ -41,7 +47,7 @@ function renderWhere() {
   const w = $('where-text');
   if (host && room) {
     // The host's name once it said it (`/room`, or the app's list of hosts), its address until then.
-    const key = `${host}/${room}`;
+    const key = addressKey();
     const named = roomInfo?.for === key && roomInfo.host ? roomInfo.host : knownName?.for === key ? knownName.name : null;
     w.replaceChildren('Room ', el('b', { text: room }), ' on ', el('b', { text: named || host, title: host }));
   } else if (inApp()) {
@@ -87,7 +93,7 @@ export function whoIsHereText(people, capacity) {
 export function watchRoom() {
   clearTimeout(whoTimer);
   const { host, room, token } = readAddress();
-  const key = `${host}/${room}`;
+  const key = addressKey();
   if (roomInfo?.for !== key) {
     roomInfo = null;
     $('who-is-here').hidden = true;
@@ -95,7 +101,7 @@ export function watchRoom() {
   if (host && room) warmUp(host);
   if (!host || !room || host !== location.host || S.phase !== 'prejoin') return;
   const ask = async () => {
-    if (S.phase !== 'prejoin' || `${readAddress().host}/${readAddress().room}` !== key) return;
+    if (S.phase !== 'prejoin' || addressKey() !== key) return;
     let info = null;
     try {
       const resp = await fetch(`/room?room=${encodeURIComponent(room)}&token=${encodeURIComponent(token ?? '')}`, { cache: 'no-store' });
@@ -103,7 +109,7 @@ export function watchRoom() {
     } catch {
       /* the host is away: Join says so */
     }
-    if (!info || !Array.isArray(info.people) || `${readAddress().host}/${readAddress().room}` !== key) return;
+    if (!info || !Array.isArray(info.people) || addressKey() !== key) return;
     const people = info.people.filter((/** @type {unknown} */ n) => typeof n === 'string');
     roomInfo = { for: key, host: typeof info.host === 'string' ? info.host : '', people, capacity: Number(info.capacity) || 0 };
     const who = $('who-is-here');
@@ -140,7 +146,7 @@ export function setJoinTarget({ host, room, token, name = null, words = null }, 
   $('host').value = host ?? '';
   $('room').value = room || DEFAULT_ROOM;
   $('token').value = token || '';
-  knownName = name ? { for: `${host}/${room || DEFAULT_ROOM}`, name } : null;
+  knownName = name ? { for: addressKey(), name } : null;
   // The four words of the certificate the app pinned for this host, to compare with its screen.
   $('host-words').textContent = words ?? '';
   $('host-words-line').hidden = !words;
