@@ -1,6 +1,7 @@
 //! The handle the owner (the hub, a test) holds: requests go to the SFU's thread over a
 //! channel and come back on a oneshot; what happens by itself comes on the event stream.
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -238,34 +239,43 @@ impl Sfu {
         self.counters.snapshot()
     }
 
-    async fn ask<T>(
+    /// Sends the request now (so requests reach the SFU in the order they are made, even when
+    /// their replies are awaited elsewhere); the reply is the returned future's.
+    fn ask<T: Send + 'static>(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, SfuError>>) -> Command,
-    ) -> Result<T, SfuError> {
+    ) -> impl Future<Output = Result<T, SfuError>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(make(tx))
-            .map_err(|_| SfuError::Stopped)?;
-        rx.await.map_err(|_| SfuError::Stopped)?
+        let sent = self.commands.send(make(tx));
+        async move {
+            sent.map_err(|_| SfuError::Stopped)?;
+            rx.await.map_err(|_| SfuError::Stopped)?
+        }
     }
+
 
     /// Adds a participant from its SDP offer; returns its id and the SDP answer. `label` names
     /// it in logs and is the msid stream id of its tracks at the others (so a client can tell
     /// whose track it receives): the hub passes its peer id.
-    pub async fn add_participant(
+    ///
+    /// Like every request here, it reaches the SFU when this is called, not when the returned
+    /// future is first polled: requests keep the order they are made in.
+    pub fn add_participant(
         &self,
         label: &str,
         offer_sdp: &str,
-    ) -> Result<(ParticipantId, String), SfuError> {
-        let offer =
-            SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadOffer(e.to_string()))?;
-        let label = label.to_owned();
-        self.ask(|reply| Command::Add {
-            label,
-            offer,
-            reply,
-        })
-        .await
+    ) -> impl Future<Output = Result<(ParticipantId, String), SfuError>> + Send + 'static {
+        let reply = SdpOffer::from_sdp_string(offer_sdp)
+            .map_err(|e| SfuError::BadOffer(e.to_string()))
+            .map(|offer| {
+                let label = label.to_owned();
+                self.ask(move |reply| Command::Add {
+                    label,
+                    offer,
+                    reply,
+                })
+            });
+        async move { reply?.await }
     }
 
     /// An offer the participant made later (it added or removed media); returns the answer. An
@@ -273,64 +283,74 @@ impl Sfu {
     /// again after this one: the reply is sent before that [`SfuEvent::Offer`] is emitted, so
     /// deliver the answer to the participant before acting on later events for it (an answer
     /// of theirs to the dropped offer is refused with [`SfuError::NoOfferOutstanding`]).
-    pub async fn accept_offer(
+    pub fn accept_offer(
         &self,
         participant: ParticipantId,
         offer_sdp: &str,
-    ) -> Result<String, SfuError> {
-        let offer =
-            SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadOffer(e.to_string()))?;
-        self.ask(|reply| Command::Offer {
-            participant,
-            offer,
-            reply,
-        })
-        .await
+    ) -> impl Future<Output = Result<String, SfuError>> + Send + 'static {
+        let reply = SdpOffer::from_sdp_string(offer_sdp)
+            .map_err(|e| SfuError::BadOffer(e.to_string()))
+            .map(|offer| {
+                self.ask(move |reply| Command::Offer {
+                    participant,
+                    offer,
+                    reply,
+                })
+            });
+        async move { reply?.await }
     }
 
     /// The participant's answer to the SFU's last [`SfuEvent::Offer`]. A refused answer
     /// disconnects the participant (its session is no longer known).
-    pub async fn accept_answer(
+    pub fn accept_answer(
         &self,
         participant: ParticipantId,
         answer_sdp: &str,
-    ) -> Result<(), SfuError> {
-        let answer = SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| SfuError::BadAnswer {
-            participant,
-            reason: e.to_string(),
-        })?;
-        self.ask(|reply| Command::Answer {
-            participant,
-            answer,
-            reply,
-        })
-        .await
+    ) -> impl Future<Output = Result<(), SfuError>> + Send + 'static {
+        let reply = SdpAnswer::from_sdp_string(answer_sdp)
+            .map_err(|e| SfuError::BadAnswer {
+                participant,
+                reason: e.to_string(),
+            })
+            .map(|answer| {
+                self.ask(move |reply| Command::Answer {
+                    participant,
+                    answer,
+                    reply,
+                })
+            });
+        async move { reply?.await }
     }
 
     /// A candidate the participant trickled (`candidate:…`, with or without `a=`). Optional on
     /// a LAN: the SFU also learns the participant's address from its first STUN check.
-    pub async fn add_remote_candidate(
+    pub fn add_remote_candidate(
         &self,
         participant: ParticipantId,
         candidate: &str,
-    ) -> Result<(), SfuError> {
+    ) -> impl Future<Output = Result<(), SfuError>> + Send + 'static {
         let text = candidate.trim().trim_start_matches("a=");
-        let candidate = Candidate::from_sdp_string(text).map_err(|e| SfuError::BadCandidate {
-            candidate: text.to_owned(),
-            reason: e.to_string(),
-        })?;
-        self.ask(|reply| Command::Candidate {
-            participant,
-            candidate,
-            reply,
-        })
-        .await
+        let reply = Candidate::from_sdp_string(text)
+            .map_err(|e| SfuError::BadCandidate {
+                candidate: text.to_owned(),
+                reason: e.to_string(),
+            })
+            .map(|candidate| {
+                self.ask(move |reply| Command::Candidate {
+                    participant,
+                    candidate,
+                    reply,
+                })
+            });
+        async move { reply?.await }
     }
 
     /// Removes a participant (it left); its tracks are removed from everyone else's session.
-    pub async fn remove_participant(&self, participant: ParticipantId) -> Result<(), SfuError> {
-        self.ask(|reply| Command::Remove { participant, reply })
-            .await
+    pub fn remove_participant(
+        &self,
+        participant: ParticipantId,
+    ) -> impl Future<Output = Result<(), SfuError>> + Send + 'static {
+        self.ask(move |reply| Command::Remove { participant, reply })
     }
 
     /// Test hook: makes the processing of `participant` panic, to check that the panic ends
