@@ -18,6 +18,8 @@
 //! - [`call`]: [`Call`], the full mesh driven by hub messages.
 //! - [`hub_client`]: the pinned WSS connection to a host.
 //! - [`testsrc`]: a moving, time-stamped test pattern and a tone.
+//! - [`synthetic`]: a synthetic participant's media (that pattern and tone fed live or as a
+//!   pre-encoded loop) and a decoding, counting sink for what it receives.
 
 pub mod bridge;
 pub mod call;
@@ -32,6 +34,7 @@ mod keyframe;
 pub mod media;
 /// The peer messages (the `lancall-protocol` crate's peer half).
 pub use lancall_protocol::peer as messages;
+pub mod synthetic;
 pub mod testsrc;
 
 pub use call::{Call, CallConfig, CallEvent, RemoteStats};

@@ -284,6 +284,13 @@ impl LocalMedia {
         self.keyframe_wanted.store(true, Ordering::Relaxed);
     }
 
+    /// True once after a keyframe was asked for ([`LocalMedia::request_keyframe`], a peer's
+    /// PLI): for a sender that pushes frames encoded elsewhere ([`LocalMedia::push_video_vp8`])
+    /// and must make or pick the keyframe itself.
+    pub fn take_keyframe_request(&self) -> bool {
+        self.keyframe_wanted.swap(false, Ordering::Relaxed)
+    }
+
     /// What has been sent so far.
     pub fn totals(&self) -> LocalMediaTotals {
         let c = &self.counters;

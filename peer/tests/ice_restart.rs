@@ -61,7 +61,7 @@ async fn scenario() {
         })
         .await;
     ada.wait_media("Bee's pictures", Duration::from_secs(20), |r| {
-        r.distinct_pictures.len() >= 5
+        r.distinct_pictures() >= 5
     })
     .await;
 
@@ -84,12 +84,12 @@ async fn scenario() {
     eprintln!("connection down {:?} after the cut", cut.elapsed());
     // Long enough for the restart timers (2.5 s after `disconnected`) to fire on both sides.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let before = ada.received.lock().expect("received").video_decoded;
+    let before = ada.received.lock().expect("received").video_decoded();
     ip(&["link", "set", "lcx0", "up"]);
     let restored = Instant::now();
 
     ada.wait_media("Bee's pictures again", Duration::from_secs(30), |r| {
-        r.video_decoded >= before + 15
+        r.video_decoded() >= before + 15
     })
     .await;
     eprintln!(

@@ -32,17 +32,16 @@ async fn scenario() {
             &format!("{who} to see moving pictures"),
             Duration::from_secs(20),
             |r| {
-                r.video_decoded >= 10
-                    && r.width == 640
-                    && r.height == 480
-                    && r.distinct_pictures.len() >= 5
+                r.video_decoded() >= 10
+                    && r.last_size == (640, 480)
+                    && r.distinct_pictures() >= 5
             },
         )
         .await;
         p.wait_media(
             &format!("{who} to hear sound"),
             Duration::from_secs(10),
-            |r| r.audio_packets >= 25 && r.loudest > 0.05,
+            |r| r.audio_packets() >= 25 && r.loudest() > 0.05,
         )
         .await;
     }
@@ -93,15 +92,15 @@ async fn scenario() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = b.received.lock().expect("received").video_decoded;
+    let before = b.received.lock().expect("received").video_decoded();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let after = b.received.lock().expect("received").video_decoded;
+    let after = b.received.lock().expect("received").video_decoded();
     assert!(
         after <= before + 1,
         "Ada's camera is off but Grace still decoded {} pictures in 1 s",
         after - before
     );
-    assert!(b.received.lock().expect("received").audio_packets > 0);
+    assert!(b.received.lock().expect("received").audio_packets() > 0);
     // Muting the microphone is seen too.
     b.call.set_muted(MediaKind::Audio, true);
     a.wait_for(

@@ -97,7 +97,7 @@ fn hostile_datagrams_during_a_call_are_dropped_and_counted_and_pictures_keep_mov
         let before = sfu.counters();
         let decoded_before: Vec<u64> = [&a, &b]
             .iter()
-            .map(|c| c.received.lock().expect("received").total_decoded())
+            .map(|c| c.received.lock().expect("received").video_decoded())
             .collect();
 
         // The burst, from another socket, paced so that the kernel's receive buffer does not
@@ -136,7 +136,7 @@ fn hostile_datagrams_during_a_call_are_dropped_and_counted_and_pictures_keep_mov
         }
         for (c, before) in [&a, &b].iter().zip(decoded_before) {
             c.wait_received("pictures still moving after the burst", |r| {
-                r.total_decoded() >= before + 30
+                r.video_decoded() >= before + 30
             })
             .await;
         }
@@ -187,9 +187,9 @@ fn a_panic_in_one_participant_ends_that_participant_only() {
             .await;
         assert_eq!(sfu.counters().panics_contained, 1);
         for c in &clients[..2] {
-            let before = c.received.lock().expect("received").total_decoded();
+            let before = c.received.lock().expect("received").video_decoded();
             c.wait_received("pictures still moving after carol's panic", |r| {
-                r.total_decoded() >= before + 30
+                r.video_decoded() >= before + 30
             })
             .await;
         }
@@ -254,9 +254,9 @@ fn an_answer_str0m_refuses_disconnects_that_participant_only() {
             .await;
         assert_eq!(sfu.counters().participants_failed, 1);
         for c in [&a, &b] {
-            let before = c.received.lock().expect("received").total_decoded();
+            let before = c.received.lock().expect("received").video_decoded();
             c.wait_received("pictures still moving after carol's bad answer", |r| {
-                r.total_decoded() >= before + 30
+                r.video_decoded() >= before + 30
             })
             .await;
         }

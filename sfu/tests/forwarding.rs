@@ -115,9 +115,9 @@ fn three_participants_each_decode_the_others_video_and_hear_their_audio() {
             })
             .await;
         for c in &clients {
-            let before = c.received.lock().expect("received").total_decoded();
+            let before = c.received.lock().expect("received").video_decoded();
             c.wait_received("pictures still moving after carol left", |r| {
-                r.total_decoded() >= before + 30
+                r.video_decoded() >= before + 30
             })
             .await;
         }

@@ -149,11 +149,11 @@ fn the_highest_simulcast_layer_is_forwarded_and_the_next_one_when_it_stops() {
             })
             .await;
 
-        let before = alice.received.lock().expect("received").total_decoded();
+        let before = alice.received.lock().expect("received").video_decoded();
         high_on.store(false, Ordering::Relaxed);
         alice
             .wait_received("the low layer once the high one stopped", |r| {
-                r.video.values().any(|v| v.size == LAYERS[0].1) && r.total_decoded() >= before + 20
+                r.video.values().any(|v| v.size == LAYERS[0].1) && r.video_decoded() >= before + 20
             })
             .await;
     });

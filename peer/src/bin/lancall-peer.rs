@@ -18,8 +18,9 @@ use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
 use lancall_peer::codec::opus::rms;
-use lancall_peer::codec::{I420Frame, OpusDecoder, Vp8Config, Vp8Decoder};
-use lancall_peer::testsrc::{read_stamp, stamp_clock_ms, TestPattern, Tone};
+use lancall_peer::codec::{OpusDecoder, Vp8Config, Vp8Decoder};
+use lancall_peer::synthetic::{spawn_feed, FeedConfig};
+use lancall_peer::testsrc::{read_stamp, stamp_clock_ms};
 use lancall_peer::{
     Call, CallConfig, CallEvent, HubSocket, JoinLink, LinkId, LocalMedia, LocalMediaConfig,
     MediaKind, RemoteFrame, TrackRole,
@@ -200,13 +201,15 @@ async fn run(args: Args, out: Out) -> i32 {
         ..LocalMediaConfig::default()
     });
     let stop_media = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let media_thread = spawn_media_thread(
-        media.clone(),
-        width,
-        height,
-        args.fps.max(1),
-        stop_media.clone(),
-    );
+    let feed = FeedConfig {
+        fps: args.fps.max(1),
+        tone_amplitude: 0.25,
+        ..FeedConfig::new((width, height))
+    };
+    let media_thread = spawn_feed(media.clone(), feed, stop_media.clone()).unwrap_or_else(|e| {
+        log::error!("could not start the media thread: {e}");
+        std::thread::spawn(|| {})
+    });
 
     // Remote frames go to a decoding thread; it keeps a tally per connection.
     let tallies: Arc<Mutex<HashMap<LinkId, Tally>>> = Arc::default();
@@ -405,60 +408,6 @@ fn parse_size(s: &str) -> Option<(u32, u32)> {
     let (w, h) = s.split_once(['x', 'X'])?;
     let (w, h): (u32, u32) = (w.parse().ok()?, h.parse().ok()?);
     (w >= 16 && h >= 16 && w % 2 == 0 && h % 2 == 0 && w <= 3840 && h <= 2160).then_some((w, h))
-}
-
-/// Generates the test pattern and the tone in real time and pushes them into `media`.
-fn spawn_media_thread(
-    media: Arc<LocalMedia>,
-    width: u32,
-    height: u32,
-    fps: u32,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::Builder::new()
-        .name("test-media".into())
-        .spawn(move || {
-            let mut pattern = TestPattern::new(width, height);
-            let mut tone = Tone::new(440.0, 0.25);
-            let frame_every = Duration::from_secs(1) / fps;
-            let audio_every = Duration::from_millis(20);
-            let start = Instant::now();
-            let (mut next_video, mut next_audio) = (start, start);
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let now = Instant::now();
-                if now >= next_audio {
-                    if let Err(e) = media.push_audio_pcm(tone.next_frame(), now) {
-                        log::warn!("audio: {e}");
-                    }
-                    next_audio += audio_every;
-                }
-                if now >= next_video {
-                    let data = pattern.next_frame(stamp_clock_ms());
-                    let frame = I420Frame {
-                        width,
-                        height,
-                        data,
-                    };
-                    if let Err(e) = media.push_video_i420(&frame, now) {
-                        log::warn!("video: {e}");
-                    }
-                    next_video += frame_every;
-                    // Behind by more than a frame (a slow machine): skip rather than burst.
-                    if Instant::now() > next_video + frame_every {
-                        next_video = Instant::now();
-                    }
-                }
-                let next = next_audio.min(next_video);
-                let now = Instant::now();
-                if next > now {
-                    std::thread::sleep(next - now);
-                }
-            }
-        })
-        .unwrap_or_else(|e| {
-            log::error!("could not start the media thread: {e}");
-            std::thread::spawn(|| {})
-        })
 }
 
 fn spawn_decode_thread(

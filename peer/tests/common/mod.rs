@@ -8,13 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lancall_peer::codec::opus::rms;
-use lancall_peer::codec::{I420Frame, OpusDecoder, Vp8Decoder};
-use lancall_peer::testsrc::{TestPattern, Tone};
-use lancall_peer::{
-    Call, CallConfig, CallEvent, FrameSink, HubSocket, LinkFrameSink, JoinLink, LocalMedia, LocalMediaConfig,
-    MediaKind, RemoteFrame, TrackRole,
-};
+use lancall_peer::synthetic::{spawn_feed, FeedConfig};
+use lancall_peer::{Call, CallConfig, CallEvent, HubSocket, JoinLink, LocalMedia, LocalMediaConfig};
 
 /// Set (to the namespace's name) in the copy of this binary that runs inside the namespace.
 pub const INSIDE_ENV: &str = "LANCALL_PEER_TEST_NETNS";
@@ -321,19 +316,11 @@ impl Drop for Host {
 
 // ---- inside: a native peer -------------------------------------------------------------------
 
-#[derive(Default)]
-pub struct Received {
-    pub video_decoded: u64,
-    pub width: u32,
-    pub height: u32,
-    pub distinct_pictures: std::collections::HashSet<u64>,
-    pub audio_packets: u64,
-    pub loudest: f64,
-    /// Each kind with the link (or transceiver) it arrived on, in order of arrival.
-    pub arrived_on: Vec<(MediaKind, u64)>,
-}
+/// What a peer decoded: by connection (a call) or by transceiver (a bridged connection).
+#[allow(unused_imports)]
+pub use lancall_peer::synthetic::{link_sink, transceiver_sink, ReceivedMedia as Received};
 
-/// Pushes a moving test pattern of `size` (30 pictures a second) and a tone at `hz` (50 packets a
+/// Pushes a moving test pattern of `size` (25 pictures a second) and a tone at `hz` (50 packets a
 /// second) into `media` until `stop`.
 pub fn feed(
     media: Arc<LocalMedia>,
@@ -341,73 +328,11 @@ pub fn feed(
     size: (u32, u32),
     hz: f64,
 ) {
-    std::thread::spawn(move || {
-        let mut pattern = TestPattern::new(size.0, size.1);
-        let mut tone = Tone::new(hz, 0.3);
-        let mut n = 0u32;
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            let now = Instant::now();
-            let _ = media.push_audio_pcm(tone.next_frame(), now);
-            if n % 2 == 0 {
-                let data = pattern.next_frame(n);
-                let _ = media.push_video_i420(
-                    &I420Frame {
-                        width: size.0,
-                        height: size.1,
-                        data,
-                    },
-                    now,
-                );
-            }
-            n += 1;
-            std::thread::sleep(Duration::from_millis(20).saturating_sub(now.elapsed()));
-        }
-    });
-}
-
-/// A sink for a bridged connection (frames by transceiver): see [`decoding_sink`].
-pub fn transceiver_sink(received: Arc<Mutex<Received>>) -> FrameSink {
-    let sink = decoding_sink(received);
-    Arc::new(move |f: RemoteFrame| sink(f.transceiver as u64, f))
-}
-
-/// A sink that decodes the camera and microphone frames it gets (VP8, Opus) into `received`,
-/// noting the link (or transceiver) each kind arrived on.
-pub fn decoding_sink(received: Arc<Mutex<Received>>) -> LinkFrameSink {
-    let decoders = Arc::new(Mutex::new((
-        Vp8Decoder::new().expect("vp8"),
-        OpusDecoder::new().expect("opus"),
-    )));
-    Arc::new(move |on: u64, f: RemoteFrame| {
-        if f.role != TrackRole::Main {
-            return;
-        }
-        let mut d = decoders.lock().expect("decoders");
-        let mut r = received.lock().expect("received");
-        if !r.arrived_on.contains(&(f.kind, on)) {
-            r.arrived_on.push((f.kind, on));
-        }
-        match f.kind {
-            MediaKind::Video => {
-                if let Ok(Some(pic)) = d.0.decode(&f.data) {
-                    r.video_decoded += 1;
-                    (r.width, r.height) = (pic.width, pic.height);
-                    let sum = pic
-                        .luma()
-                        .iter()
-                        .step_by(31)
-                        .fold(0u64, |a, &b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
-                    r.distinct_pictures.insert(sum);
-                }
-            }
-            MediaKind::Audio => {
-                if let Ok(pcm) = d.1.decode(&f.data) {
-                    r.audio_packets += 1;
-                    r.loudest = r.loudest.max(rms(pcm));
-                }
-            }
-        }
-    })
+    let config = FeedConfig {
+        tone_hz: hz,
+        ..FeedConfig::new(size)
+    };
+    spawn_feed(media, config, stop).expect("a media thread");
 }
 
 pub struct Peer {
@@ -425,7 +350,7 @@ impl Peer {
         let stop_media = Arc::new(std::sync::atomic::AtomicBool::new(false));
         feed(media.clone(), stop_media.clone(), (640, 480), 523.0);
         let received: Arc<Mutex<Received>> = Arc::default();
-        let sink = decoding_sink(received.clone());
+        let sink = link_sink(received.clone());
         let (hub_tx, hub_rx) = tokio::sync::mpsc::unbounded_channel();
         let (call, mut rx) = Call::start(CallConfig::default(), media, sink, hub_tx);
         let events: Arc<Mutex<Vec<(Instant, CallEvent)>>> = Arc::default();
@@ -486,8 +411,8 @@ impl Peer {
             let r = self.received.lock().expect("received");
             assert!(
                 Instant::now() < end,
-                "timed out after {timeout:?} waiting for {what}: decoded {} pictures ({}x{}, {} distinct), {} audio packets (loudest {:.3})",
-                r.video_decoded, r.width, r.height, r.distinct_pictures.len(), r.audio_packets, r.loudest
+                "timed out after {timeout:?} waiting for {what}: {}",
+                r.summary()
             );
             drop(r);
             tokio::time::sleep(Duration::from_millis(50)).await;

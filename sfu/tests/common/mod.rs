@@ -5,7 +5,7 @@
 
 pub mod str0m_peer;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,11 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lancall_peer::bridge::{BridgeEvent, BridgePc};
-use lancall_peer::codec::opus::rms;
-use lancall_peer::codec::{I420Frame, OpusDecoder, Vp8Decoder};
 use lancall_peer::messages::Description;
-use lancall_peer::testsrc::{TestPattern, Tone};
-use lancall_peer::{LinkConfig, LocalMedia, LocalMediaConfig, MediaKind, RemoteFrame, TrackRole};
+use lancall_peer::synthetic::{spawn_feed, transceiver_sink, FeedConfig};
+use lancall_peer::{LinkConfig, LocalMedia, LocalMediaConfig, MediaKind};
 use lancall_sfu::{ParticipantId, Sfu, SfuConfig, SfuEvent};
 
 /// How long a wait for something that must happen may take before the test fails. Generous:
@@ -138,140 +136,18 @@ pub fn start_sfu_with(
     (Arc::new(sfu), events)
 }
 
-// ---- what a client received ------------------------------------------------------------------
+// ---- what a client received: lancall_peer::synthetic::ReceivedMedia, by transceiver -----------
 
-pub struct VideoIn {
-    decoder: Vp8Decoder,
-    pub decoded: u64,
-    pub size: (u32, u32),
-    pub distinct: HashSet<u64>,
-}
-
-pub struct AudioIn {
-    decoder: OpusDecoder,
-    pub packets: u64,
-    pub loudest: f64,
-}
-
-/// Per transceiver: the decoded remote video and audio.
-#[derive(Default)]
-pub struct Received {
-    pub video: HashMap<usize, VideoIn>,
-    pub audio: HashMap<usize, AudioIn>,
-}
-
-impl Received {
-    /// The picture sizes of the remote videos with at least `frames` decoded pictures of which
-    /// more than half are distinct (moving), sorted.
-    pub fn moving_videos(&self, frames: u64) -> Vec<(u32, u32)> {
-        let mut v: Vec<(u32, u32)> = self
-            .video
-            .values()
-            .filter(|v| v.decoded >= frames && v.distinct.len() as u64 > frames / 2)
-            .map(|v| v.size)
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// How many remote audio tracks carried at least `packets` audible packets.
-    pub fn audible(&self, packets: u64) -> usize {
-        self.audio
-            .values()
-            .filter(|a| a.packets >= packets && a.loudest > 0.05)
-            .count()
-    }
-
-    pub fn total_decoded(&self) -> u64 {
-        self.video.values().map(|v| v.decoded).sum()
-    }
-
-    pub fn summary(&self) -> String {
-        let mut s = String::new();
-        for (t, v) in &self.video {
-            s += &format!(
-                "video#{t} {}x{} {} decoded ({} distinct); ",
-                v.size.0,
-                v.size.1,
-                v.decoded,
-                v.distinct.len()
-            );
-        }
-        for (t, a) in &self.audio {
-            s += &format!(
-                "audio#{t} {} packets (loudest {:.3}); ",
-                a.packets, a.loudest
-            );
-        }
-        s
-    }
-}
-
-fn decoding_sink(received: Arc<Mutex<Received>>) -> lancall_peer::FrameSink {
-    Arc::new(move |f: RemoteFrame| {
-        if f.role != TrackRole::Main {
-            return;
-        }
-        let mut r = received.lock().expect("received");
-        match f.kind {
-            MediaKind::Video => {
-                let v = r.video.entry(f.transceiver).or_insert_with(|| VideoIn {
-                    decoder: Vp8Decoder::new().expect("vp8 decoder"),
-                    decoded: 0,
-                    size: (0, 0),
-                    distinct: HashSet::new(),
-                });
-                if let Ok(Some(pic)) = v.decoder.decode(&f.data) {
-                    v.decoded += 1;
-                    v.size = (pic.width, pic.height);
-                    let sum = pic
-                        .luma()
-                        .iter()
-                        .step_by(31)
-                        .fold(0u64, |a, &b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
-                    v.distinct.insert(sum);
-                }
-            }
-            MediaKind::Audio => {
-                let a = r.audio.entry(f.transceiver).or_insert_with(|| AudioIn {
-                    decoder: OpusDecoder::new().expect("opus decoder"),
-                    packets: 0,
-                    loudest: 0.0,
-                });
-                if let Ok(pcm) = a.decoder.decode(&f.data) {
-                    a.packets += 1;
-                    a.loudest = a.loudest.max(rms(pcm));
-                }
-            }
-        }
-    })
-}
+pub use lancall_peer::synthetic::ReceivedMedia as Received;
 
 /// Pushes a moving test pattern of `size` (25 pictures a second) and a tone at `hz` (50 packets
 /// a second) into `media` until `stop`.
 fn feed(media: Arc<LocalMedia>, stop: Arc<AtomicBool>, size: (u32, u32), hz: f64) {
-    std::thread::spawn(move || {
-        let mut pattern = TestPattern::new(size.0, size.1);
-        let mut tone = Tone::new(hz, 0.3);
-        let mut n = 0u32;
-        while !stop.load(Ordering::Relaxed) {
-            let now = Instant::now();
-            let _ = media.push_audio_pcm(tone.next_frame(), now);
-            if n % 2 == 0 {
-                let data = pattern.next_frame(n);
-                let _ = media.push_video_i420(
-                    &I420Frame {
-                        width: size.0,
-                        height: size.1,
-                        data,
-                    },
-                    now,
-                );
-            }
-            n += 1;
-            std::thread::sleep(Duration::from_millis(20).saturating_sub(now.elapsed()));
-        }
-    });
+    let config = FeedConfig {
+        tone_hz: hz,
+        ..FeedConfig::new(size)
+    };
+    spawn_feed(media, config, stop).expect("a media thread");
 }
 
 // ---- a client ------------------------------------------------------------------------------
@@ -318,7 +194,7 @@ impl Client {
         let pc = BridgePc::new(
             &config,
             Arc::new(move |e| drop(tx.send(e))),
-            decoding_sink(received.clone()),
+            transceiver_sink(received.clone()),
         )
         .await
         .expect("a peer connection");
