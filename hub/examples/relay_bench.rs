@@ -58,7 +58,7 @@ async fn serve(rooms: usize) {
     config.open = true;
     let host = host::start(config).await.expect("host starts");
     for r in 1..rooms {
-        host.hub.create_room(RoomSpec { name: format!("b{r}"), open: true, capacity: Some(ROOM_SIZE), token: None }).expect("room");
+        host.hub.create_room(RoomSpec { name: format!("b{r}"), open: true, capacity: Some(ROOM_SIZE), token: None, topology: Default::default() }).expect("room");
     }
     println!("{}", json!({"port": host.https_addr.port(), "fp": host.ca_fingerprint.map(|f| f.to_hex())}));
     std::io::stdout().flush().ok();

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::discovery::{self, Advertisement, Advertiser, AdvertiserOptions};
 use crate::hub::{Hub, HubConfig, HubError, RoomInfo, RoomSpec};
 use crate::netif::{self, AddressWatcher, InterfacePolicy};
+use lancall_protocol::hub::Topology;
 use lancall_protocol::IceServer;
 use crate::server::{Server, ServerError, ServerOptions, Timing};
 use crate::trust_page::CaDownload;
@@ -51,6 +52,12 @@ pub struct HostConfig {
     pub interfaces: InterfacePolicy,
     /// How often to look for address changes (Wi-Fi to Ethernet, DHCP renewal).
     pub address_poll: Duration,
+    /// How the room's media travels: directly between devices (`mesh`), or through this host's
+    /// SFU (`sfu`, which opens the UDP media port).
+    pub topology: Topology,
+    /// The SFU's UDP port; `None`: the HTTPS port's number (one number to allow in a
+    /// firewall, TCP for the page and signaling, UDP for media); 0: any free port.
+    pub media_port: Option<u16>,
 }
 
 impl HostConfig {
@@ -72,6 +79,8 @@ impl HostConfig {
             advertise: false,
             interfaces: InterfacePolicy::default(),
             address_poll: discovery::DEFAULT_ADDRESS_POLL,
+            topology: Topology::Mesh,
+            media_port: None,
         }
     }
 }
@@ -99,6 +108,10 @@ pub enum HostError {
     /// mDNS advertising could not start.
     #[error("could not advertise this host on the LAN: {0}. Start with --no-mdns and share the link instead")]
     Discovery(#[from] discovery::DiscoveryError),
+    /// The SFU's media port could not be opened.
+    #[cfg(feature = "sfu")]
+    #[error("could not open the media port for calls through this host: {0}. Pick another with --media-port, or use --topology mesh")]
+    Media(#[from] lancall_sfu::SfuError),
     /// The data folder could not be made.
     #[error("could not create the data folder {path}: {source}. Pick another with --data-dir")]
     DataDir {
@@ -130,6 +143,8 @@ pub struct RunningHost {
     pub host_id: String,
     /// The host's name as others see it.
     pub display_name: String,
+    /// The SFU's UDP media port, when the room's media goes through this host.
+    pub media_addr: Option<SocketAddr>,
     stop: CancellationToken,
     task: JoinHandle<()>,
     lan: watch::Receiver<Vec<IpAddr>>,
@@ -186,6 +201,16 @@ impl RunningHost {
     pub async fn wait(self) {
         let _ = self.task.await;
     }
+}
+
+fn hub_media_addr(hub: &Hub) -> Option<SocketAddr> {
+    #[cfg(feature = "sfu")]
+    return hub.media_addr();
+    #[cfg(not(feature = "sfu"))]
+    return {
+        let _ = hub;
+        None
+    };
 }
 
 fn host_port(ip: IpAddr, port: u16) -> String {
@@ -292,12 +317,20 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         ice_servers: config.ice_servers.clone(),
         ..HubConfig::default()
     });
+    #[cfg(feature = "sfu")]
+    if config.topology == Topology::Sfu {
+        let port = config.media_port.unwrap_or(config.https_listen.port());
+        let sfu_config = lancall_sfu::SfuConfig::new(SocketAddr::new(config.https_listen.ip(), port), addresses.clone());
+        let (sfu, events) = lancall_sfu::Sfu::start(sfu_config)?;
+        hub.attach_sfu(sfu, events)?;
+    }
     let saved = (!config.open && !config.new_token).then(|| saved_token(&config.data_dir, &config.room)).flatten();
     let room = hub.create_room(RoomSpec {
         name: config.room.clone(),
         open: config.open,
         capacity: Some(config.capacity),
         token: saved.clone(),
+        topology: config.topology,
     })?;
     if let (Some(token), true) = (&room.token, saved.is_none()) {
         save_token(&config.data_dir, &config.room, token)?;
@@ -367,6 +400,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         ))
     });
     let task = tokio::spawn(run_until_stopped(server, stop.clone(), advertiser, watcher, reissue));
+    let media_addr = hub_media_addr(&hub);
     log::info!("host \"{}\" serving HTTPS on {https_addr}", config.display_name);
     Ok(RunningHost {
         hub,
@@ -378,6 +412,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         mdns_instance,
         host_id,
         display_name: config.display_name,
+        media_addr,
         stop,
         task,
         lan: lan_rx,

@@ -318,12 +318,31 @@ fn route_https(req: Request<Incoming>, remote: SocketAddr, ctx: &Arc<Ctx>) -> Re
                 "uptime_s": ctx.started.elapsed().as_secs(),
                 "ca_sha256": ctx.ca.as_ref().map(|ca| ca.sha256_hex.clone()),
                 "ca_words": ctx.ca.as_ref().map(|ca| ca.words.clone()),
+                "media": media_json(&ctx.hub),
             });
             respond(StatusCode::OK, "application/json", body.to_string())
         }
         "/ca.crt" | "/ca.pem" => ca_file(&path, ctx),
         _ => static_file(&path),
     }
+}
+
+/// The SFU's counters for `/healthz` (`null` when media does not go through this host).
+fn media_json(hub: &Hub) -> serde_json::Value {
+    #[cfg(feature = "sfu")]
+    if let (Some(c), Some(addr)) = (hub.media_counters(), hub.media_addr()) {
+        return serde_json::json!({
+            "port": addr.port(),
+            "datagrams_received": c.datagrams_received,
+            "datagrams_dropped": c.dropped(),
+            "frames_forwarded": c.frames_forwarded,
+            "keyframe_requests": c.keyframe_requests,
+            "participants_failed": c.participants_failed,
+            "panics_contained": c.panics_contained,
+        });
+    }
+    let _ = hub;
+    serde_json::Value::Null
 }
 
 /// `GET /.well-known/lancall`: what the mDNS TXT record says (protocol, host id, name, CA

@@ -142,6 +142,31 @@ fn a_busy_port_is_a_clear_error() {
     assert!(err.contains(&format!("could not listen on 127.0.0.1:{port}")) && err.contains("--listen"), "{err}");
 }
 
+#[test]
+fn a_busy_media_port_is_a_clear_error() {
+    let busy = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let data = tempfile::tempdir().unwrap();
+    let out = host()
+        .args(["--listen", "127.0.0.1:0", "--no-mdns", "--topology", "sfu", "--media-port", &port.to_string(), "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("could not open the media port") && err.contains("--media-port") && err.contains(&port.to_string()), "{err}");
+}
+
+#[test]
+fn the_ready_line_says_where_media_goes() {
+    let data = tempfile::tempdir().unwrap();
+    let mesh = ready_line(data.path(), &[]);
+    assert_eq!((mesh["topology"].as_str(), mesh["media_port"].as_u64()), (Some("mesh"), None));
+    let sfu = ready_line(data.path(), &["--topology", "sfu", "--media-port", "0"]);
+    assert_eq!(sfu["topology"], "sfu");
+    assert!(sfu["media_port"].as_u64().is_some_and(|p| p > 0), "{sfu}");
+}
+
 /// `--json` with `--knock ask`: the knock is an event line, the answer a line on stdin.
 #[tokio::test]
 async fn knocks_are_answered_on_stdin_with_json() {
@@ -377,7 +402,7 @@ fn json_mode_stdout_is_only_json_lines_with_the_same_ready_keys() {
         keys,
         [
             "ca_sha256", "ca_words", "capacity", "event", "host_id", "http_port", "http_url", "https_port", "https_url", "https_urls",
-            "join_url", "join_urls", "mdns_instance", "name", "open", "pid", "room", "token"
+            "join_url", "join_urls", "mdns_instance", "media_port", "name", "open", "pid", "room", "token", "topology"
         ]
     );
     assert_eq!(ready["event"], "ready");

@@ -20,7 +20,7 @@ async fn a_thousand_clients_in_a_hundred_rooms_relay_without_loss_or_reordering(
     let th = start_host_with(Default::default(), false, 10).await;
     let mut tokens = Vec::new();
     for r in 0..ROOMS {
-        let room = th.host.hub.create_room(RoomSpec { name: format!("r{r}"), open: false, capacity: Some(PER_ROOM), token: None }).unwrap();
+        let room = th.host.hub.create_room(RoomSpec { name: format!("r{r}"), open: false, capacity: Some(PER_ROOM), token: None, topology: Default::default() }).unwrap();
         tokens.push(room.token.unwrap());
     }
 

@@ -63,7 +63,7 @@ fn mutated_messages_never_break_the_hub() {
     assert!(seeds.len() >= 4);
 
     let hub = Hub::new(HubConfig { rate_burst: 1e9, queue_len: 1 << 20, ..HubConfig::default() });
-    hub.create_room(RoomSpec { name: "call".into(), open: true, capacity: Some(64), token: None }).unwrap();
+    hub.create_room(RoomSpec { name: "call".into(), open: true, capacity: Some(64), token: None, topology: Default::default() }).unwrap();
     let (mut other, _other_rx) = hub.connect().unwrap();
     other.handle_text(r#"{"type":"join","room":"call","name":"other"}"#);
 

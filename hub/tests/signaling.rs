@@ -86,7 +86,7 @@ async fn signals_reach_only_the_named_peer_in_order_and_unchanged() {
 #[tokio::test]
 async fn no_message_crosses_rooms() {
     let th = start_host().await;
-    let other = th.host.hub.create_room(RoomSpec { name: "other".into(), open: false, capacity: None, token: None }).unwrap();
+    let other = th.host.hub.create_room(RoomSpec { name: "other".into(), open: false, capacity: None, token: None, topology: Default::default() }).unwrap();
     let (mut a, _a_id) = WsClient::joined(&th, "A").await;
     let mut x = WsClient::connect(&th).await;
     let w = x.join("other", other.token.as_deref(), "X").await;
@@ -300,7 +300,7 @@ async fn knock_admit_refuse_withdraw() {
 
     eve.send(json!({"type": "knock", "room": "nowhere", "name": "Eve"})).await;
     assert_eq!(eve.recv().await["code"], "unknown-room");
-    th.host.hub.create_room(RoomSpec { name: "lobby".into(), open: true, capacity: None, token: None }).unwrap();
+    th.host.hub.create_room(RoomSpec { name: "lobby".into(), open: true, capacity: None, token: None, topology: Default::default() }).unwrap();
     eve.send(json!({"type": "knock", "room": "lobby", "name": "Eve"})).await;
     assert_eq!(eve.recv().await, json!({"type": "admitted", "room": "lobby", "token": null}), "open rooms admit at once");
     th.host.stop().await;

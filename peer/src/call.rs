@@ -388,7 +388,12 @@ impl Actor {
             return;
         }
         match msg {
-            ServerMessage::Welcome { room, me, peers, ice_servers, .. } => {
+            ServerMessage::Welcome { room, me, peers, ice_servers, topology, .. } => {
+                if topology == lancall_protocol::hub::Topology::Sfu {
+                    log::error!(
+                        "room \"{room}\" sends its media through the host (SFU), which this peer cannot join yet: the others will not see or hear it"
+                    );
+                }
                 let rejoined = self.self_id.is_some();
                 self.self_id = Some(me.id.clone());
                 self.room = room.into_owned();
@@ -446,7 +451,11 @@ impl Actor {
             ServerMessage::Pong
             | ServerMessage::KnockWait { .. }
             | ServerMessage::Admitted { .. }
-            | ServerMessage::Refused { .. } => {}
+            | ServerMessage::Refused { .. }
+            // Only in rooms whose media goes through the host (see the welcome).
+            | ServerMessage::MediaDescription { .. }
+            | ServerMessage::MediaLayers { .. }
+            | ServerMessage::Speakers { .. } => {}
         }
     }
 
@@ -707,6 +716,7 @@ impl Actor {
             session: Some(self.session.clone()),
             muted: self.muted,
             screen: None,
+            screen_mid: None,
         };
         self.send_hub(PeerMessage::State(state).signal_to(to));
     }

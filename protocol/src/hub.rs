@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::ice::IceServer;
+use crate::peer::{Candidate, Description};
 
 /// The protocol version this hub speaks; sent in `welcome.protocol` and in mDNS TXT records.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -24,11 +25,62 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 pub const MAX_ROOM_CHARS: usize = 64;
 
 /// The `type` of every message a client may send, in the order `docs/PROTOCOL.md` lists them.
-pub const CLIENT_MESSAGE_TYPES: [&str; 5] = ["join", "knock", "signal", "leave", "ping"];
+pub const CLIENT_MESSAGE_TYPES: [&str; 8] =
+    ["join", "knock", "signal", "leave", "ping", "media-description", "media-candidate", "media-want"];
 
 /// The `type` of every message the hub sends, in the order `docs/PROTOCOL.md` lists them.
-pub const SERVER_MESSAGE_TYPES: [&str; 10] =
-    ["welcome", "peer-joined", "peer-left", "signal", "pong", "knock-wait", "admitted", "refused", "error", "closing"];
+pub const SERVER_MESSAGE_TYPES: [&str; 13] = [
+    "welcome",
+    "peer-joined",
+    "peer-left",
+    "signal",
+    "pong",
+    "knock-wait",
+    "admitted",
+    "refused",
+    "error",
+    "closing",
+    "media-description",
+    "media-layers",
+    "speakers",
+];
+
+/// How a room's media travels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Topology {
+    /// Every peer sends to every other peer directly (one connection per pair).
+    #[default]
+    Mesh,
+    /// Every peer has one connection, to the host's selective forwarding unit, which forwards
+    /// each track to the others (`media-*` messages).
+    Sfu,
+}
+
+impl Topology {
+    /// The topology as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Topology::Mesh => "mesh",
+            Topology::Sfu => "sfu",
+        }
+    }
+}
+
+/// Most tracks one `media-want` may name (a call of 64 people with a screen each).
+pub const MAX_WANTED_TRACKS: usize = 128;
+
+/// How large a subscriber shows one forwarded video track (`media-want.tracks[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackWant {
+    /// The publisher's peer id.
+    pub peer: String,
+    /// The publisher's own mid for the track (the part after the last `-` of the forwarded
+    /// track's msid track id).
+    pub mid: String,
+    /// Device pixels of the tile's height; 0: not shown (the host stops sending it).
+    pub height: u32,
+}
 
 /// A message from a client to the hub. Clients build it and [`ClientMessage::encode`] it; the hub
 /// reads it with [`decode`], which names a bad field precisely.
@@ -62,6 +114,22 @@ pub enum ClientMessage {
     Leave,
     /// Keep-alive; answered with `pong`.
     Ping,
+    /// An offer or answer for the connection to the host's SFU (rooms whose topology is `sfu`).
+    MediaDescription {
+        /// The session description.
+        description: Description,
+    },
+    /// An ICE candidate for the connection to the host's SFU (optional on a LAN).
+    MediaCandidate {
+        /// The candidate, as `RTCIceCandidate.toJSON()` gives it.
+        candidate: Candidate,
+    },
+    /// How large this client shows each forwarded video track (replaces the previous list;
+    /// tracks not named keep the host's default, the largest layer).
+    MediaWant {
+        /// One entry per track.
+        tracks: Vec<TrackWant>,
+    },
 }
 
 impl ClientMessage {
@@ -82,6 +150,9 @@ impl ClientMessage {
             ClientMessage::Knock { .. } => "knock",
             ClientMessage::Leave => "leave",
             ClientMessage::Ping => "ping",
+            ClientMessage::MediaDescription { .. } => "media-description",
+            ClientMessage::MediaCandidate { .. } => "media-candidate",
+            ClientMessage::MediaWant { .. } => "media-want",
         }
     }
 }
@@ -120,11 +191,18 @@ pub enum ErrorCode {
     RateLimited,
     /// `knock` while a knock from this connection is still waiting for the host.
     AlreadyKnocking,
+    /// A `media-*` message in a room whose media does not go through the host (topology
+    /// `mesh`), or to a host that forwards no media.
+    NoMediaServer,
+    /// The host's SFU refused a description (unreadable SDP, an answer with no offer
+    /// outstanding, an offer while the first one is still being answered), or the media
+    /// connection to this client ended; the client starts a new one with a fresh offer.
+    MediaFailed,
 }
 
 impl ErrorCode {
     /// Every code, in the order `docs/PROTOCOL.md` lists them.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::BadJson,
         ErrorCode::UnknownType,
         ErrorCode::MissingField,
@@ -139,6 +217,8 @@ impl ErrorCode {
         ErrorCode::TooLarge,
         ErrorCode::RateLimited,
         ErrorCode::AlreadyKnocking,
+        ErrorCode::NoMediaServer,
+        ErrorCode::MediaFailed,
     ];
 
     /// After this answer to a `join` or `knock`, retrying the same join is pointless: the link,
@@ -176,6 +256,8 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too-large",
             ErrorCode::RateLimited => "rate-limited",
             ErrorCode::AlreadyKnocking => "already-knocking",
+            ErrorCode::NoMediaServer => "no-media-server",
+            ErrorCode::MediaFailed => "media-failed",
         }
     }
 }
@@ -267,11 +349,57 @@ pub fn decode(text: &str) -> Result<ClientMessage, ProtocolError> {
         }
         "leave" => Ok(ClientMessage::Leave),
         "ping" => Ok(ClientMessage::Ping),
+        "media-description" => {
+            let description: Description = required_object(&fields, "description", "media-description")?;
+            if !matches!(description.kind.as_str(), "offer" | "answer") || description.sdp.is_empty() {
+                return Err(ProtocolError::new(
+                    ErrorCode::InvalidField,
+                    "A \"media-description\" needs a description of type \"offer\" or \"answer\" with its SDP.",
+                )
+                .re("media-description"));
+            }
+            Ok(ClientMessage::MediaDescription { description })
+        }
+        "media-candidate" => {
+            let candidate = required_object(&fields, "candidate", "media-candidate")?;
+            Ok(ClientMessage::MediaCandidate { candidate })
+        }
+        "media-want" => {
+            let tracks: Vec<TrackWant> = required_object(&fields, "tracks", "media-want")?;
+            if tracks.len() > MAX_WANTED_TRACKS {
+                return Err(ProtocolError::new(
+                    ErrorCode::InvalidField,
+                    format!("A \"media-want\" names at most {MAX_WANTED_TRACKS} tracks."),
+                )
+                .re("media-want"));
+            }
+            Ok(ClientMessage::MediaWant { tracks })
+        }
         other => Err(ProtocolError::new(
             ErrorCode::UnknownType,
-            format!("\"{}\" is not a message this host knows. Use one of: join, knock, signal, leave, ping.", printable(other)),
+            format!(
+                "\"{}\" is not a message this host knows. Use one of: {}.",
+                printable(other),
+                CLIENT_MESSAGE_TYPES.join(", ")
+            ),
         )),
     }
+}
+
+/// A required field read into `T` (an object or array with the documented shape).
+fn required_object<T: serde::de::DeserializeOwned>(
+    fields: &HashMap<String, &RawValue>,
+    field: &str,
+    kind: &'static str,
+) -> Result<T, ProtocolError> {
+    let raw = fields.get(field).ok_or_else(|| missing(field, kind))?;
+    serde_json::from_str(raw.get()).map_err(|e| {
+        ProtocolError::new(
+            ErrorCode::InvalidField,
+            format!("The \"{field}\" field of a \"{kind}\" message does not have the documented shape ({e})."),
+        )
+        .re(kind)
+    })
 }
 
 fn missing(field: &str, kind: &'static str) -> ProtocolError {
@@ -376,6 +504,9 @@ pub enum ServerMessage<'a> {
         /// ICE servers for `RTCPeerConnection`.
         #[serde(rename = "iceServers", default)]
         ice_servers: Cow<'a, [IceServer]>,
+        /// How the room's media travels (absent from older hubs: `mesh`).
+        #[serde(default)]
+        topology: Topology,
     },
     /// Someone entered the room.
     PeerJoined {
@@ -435,6 +566,25 @@ pub enum ServerMessage<'a> {
     Closing {
         /// Sentence for a person.
         message: Cow<'a, str>,
+    },
+    /// The SFU's offer (it adds or removes tracks it forwards to this client) or its answer to
+    /// this client's offer.
+    MediaDescription {
+        /// The session description.
+        description: Cow<'a, Description>,
+    },
+    /// Which simulcast layers of one of this client's tracks anyone receives: keep those
+    /// encodings, pause the others.
+    MediaLayers {
+        /// The client's own mid of the track.
+        mid: Cow<'a, str>,
+        /// The rids someone receives.
+        rids: Vec<Cow<'a, str>>,
+    },
+    /// Who is speaking (at most three, loudest first): their audio is what the SFU forwards.
+    Speakers {
+        /// Peer ids.
+        peers: Vec<Cow<'a, str>>,
     },
 }
 
@@ -520,6 +670,14 @@ mod tests {
         assert_eq!(code(r#"{"type":"signal","to":"x"}"#), ErrorCode::MissingField);
         assert_eq!(code(r#"{"type":"signal","data":{}}"#), ErrorCode::MissingField);
         assert_eq!(code(r#"{"type":"signal","to":[],"data":{}}"#), ErrorCode::InvalidField);
+        assert_eq!(code(r#"{"type":"media-description"}"#), ErrorCode::MissingField);
+        assert_eq!(code(r#"{"type":"media-description","description":"v=0"}"#), ErrorCode::InvalidField);
+        assert_eq!(code(r#"{"type":"media-description","description":{"type":"rollback","sdp":"v=0"}}"#), ErrorCode::InvalidField);
+        assert_eq!(code(r#"{"type":"media-description","description":{"type":"offer","sdp":""}}"#), ErrorCode::InvalidField);
+        assert_eq!(code(r#"{"type":"media-candidate","candidate":{"sdpMid":"0"}}"#), ErrorCode::InvalidField);
+        assert_eq!(code(r#"{"type":"media-want","tracks":[{"peer":"b","mid":"1","height":-1}]}"#), ErrorCode::InvalidField);
+        let many = format!(r#"{{"type":"media-want","tracks":[{}]}}"#, vec![r#"{"peer":"b","mid":"1","height":1}"#; 129].join(","));
+        assert_eq!(code(&many), ErrorCode::InvalidField);
     }
 
     #[test]
@@ -546,6 +704,7 @@ mod tests {
             me: Cow::Borrowed(&me),
             peers: vec![Cow::Borrowed(&other)],
             ice_servers: Cow::Borrowed(&ice),
+            topology: Topology::Mesh,
         });
         let v: serde_json::Value = serde_json::from_str(&text).expect("valid json");
         assert_eq!(v["type"], "welcome");
@@ -574,6 +733,7 @@ mod tests {
                 me: Cow::Borrowed(&me),
                 peers: vec![Cow::Borrowed(&me)],
                 ice_servers: Cow::Borrowed(&ice),
+                topology: Topology::Sfu,
             },
             ServerMessage::PeerJoined { peer: Cow::Borrowed(&me) },
             ServerMessage::PeerLeft { peer: Cow::Borrowed(&me), reason: LeaveReason::HostClosing },
@@ -584,6 +744,11 @@ mod tests {
             ServerMessage::Refused { room: "call".into(), message: "No.".into() },
             ServerMessage::Error { code: ErrorCode::UnknownPeer, message: "Gone.".into(), re: Some("signal".into()), peer: Some("z".into()) },
             ServerMessage::Closing { message: "Bye.".into() },
+            ServerMessage::MediaDescription {
+                description: Cow::Owned(Description { kind: "offer".into(), sdp: "v=0\r\n".into() }),
+            },
+            ServerMessage::MediaLayers { mid: "1".into(), rids: vec!["q".into(), "h".into()] },
+            ServerMessage::Speakers { peers: vec!["a".into()] },
         ];
         for msg in &all {
             let text = encode(msg);
@@ -610,6 +775,16 @@ mod tests {
             ClientMessage::Signal { to: "b".into(), data },
             ClientMessage::Leave,
             ClientMessage::Ping,
+            ClientMessage::MediaDescription { description: Description { kind: "answer".into(), sdp: "v=0\r\n".into() } },
+            ClientMessage::MediaCandidate {
+                candidate: Candidate {
+                    candidate: "candidate:1 1 udp 1 10.0.0.1 5000 typ host".into(),
+                    sdp_mid: Some("0".into()),
+                    sdp_mline_index: Some(0),
+                    username_fragment: None,
+                },
+            },
+            ClientMessage::MediaWant { tracks: vec![TrackWant { peer: "b".into(), mid: "1".into(), height: 360 }] },
         ];
         let kinds: Vec<&str> = all.iter().map(ClientMessage::kind).collect();
         assert_eq!(kinds, CLIENT_MESSAGE_TYPES);

@@ -27,6 +27,10 @@ pub struct PeerState {
     /// Stream id of a shared screen, or null.
     #[serde(default)]
     pub screen: Option<String>,
+    /// In an `sfu` room: the sender's own mid of its shared screen's track, or null (absent
+    /// in a mesh room).
+    #[serde(default, rename = "screenMid", skip_serializing_if = "Option::is_none")]
+    pub screen_mid: Option<String>,
 }
 
 /// A session description as browsers serialise it.
@@ -66,6 +70,9 @@ pub enum PeerMessage {
     Description(Description),
     /// `{"candidate": ...}`; `None` is the end of candidates (ignored by receivers).
     Candidate(Option<Candidate>),
+    /// `{"message": ...}`: in an `sfu` room (no data channels), a data channel message relayed
+    /// by the hub.
+    Channel(ChannelMessage),
 }
 
 impl PeerMessage {
@@ -87,6 +94,9 @@ impl PeerMessage {
             return serde_json::from_value(d.clone())
                 .ok()
                 .map(PeerMessage::Description);
+        }
+        if let Some(m) = obj.get("message") {
+            return ChannelMessage::parse(&m.to_string()).map(PeerMessage::Channel);
         }
         if let Some(c) = obj.get("candidate") {
             if c.is_null() {
@@ -120,6 +130,10 @@ impl PeerMessage {
             PeerMessage::State(s) => json!({ "state": s }),
             PeerMessage::Description(d) => json!({ "description": d }),
             PeerMessage::Candidate(c) => json!({ "candidate": c }),
+            PeerMessage::Channel(m) => {
+                let inner: Value = serde_json::from_str(&m.to_text()).unwrap_or(Value::Null);
+                json!({ "message": inner })
+            }
         }
     }
 }
@@ -231,6 +245,14 @@ mod tests {
             Some(PeerMessage::Candidate(None))
         );
         assert_eq!(PeerMessage::from_value(&json!({"other": 1})), None);
+        let relayed = json!({"message": {"type": "reaction", "emoji": "👍"}});
+        assert_eq!(
+            PeerMessage::from_value(&relayed),
+            Some(PeerMessage::Channel(ChannelMessage::Reaction { emoji: "👍".into() }))
+        );
+        assert_eq!(PeerMessage::from_value(&relayed).map(|m| m.to_value()), Some(relayed));
+        let sfu_state = json!({"state": {"session": "ab", "muted": {"audio": false, "video": false}, "screen": "s", "screenMid": "2"}});
+        assert!(matches!(PeerMessage::from_value(&sfu_state), Some(PeerMessage::State(s)) if s.screen_mid.as_deref() == Some("2")));
         assert_eq!(PeerMessage::from_value(&json!("text")), None);
     }
 

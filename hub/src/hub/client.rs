@@ -13,9 +13,10 @@ use tokio::sync::mpsc;
 
 use super::{random_id, token_error, CloseReason, ConnControl, Effects, Hub, HubEvent, KnockEntry, KnockInfo, Outgoing, PeerEntry};
 use crate::protocol::{
-    self, decode, encode, ClientMessage, ErrorCode, LeaveReason, PeerInfo, ProtocolError, ServerMessage, MAX_FRAME_BYTES,
-    PROTOCOL_VERSION,
+    self, decode, encode, ClientMessage, ErrorCode, LeaveReason, PeerInfo, ProtocolError, ServerMessage, Topology, TrackWant,
+    MAX_FRAME_BYTES, PROTOCOL_VERSION,
 };
+use lancall_protocol::peer::{Candidate, Description};
 use lancall_protocol::sync::lock;
 
 /// The handles of a connection the hub has just registered as `conn`.
@@ -137,6 +138,9 @@ impl Client {
                 self.reply(Outgoing::from(encode(&ServerMessage::Pong)));
                 Ok(())
             }
+            ClientMessage::MediaDescription { description } => self.media(MediaMessage::Description(description)),
+            ClientMessage::MediaCandidate { candidate } => self.media(MediaMessage::Candidate(candidate)),
+            ClientMessage::MediaWant { tracks } => self.media(MediaMessage::Want(tracks)),
         };
         if let Err(e) = result {
             self.reply_error(e.re(kind));
@@ -159,7 +163,7 @@ impl Client {
         }
         state.drop_slow(&mut fx);
         drop(state);
-        self.hub.publish(fx.events);
+        self.hub.finish(fx);
     }
 
     fn reply(&self, text: Outgoing) {
@@ -168,7 +172,7 @@ impl Client {
         state.send(self.conn, text, &mut fx);
         state.drop_slow(&mut fx);
         drop(state);
-        self.hub.publish(fx.events);
+        self.hub.finish(fx);
     }
 
     fn reply_error(&self, error: ProtocolError) {
@@ -219,6 +223,7 @@ impl Client {
             me: Cow::Borrowed(&me),
             peers: others.iter().map(|(info, _)| Cow::Borrowed(info)).collect(),
             ice_servers: Cow::Borrowed(&self.hub.inner.config.ice_servers),
+            topology: room.topology,
         });
         state.send(self.conn, Outgoing::from(welcome), &mut fx);
         let joined = Outgoing::from(encode(&ServerMessage::PeerJoined { peer: Cow::Borrowed(&me) }));
@@ -236,7 +241,7 @@ impl Client {
         fx.events.push(HubEvent::PeerJoined { room: room_name.to_owned(), peer: me });
         state.drop_slow(&mut fx);
         drop(state);
-        self.hub.publish(fx.events);
+        self.hub.finish(fx);
         Ok(())
     }
 
@@ -283,7 +288,7 @@ impl Client {
         }
         state.drop_slow(&mut fx);
         drop(state);
-        self.hub.publish(fx.events);
+        self.hub.finish(fx);
         Ok(())
     }
 
@@ -308,8 +313,32 @@ impl Client {
         state.send(target, Outgoing::from(text), &mut fx);
         state.drop_slow(&mut fx);
         drop(state);
-        self.hub.publish(fx.events);
+        self.hub.finish(fx);
         Ok(())
+    }
+
+    /// A `media-*` message: to the SFU, when this client's room forwards media through the host.
+    fn media(&mut self, msg: MediaMessage) -> Result<(), ProtocolError> {
+        let state = lock(&self.hub.inner.state);
+        let Some(my_id) = state.conns.get(&self.conn).and_then(|c| c.peer.clone()) else {
+            return Err(not_joined());
+        };
+        let topology = state.peers.get(&my_id).and_then(|p| state.rooms.get(&p.room)).map(|r| r.topology);
+        drop(state);
+        if topology != Some(Topology::Sfu) {
+            return Err(no_media_server());
+        }
+        #[cfg(feature = "sfu")]
+        if let Some(media) = self.hub.inner.media.get() {
+            media.request(match msg {
+                MediaMessage::Description(description) => super::media::Request::Description { peer: my_id, description },
+                MediaMessage::Candidate(candidate) => super::media::Request::Candidate { peer: my_id, candidate },
+                MediaMessage::Want(tracks) => super::media::Request::Want { peer: my_id, tracks },
+            });
+            return Ok(());
+        }
+        let _ = msg;
+        Err(no_media_server())
     }
 
     fn leave(&mut self, reason: LeaveReason) -> Result<(), ProtocolError> {
@@ -321,7 +350,7 @@ impl Client {
         state.remove_peer(&my_id, reason, &mut fx);
         state.drop_slow(&mut fx);
         drop(state);
-        self.hub.publish(fx.events);
+        self.hub.finish(fx);
         Ok(())
     }
 }
@@ -330,6 +359,20 @@ pub(super) fn too_many_tries() -> ProtocolError {
     ProtocolError::new(
         ErrorCode::RateLimited,
         "Too many knocks or wrong links from this device. Wait a minute, then try again.",
+    )
+}
+
+/// What a `media-*` message carries.
+enum MediaMessage {
+    Description(Description),
+    Candidate(Candidate),
+    Want(Vec<TrackWant>),
+}
+
+fn no_media_server() -> ProtocolError {
+    ProtocolError::new(
+        ErrorCode::NoMediaServer,
+        "This room's media goes directly between devices, not through the host: use peer connections (see welcome.topology).",
     )
 }
 

@@ -29,8 +29,12 @@ use lancall_protocol::sync::lock;
 
 mod client;
 pub use client::{Client, ClientReceiver};
+#[cfg(feature = "sfu")]
+mod media;
+#[cfg(feature = "sfu")]
+pub use media::MediaCounters;
 
-use crate::protocol::{self, encode, ErrorCode, LeaveReason, PeerInfo, ProtocolError, ServerMessage};
+use crate::protocol::{self, encode, ErrorCode, LeaveReason, PeerInfo, ProtocolError, ServerMessage, Topology};
 
 /// Knocks and wrong tokens one address may send within [`ADDRESS_WINDOW`] before it is refused
 /// with `rate-limited`: enough for a person who mistypes, too few to guess a 128-bit token or to
@@ -87,6 +91,12 @@ pub enum HubError {
     /// No knock with that id is waiting (answered already, or the knocker left).
     #[error("that knock is no longer waiting: the person left or was answered already")]
     UnknownKnock,
+    /// A room whose media goes through the host, on a hub with no SFU attached.
+    #[error("room \"{0}\" cannot forward media through this host: it has no media server (start it with --topology sfu, or use mesh)")]
+    NoMediaServer(String),
+    /// [`Hub::attach_sfu`] a second time.
+    #[error("this hub has a media server already")]
+    MediaServerAttached,
 }
 
 /// What a room is, as the host sees it.
@@ -100,6 +110,8 @@ pub struct RoomInfo {
     pub capacity: usize,
     /// Who is in it, oldest first.
     pub peers: Vec<PeerInfo>,
+    /// How its media travels.
+    pub topology: Topology,
 }
 
 /// What the host asks for when it makes a room.
@@ -114,6 +126,8 @@ pub struct RoomSpec {
     /// The token to use (32 lowercase hex characters), so that links survive a restart; a
     /// fresh random one when `None`. Ignored for an open room.
     pub token: Option<String>,
+    /// How its media travels; `sfu` needs a media server ([`Hub::attach_sfu`]).
+    pub topology: Topology,
 }
 
 /// Someone asking to be let into a room.
@@ -195,6 +209,9 @@ struct Inner {
     state: Mutex<State>,
     events: broadcast::Sender<HubEvent>,
     closing: AtomicBool,
+    /// The media server, once attached.
+    #[cfg(feature = "sfu")]
+    media: std::sync::OnceLock<media::MediaLink>,
 }
 
 #[derive(Default)]
@@ -216,6 +233,7 @@ struct KnockEntry {
 struct Room {
     token: Option<String>,
     capacity: usize,
+    topology: Topology,
     /// Peer ids, oldest first.
     members: Vec<String>,
 }
@@ -320,6 +338,8 @@ struct Effects {
     events: Vec<HubEvent>,
     /// Connections whose queue overflowed while delivering.
     slow: Vec<u64>,
+    /// Peers that left a room whose media goes through the host: the SFU lets them go.
+    media_left: Vec<String>,
 }
 
 impl State {
@@ -358,6 +378,9 @@ impl State {
         let members = match self.rooms.get_mut(&peer.room) {
             Some(room) => {
                 room.members.retain(|m| m != peer_id);
+                if room.topology == Topology::Sfu {
+                    fx.media_left.push(peer_id.to_owned());
+                }
                 room.members.clone()
             }
             None => Vec::new(),
@@ -391,7 +414,14 @@ impl Hub {
     pub fn new(config: HubConfig) -> Hub {
         let (events, _) = broadcast::channel(256);
         Hub {
-            inner: Arc::new(Inner { config, state: Mutex::new(State::default()), events, closing: AtomicBool::new(false) }),
+            inner: Arc::new(Inner {
+                config,
+                state: Mutex::new(State::default()),
+                events,
+                closing: AtomicBool::new(false),
+                #[cfg(feature = "sfu")]
+                media: std::sync::OnceLock::new(),
+            }),
         }
     }
 
@@ -407,6 +437,9 @@ impl Hub {
         if !(2..=64).contains(&capacity) {
             return Err(HubError::BadCapacity(capacity));
         }
+        if spec.topology == Topology::Sfu && !self.has_media_server() {
+            return Err(HubError::NoMediaServer(spec.name));
+        }
         let mut state = lock(&self.inner.state);
         if state.rooms.contains_key(&spec.name) {
             return Err(HubError::RoomExists(spec.name));
@@ -417,9 +450,18 @@ impl Hub {
             (false, Some(_)) => return Err(HubError::BadToken),
             (false, None) => Some(random_id()),
         };
-        state.rooms.insert(spec.name.clone(), Room { token: token.clone(), capacity, members: Vec::new() });
-        log::info!("room \"{}\" made ({}, up to {capacity} peers)", spec.name, if spec.open { "open to the LAN" } else { "token needed" });
-        Ok(RoomInfo { name: spec.name, token, capacity, peers: Vec::new() })
+        let topology = spec.topology;
+        state.rooms.insert(spec.name.clone(), Room { token: token.clone(), capacity, topology, members: Vec::new() });
+        log::info!(
+            "room \"{}\" made ({}, up to {capacity} peers, media {})",
+            spec.name,
+            if spec.open { "open to the LAN" } else { "token needed" },
+            match topology {
+                Topology::Mesh => "direct between devices",
+                Topology::Sfu => "through this host",
+            }
+        );
+        Ok(RoomInfo { name: spec.name, token, capacity, peers: Vec::new(), topology })
     }
 
     /// One room, with who is in it.
@@ -517,7 +559,7 @@ impl Hub {
             }
         }
         drop(state);
-        self.publish(fx.events);
+        self.finish(fx);
         log::info!("hub closed: every client was told");
     }
 
@@ -550,8 +592,40 @@ impl Hub {
         fx.events.push(HubEvent::KnockAnswered { id: id.to_owned(), admitted: admit });
         state.drop_slow(&mut fx);
         drop(state);
-        self.publish(fx.events);
+        self.finish(fx);
         Ok(())
+    }
+
+    /// Whether a media server is attached (rooms may have topology `sfu`).
+    pub fn has_media_server(&self) -> bool {
+        #[cfg(feature = "sfu")]
+        return self.inner.media.get().is_some();
+        #[cfg(not(feature = "sfu"))]
+        return false;
+    }
+
+    /// Queues `text` for peer `peer_id`; false when it is not here any more.
+    #[cfg_attr(not(feature = "sfu"), allow(dead_code))]
+    fn send_to_peer(&self, peer_id: &str, text: Outgoing) -> bool {
+        let mut fx = Effects::default();
+        let mut state = lock(&self.inner.state);
+        let Some(conn) = state.peers.get(peer_id).map(|p| p.conn) else { return false };
+        state.send(conn, text, &mut fx);
+        state.drop_slow(&mut fx);
+        drop(state);
+        self.finish(fx);
+        true
+    }
+
+    /// Publishes what happened under the lock, and lets the SFU go of peers that left.
+    fn finish(&self, fx: Effects) {
+        #[cfg(feature = "sfu")]
+        if let Some(media) = self.inner.media.get() {
+            for peer in fx.media_left {
+                media.request(media::Request::Left { peer });
+            }
+        }
+        self.publish(fx.events);
     }
 
     fn publish(&self, events: Vec<HubEvent>) {
@@ -581,6 +655,7 @@ fn room_info(state: &State, name: &str, room: &Room) -> RoomInfo {
         token: room.token.clone(),
         capacity: room.capacity,
         peers: room.members.iter().filter_map(|m| state.peers.get(m)).map(|p| p.info.clone()).collect(),
+        topology: room.topology,
     }
 }
 
@@ -598,7 +673,7 @@ mod tests {
 
     fn hub_with_room(open: bool) -> (Hub, RoomInfo) {
         let hub = Hub::new(HubConfig::default());
-        let room = hub.create_room(RoomSpec { name: "call".into(), open, capacity: Some(3), token: None });
+        let room = hub.create_room(RoomSpec { name: "call".into(), open, capacity: Some(3), token: None, topology: Topology::Mesh });
         (hub, room.unwrap_or_else(|e| panic!("{e}")))
     }
 
@@ -664,7 +739,7 @@ mod tests {
     #[test]
     fn a_client_that_does_not_read_is_dropped_not_waited_for() {
         let hub = Hub::new(HubConfig { queue_len: 4, ..HubConfig::default() });
-        let _ = hub.create_room(RoomSpec { name: "call".into(), open: true, capacity: None, token: None });
+        let _ = hub.create_room(RoomSpec { name: "call".into(), open: true, capacity: None, token: None, topology: Topology::Mesh });
         let (mut a, _arx, _) = join(&hub, None, "A");
         let (_b, brx, w) = join(&hub, None, "B");
         let b_id = w["self"]["id"].as_str().unwrap_or_default().to_owned();
@@ -673,6 +748,22 @@ mod tests {
         }
         assert_eq!(brx.close_reason(), Some(CloseReason::TooSlow));
         assert_eq!(hub.stats().peers, 1);
+    }
+
+    #[test]
+    fn media_messages_in_a_mesh_room_say_there_is_no_media_server() {
+        let (hub, _) = hub_with_room(true);
+        let (mut a, mut arx, _) = join(&hub, None, "A");
+        a.handle_text(r#"{"type":"media-description","description":{"type":"offer","sdp":"v=0\r\n"}}"#);
+        let reply = next(&mut arx);
+        assert_eq!((reply["code"].as_str(), reply["re"].as_str()), (Some("no-media-server"), Some("media-description")));
+        a.handle_text(r#"{"type":"media-want","tracks":[]}"#);
+        assert_eq!(next(&mut arx)["code"], "no-media-server");
+        let spec = RoomSpec { name: "big".into(), open: true, capacity: None, token: None, topology: Topology::Sfu };
+        assert!(matches!(hub.create_room(spec), Err(HubError::NoMediaServer(_))), "no SFU attached: no sfu room");
+        let (mut b, mut brx) = hub.connect().unwrap_or_else(|e| panic!("{e}"));
+        b.handle_text(r#"{"type":"media-candidate","candidate":{"candidate":"candidate:1 1 udp 1 10.0.0.1 5000 typ host"}}"#);
+        assert_eq!(next(&mut brx)["code"], "not-joined");
     }
 
     #[test]

@@ -56,6 +56,7 @@ export async function startHost(opts = {}) {
   if (opts.open) args.push('--open');
   if (opts.name) args.push('--name', opts.name);
   if (opts.capacity) args.push('--capacity', String(opts.capacity));
+  if (opts.topology) args.push('--topology', opts.topology, '--media-port', String(opts.mediaPort ?? 0));
   // Nobody answers knocks on stdin in a test: admit or refuse them, or refuse by default.
   args.push('--knock', opts.knock ?? 'refuse');
   const proc = spawn(HOST_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } });
@@ -233,13 +234,15 @@ export function received(page, peerId) {
       audioEnergy: 0,
       audioBytes: 0,
       audioLevel: 0,
-      connection: remote?.pc.connectionState ?? null,
+      connection: remote?.pc?.connectionState ?? remote?.connectionState ?? null,
       screenWidth: 0,
       screenFrames: 0,
     };
     if (!remote) return out;
-    const stats = await remote.pc.getStats();
-    const main = remote.tx.video?.receiver.track.id;
+    // In an SFU call one connection carries everyone: the call keeps this remote's part.
+    const stats = await window.lancall.call.getStats(remote);
+    if (!stats) return out;
+    const main = remote.tx.video?.receiver.track.id ?? remote.mainStream.getVideoTracks()[0]?.id;
     stats.forEach((s) => {
       if (s.type !== 'inbound-rtp') return;
       if (s.kind === 'video' && s.trackIdentifier === main) out.framesDecoded = s.framesDecoded ?? 0;

@@ -1,5 +1,9 @@
-// The call: one RTCPeerConnection per remote peer (full mesh), negotiated with the W3C "perfect
-// negotiation" pattern over the signaling client. It owns the peer connections and what is sent
+// The call, in either of the room's topologies (`welcome.topology`):
+// - mesh: one RTCPeerConnection per remote peer, negotiated with the W3C "perfect negotiation"
+//   pattern over the signaling client, with a data channel each;
+// - sfu: one RTCPeerConnection to the host's SFU (sfu-link.js) carrying everyone's tracks, told
+//   apart by their msid; the data channel's messages go through the hub instead.
+// The page sees the same Remote objects and events in both. It owns the peer connections and what is sent
 // on them; it does not touch the page (page/join.js listens to its events) and never names the global
 // RTCPeerConnection (the constructor arrives as `createPeerConnection`: the browser's, or in a
 // webview without WebRTC the Rust-backed one of rtc-bridge.js).
@@ -19,6 +23,12 @@
 //   status / fatal / closing     forwarded from the signaling client
 
 import { randomId } from './ids.js';
+import { SfuLink } from './sfu-link.js';
+
+/** After the connection to the SFU failed, wait this long before making a new one (doubling to
+ * SFU_RETRY_MAX_MS while it keeps failing). */
+const SFU_RETRY_MS = 500;
+const SFU_RETRY_MAX_MS = 8_000;
 
 /** After a peer's hub connection drops, how long its media may keep flowing while we wait for it
  * to rejoin (it gets a new peer id and says who it is with its session id). */
@@ -45,14 +55,17 @@ const REACTION_WINDOW_MS = 3_000;
 /** One remote participant and our connection to them. */
 export class Remote {
   /**
-   * @param {{id: string|null, session: string|null, name: string, polite: boolean, pc: RTCPeerConnection}} init
+   * @param {{id: string|null, session: string|null, name: string, polite: boolean, pc: RTCPeerConnection|null}} init
    */
   constructor({ id, session, name, polite, pc }) {
     this.id = id; // current peer id on the hub; null while its hub connection is gone
     this.session = session; // stable for the other side's whole call, across rejoins
     this.name = name;
     this.polite = polite;
+    /** our own connection to it (mesh); null when its media comes through the host's SFU */
     this.pc = pc;
+    /** its media comes through the SFU and its messages through the hub */
+    this.relay = pc === null;
     /** @type {RTCDataChannel|null} the chat channel */
     this.dc = null;
     this.makingOffer = false;
@@ -60,6 +73,7 @@ export class Remote {
     this.settingRemoteAnswerPending = false;
     /** @type {{audio: RTCRtpTransceiver|null, video: RTCRtpTransceiver|null, screen: RTCRtpTransceiver|null}} what we send them on */
     this.tx = { audio: null, video: null, screen: null };
+    /** @type {{muted: {audio: boolean, video: boolean}, screen: string|null, screenMid?: string|null}} what it said it sends */
     this.state = { muted: { audio: false, video: false }, screen: null };
     /** what it said on the data channel: its hand is raised, it is recording */
     this.status = { hand: false, recording: false };
@@ -87,7 +101,7 @@ export class Remote {
   }
 
   get chatOpen() {
-    return this.dc?.readyState === 'open';
+    return this.relay ? this.id !== null : this.dc?.readyState === 'open';
   }
 }
 
@@ -127,6 +141,15 @@ export class Call extends EventTarget {
     this.ended = false;
     /** @type {Set<string>} peers in the room when we joined whose connection has not yet sent its first description */
     this.starting = new Set();
+    /** @type {'mesh'|'sfu'} how the room's media travels (the hub says, in welcome) */
+    this.topology = 'mesh';
+    /** @type {SfuLink|null} the connection to the host's SFU (topology sfu) */
+    this.sfu = null;
+    this.sfuRetryMs = SFU_RETRY_MS;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.sfuRetryTimer = undefined;
+    /** @type {string[]} who speaks now, loudest first (topology sfu: the host says) */
+    this.speakers = [];
 
     /** @param {string} type @param {(detail: any) => void} fn */
     const on = (type, fn) => signaling.addEventListener(type, (ev) => fn(/** @type {CustomEvent} */ (ev).detail));
@@ -136,6 +159,15 @@ export class Call extends EventTarget {
     on('signal', ({ from, data }) => this.onSignal(from, data));
     on('hub-error', (msg) => {
       if (msg.code === 'unknown-peer' && msg.peer) this.onPeerLeft({ id: msg.peer }, 'unknown');
+      if (msg.code === 'media-failed') this.sfuFailed(msg.message);
+    });
+    on('media-description', (msg) => this.sfu?.onDescription(msg.description));
+    on('media-layers', (msg) => {
+      if (typeof msg.mid === 'string' && Array.isArray(msg.rids)) this.sfu?.setActiveLayers(msg.mid, msg.rids.filter((/** @type {unknown} */ x) => typeof x === 'string'));
+    });
+    on('speakers', (msg) => {
+      this.speakers = Array.isArray(msg.peers) ? msg.peers.filter((/** @type {unknown} */ p) => typeof p === 'string').slice(0, 3) : [];
+      this.emit('speakers', { peers: this.speakers });
     });
     for (const type of ['status', 'fatal', 'closing', 'knock-wait', 'admitted']) {
       on(type, (detail) => this.emit(type, detail));
@@ -167,6 +199,10 @@ export class Call extends EventTarget {
     if (old && old !== track) this.local.stream.removeTrack(old);
     if (track && !this.local.stream.getTracks().includes(track)) this.local.stream.addTrack(track);
     this.local[kind] = track;
+    if (this.sfu) {
+      await this.sfu.setTrack(kind, track).catch((err) => console.warn('lancall: replaceTrack failed', err));
+      return;
+    }
     await Promise.all(
       this.participants.map((r) => r.tx[kind]?.sender.replaceTrack(track).catch((err) => {
         console.warn('lancall: replaceTrack failed', err);
@@ -192,6 +228,8 @@ export class Call extends EventTarget {
   startScreen(track, stream) {
     this.local.screen = track;
     this.local.screenStream = stream;
+    // In an SFU call, the state (with the screen's mid) goes out once that is negotiated.
+    this.sfu?.startScreen(track, stream);
     for (const r of this.participants) this.attachScreen(r);
     this.broadcastState();
   }
@@ -199,6 +237,7 @@ export class Call extends EventTarget {
   stopScreen() {
     this.local.screen = null;
     this.local.screenStream = null;
+    this.sfu?.stopScreen();
     for (const r of this.participants) {
       const t = r.tx.screen;
       if (!t || r.closed) continue;
@@ -210,7 +249,7 @@ export class Call extends EventTarget {
 
   /** @private @param {Remote} r */
   attachScreen(r) {
-    if (r.closed || !this.local.screen) return;
+    if (r.closed || !r.pc || !this.local.screen) return;
     const { screen } = this.local;
     const screenStream = /** @type {MediaStream} */ (this.local.screenStream);
     if (r.tx.screen) {
@@ -267,6 +306,7 @@ export class Call extends EventTarget {
   /** @private @param {Remote} r @param {object} msg @returns {boolean} whether it went */
   sendOnChannel(r, msg) {
     if (!r.chatOpen) return false;
+    if (r.relay) return this.send(r, { message: msg });
     try {
       /** @type {RTCDataChannel} */ (r.dc).send(JSON.stringify(msg));
       return true;
@@ -284,12 +324,14 @@ export class Call extends EventTarget {
     this.ended = true;
     for (const r of this.participants) {
       try {
-        if (r.chatOpen) /** @type {RTCDataChannel} */ (r.dc).send(JSON.stringify({ type: 'bye' }));
+        this.sendOnChannel(r, { type: 'bye' });
       } catch {
         /* closing anyway */
       }
     }
     this.signaling.stop();
+    clearTimeout(this.sfuRetryTimer);
+    this.sfu?.close();
     for (const r of this.participants) this.removeRemote(r, 'hangup');
   }
 
@@ -298,7 +340,18 @@ export class Call extends EventTarget {
   /** @param {Remote} remote */
   async getStats(remote) {
     if (remote.closed) return null;
-    return remote.pc.getStats();
+    if (remote.pc) return remote.pc.getStats();
+    if (!this.sfu) return null;
+    // One connection carries everyone: keep what is about this remote's tracks (and the shared
+    // path: candidates, transport, what we send).
+    const report = await this.sfu.pc.getStats();
+    const mids = new Set(this.sfu.received().filter((x) => x.owner === remote.id).map((x) => x.mid));
+    const mine = new Map();
+    report.forEach((v, k) => {
+      if (v.type === 'inbound-rtp' && !mids.has(v.mid)) return;
+      mine.set(k, v);
+    });
+    return mine;
   }
 
   // ---- hub events --------------------------------------------------------------------------
@@ -314,20 +367,28 @@ export class Call extends EventTarget {
     this.selfId = msg.self?.id ?? null;
     this.room = msg.room ?? this.room;
     this.iceServers = Array.isArray(msg.iceServers) ? msg.iceServers : [];
+    const topology = msg.topology === 'sfu' ? 'sfu' : 'mesh';
     this.known.clear();
-    if (rejoined) {
+    if (rejoined && (topology === 'sfu' || this.topology === 'sfu')) {
+      // Through the SFU, everyone's media went with our old peer id: start over.
+      for (const r of this.participants) this.removeRemote(r, 'rejoined');
+      this.remotes.clear();
+    } else if (rejoined) {
       // Our old peer id is gone; every connection waits for its peer to say who it is again.
       for (const r of [...this.remotes.values()]) this.orphan(r);
       this.remotes.clear();
     }
+    this.topology = topology;
+    if (topology === 'sfu') this.openSfu();
     // Everyone already here hears from us before the page draws the call: the connections'
     // first round trip does not wait for the drawing.
     for (const peer of msg.peers ?? []) {
       this.known.set(peer.id, peer.name);
       this.sendState(peer.id);
     }
-    this.starting = new Set(rejoined ? [] : this.known.keys());
-    this.emit('joined', { selfId: this.selfId, room: this.room, rejoined, starting: this.starting.size });
+    if (topology === 'sfu') this.starting = new Set(rejoined || this.sfu?.offered ? [] : ['(sfu)']);
+    else this.starting = new Set(rejoined ? [] : this.known.keys());
+    this.emit('joined', { selfId: this.selfId, room: this.room, rejoined, starting: this.starting.size, topology });
   }
 
   /** @private @param {string|null} id a connection's first description went out, or its peer left */
@@ -335,9 +396,85 @@ export class Call extends EventTarget {
     if (id && this.starting.delete(id) && this.starting.size === 0) this.emit('under-way', {});
   }
 
+  // ---- the connection to the SFU (topology sfu) --------------------------------------------
+
+  /** @private a new connection to the host's SFU (the old one, if any, closed) */
+  openSfu() {
+    clearTimeout(this.sfuRetryTimer);
+    this.sfu?.close();
+    const link = new SfuLink({
+      signaling: this.signaling,
+      createPeerConnection: this.createPeerConnection,
+      iceServers: this.iceServers,
+      local: this.local,
+    });
+    this.sfu = link;
+    /** @param {string} type @param {(detail: any) => void} fn */
+    const on = (type, fn) => link.addEventListener(type, (ev) => {
+      if (this.sfu === link) fn(/** @type {CustomEvent} */ (ev).detail);
+    });
+    on('offered', () => this.started('(sfu)'));
+    on('tracks', () => this.assignSfuTracks());
+    on('screen', () => this.broadcastState());
+    on('state', ({ state }) => {
+      if (state === 'connected') this.sfuRetryMs = SFU_RETRY_MS;
+      for (const r of this.participants) {
+        r.connectionState = state;
+        this.emit('remote-updated', { remote: r });
+      }
+    });
+    on('failed', ({ reason }) => this.sfuFailed(reason));
+  }
+
+  /** @private @param {string} why the SFU connection cannot go on: make a new one soon */
+  sfuFailed(why) {
+    if (this.ended || this.topology !== 'sfu' || !this.sfu) return;
+    console.warn('lancall: the connection to the host\'s SFU ended:', why);
+    this.sfu.close();
+    clearTimeout(this.sfuRetryTimer);
+    this.sfuRetryTimer = setTimeout(() => {
+      if (!this.ended && this.topology === 'sfu' && this.signaling.joined) this.openSfu();
+    }, this.sfuRetryMs);
+    this.sfuRetryMs = Math.min(this.sfuRetryMs * 2, SFU_RETRY_MAX_MS);
+  }
+
+  /** @private Give each remote the tracks the SFU sends of it: microphone, camera, screen. */
+  assignSfuTracks() {
+    if (!this.sfu) return;
+    /** @type {Map<string, {audio: MediaStreamTrack|null, video: MediaStreamTrack|null, screen: MediaStreamTrack|null}>} */
+    const byOwner = new Map();
+    for (const { owner, pubMid, track } of this.sfu.received()) {
+      const r = this.remotes.get(owner);
+      if (!r) continue;
+      const mine = byOwner.get(owner) ?? { audio: null, video: null, screen: null };
+      byOwner.set(owner, mine);
+      if (track.kind === 'audio') mine.audio ??= track;
+      else if (r.state.screenMid && pubMid === r.state.screenMid) mine.screen = track;
+      else mine.video ??= track;
+    }
+    for (const r of this.remotes.values()) {
+      if (!r.relay || r.closed) continue;
+      const mine = byOwner.get(/** @type {string} */ (r.id)) ?? { audio: null, video: null, screen: null };
+      let changed = false;
+      const main = [mine.audio, mine.video].filter((t) => t !== null);
+      const now = r.mainStream.getTracks();
+      if (main.length !== now.length || main.some((t) => !now.includes(t))) {
+        // A new stream, not tracks added to the one a player already plays (see refreshRemoteMedia).
+        r.mainStream = new MediaStream(main);
+        changed = true;
+      }
+      const screen = r.screenStream?.getVideoTracks()[0] ?? null;
+      if (mine.screen !== screen) {
+        r.screenStream = mine.screen ? new MediaStream([mine.screen]) : null;
+        changed = true;
+      }
+      if (changed) this.emit('remote-updated', { remote: r });
+    }
+  }
+
   /** @private @param {Remote} r */
   sendDescription(r) {
-    this.send(r, { description: r.pc.localDescription });
+    this.send(r, { description: /** @type {RTCPeerConnection} */ (r.pc).localDescription });
     this.started(r.id);
   }
 
@@ -355,6 +492,11 @@ export class Call extends EventTarget {
     const r = this.remotes.get(peer.id);
     if (!r) return;
     this.remotes.delete(peer.id);
+    if (!r.pc) {
+      // Its media went through the SFU with its peer id: it left with it.
+      this.removeRemote(r, reason);
+      return;
+    }
     const stillFlowing = r.pc.connectionState === 'connected' || r.pc.iceConnectionState === 'connected';
     if (reason !== 'left' && reason !== 'unknown' && stillFlowing) {
       // Its hub connection dropped but media still flows: it will probably rejoin.
@@ -382,6 +524,13 @@ export class Call extends EventTarget {
       this.onState(from, data.state);
       return;
     }
+    if (data.message && typeof data.message === 'object') {
+      // A data channel message relayed by the hub (topology sfu).
+      const sender = this.remotes.get(from);
+      if (sender?.relay) this.onChannelMessage(sender, data.message);
+      return;
+    }
+    if (this.topology === 'sfu') return; // no peer connections between peers
     let r = this.remotes.get(from);
     if (!r) {
       // A description or candidate before the peer's state: only after a lost state message.
@@ -408,8 +557,10 @@ export class Call extends EventTarget {
     r.state = {
       muted: { audio: !!state.muted?.audio, video: !!state.muted?.video },
       screen: typeof state.screen === 'string' ? state.screen : null,
+      screenMid: typeof state.screenMid === 'string' ? state.screenMid : null,
     };
     this.emit('remote-updated', { remote: r });
+    if (r.relay) this.assignSfuTracks();
   }
 
   /** @private @param {Remote} r @param {string} id */
@@ -420,9 +571,13 @@ export class Call extends EventTarget {
     r.id = id;
     r.name = this.known.get(id) ?? r.name;
     this.remotes.set(id, r);
+    if (!r.pc) {
+      this.emit('remote-updated', { remote: r });
+      return;
+    }
     // An offer made while nobody could carry it is sent now; a broken path is restarted.
     if (r.pc.signalingState === 'have-local-offer' && r.pc.localDescription) {
-      this.send(r, { description: r.pc.localDescription });
+      this.send(r, { description: /** @type {RTCPeerConnection} */ (r.pc).localDescription });
     }
     if (r.needsRestart || (r.pc.connectionState !== 'connected' && r.pc.connectionState !== 'new')) {
       this.restartIce(r);
@@ -432,13 +587,14 @@ export class Call extends EventTarget {
 
   /** @private @param {string} to */
   sendState(to) {
-    this.signaling.signal(to, {
-      state: {
-        session: this.session,
-        muted: { ...this.muted },
-        screen: this.local.screen ? this.local.screenStream?.id ?? 'screen' : null,
-      },
-    });
+    /** @type {{session: string, muted: {audio: boolean, video: boolean}, screen: string|null, screenMid?: string|null}} */
+    const state = {
+      session: this.session,
+      muted: { ...this.muted },
+      screen: this.local.screen ? this.local.screenStream?.id ?? 'screen' : null,
+    };
+    if (this.topology === 'sfu') state.screenMid = this.local.screen ? this.sfu?.screenMid ?? null : null;
+    this.signaling.signal(to, { state });
   }
 
   /** @private */
@@ -456,6 +612,16 @@ export class Call extends EventTarget {
 
   /** @private @param {string} id @param {string|null} session @param {boolean} polite */
   addRemote(id, session, polite) {
+    if (this.topology === 'sfu') {
+      const r = new Remote({ id, session, name: this.known.get(id) ?? 'Guest', polite, pc: null });
+      r.connectionState = this.sfu?.state ?? 'new';
+      this.remotes.set(id, r);
+      this.emit('remote-added', { remote: r });
+      // What a data channel's opening would carry: our raised hand and recording.
+      this.sendStatus(r);
+      this.assignSfuTracks();
+      return r;
+    }
     const pc = this.createPeerConnection({ iceServers: this.iceServers });
     const r = new Remote({ id, session, name: this.known.get(id) ?? 'Guest', polite, pc });
     this.remotes.set(id, r);
@@ -517,7 +683,7 @@ export class Call extends EventTarget {
     dc.addEventListener('close', () => {
       changed();
       // The other side closed its page or hung up: do not wait for the hub to say so.
-      if (!r.closed && r.dc === dc && (this.orphans.has(r) || r.pc.connectionState !== 'connected')) {
+      if (!r.closed && r.dc === dc && (this.orphans.has(r) || r.pc?.connectionState !== 'connected')) {
         this.dropRemote(r, 'disconnected');
       }
     });
@@ -528,6 +694,19 @@ export class Call extends EventTarget {
       } catch {
         return;
       }
+      this.onChannelMessage(r, msg);
+    });
+  }
+
+  /**
+   * A data channel message (docs/PROTOCOL.md), on the channel or relayed by the hub.
+   * @private
+   * @param {Remote} r
+   * @param {any} msg
+   */
+  onChannelMessage(r, msg) {
+    const changed = () => this.emit('remote-updated', { remote: r });
+    {
       if (msg?.type === 'chat' && typeof msg.text === 'string') {
         this.emit('chat', { remote: r, text: msg.text.slice(0, 4000), at: Date.now() });
       } else if (msg?.type === 'status') {
@@ -542,7 +721,7 @@ export class Call extends EventTarget {
       } else if (msg?.type === 'bye') {
         this.dropRemote(r, 'left');
       }
-    });
+    }
   }
 
   /**
@@ -552,7 +731,7 @@ export class Call extends EventTarget {
    */
   async handleNegotiation(r, { description, candidate }) {
     const pc = r.pc;
-    if (r.closed) return;
+    if (r.closed || !pc) return;
     if (description) {
       const readyForOffer =
         !r.makingOffer && (pc.signalingState === 'stable' || r.settingRemoteAnswerPending);
@@ -582,7 +761,7 @@ export class Call extends EventTarget {
    * @param {Remote} r
    */
   takeMainTransceivers(r) {
-    for (const t of r.pc.getTransceivers()) {
+    for (const t of /** @type {RTCPeerConnection} */ (r.pc).getTransceivers()) {
       const kind = /** @type {'audio'|'video'} */ (t.receiver.track.kind);
       if (r.tx[kind] || t === r.tx.screen || /** @type {any} */ (t).stopped) continue;
       r.tx[kind] = t;
@@ -599,7 +778,7 @@ export class Call extends EventTarget {
    * @param {Remote} r
    */
   refreshRemoteMedia(r) {
-    if (r.closed) return;
+    if (r.closed || !r.pc) return;
     let changed = false;
     const main = r.mainStream.getTracks();
     for (const kind of /** @type {const} */ (['audio', 'video'])) {
@@ -634,6 +813,7 @@ export class Call extends EventTarget {
   /** @private @param {Remote} r */
   onConnectionState(r) {
     const pc = r.pc;
+    if (!pc) return;
     /** @type {string} */
     const s = pc.connectionState ?? pc.iceConnectionState;
     if (r.closed) return;
@@ -666,7 +846,7 @@ export class Call extends EventTarget {
    * @param {Remote} r
    */
   restartIce(r) {
-    if (r.closed) return;
+    if (r.closed || !r.pc) return;
     /** @type {string} */
     const s = r.pc.connectionState ?? r.pc.iceConnectionState;
     if (s === 'connected' || s === 'completed') return;
@@ -701,8 +881,11 @@ export class Call extends EventTarget {
     } catch {
       /* already closed */
     }
-    r.pc.close();
+    r.pc?.close();
     this.emit('remote-removed', { remote: r, reason });
+    // Through the SFU, the tracks belong to the one connection, which ends them when the host
+    // takes them away.
+    if (!r.pc) return;
     // The tracks end a turn after the page let go of its players (WebKitGTK can deadlock when a
     // track ends under a playing player: app.js, detachPlayers).
     const tracks = [...r.mainStream.getTracks(), ...(r.screenStream?.getTracks() ?? [])];

@@ -113,6 +113,17 @@ export class SignalingClient extends EventTarget {
     return this.transport.send({ type: 'signal', to, data });
   }
 
+  /**
+   * Send a `media-*` message to the host's SFU (rooms whose topology is `sfu`). Returns false
+   * while not joined (the message is not queued).
+   * @param {'media-description'|'media-candidate'|'media-want'} type
+   * @param {object} fields
+   */
+  media(type, fields) {
+    if (!this.joined || !this.transport) return false;
+    return this.transport.send({ type, ...fields });
+  }
+
   /** @private @param {string} type @param {unknown} detail */
   emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
@@ -207,6 +218,11 @@ export class SignalingClient extends EventTarget {
         this.emit('signal', { from: msg.from, data: msg.data });
         break;
       case 'pong':
+        break;
+      case 'media-description':
+      case 'media-layers':
+      case 'speakers':
+        this.emit(msg.type, msg);
         break;
       case 'knock-wait':
         this.emit('knock-wait', {});

@@ -12,6 +12,7 @@ use lancall_hub::discovery;
 use lancall_hub::hub::HubEvent;
 use lancall_hub::netif::InterfacePolicy;
 use std::time::Duration;
+use lancall_protocol::hub::Topology;
 use lancall_protocol::IceServer;
 use lancall_hub::server::{DEFAULT_HTTPS_PORT, DEFAULT_HTTP_PORT};
 
@@ -97,6 +98,21 @@ struct ServeArgs {
     /// The private key (PEM) for --tls-cert
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// How the room's media travels: mesh (each device sends to each other device directly;
+    /// best for 2 to 4 people) or sfu (each device sends once, to this host, which forwards to
+    /// the others; for larger calls)
+    #[arg(long, value_enum, default_value = "mesh", env = "LANCALL_TOPOLOGY")]
+    topology: TopologyArg,
+    /// UDP port for media through this host (--topology sfu) [default: the --listen port's
+    /// number; 0 picks a free one]
+    #[arg(long, value_name = "PORT")]
+    media_port: Option<u16>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TopologyArg {
+    Mesh,
+    Sfu,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -266,6 +282,11 @@ fn serve(args: ServeArgs, data_dir: PathBuf, held: Option<&held_log::HeldLog>) -
     config.capacity = usize::from(args.capacity);
     config.ice_servers = args.ice_servers;
     config.external_tls = args.tls_cert.zip(args.tls_key);
+    config.topology = match args.topology {
+        TopologyArg::Mesh => Topology::Mesh,
+        TopologyArg::Sfu => Topology::Sfu,
+    };
+    config.media_port = args.media_port;
     if args.no_mdns || mdns_switched_off() {
         log::info!("mDNS advertising is off (--no-mdns): joiners need the link or the address");
     }
@@ -468,6 +489,8 @@ fn print_ready_json(host: &RunningHost) {
         "host_id": host.host_id,
         "https_port": host.https_addr.port(),
         "http_port": host.http_addr.map(|a| a.port()),
+        "topology": host.room.topology.as_str(),
+        "media_port": host.media_addr.map(|a| a.port()),
         "pid": std::process::id(),
     });
     out(&line.to_string());
@@ -478,6 +501,9 @@ fn print_ready_text(host: &RunningHost) {
     out("");
     let who = if host.room.token.is_some() { "anyone with this link" } else { "anyone on this network" };
     out(&format!("Room \"{}\": {who} can join.", host.room.name));
+    if let Some(media) = host.media_addr {
+        out(&format!("Media goes through this host (SFU, UDP port {}): each device sends once.", media.port()));
+    }
     out("Open the link in a browser, or scan the code with a phone:");
     for (url, ip) in host.join_urls().iter().zip(&host.addresses) {
         out("");

@@ -1,0 +1,130 @@
+// A call through the host's SFU (lancall-host --topology sfu): each page has one connection, to
+// the host, and decodes everyone else through it; chat, mute and screen share work as in a mesh.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  runnable, startHost, launchBrowser, joinCall, waitForVideo, waitForAudio, closeAll, waitFor, received, HOST_ADDR,
+} from './lib/harness.js';
+
+/** What the host's /healthz says about its SFU. */
+async function media(page, host) {
+  return page.evaluate(async (url) => (await (await fetch(url)).json()).media, `${host.httpsUrl}healthz`);
+}
+
+/** The page's peer connections, as the call sees them: the SFU's and any to a peer. */
+function connections(page) {
+  return page.evaluate(() => {
+    const call = window.lancall.call;
+    return {
+      topology: call.topology,
+      sfu: call.sfu ? call.sfu.pc.connectionState : null,
+      peerConnections: call.participants.filter((r) => r.pc).length,
+    };
+  });
+}
+
+/** The address and port of the selected candidate pair's remote side on the SFU connection. */
+function sfuPath(page) {
+  return page.evaluate(async () => {
+    const stats = await window.lancall.call.sfu.pc.getStats();
+    let pair = null;
+    stats.forEach((s) => {
+      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+    });
+    const remote = pair ? stats.get(pair.remoteCandidateId) : null;
+    return remote ? { address: remote.address ?? remote.ip, port: remote.port } : null;
+  });
+}
+
+describe('a call through the host (SFU)', runnable(), () => {
+  let host;
+  let browser;
+  const peers = [];
+
+  before(async () => {
+    host = await startHost({ topology: 'sfu' });
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await closeAll(peers.map((p) => p.context), browser);
+    await host?.stop();
+    host?.cleanup();
+  });
+
+  test('the host says its media goes through it', () => {
+    assert.equal(host.ready.topology, 'sfu');
+    assert.ok(host.ready.media_port > 0, `media port ${host.ready.media_port}`);
+  });
+
+  test('three pages each decode and hear both others, over one connection to the host', async () => {
+    for (const name of ['Ada', 'Bob', 'Cy']) peers.push(await joinCall(browser, host.joinUrl, name, { quality: '720p' }));
+    for (const a of peers) {
+      for (const b of peers) {
+        if (a === b) continue;
+        await waitForVideo(a.page, b.id, { timeout: 30_000, frames: 5 });
+        await waitForAudio(a.page, b.id, { timeout: 30_000 });
+      }
+    }
+    for (const p of peers) {
+      const c = await connections(p.page);
+      assert.deepEqual(c, { topology: 'sfu', sfu: 'connected', peerConnections: 0 }, `${p.name}: ${JSON.stringify(c)}`);
+      assert.deepEqual(await sfuPath(p.page), { address: HOST_ADDR, port: host.ready.media_port }, `${p.name} talks to the host's media port`);
+      assert.equal(await p.page.getByTestId('participant-count').innerText(), '3');
+    }
+    const m = await media(peers[0].page, host);
+    assert.ok(m.frames_forwarded > 0, `the SFU forwarded frames: ${JSON.stringify(m)}`);
+  });
+
+  test('chat and mute reach everyone through the host', async () => {
+    const [ada, bob, cy] = peers;
+    await ada.page.evaluate(() => window.lancall.call.sendChat('hello through the host'));
+    for (const p of [bob, cy]) {
+      await waitFor(() => p.page.evaluate(() => document.body.innerText.includes('hello through the host')), { what: `chat at ${p.name}` });
+    }
+    await bob.page.getByTestId('mute-audio').click();
+    for (const p of [ada, cy]) {
+      await waitFor(
+        () => p.page.evaluate((id) => window.lancall.call.remotes.get(id)?.state.muted.audio === true, bob.id),
+        { what: `Bob muted, at ${p.name}` },
+      );
+    }
+    await bob.page.getByTestId('mute-audio').click();
+  });
+
+  test('a shared screen arrives as its own tile, and goes when the share stops', async () => {
+    const [ada, bob, cy] = peers;
+    await ada.page.evaluate(async () => {
+      const canvas = document.createElement('canvas');
+      canvas.width = 640;
+      canvas.height = 360;
+      const g = canvas.getContext('2d');
+      let n = 0;
+      setInterval(() => {
+        g.fillStyle = `hsl(${(n += 7) % 360} 60% 50%)`;
+        g.fillRect(0, 0, 640, 360);
+      }, 50);
+      const stream = canvas.captureStream(20);
+      window.lancall.call.startScreen(stream.getVideoTracks()[0], stream);
+    });
+    for (const p of [bob, cy]) {
+      await waitFor(async () => (await received(p.page, ada.id)).screenWidth > 0, { timeout: 20_000, what: `Ada's screen at ${p.name}` });
+      // The camera is still the camera.
+      await waitForVideo(p.page, ada.id, { frames: 5 });
+    }
+    await ada.page.evaluate(() => window.lancall.call.stopScreen());
+    for (const p of [bob, cy]) {
+      await p.page.locator(`[data-testid=remote-screen][data-peer="${ada.id}"]`).waitFor({ state: 'detached', timeout: 20_000 });
+    }
+  });
+
+  test('one hangs up: the others drop them and go on', async () => {
+    const leaver = peers.splice(1, 1)[0];
+    await leaver.page.getByTestId('hangup').click();
+    for (const p of peers) {
+      await p.page.locator(`[data-testid=remote-video][data-peer="${leaver.id}"]`).waitFor({ state: 'detached', timeout: 10_000 });
+    }
+    await leaver.context.close();
+    for (const a of peers) for (const b of peers) if (a !== b) await waitForVideo(a.page, b.id, { frames: 5 });
+  });
+});
