@@ -6,13 +6,20 @@
 // <video> has a picture (videoWidth > 0), as issue 13 measured it; every step between is traced
 // from outside the product (an init script wraps WebSocket and RTCPeerConnection), on the
 // machine's clock, so both pages' times compare. Writes bench/first-picture.md.
+//
+// BENCH_TOPOLOGY=sfu (run.sh bench first-picture-sfu) does the same through the host's SFU
+// (lancall-host --topology sfu): each page has one connection, to the host, and Ada sees Bob once
+// the SFU has offered her his tracks. It writes its own section of bench/first-picture.md (the
+// mesh numbers stay) and a line in bench/sfu.md; a mesh run keeps the SFU section.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { startHost, launchBrowser, openPage, openMoreSettings, closeAll, whyNotRunnable, repoRoot, sleep } from './lib/harness.js';
+import { startHost, launchBrowser, openPage, openMoreSettings, closeAll, whyNotRunnable, repoRoot, sleep, HOST_BIN } from './lib/harness.js';
+import { keptSections, setSection, machineState, codeState } from './bench/report.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 20);
+const SFU = process.env.BENCH_TOPOLOGY === 'sfu';
 
 const why = whyNotRunnable();
 if (why) {
@@ -40,6 +47,7 @@ function tracer() {
         } catch {
           return;
         }
+        if (m.type === 'media-description') mark(`recv-sfu-${m.description?.type}`);
         if (m.type !== 'signal') return mark(`recv-${m.type}`);
         const d = m.data ?? {};
         if (d.state) mark('recv-state');
@@ -50,6 +58,7 @@ function tracer() {
     send(data) {
       try {
         const m = JSON.parse(data);
+        if (m.type === 'media-description') mark(`send-sfu-${m.description?.type}`);
         if (m.type !== 'signal') mark(`send-${m.type}`);
         else if (m.data?.state) mark('send-state');
         else if (m.data?.description) mark(`send-${m.data.description.type}`);
@@ -157,8 +166,8 @@ async function oneCall(browser, url, i) {
   }
 }
 
-const context = { loadAtStart: os.loadavg()[0] };
-const host = await startHost();
+const context = { loadAtStart: os.loadavg()[0], state: machineState(), code: codeState(repoRoot) };
+const host = await startHost(SFU ? { topology: 'sfu' } : {});
 const browser = await launchBrowser();
 const calls = [];
 try {
@@ -174,7 +183,7 @@ try {
     calls.push(c);
     const rel = (tr, k) => (k in tr ? `${tr[k] - c.click}` : '-');
     console.log(
-      `call ${i + 1}/${CALLS}: Bob sees Ada ${rel(c.bob, 'picture')} ms, Ada sees Bob ${rel(c.ada, 'picture')} ms after Bob's click` +
+      `${SFU ? 'SFU ' : ''}call ${i + 1}/${CALLS}: Bob sees Ada ${rel(c.bob, 'picture')} ms, Ada sees Bob ${rel(c.ada, 'picture')} ms after Bob's click` +
         ` (ws-open ${rel(c.bob, 'ws-open')}, welcome ${rel(c.bob, 'recv-welcome')}, offer sent ${rel(c.bob, 'send-offer')}/${rel(c.ada, 'send-offer')},` +
         ` answer sent ${rel(c.bob, 'send-answer')}/${rel(c.ada, 'send-answer')}, connected ${rel(c.bob, 'pc-connected')}/${rel(c.ada, 'pc-connected')})`,
     );
@@ -223,15 +232,88 @@ const STEPS = [
   ['out-got-pli', 'was asked for a key frame'],
   ['picture', 'picture (videoWidth > 0)'],
 ];
+/** The same through the SFU: the page's offer goes to the host, which answers and then offers the
+ * page (and the one already in the room) the other's tracks. */
+const SFU_STEPS = [
+  ['ws-new', 'WebSocket made'],
+  ['ws-open', 'WebSocket open (TLS done)'],
+  ['send-join', 'join sent'],
+  ['recv-welcome', 'welcome received'],
+  ['recv-peer-joined', 'peer-joined received'],
+  ['send-state', 'state sent'],
+  ['recv-state', 'state received'],
+  ['pc-new', 'RTCPeerConnection made'],
+  ['sld-start', 'setLocalDescription called'],
+  ['send-sfu-offer', 'offer sent to the SFU'],
+  ['recv-sfu-answer', "SFU's answer received"],
+  ['recv-sfu-offer', "SFU's offer (with the other's tracks) received"],
+  ['send-sfu-answer', 'answer to the SFU sent'],
+  ['send-media-candidate', 'first candidate sent'],
+  ['recv-media-candidate', 'first candidate received'],
+  ['ice-checking', 'ICE checking'],
+  ['ice-connected', 'ICE connected'],
+  ['pc-connected', 'DTLS done (connected)'],
+  ['track-video', 'video track event'],
+  ['out-encoded', 'first video frame encoded'],
+  ['out-sent', 'first video packet sent'],
+  ['in-packet', 'first video packet received'],
+  ['in-decoded', 'first video frame decoded'],
+  ['in-sent-pli', 'asked for a key frame (PLI/FIR)'],
+  ['out-got-pli', 'was asked for a key frame'],
+  ['picture', 'picture (videoWidth > 0)'],
+];
 const med = (side, k) => {
   const xs = calls.filter((c) => k in c[side]).map((c) => c[side][k] - c.click);
   return xs.length ? `${pct(xs, 50)}` : '–';
 };
 const cpuModel = (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.+)/) ?? [])[1] ?? os.arch();
 const chromiumVersion = execFileSync('/usr/bin/chromium', ['--version']).toString().trim();
+const table = `| | p50 | p95 | min | max |
+|---|---|---|---|---|
+${row('both see each other', both)}
+${row('Bob sees Ada', bobSees)}
+${row('Ada sees Bob', adaSees)}`;
+const out = process.env.BENCH_OUT ?? path.join(repoRoot, 'bench/first-picture.md');
+const day = new Date().toISOString().slice(0, 10);
+if (SFU) {
+  const section = `## Through the host's SFU
+
+Made by \`tests/browser/run.sh bench first-picture-sfu\` (the same script with BENCH_TOPOLOGY=sfu) on ${day}.
+The same method, machine and browser as above, with \`lancall-host --topology sfu --media-port 0\`
+(${HOST_BIN.includes('/release/') ? 'release' : 'debug'} build of ${context.code}): each page has one connection, to the host's SFU. Bob's picture reaches Ada once the
+SFU has answered Bob, received his first key frame and offered Ada his tracks. ${calls.length} calls, all
+connected. Load average (1 min) at the start: ${context.loadAtStart.toFixed(2)}; ${context.state}.
+Target (issue 14): p50 ≤ 300 ms.
+
+${table}
+
+Median ms after Bob's click, each step (steps from \`getStats\` are read every 10 ms for 1.5 s
+after the connection is up, and only Bob's connection comes up during the call: Ada's was up
+before):
+
+| step | Bob (joining) | Ada (in the room) |
+|---|---|---|
+${SFU_STEPS.map(([k, label]) => `| ${label} | ${med('bob', k)} | ${med('ada', k)} |`).join('\n')}
+`;
+  setSection(out, 'first-picture-sfu', section);
+  const sfuReport = process.env.BENCH_SFU_OUT ?? path.join(repoRoot, 'bench/sfu.md');
+  setSection(
+    sfuReport,
+    'first-picture',
+    `## Join to first remote frame in an SFU call
+
+${day}, \`tests/browser/run.sh bench first-picture-sfu\`: Bob clicks Join while Ada is in an SFU
+call; both see each other p50 **${pct(both, 50)} ms**, p95 ${pct(both, 95)} ms over ${calls.length} fresh calls
+(Bob sees Ada p50 ${pct(bobSees, 50)} ms, Ada sees Bob p50 ${pct(adaSees, 50)} ms; target p50 ≤ 300 ms). Method, steps
+and the mesh's numbers for the same measure: bench/first-picture.md.`,
+    '# The SFU: measurements (issue 14)\n',
+  );
+  console.log(`\nwrote the SFU section of ${out} and a line in ${sfuReport}\n\n${section}`);
+  process.exit(0);
+}
 const md = `# First picture: second person's Join click → both see each other
 
-Made by \`tests/browser/run.sh bench first-picture\` (tests/browser/bench-first-picture.mjs) on ${new Date().toISOString().slice(0, 10)}.
+Made by \`tests/browser/run.sh bench first-picture\` (tests/browser/bench-first-picture.mjs) on ${day}.
 
 Machine: ${cpuModel}, ${os.cpus().length} cores; ${chromiumVersion} (headless, \`--disable-gpu\`, fake camera
 and microphone); the real \`lancall-host\` (debug build); one browser, a context per person, inside a
@@ -241,11 +323,7 @@ Method (issue 13's): each call is fresh. Ada joins; Bob opens the link, waits fo
 Join. Both pages check every 10 ms for a remote \`<video>\` with \`videoWidth > 0\`. Times are from
 Bob's click (the page's click event) on the machine's clock. ${calls.length} calls, all connected.
 
-| | p50 | p95 | min | max |
-|---|---|---|---|---|
-${row('both see each other', both)}
-${row('Bob sees Ada', bobSees)}
-${row('Ada sees Bob', adaSees)}
+${table}
 
 Before this work (this benchmark run on the code of commit 6c4cba6, 2026-12-06): both see each other p50 431 ms,
 p95 487 ms (8 calls). What it cut, in order of size:
@@ -271,6 +349,7 @@ read every 10 ms but Chromium refreshes its statistics less often: they come lat
 |---|---|---|
 ${STEPS.map(([k, label]) => `| ${label} | ${med('bob', k)} | ${med('ada', k)} |`).join('\n')}
 `;
-const out = process.env.BENCH_OUT ?? path.join(repoRoot, 'bench/first-picture.md');
-writeFileSync(out, md);
+// The SFU run's section (if any) stays below the mesh's numbers.
+const kept = keptSections(out);
+writeFileSync(out, kept ? `${md}\n${kept}\n` : md);
 console.log(`\nwrote ${out}\n\n${md}`);

@@ -6,6 +6,7 @@
 #   tests/browser/run.sh test FILE...     run some test files
 #   tests/browser/run.sh bench            join-time and mesh CPU/memory benchmark -> bench/browser.md
 #   tests/browser/run.sh bench first-picture   Join click -> both see each other, traced -> bench/first-picture.md
+#   tests/browser/run.sh bench first-picture-sfu   the same through the host's SFU -> its section of bench/first-picture.md
 #   tests/browser/run.sh shots            screenshots of the UI -> $SHOTS_DIR (default /tmp/lancall-shots)
 #
 # As root it makes a namespace with `ip netns` and deletes it on exit; otherwise it tries an
@@ -41,6 +42,7 @@ if [[ "${1:-}" == "--inside" ]]; then
       ;;
     bench)
       if [[ "${1:-}" == first-picture ]]; then shift; exec node browser/bench-first-picture.mjs "$@"; fi
+      if [[ "${1:-}" == first-picture-sfu ]]; then shift; BENCH_TOPOLOGY=sfu exec node browser/bench-first-picture.mjs "$@"; fi
       exec node browser/bench-join.mjs "$@" ;;
     shots) exec node browser/screenshots.mjs "$@" ;;
     *) say "unknown mode: $mode"; exit 2 ;;
