@@ -13,9 +13,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::discovery::{self, Advertisement, Advertiser, AdvertiserOptions};
-use crate::hub::{Hub, HubConfig, HubError, RoomInfo, RoomSpec};
+use crate::hub::{Hub, HubConfig, HubError, RoomInfo, RoomSpec, RoomTopology};
 use crate::netif::{self, AddressWatcher, InterfacePolicy};
-use lancall_protocol::hub::Topology;
 use lancall_protocol::IceServer;
 use crate::server::{Server, ServerError, ServerOptions, Timing};
 use crate::trust_page::CaDownload;
@@ -52,9 +51,10 @@ pub struct HostConfig {
     pub interfaces: InterfacePolicy,
     /// How often to look for address changes (Wi-Fi to Ethernet, DHCP renewal).
     pub address_poll: Duration,
-    /// How the room's media travels: directly between devices (`mesh`), or through this host's
-    /// SFU (`sfu`, which opens the UDP media port).
-    pub topology: Topology,
+    /// How the room's media travels: directly between devices (`mesh`), through this host's
+    /// SFU (`sfu`, which opens the UDP media port), or directly for two and through the SFU from
+    /// three people on (`auto`).
+    pub topology: RoomTopology,
     /// The SFU's UDP port; `None`: the HTTPS port's number (one number to allow in a
     /// firewall, TCP for the page and signaling, UDP for media); 0: any free port.
     pub media_port: Option<u16>,
@@ -79,7 +79,7 @@ impl HostConfig {
             advertise: false,
             interfaces: InterfacePolicy::default(),
             address_poll: discovery::DEFAULT_ADDRESS_POLL,
-            topology: Topology::Mesh,
+            topology: RoomTopology::Mesh,
             media_port: None,
         }
     }
@@ -318,7 +318,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         ..HubConfig::default()
     });
     #[cfg(feature = "sfu")]
-    if config.topology == Topology::Sfu {
+    if config.topology.needs_media_server() {
         let port = config.media_port.unwrap_or(config.https_listen.port());
         let sfu_config = lancall_sfu::SfuConfig::new(SocketAddr::new(config.https_listen.ip(), port), addresses.clone());
         let (sfu, events) = lancall_sfu::Sfu::start(sfu_config)?;

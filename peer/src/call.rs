@@ -456,6 +456,11 @@ impl Actor {
             | ServerMessage::MediaDescription { .. }
             | ServerMessage::MediaLayers { .. }
             | ServerMessage::Speakers { .. } => {}
+            ServerMessage::Topology { topology } => {
+                if topology == lancall_protocol::hub::Topology::Sfu {
+                    log::error!("the call now sends its media through the host (SFU), which this peer cannot join yet: the others will stop seeing and hearing it");
+                }
+            }
         }
     }
 

@@ -29,7 +29,7 @@ pub const CLIENT_MESSAGE_TYPES: [&str; 8] =
     ["join", "knock", "signal", "leave", "ping", "media-description", "media-candidate", "media-want"];
 
 /// The `type` of every message the hub sends, in the order `docs/PROTOCOL.md` lists them.
-pub const SERVER_MESSAGE_TYPES: [&str; 13] = [
+pub const SERVER_MESSAGE_TYPES: [&str; 14] = [
     "welcome",
     "peer-joined",
     "peer-left",
@@ -43,6 +43,7 @@ pub const SERVER_MESSAGE_TYPES: [&str; 13] = [
     "media-description",
     "media-layers",
     "speakers",
+    "topology",
 ];
 
 /// How a room's media travels.
@@ -586,6 +587,11 @@ pub enum ServerMessage<'a> {
         /// Peer ids.
         peers: Vec<Cow<'a, str>>,
     },
+    /// The room's media now travels this way (a room the host set to `auto`).
+    Topology {
+        /// Mesh or SFU.
+        topology: Topology,
+    },
 }
 
 /// Reads one hub message, as a client does. Unknown types and bad shapes are an error saying so:
@@ -749,6 +755,7 @@ mod tests {
             },
             ServerMessage::MediaLayers { mid: "1".into(), rids: vec!["q".into(), "h".into()] },
             ServerMessage::Speakers { peers: vec!["a".into()] },
+            ServerMessage::Topology { topology: Topology::Sfu },
         ];
         for msg in &all {
             let text = encode(msg);

@@ -217,15 +217,26 @@ impl Client {
         let me = PeerInfo { id: random_id(), name };
         let others: Vec<(PeerInfo, u64)> =
             room.members.iter().filter_map(|m| state.peers.get(m)).map(|p| (p.info.clone(), p.conn)).collect();
+        // An `auto` room goes through the SFU from its third person on.
+        let topology = room.setting.for_people(others.len() + 1);
+        let switched = (topology != room.topology).then_some(topology);
+        let members = room.members.clone();
         let welcome = encode(&ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
             room: room_name.into(),
             me: Cow::Borrowed(&me),
             peers: others.iter().map(|(info, _)| Cow::Borrowed(info)).collect(),
             ice_servers: Cow::Borrowed(&self.hub.inner.config.ice_servers),
-            topology: room.topology,
+            topology,
         });
         state.send(self.conn, Outgoing::from(welcome), &mut fx);
+        if let Some(topology) = switched {
+            // The others hear it before they hear of the newcomer, so they meet it the new way.
+            if let Some(room) = state.rooms.get_mut(room_name) {
+                room.topology = topology;
+            }
+            state.announce_topology(room_name, &members, topology, &mut fx);
+        }
         let joined = Outgoing::from(encode(&ServerMessage::PeerJoined { peer: Cow::Borrowed(&me) }));
         for (_, conn) in &others {
             state.send(*conn, joined.clone(), &mut fx);

@@ -99,6 +99,49 @@ pub enum HubError {
     MediaServerAttached,
 }
 
+/// How the host sets a room's media up: what [`RoomSpec::topology`] asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoomTopology {
+    /// Always directly between devices.
+    #[default]
+    Mesh,
+    /// Always through the host's SFU.
+    Sfu,
+    /// Directly while two people talk (the lowest delay), through the SFU from the third person
+    /// on, and directly again when two remain: the hub tells everyone with `topology`, live.
+    Auto,
+}
+
+impl RoomTopology {
+    /// The setting's name (`--topology`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomTopology::Mesh => "mesh",
+            RoomTopology::Sfu => "sfu",
+            RoomTopology::Auto => "auto",
+        }
+    }
+
+    /// Whether it may use the host's SFU.
+    pub fn needs_media_server(self) -> bool {
+        self != RoomTopology::Mesh
+    }
+
+    /// The topology a room of this setting has with `people` in it.
+    pub fn for_people(self, people: usize) -> Topology {
+        match self {
+            RoomTopology::Mesh => Topology::Mesh,
+            RoomTopology::Sfu => Topology::Sfu,
+            RoomTopology::Auto if people >= AUTO_SFU_FROM => Topology::Sfu,
+            RoomTopology::Auto => Topology::Mesh,
+        }
+    }
+}
+
+/// In an `auto` room, media goes through the SFU from this many people on.
+pub const AUTO_SFU_FROM: usize = 3;
+
 /// What a room is, as the host sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomInfo {
@@ -110,7 +153,9 @@ pub struct RoomInfo {
     pub capacity: usize,
     /// Who is in it, oldest first.
     pub peers: Vec<PeerInfo>,
-    /// How its media travels.
+    /// How the host set its media up.
+    pub setting: RoomTopology,
+    /// How its media travels now.
     pub topology: Topology,
 }
 
@@ -126,8 +171,8 @@ pub struct RoomSpec {
     /// The token to use (32 lowercase hex characters), so that links survive a restart; a
     /// fresh random one when `None`. Ignored for an open room.
     pub token: Option<String>,
-    /// How its media travels; `sfu` needs a media server ([`Hub::attach_sfu`]).
-    pub topology: Topology,
+    /// How its media travels; `sfu` and `auto` need a media server ([`Hub::attach_sfu`]).
+    pub topology: RoomTopology,
 }
 
 /// Someone asking to be let into a room.
@@ -166,6 +211,14 @@ pub enum HubEvent {
         room: String,
         /// Who.
         peer: PeerInfo,
+    },
+    /// A room's media changed how it travels (an `auto` room: the third person came, or only
+    /// two remain).
+    TopologyChanged {
+        /// Room name.
+        room: String,
+        /// How it travels now.
+        topology: Topology,
     },
     /// A peer left a room.
     PeerLeft {
@@ -233,6 +286,8 @@ struct KnockEntry {
 struct Room {
     token: Option<String>,
     capacity: usize,
+    setting: RoomTopology,
+    /// How its media travels now.
     topology: Topology,
     /// Peer ids, oldest first.
     members: Vec<String>,
@@ -375,23 +430,41 @@ impl State {
         if let Some(conn) = self.conns.get_mut(&peer.conn) {
             conn.peer = None;
         }
-        let members = match self.rooms.get_mut(&peer.room) {
+        let (members, switched) = match self.rooms.get_mut(&peer.room) {
             Some(room) => {
                 room.members.retain(|m| m != peer_id);
                 if room.topology == Topology::Sfu {
                     fx.media_left.push(peer_id.to_owned());
                 }
-                room.members.clone()
+                let now = room.setting.for_people(room.members.len());
+                let switched = (now != room.topology).then_some(now);
+                room.topology = now;
+                (room.members.clone(), switched)
             }
-            None => Vec::new(),
+            None => (Vec::new(), None),
         };
         let text = Outgoing::from(encode(&ServerMessage::PeerLeft { peer: Cow::Borrowed(&peer.info), reason }));
-        for member in members {
-            if let Some(conn) = self.peers.get(&member).map(|p| p.conn) {
+        for member in &members {
+            if let Some(conn) = self.peers.get(member).map(|p| p.conn) {
                 self.send(conn, text.clone(), fx);
             }
         }
+        let room_name = peer.room.clone();
         fx.events.push(HubEvent::PeerLeft { room: peer.room, peer: peer.info, reason });
+        if let Some(topology) = switched {
+            self.announce_topology(&room_name, &members, topology, fx);
+        }
+    }
+
+    /// Tells `members` of `room` that its media now travels as `topology`.
+    fn announce_topology(&mut self, room: &str, members: &[String], topology: Topology, fx: &mut Effects) {
+        let text = Outgoing::from(encode(&ServerMessage::Topology { topology }));
+        for member in members {
+            if let Some(conn) = self.peers.get(member).map(|p| p.conn) {
+                self.send(conn, text.clone(), fx);
+            }
+        }
+        fx.events.push(HubEvent::TopologyChanged { room: room.to_owned(), topology });
     }
 
     /// Drops every connection that could not take its messages, and whatever that causes.
@@ -437,7 +510,7 @@ impl Hub {
         if !(2..=64).contains(&capacity) {
             return Err(HubError::BadCapacity(capacity));
         }
-        if spec.topology == Topology::Sfu && !self.has_media_server() {
+        if spec.topology.needs_media_server() && !self.has_media_server() {
             return Err(HubError::NoMediaServer(spec.name));
         }
         let mut state = lock(&self.inner.state);
@@ -450,18 +523,20 @@ impl Hub {
             (false, Some(_)) => return Err(HubError::BadToken),
             (false, None) => Some(random_id()),
         };
-        let topology = spec.topology;
-        state.rooms.insert(spec.name.clone(), Room { token: token.clone(), capacity, topology, members: Vec::new() });
+        let setting = spec.topology;
+        let topology = setting.for_people(0);
+        state.rooms.insert(spec.name.clone(), Room { token: token.clone(), capacity, setting, topology, members: Vec::new() });
         log::info!(
             "room \"{}\" made ({}, up to {capacity} peers, media {})",
             spec.name,
             if spec.open { "open to the LAN" } else { "token needed" },
-            match topology {
-                Topology::Mesh => "direct between devices",
-                Topology::Sfu => "through this host",
+            match setting {
+                RoomTopology::Mesh => "directly between devices",
+                RoomTopology::Sfu => "through this host",
+                RoomTopology::Auto => "directly for two, through this host from three",
             }
         );
-        Ok(RoomInfo { name: spec.name, token, capacity, peers: Vec::new(), topology })
+        Ok(RoomInfo { name: spec.name, token, capacity, peers: Vec::new(), setting, topology })
     }
 
     /// One room, with who is in it.
@@ -642,6 +717,13 @@ impl Hub {
                 HubEvent::PeerLeft { room, peer, reason } => {
                     log::info!("{} left \"{room}\" ({reason:?})", protocol::printable(&peer.name))
                 }
+                HubEvent::TopologyChanged { room, topology } => log::info!(
+                    "room \"{room}\": media now goes {}",
+                    match topology {
+                        Topology::Mesh => "directly between the two devices",
+                        Topology::Sfu => "through this host",
+                    }
+                ),
             }
             // No subscribers is fine.
             let _ = self.inner.events.send(event);
@@ -655,6 +737,7 @@ fn room_info(state: &State, name: &str, room: &Room) -> RoomInfo {
         token: room.token.clone(),
         capacity: room.capacity,
         peers: room.members.iter().filter_map(|m| state.peers.get(m)).map(|p| p.info.clone()).collect(),
+        setting: room.setting,
         topology: room.topology,
     }
 }
@@ -673,7 +756,7 @@ mod tests {
 
     fn hub_with_room(open: bool) -> (Hub, RoomInfo) {
         let hub = Hub::new(HubConfig::default());
-        let room = hub.create_room(RoomSpec { name: "call".into(), open, capacity: Some(3), token: None, topology: Topology::Mesh });
+        let room = hub.create_room(RoomSpec { name: "call".into(), open, capacity: Some(3), token: None, topology: RoomTopology::Mesh });
         (hub, room.unwrap_or_else(|e| panic!("{e}")))
     }
 
@@ -739,7 +822,7 @@ mod tests {
     #[test]
     fn a_client_that_does_not_read_is_dropped_not_waited_for() {
         let hub = Hub::new(HubConfig { queue_len: 4, ..HubConfig::default() });
-        let _ = hub.create_room(RoomSpec { name: "call".into(), open: true, capacity: None, token: None, topology: Topology::Mesh });
+        let _ = hub.create_room(RoomSpec { name: "call".into(), open: true, capacity: None, token: None, topology: RoomTopology::Mesh });
         let (mut a, _arx, _) = join(&hub, None, "A");
         let (_b, brx, w) = join(&hub, None, "B");
         let b_id = w["self"]["id"].as_str().unwrap_or_default().to_owned();
@@ -759,11 +842,49 @@ mod tests {
         assert_eq!((reply["code"].as_str(), reply["re"].as_str()), (Some("no-media-server"), Some("media-description")));
         a.handle_text(r#"{"type":"media-want","tracks":[]}"#);
         assert_eq!(next(&mut arx)["code"], "no-media-server");
-        let spec = RoomSpec { name: "big".into(), open: true, capacity: None, token: None, topology: Topology::Sfu };
+        let spec = RoomSpec { name: "big".into(), open: true, capacity: None, token: None, topology: RoomTopology::Sfu };
         assert!(matches!(hub.create_room(spec), Err(HubError::NoMediaServer(_))), "no SFU attached: no sfu room");
         let (mut b, mut brx) = hub.connect().unwrap_or_else(|e| panic!("{e}"));
         b.handle_text(r#"{"type":"media-candidate","candidate":{"candidate":"candidate:1 1 udp 1 10.0.0.1 5000 typ host"}}"#);
         assert_eq!(next(&mut brx)["code"], "not-joined");
+    }
+
+    #[cfg(feature = "sfu")]
+    #[tokio::test]
+    async fn an_auto_room_tells_everyone_when_its_media_changes_route() {
+        let hub = Hub::new(HubConfig::default());
+        let loopback = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        let config = lancall_sfu::SfuConfig::new(std::net::SocketAddr::new(loopback, 0), vec![loopback]);
+        let (sfu, events) = lancall_sfu::Sfu::start(config).unwrap_or_else(|e| panic!("{e}"));
+        hub.attach_sfu(sfu, events).unwrap_or_else(|e| panic!("{e}"));
+        let spec = RoomSpec { name: "call".into(), open: true, capacity: None, token: None, topology: RoomTopology::Auto };
+        hub.create_room(spec).unwrap_or_else(|e| panic!("{e}"));
+        let mut events = hub.subscribe();
+        let (_a, mut arx, wa) = join(&hub, None, "A");
+        let (_b, mut brx, wb) = join(&hub, None, "B");
+        assert_eq!((wa["topology"].as_str(), wb["topology"].as_str()), (Some("mesh"), Some("mesh")), "two talk directly");
+        assert_eq!(next(&mut arx)["type"], "peer-joined");
+        let (c, _crx, wc) = join(&hub, None, "C");
+        assert_eq!(wc["topology"], "sfu", "the third meets the room through the SFU");
+        for rx in [&mut arx, &mut brx] {
+            let first = next(rx);
+            assert_eq!((first["type"].as_str(), first["topology"].as_str()), (Some("topology"), Some("sfu")));
+            assert_eq!(next(rx)["type"], "peer-joined", "the switch comes before the newcomer");
+        }
+        assert_eq!(hub.room("call").map(|r| r.topology), Some(Topology::Sfu));
+        drop(c);
+        for rx in [&mut arx, &mut brx] {
+            assert_eq!(next(rx)["type"], "peer-left");
+            let back = next(rx);
+            assert_eq!((back["type"].as_str(), back["topology"].as_str()), (Some("topology"), Some("mesh")));
+        }
+        let mut changes = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            if let HubEvent::TopologyChanged { topology, .. } = e {
+                changes.push(topology);
+            }
+        }
+        assert_eq!(changes, [Topology::Sfu, Topology::Mesh]);
     }
 
     #[test]

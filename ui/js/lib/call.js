@@ -25,6 +25,12 @@
 import { randomId } from './ids.js';
 import { SfuLink } from './sfu-link.js';
 
+/** A switch of topology moves every remote within this long, whether or not its media arrived
+ * the new way yet. */
+const SWITCH_FALLBACK_MS = 10_000;
+/** While moving to the SFU, look this often whether its connection decodes each remote's picture. */
+const SWITCH_POLL_MS = 50;
+
 /** After the connection to the SFU failed, wait this long before making a new one (doubling to
  * SFU_RETRY_MAX_MS while it keeps failing). */
 const SFU_RETRY_MS = 500;
@@ -94,6 +100,10 @@ export class Remote {
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.restartTimer = undefined;
     this.needsRestart = false;
+    /** @type {{video: string|null, screen: string|null}} through the SFU: the owner's mids of the camera and screen we receive */
+    this.sfuMids = { video: null, screen: null };
+    /** the room is switching topology and this remote's media still comes the old way */
+    this.switching = false;
     /** @type {ReturnType<typeof setTimeout> | undefined} when the camera goes to full size */
     this.fullSizeTimer = undefined;
     /** whether the camera was sent at full size since the connection first connected */
@@ -148,8 +158,18 @@ export class Call extends EventTarget {
     this.sfuRetryMs = SFU_RETRY_MS;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.sfuRetryTimer = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} the end of a switch of topology, at the latest */
+    this.switchTimer = undefined;
+    /** @type {ReturnType<typeof setInterval> | undefined} while moving to the SFU: who can move yet */
+    this.switchPoll = undefined;
     /** @type {string[]} who speaks now, loudest first (topology sfu: the host says) */
     this.speakers = [];
+    /** @type {{remote: Remote, which: 'video'|'screen', height: number}[]} how tall the page shows each remote picture */
+    this.wanted = [];
+    /** the last `media-want` sent, as JSON */
+    this.wantSent = '';
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.wantTimer = undefined;
 
     /** @param {string} type @param {(detail: any) => void} fn */
     const on = (type, fn) => signaling.addEventListener(type, (ev) => fn(/** @type {CustomEvent} */ (ev).detail));
@@ -162,6 +182,9 @@ export class Call extends EventTarget {
       if (msg.code === 'media-failed') this.sfuFailed(msg.message);
     });
     on('media-description', (msg) => this.sfu?.onDescription(msg.description));
+    on('topology', (msg) => {
+      if (msg.topology === 'sfu' || msg.topology === 'mesh') this.onTopology(msg.topology);
+    });
     on('media-layers', (msg) => {
       if (typeof msg.mid === 'string' && Array.isArray(msg.rids)) this.sfu?.setActiveLayers(msg.mid, msg.rids.filter((/** @type {unknown} */ x) => typeof x === 'string'));
     });
@@ -199,10 +222,7 @@ export class Call extends EventTarget {
     if (old && old !== track) this.local.stream.removeTrack(old);
     if (track && !this.local.stream.getTracks().includes(track)) this.local.stream.addTrack(track);
     this.local[kind] = track;
-    if (this.sfu) {
-      await this.sfu.setTrack(kind, track).catch((err) => console.warn('lancall: replaceTrack failed', err));
-      return;
-    }
+    await this.sfu?.setTrack(kind, track).catch((err) => console.warn('lancall: replaceTrack failed', err));
     await Promise.all(
       this.participants.map((r) => r.tx[kind]?.sender.replaceTrack(track).catch((err) => {
         console.warn('lancall: replaceTrack failed', err);
@@ -331,6 +351,9 @@ export class Call extends EventTarget {
     }
     this.signaling.stop();
     clearTimeout(this.sfuRetryTimer);
+    clearTimeout(this.switchTimer);
+    clearInterval(this.switchPoll);
+    clearTimeout(this.wantTimer);
     this.sfu?.close();
     for (const r of this.participants) this.removeRemote(r, 'hangup');
   }
@@ -398,6 +421,113 @@ export class Call extends EventTarget {
 
   // ---- the connection to the SFU (topology sfu) --------------------------------------------
 
+  /**
+   * The room switched how its media travels (`topology`, an `auto` room): live, with each
+   * remote's media kept the old way until it arrives the new way.
+   * @private
+   * @param {'mesh'|'sfu'} topology
+   */
+  onTopology(topology) {
+    if (this.ended || topology === this.topology) return;
+    this.topology = topology;
+    clearTimeout(this.switchTimer);
+    this.emit('topology', { topology });
+    if (topology === 'sfu') {
+      for (const r of this.participants) if (r.pc) r.switching = true;
+      this.openSfu();
+      this.watchSwitch();
+      // Whoever's media never came through the SFU is moved anyway.
+      this.switchTimer = setTimeout(() => {
+        for (const r of this.participants) if (r.pc) this.toSfu(r);
+        this.assignSfuTracks();
+      }, SWITCH_FALLBACK_MS);
+    } else {
+      for (const r of this.remotes.values()) {
+        if (r.pc || r.closed) continue;
+        r.switching = true;
+        r.polite = r.session ? this.session < r.session : /** @type {string} */ (this.selfId) < /** @type {string} */ (r.id);
+        this.wire(r, this.createPeerConnection({ iceServers: this.iceServers }));
+      }
+      this.switchTimer = setTimeout(() => {
+        for (const r of this.participants) if (r.switching) this.toMesh(r);
+        this.closeSfuIfUnused();
+      }, SWITCH_FALLBACK_MS);
+    }
+    this.broadcastState();
+  }
+
+  /**
+   * While the room moves to the SFU: each remote whose picture the SFU's connection decodes
+   * (or, with its camera off, whose sound arrives) is moved, so the picture does not pause.
+   * @private
+   */
+  watchSwitch() {
+    clearInterval(this.switchPoll);
+    this.switchPoll = setInterval(async () => {
+      const link = this.sfu;
+      const waiting = this.participants.filter((r) => r.switching && r.pc);
+      if (!waiting.length || !link || this.topology !== 'sfu' || this.ended) {
+        clearInterval(this.switchPoll);
+        return;
+      }
+      /** @type {Map<string, number>} frames decoded (video) or bytes (audio) by track id */
+      const got = new Map();
+      (await link.pc.getStats()).forEach((v) => {
+        if (v.type === 'inbound-rtp' && v.trackIdentifier) got.set(v.trackIdentifier, v.kind === 'video' ? v.framesDecoded ?? 0 : v.bytesReceived ?? 0);
+      });
+      let moved = false;
+      for (const r of waiting) {
+        const mine = link.received().filter((x) => x.owner === r.id);
+        const video = mine.find((x) => x.track.kind === 'video' && x.pubMid !== r.state.screenMid);
+        const audio = mine.find((x) => x.track.kind === 'audio');
+        const ready = video ? (got.get(video.track.id) ?? 0) > 0 : r.state.muted.video && audio && (got.get(audio.track.id) ?? 0) > 0;
+        if (ready) {
+          this.toSfu(r);
+          moved = true;
+        }
+      }
+      if (moved) this.assignSfuTracks();
+    }, SWITCH_POLL_MS);
+  }
+
+  /** @private @param {Remote} r its media arrives through the SFU now: close our connection to it */
+  toSfu(r) {
+    if (!r.pc || r.closed) return;
+    const pc = r.pc;
+    r.switching = false;
+    r.pc = null;
+    r.relay = true;
+    clearTimeout(r.disconnectedTimer);
+    clearTimeout(r.restartTimer);
+    clearTimeout(r.fullSizeTimer);
+    r.tx = { audio: null, video: null, screen: null };
+    try {
+      r.dc?.close();
+    } catch {
+      /* already closed */
+    }
+    r.dc = null;
+    pc.close();
+    r.connectionState = this.sfu?.state ?? 'new';
+  }
+
+  /** @private @param {Remote} r our own connection to it is up: its media comes that way now */
+  toMesh(r) {
+    if (!r.switching || r.closed) return;
+    r.switching = false;
+    r.relay = false;
+    this.refreshRemoteMedia(r, true);
+  }
+
+  /** @private once every remote has its own connection again, the SFU's goes */
+  closeSfuIfUnused() {
+    if (this.topology !== 'mesh' || !this.sfu) return;
+    if (this.participants.some((r) => r.switching || r.relay)) return;
+    clearTimeout(this.switchTimer);
+    this.sfu.close();
+    this.sfu = null;
+  }
+
   /** @private a new connection to the host's SFU (the old one, if any, closed) */
   openSfu() {
     clearTimeout(this.sfuRetryTimer);
@@ -409,6 +539,7 @@ export class Call extends EventTarget {
       local: this.local,
     });
     this.sfu = link;
+    this.wantSent = ''; // a new participant in the SFU: it knows nothing yet
     /** @param {string} type @param {(detail: any) => void} fn */
     const on = (type, fn) => link.addEventListener(type, (ev) => {
       if (this.sfu === link) fn(/** @type {CustomEvent} */ (ev).detail);
@@ -438,23 +569,65 @@ export class Call extends EventTarget {
     this.sfuRetryMs = Math.min(this.sfuRetryMs * 2, SFU_RETRY_MAX_MS);
   }
 
+  /**
+   * How tall the page shows each remote picture, in device pixels (0: not shown). Through the
+   * SFU, the host is told (`media-want`), at most every 250 ms and only when it changed.
+   * @param {{remote: Remote, which: 'video'|'screen', height: number}[]} wanted
+   */
+  setWanted(wanted) {
+    this.wanted = wanted;
+    if (this.wantTimer !== undefined || !this.sfu) return;
+    this.wantTimer = setTimeout(() => {
+      this.wantTimer = undefined;
+      this.sendWanted();
+    }, 250);
+  }
+
+  /** @private */
+  sendWanted() {
+    if (!this.sfu || this.ended) return;
+    const tracks = [];
+    for (const { remote, which, height } of this.wanted) {
+      const mid = remote.sfuMids[which];
+      if (!mid || !remote.id || remote.closed) continue;
+      // In steps of 90 lines: a tile that changes by a few pixels does not change the layer.
+      tracks.push({ peer: remote.id, mid, height: height <= 0 ? 0 : Math.ceil(height / 90) * 90 });
+    }
+    const text = JSON.stringify(tracks);
+    if (text === this.wantSent) return;
+    if (this.signaling.media('media-want', { tracks })) this.wantSent = text;
+  }
+
   /** @private Give each remote the tracks the SFU sends of it: microphone, camera, screen. */
   assignSfuTracks() {
     if (!this.sfu) return;
-    /** @type {Map<string, {audio: MediaStreamTrack|null, video: MediaStreamTrack|null, screen: MediaStreamTrack|null}>} */
+    /** @typedef {{audio: MediaStreamTrack|null, video: MediaStreamTrack|null, screen: MediaStreamTrack|null, mids: {video: string|null, screen: string|null}}} Owned */
+    /** @type {Map<string, Owned>} */
     const byOwner = new Map();
+    /** @returns {Owned} */
+    const none = () => ({ audio: null, video: null, screen: null, mids: { video: null, screen: null } });
     for (const { owner, pubMid, track } of this.sfu.received()) {
       const r = this.remotes.get(owner);
       if (!r) continue;
-      const mine = byOwner.get(owner) ?? { audio: null, video: null, screen: null };
+      const mine = byOwner.get(owner) ?? none();
       byOwner.set(owner, mine);
       if (track.kind === 'audio') mine.audio ??= track;
-      else if (r.state.screenMid && pubMid === r.state.screenMid) mine.screen = track;
-      else mine.video ??= track;
+      else if (r.state.screenMid && pubMid === r.state.screenMid) {
+        mine.screen = track;
+        mine.mids.screen = pubMid;
+      } else if (!mine.video) {
+        mine.video = track;
+        mine.mids.video = pubMid;
+      }
     }
+    let midsChanged = false;
     for (const r of this.remotes.values()) {
       if (!r.relay || r.closed) continue;
-      const mine = byOwner.get(/** @type {string} */ (r.id)) ?? { audio: null, video: null, screen: null };
+      const mine = byOwner.get(/** @type {string} */ (r.id)) ?? none();
+      if (mine.mids.video !== r.sfuMids.video || mine.mids.screen !== r.sfuMids.screen) {
+        r.sfuMids = mine.mids;
+        midsChanged = true;
+      }
       let changed = false;
       const main = [mine.audio, mine.video].filter((t) => t !== null);
       const now = r.mainStream.getTracks();
@@ -470,6 +643,7 @@ export class Call extends EventTarget {
       }
       if (changed) this.emit('remote-updated', { remote: r });
     }
+    if (midsChanged) this.setWanted(this.wanted);
   }
 
   /** @private @param {Remote} r */
@@ -530,11 +704,11 @@ export class Call extends EventTarget {
       if (sender?.relay) this.onChannelMessage(sender, data.message);
       return;
     }
-    if (this.topology === 'sfu') return; // no peer connections between peers
     let r = this.remotes.get(from);
+    if (r && !r.pc) return; // its media comes through the SFU: no connection to negotiate
     if (!r) {
       // A description or candidate before the peer's state: only after a lost state message.
-      if (!data.description) return;
+      if (!data.description || this.topology === 'sfu') return;
       r = this.addRemote(from, null, this.selfId > from ? false : true);
     }
     r.chain = r.chain.then(() => this.handleNegotiation(r, data)).catch((err) => {
@@ -625,7 +799,20 @@ export class Call extends EventTarget {
     const pc = this.createPeerConnection({ iceServers: this.iceServers });
     const r = new Remote({ id, session, name: this.known.get(id) ?? 'Guest', polite, pc });
     this.remotes.set(id, r);
+    this.wire(r, pc);
+    this.refreshRemoteMedia(r);
+    this.emit('remote-added', { remote: r });
+    return r;
+  }
 
+  /**
+   * Give `r` a connection of our own (its events wired; the impolite side lays it out).
+   * @private
+   * @param {Remote} r
+   * @param {RTCPeerConnection} pc
+   */
+  wire(r, pc) {
+    r.pc = pc;
     pc.addEventListener('negotiationneeded', async () => {
       if (r.closed) return;
       try {
@@ -666,9 +853,6 @@ export class Call extends EventTarget {
       this.attachChannel(r, pc.createDataChannel('lancall', { ordered: true }));
     }
     if (this.local.screen) this.attachScreen(r);
-    this.refreshRemoteMedia(r);
-    this.emit('remote-added', { remote: r });
-    return r;
   }
 
   /** @private @param {Remote} r @param {RTCDataChannel} dc */
@@ -683,7 +867,8 @@ export class Call extends EventTarget {
     dc.addEventListener('close', () => {
       changed();
       // The other side closed its page or hung up: do not wait for the hub to say so.
-      if (!r.closed && r.dc === dc && (this.orphans.has(r) || r.pc?.connectionState !== 'connected')) {
+      // (Not while the room switches to the SFU: the other side closes its connection to us then.)
+      if (!r.closed && !r.switching && r.dc === dc && (this.orphans.has(r) || r.pc?.connectionState !== 'connected')) {
         this.dropRemote(r, 'disconnected');
       }
     });
@@ -777,8 +962,10 @@ export class Call extends EventTarget {
    * @private
    * @param {Remote} r
    */
-  refreshRemoteMedia(r) {
+  refreshRemoteMedia(r, force = false) {
     if (r.closed || !r.pc) return;
+    // Switching to our own connection: the SFU's media stays until it is up (toMesh).
+    if (r.switching && !force) return;
     let changed = false;
     const main = r.mainStream.getTracks();
     for (const kind of /** @type {const} */ (['audio', 'video'])) {
@@ -817,9 +1004,15 @@ export class Call extends EventTarget {
     /** @type {string} */
     const s = pc.connectionState ?? pc.iceConnectionState;
     if (r.closed) return;
+    // Moving to the SFU: this connection is on its way out; the other side may close it first.
+    if (r.switching && this.topology === 'sfu') return;
     r.connectionState = s;
     clearTimeout(r.disconnectedTimer);
     if (s === 'connected' || s === 'completed') {
+      if (r.switching) {
+        this.toMesh(r);
+        this.closeSfuIfUnused();
+      }
       if (!r.fullSize && r.fullSizeTimer === undefined) {
         r.fullSizeTimer = setTimeout(() => {
           r.fullSize = true;

@@ -95,7 +95,11 @@ export class SfuLink extends EventTarget {
       if (candidate && candidate.candidate) this.signaling.media('media-candidate', { candidate: candidate.toJSON() });
     });
     pc.addEventListener('connectionstatechange', () => this.onState());
-    pc.addEventListener('track', () => this.emit('tracks', {}));
+    pc.addEventListener('track', (ev) => {
+      // A track's media starting to flow matters too: a switch from the mesh waits for it.
+      ev.track.addEventListener('unmute', () => this.emit('tracks', {}));
+      this.emit('tracks', {});
+    });
     pc.addEventListener('signalingstatechange', () => {
       if (pc.signalingState === 'stable') this.emit('tracks', {});
     });

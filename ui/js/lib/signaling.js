@@ -222,6 +222,7 @@ export class SignalingClient extends EventTarget {
       case 'media-description':
       case 'media-layers':
       case 'speakers':
+      case 'topology':
         this.emit(msg.type, msg);
         break;
       case 'knock-wait':

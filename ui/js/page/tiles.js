@@ -204,6 +204,8 @@ export function renderLocal() {
 }
 
 const remoteKeys = new WeakMap();
+/** @type {Map<string, {remote: import('../lib/call.js').Remote, which: 'video'|'screen'}>} whose picture each remote tile shows */
+const tileRemotes = new Map();
 function keysOf(r) {
   let k = remoteKeys.get(r);
   if (!k) {
@@ -219,6 +221,7 @@ export function renderRemote(r) {
   if (r.closed) return;
   const keys = keysOf(r);
   const t = makeTile(keys.main);
+  tileRemotes.set(keys.main, { remote: r, which: 'video' });
   t.tile.dataset.testid = 'remote-tile';
   t.video.dataset.testid = 'remote-video';
   if (r.id) {
@@ -254,6 +257,7 @@ export function renderRemote(r) {
   if (q) t.quality.setAttribute('aria-label', QUALITY_LABEL[q]);
   if (r.screenStream) {
     const st = makeTile(keys.screen, { screen: true });
+    tileRemotes.set(keys.screen, { remote: r, which: 'screen' });
     st.tile.dataset.testid = 'remote-screen-tile';
     st.video.dataset.testid = 'remote-screen';
     st.video.muted = true;
@@ -269,6 +273,8 @@ export function renderRemote(r) {
 
 export function removeRemoteTiles(r) {
   const keys = keysOf(r);
+  tileRemotes.delete(keys.main);
+  tileRemotes.delete(keys.screen);
   removeTile(keys.main);
   removeTile(keys.screen);
   S.statsPrev.delete(r);
@@ -345,7 +351,33 @@ export function layoutGrid() {
     // The avatar fits its tile: at most 40 % of the tile's height, so the name stays clear.
     t.tile.style.setProperty('--avatar', `${Math.round(Math.max(24, Math.min(96, h * 0.4, w * 0.3)))}px`);
   });
+  tellWantedSizes(tiles, layout.rects);
 }
+
+/**
+ * In a call through the host's SFU, tell it how tall each remote picture is shown (device
+ * pixels), so that it sends the smallest layer that fills it, and nothing for a picture nobody
+ * sees (the page is hidden, or the camera is off).
+ * @param {import('./state.js').Tile[]} tiles
+ * @param {{width: number, height: number}[]} rects
+ */
+function tellWantedSizes(tiles, rects) {
+  if (S.call?.topology !== 'sfu') return;
+  const hidden = document.visibilityState === 'hidden';
+  /** @type {{remote: import('../lib/call.js').Remote, which: 'video'|'screen', height: number}[]} */
+  const wanted = [];
+  tiles.forEach((t, i) => {
+    const owner = tileRemotes.get(t.key);
+    if (!owner) return;
+    const full = document.fullscreenElement === t.tile;
+    const h = full ? innerHeight : rects[i]?.height ?? 0;
+    const off = hidden || t.tile.classList.contains('video-off');
+    wanted.push({ ...owner, height: off ? 0 : Math.round(h * (devicePixelRatio || 1)) });
+  });
+  S.call.setWanted(wanted);
+}
+
+document.addEventListener('visibilitychange', () => scheduleLayout());
 
 /**
  * A tile's pin sign, and its menu button named after whose picture it is.

@@ -9,10 +9,9 @@ use clap::{Args, Parser, Subcommand};
 use lancall_certs::{Authority, LeafNames};
 use lancall_hub::host::{self, HostConfig, RunningHost};
 use lancall_hub::discovery;
-use lancall_hub::hub::HubEvent;
+use lancall_hub::hub::{HubEvent, RoomTopology};
 use lancall_hub::netif::InterfacePolicy;
 use std::time::Duration;
-use lancall_protocol::hub::Topology;
 use lancall_protocol::IceServer;
 use lancall_hub::server::{DEFAULT_HTTPS_PORT, DEFAULT_HTTP_PORT};
 
@@ -98,9 +97,9 @@ struct ServeArgs {
     /// The private key (PEM) for --tls-cert
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
-    /// How the room's media travels: mesh (each device sends to each other device directly;
-    /// best for 2 to 4 people) or sfu (each device sends once, to this host, which forwards to
-    /// the others; for larger calls)
+    /// How the room's media travels: mesh (each device sends to each other device directly),
+    /// sfu (each device sends once, to this host, which forwards to the others), or auto
+    /// (directly while two talk, through this host from the third person on, switched live)
     #[arg(long, value_enum, default_value = "mesh", env = "LANCALL_TOPOLOGY")]
     topology: TopologyArg,
     /// UDP port for media through this host (--topology sfu) [default: the --listen port's
@@ -113,6 +112,7 @@ struct ServeArgs {
 enum TopologyArg {
     Mesh,
     Sfu,
+    Auto,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -283,8 +283,9 @@ fn serve(args: ServeArgs, data_dir: PathBuf, held: Option<&held_log::HeldLog>) -
     config.ice_servers = args.ice_servers;
     config.external_tls = args.tls_cert.zip(args.tls_key);
     config.topology = match args.topology {
-        TopologyArg::Mesh => Topology::Mesh,
-        TopologyArg::Sfu => Topology::Sfu,
+        TopologyArg::Mesh => RoomTopology::Mesh,
+        TopologyArg::Sfu => RoomTopology::Sfu,
+        TopologyArg::Auto => RoomTopology::Auto,
     };
     config.media_port = args.media_port;
     if args.no_mdns || mdns_switched_off() {
@@ -395,6 +396,9 @@ async fn print_events(mut events: tokio::sync::broadcast::Receiver<HubEvent>) {
             Ok(HubEvent::KnockAnswered { id, admitted }) => {
                 serde_json::json!({"event": "knock-answered", "id": id, "admitted": admitted})
             }
+            Ok(HubEvent::TopologyChanged { room, topology }) => {
+                serde_json::json!({"event": "topology", "room": room, "topology": topology})
+            }
             Err(RecvError::Lagged(n)) => serde_json::json!({"event": "events-missed", "count": n}),
             Err(RecvError::Closed) => return,
         };
@@ -489,7 +493,7 @@ fn print_ready_json(host: &RunningHost) {
         "host_id": host.host_id,
         "https_port": host.https_addr.port(),
         "http_port": host.http_addr.map(|a| a.port()),
-        "topology": host.room.topology.as_str(),
+        "topology": host.room.setting.as_str(),
         "media_port": host.media_addr.map(|a| a.port()),
         "pid": std::process::id(),
     });
@@ -502,7 +506,13 @@ fn print_ready_text(host: &RunningHost) {
     let who = if host.room.token.is_some() { "anyone with this link" } else { "anyone on this network" };
     out(&format!("Room \"{}\": {who} can join.", host.room.name));
     if let Some(media) = host.media_addr {
-        out(&format!("Media goes through this host (SFU, UDP port {}): each device sends once.", media.port()));
+        out(&match host.room.setting {
+            RoomTopology::Auto => format!(
+                "Media goes directly between two people, and through this host (SFU, UDP port {}) from the third on.",
+                media.port()
+            ),
+            _ => format!("Media goes through this host (SFU, UDP port {}): each device sends once.", media.port()),
+        });
     }
     out("Open the link in a browser, or scan the code with a phone:");
     for (url, ip) in host.join_urls().iter().zip(&host.addresses) {

@@ -1,0 +1,122 @@
+// A room the host set to `auto` (lancall-host --topology auto): two people talk directly; the
+// third moves everyone to the host's SFU, live; when the third leaves, the two go back to a
+// direct connection. Nobody rejoins, and each person's pictures keep coming through both
+// switches (the longest pause between two frames is printed: bench/sfu.md measures it).
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { runnable, startHost, launchBrowser, joinCall, waitForVideo, waitForAudio, closeAll, waitFor } from './lib/harness.js';
+
+/** How the page's call travels now. */
+function route(page) {
+  return page.evaluate(() => {
+    const call = window.lancall.call;
+    return {
+      topology: call.topology,
+      sfu: call.sfu ? call.sfu.pc.connectionState : null,
+      direct: call.participants.filter((r) => r.pc).map((r) => r.pc.connectionState),
+    };
+  });
+}
+
+/** Records when each remote picture shows a new frame (requestVideoFrameCallback), by peer id. */
+function recordFrames(page) {
+  return page.evaluate(() => {
+    window.__frames = {};
+    const watched = new WeakSet();
+    const watch = () => {
+      for (const v of document.querySelectorAll('[data-testid=remote-video]')) {
+        if (watched.has(v)) continue;
+        watched.add(v);
+        const onFrame = () => {
+          const peer = v.dataset.peer;
+          if (peer) (window.__frames[peer] ??= []).push(performance.now());
+          v.requestVideoFrameCallback(onFrame);
+        };
+        v.requestVideoFrameCallback(onFrame);
+      }
+    };
+    watch();
+    setInterval(watch, 100);
+  });
+}
+
+/** The longest pause between two frames of `peer`'s picture since `since` (page clock, ms). */
+function longestPause(page, peer, since) {
+  return page.evaluate(([peer, since]) => {
+    const times = (window.__frames[peer] ?? []).filter((t) => t >= since);
+    let longest = 0;
+    for (let i = 1; i < times.length; i += 1) longest = Math.max(longest, times[i] - times[i - 1]);
+    return { longest: Math.round(longest), frames: times.length };
+  }, [peer, since]);
+}
+
+const now = (page) => page.evaluate(() => performance.now());
+
+describe('auto topology: direct for two, through the host from three', runnable(), () => {
+  let host;
+  let browser;
+  let ada;
+  let bob;
+  let cy;
+
+  before(async () => {
+    host = await startHost({ topology: 'auto' });
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await closeAll(...[ada, bob, cy].filter(Boolean).map((p) => p.context), browser);
+    await host?.stop();
+    host?.cleanup();
+  });
+
+  test('two people talk directly', async () => {
+    ada = await joinCall(browser, host.joinUrl, 'Ada', { quality: '360p' });
+    bob = await joinCall(browser, host.joinUrl, 'Bob', { quality: '360p' });
+    await waitForVideo(ada.page, bob.id, { frames: 5 });
+    await waitForVideo(bob.page, ada.id, { frames: 5 });
+    for (const p of [ada, bob]) assert.deepEqual(await route(p.page), { topology: 'mesh', sfu: null, direct: ['connected'] }, p.name);
+  });
+
+  test('a third person moves everyone to the SFU, with pictures continuing', async () => {
+    await recordFrames(ada.page);
+    await recordFrames(bob.page);
+    const [adaSince, bobSince] = [await now(ada.page), await now(bob.page)];
+    cy = await joinCall(browser, host.joinUrl, 'Cy', { quality: '360p' });
+    for (const p of [ada, bob, cy]) {
+      await waitFor(async () => {
+        const r = await route(p.page);
+        return r.topology === 'sfu' && r.sfu === 'connected' && r.direct.length === 0;
+      }, { timeout: 30_000, what: () => `${p.name} through the SFU only` });
+    }
+    for (const a of [ada, bob, cy]) {
+      for (const b of [ada, bob, cy]) if (a !== b) await waitForVideo(a.page, b.id, { timeout: 30_000, frames: 5 });
+    }
+    await waitForAudio(ada.page, bob.id);
+    const gaps = { bobAtAda: await longestPause(ada.page, bob.id, adaSince), adaAtBob: await longestPause(bob.page, ada.id, bobSince) };
+    console.log(`direct -> SFU: longest pause between frames ${JSON.stringify(gaps)}`);
+    // The picture kept coming: frames arrived throughout, and the element never went dark.
+    assert.ok(gaps.bobAtAda.frames > 20 && gaps.adaAtBob.frames > 20, JSON.stringify(gaps));
+    const switched = host.events.filter((e) => e.event === 'topology').map((e) => e.topology);
+    assert.deepEqual(switched, ['sfu']);
+  });
+
+  test('when the third leaves, the two go back to talking directly', async () => {
+    const [adaSince, bobSince] = [await now(ada.page), await now(bob.page)];
+    await cy.page.getByTestId('hangup').click();
+    for (const p of [ada, bob]) {
+      await waitFor(async () => {
+        const r = await route(p.page);
+        return r.topology === 'mesh' && r.sfu === null && r.direct.length === 1 && r.direct[0] === 'connected';
+      }, { timeout: 30_000, what: () => `${p.name} direct again` });
+    }
+    await waitForVideo(ada.page, bob.id, { frames: 5 });
+    await waitForVideo(bob.page, ada.id, { frames: 5 });
+    await waitForAudio(bob.page, ada.id);
+    const gaps = { bobAtAda: await longestPause(ada.page, bob.id, adaSince), adaAtBob: await longestPause(bob.page, ada.id, bobSince) };
+    console.log(`SFU -> direct: longest pause between frames ${JSON.stringify(gaps)}`);
+    assert.ok(gaps.bobAtAda.frames > 20 && gaps.adaAtBob.frames > 20, JSON.stringify(gaps));
+    await waitFor(async () => host.events.filter((e) => e.event === 'topology').length === 2, { what: 'the host said so' });
+    assert.deepEqual(host.events.filter((e) => e.event === 'topology').map((e) => e.topology), ['sfu', 'mesh']);
+  });
+});
