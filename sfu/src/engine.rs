@@ -14,11 +14,12 @@ use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::crypto::CryptoProvider;
 use str0m::media::{KeyframeRequestKind, Mid};
 use str0m::net::{Protocol, Receive};
+use str0m::bwe::Bitrate;
 use str0m::{Candidate, Input, Rtc};
 use tokio::sync::{mpsc::UnboundedSender, oneshot};
 
-use crate::layers::Decision;
-use crate::participant::{AnswerError, Happened, Participant};
+use crate::layers::{choose_layer, vp8_keyframe_size, LayerKey, Wanted};
+use crate::participant::{AnswerError, Forwarded, Happened, Participant};
 use crate::{GoneReason, MediaKind, ParticipantId, Patience, SfuCounters, SfuError, SfuEvent};
 
 /// The longest the thread sleeps in `recv_from` before looking at its commands: a command (a
@@ -28,6 +29,15 @@ use crate::{GoneReason, MediaKind, ParticipantId, Patience, SfuCounters, SfuErro
 const COMMAND_POLL: Duration = Duration::from_millis(5);
 /// Larger than any datagram a WebRTC client sends (they keep under ~1200 bytes for the MTU).
 const RECV_BUFFER: usize = 2_048;
+/// How often the engine looks at what is wanted as a whole: the layers each publisher must
+/// send ([`SfuEvent::LayersWanted`]) and the bitrate each subscriber's estimator probes for.
+const HOUSEKEEPING: Duration = Duration::from_millis(100);
+/// Each subscriber's bandwidth estimate starts here (str0m's TWCC estimator then moves it). On a
+/// LAN most links carry far more, and a low start would hold every picture at the low layer for
+/// the first seconds of a call.
+const INITIAL_ESTIMATE_BPS: u64 = 2_500_000;
+/// The least a subscriber's estimator probes for (one small picture and the voices).
+const MIN_DESIRED_BPS: u64 = 300_000;
 
 /// One counter readable from any thread.
 #[derive(Default)]
@@ -54,6 +64,9 @@ pub(crate) struct Counters {
     pub(crate) keyframe_requests_from_clients: Counter,
     pub(crate) participants_failed: Counter,
     pub(crate) panics_contained: Counter,
+    pub(crate) frames_not_chosen: Counter,
+    pub(crate) frames_paused: Counter,
+    pub(crate) layer_switches: Counter,
 }
 
 impl Counters {
@@ -68,6 +81,9 @@ impl Counters {
             keyframe_requests_from_clients: self.keyframe_requests_from_clients.get(),
             participants_failed: self.participants_failed.get(),
             panics_contained: self.panics_contained.get(),
+            frames_not_chosen: self.frames_not_chosen.get(),
+            frames_paused: self.frames_paused.get(),
+            layer_switches: self.layer_switches.get(),
         }
     }
 }
@@ -100,6 +116,13 @@ pub(crate) enum Command {
         participant: ParticipantId,
         reply: Reply<()>,
     },
+    Want {
+        subscriber: ParticipantId,
+        publisher: ParticipantId,
+        mid: Mid,
+        wanted: Wanted,
+        reply: Reply<()>,
+    },
     /// Test hook: panic inside this participant's processing.
     Panic {
         participant: ParticipantId,
@@ -123,6 +146,8 @@ pub(crate) struct Engine {
     counters: Arc<Counters>,
     /// What one participant said that others must hear, in order.
     work: VecDeque<(ParticipantId, Happened)>,
+    /// When the housekeeping last ran.
+    housekept: Instant,
 }
 
 impl Engine {
@@ -147,6 +172,7 @@ impl Engine {
             events,
             counters,
             work: VecDeque::new(),
+            housekept: Instant::now(),
         })
     }
 
@@ -192,6 +218,9 @@ impl Engine {
             }
             self.fire_due_timers();
             self.process_work();
+            if self.housekept.elapsed() >= HOUSEKEEPING {
+                self.housekeeping();
+            }
         }
     }
 
@@ -268,6 +297,25 @@ impl Engine {
                     Err(SfuError::NoSuchParticipant(participant))
                 });
             }
+            Command::Want {
+                subscriber,
+                publisher,
+                mid,
+                wanted,
+                reply,
+            } => {
+                let result = if !self.participants.contains_key(&publisher) {
+                    Err(SfuError::NoSuchParticipant(publisher))
+                } else {
+                    self.with(subscriber, |p, _, _, _| {
+                        p.set_wanted((publisher, mid), wanted)
+                    })
+                    .ok_or(SfuError::NoSuchParticipant(subscriber))
+                };
+                let _ = reply.send(result);
+                // A layer somebody needs now is asked for at once.
+                self.update_layers_wanted();
+            }
             Command::Panic { participant } => {
                 self.with(participant, |p, _, _, _| {
                     // The test hook of the crate docs' containment claim.
@@ -299,6 +347,7 @@ impl Engine {
                     .clear_codecs()
                     .enable_opus(true, false)
                     .enable_vp8(true)
+                    .enable_bwe(Some(Bitrate::bps(INITIAL_ESTIMATE_BPS)))
                     .build(now);
                 for ip in advertise {
                     let addr = SocketAddr::new(ip, port);
@@ -471,12 +520,17 @@ impl Engine {
                 Happened::KeyframeWanted {
                     by_client,
                     source,
+                    layer,
                     kind,
                 } => {
                     if by_client {
                         self.counters.keyframe_requests_from_clients.add();
                     }
-                    self.request_keyframe(source.0, source.1, kind)
+                    // A subscriber that has received nothing yet asks for its layer's
+                    // keyframe when that layer's first frame arrives (see forward).
+                    if let Some(layer) = layer {
+                        self.request_keyframe(source.0, source.1, layer, kind)
+                    }
                 }
                 Happened::Gone(reason) => self.remove(from, Some(reason)),
             }
@@ -485,46 +539,151 @@ impl Engine {
 
     fn forward(&mut self, from: ParticipantId, data: str0m::media::MediaData) {
         let now = Instant::now();
-        let decision = match self
+        let Some(track) = self
             .participants
             .get_mut(&from)
             .and_then(|p| p.tracks_in.get_mut(&data.mid))
-        {
-            Some(track) if track.kind == MediaKind::Video => {
-                track.layers.on_frame(data.rid, data.is_keyframe(), now)
-            }
-            Some(_) => Decision::Forward,
-            None => return,
+        else {
+            return;
         };
-        match decision {
-            Decision::Forward => {}
-            Decision::Drop => return,
-            Decision::DropAndRequestKeyframe(rid) => {
-                let mid = data.mid;
-                let sent = self.with(from, |p, _, _, _| {
-                    p.request_keyframe(mid, Some(rid), KeyframeRequestKind::Pli, now)
-                });
-                if sent == Some(true) {
-                    self.counters.keyframe_requests.add();
+        let layers = if track.kind == MediaKind::Video {
+            let size = if data.is_keyframe() {
+                vp8_keyframe_size(&data.data)
+            } else {
+                None
+            };
+            track.layers.on_frame(data.rid, data.data.len(), size, now);
+            track.layers.info(now)
+        } else {
+            Vec::new()
+        };
+        let source = (from, data.mid);
+        let mut keyframes: Vec<LayerKey> = Vec::new();
+        for id in self.others(from) {
+            let done = self.with(id, |p, _, _, out| {
+                p.forward(source, &data, &layers, now, out)
+            });
+            match done {
+                Some(Forwarded::Written { switched }) => {
+                    self.counters.frames_forwarded.add();
+                    if switched {
+                        self.counters.layer_switches.add();
+                    }
                 }
-                return;
+                Some(Forwarded::NotChosen) => self.counters.frames_not_chosen.add(),
+                Some(Forwarded::Paused) => self.counters.frames_paused.add(),
+                Some(Forwarded::WantKeyframe(layer)) => {
+                    self.counters.frames_not_chosen.add();
+                    if !keyframes.contains(&layer) {
+                        keyframes.push(layer);
+                    }
+                }
+                Some(Forwarded::NotOpen) | None => {}
             }
         }
-        let source = (from, data.mid);
-        for id in self.others(from) {
-            if self.with(id, |p, _, _, out| p.forward(source, &data, out)) == Some(true) {
-                self.counters.frames_forwarded.add();
-            }
+        for layer in keyframes {
+            self.request_keyframe(from, data.mid, layer, KeyframeRequestKind::Pli);
         }
     }
 
-    fn request_keyframe(&mut self, publisher: ParticipantId, mid: Mid, kind: KeyframeRequestKind) {
+    fn request_keyframe(
+        &mut self,
+        publisher: ParticipantId,
+        mid: Mid,
+        layer: LayerKey,
+        kind: KeyframeRequestKind,
+    ) {
         let now = Instant::now();
         if self.with(publisher, |p, _, _, _| {
-            p.request_keyframe(mid, None, kind, now)
+            p.request_keyframe(mid, Some(layer), kind, now)
         }) == Some(true)
         {
             self.counters.keyframe_requests.add();
+        }
+    }
+
+    /// What is looked at as a whole, every [`HOUSEKEEPING`].
+    fn housekeeping(&mut self) {
+        let now = Instant::now();
+        self.housekept = now;
+        for p in self.participants.values_mut() {
+            p.check_shortage(now);
+        }
+        self.update_layers_wanted();
+    }
+
+    /// For every published video track, the layers its subscribers need (each one's choice
+    /// among all the publisher's layers, arriving or not: a layer the publisher paused because
+    /// nobody needed it must be asked back); emits [`SfuEvent::LayersWanted`] where that set
+    /// changed. Also tells each subscriber's estimator what to probe for.
+    fn update_layers_wanted(&mut self) {
+        let now = Instant::now();
+        let layers: HashMap<(ParticipantId, Mid), Vec<crate::layers::LayerInfo>> = self
+            .participants
+            .values()
+            .flat_map(|p| {
+                p.tracks_in
+                    .iter()
+                    .filter(|(_, t)| t.kind == MediaKind::Video)
+                    .map(move |(mid, t)| ((p.id, *mid), t.layers.info(now)))
+            })
+            .collect();
+        let mut needed: HashMap<(ParticipantId, Mid), Vec<LayerKey>> = HashMap::new();
+        let mut desired: Vec<(ParticipantId, u64)> = Vec::new();
+        for p in self.participants.values() {
+            let mut bps = 0;
+            for sub in p.video_subscriptions() {
+                let Some(info) = layers.get(&sub.source) else {
+                    continue;
+                };
+                let entry = needed.entry(sub.source).or_default();
+                let chosen = choose_layer(info, sub.wanted, sub.budget, sub.current.as_ref(), false);
+                let Some(layer) = chosen else {
+                    continue;
+                };
+                entry.push(layer);
+                // What it would receive with no bandwidth limit.
+                if let Some(unlimited) = choose_layer(info, sub.wanted, None, None, false) {
+                    bps += info
+                        .iter()
+                        .find(|l| l.rid == unlimited)
+                        .map_or(0, |l| l.bitrate);
+                }
+            }
+            if !p.is_gone() {
+                desired.push((p.id, bps));
+            }
+        }
+        let mut changed = Vec::new();
+        for p in self.participants.values_mut() {
+            for (mid, t) in p.tracks_in.iter_mut() {
+                if t.kind != MediaKind::Video {
+                    continue;
+                }
+                let need = needed.get(&(p.id, *mid)).map(|v| v.as_slice());
+                if let Some(rids) = t.layers.update_needed(need, now) {
+                    changed.push(SfuEvent::LayersWanted {
+                        participant: p.id,
+                        mid: mid.to_string(),
+                        rids: rids.iter().map(|r| r.to_string()).collect(),
+                    });
+                }
+            }
+        }
+        for e in changed {
+            log::debug!("sfu: {e:?}");
+            self.emit(e);
+        }
+        for (id, bps) in desired {
+            // A fifth more than the layers cost, for the estimator to find room to switch up.
+            let want = (bps + bps / 5 + 120_000).max(MIN_DESIRED_BPS);
+            if self
+                .participants
+                .get(&id)
+                .is_some_and(|p| p.desired_bitrate_differs(want))
+            {
+                self.with(id, |p, _, _, _| p.desire_bitrate(want));
+            }
         }
     }
 

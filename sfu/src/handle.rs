@@ -9,10 +9,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::media::Mid;
 use str0m::Candidate;
 use tokio::sync::{mpsc::UnboundedReceiver, oneshot};
 
 use crate::engine::{Command, Counters, Engine};
+use crate::layers::Wanted;
 use crate::SfuError;
 
 /// Where the SFU listens and what it tells clients.
@@ -143,6 +145,20 @@ pub enum SfuEvent {
         /// Why.
         reason: GoneReason,
     },
+    /// The simulcast layers of one of a participant's video tracks that at least one
+    /// subscriber needs changed: the publisher should keep sending these and may pause the
+    /// others (in the browser: `active: false` on those encodings). Emitted only on a change;
+    /// a layer nobody needs is dropped 2 s after it was last needed, one somebody needs is
+    /// added at once, and the lowest layer stays while anyone subscribes (so a switch down is
+    /// instant). Before the first of these, every layer is wanted.
+    LayersWanted {
+        /// The publisher.
+        participant: ParticipantId,
+        /// Its track's media section in the publisher's session.
+        mid: String,
+        /// The rids needed, low to high as the publisher listed them (empty: none).
+        rids: Vec<String>,
+    },
 }
 
 /// The SFU's counters since it started.
@@ -169,6 +185,14 @@ pub struct SfuCounters {
     pub participants_failed: u64,
     /// Panics caught while processing one participant (that participant was removed).
     pub panics_contained: u64,
+    /// Video frames not sent to a subscriber because they were of another layer than the one
+    /// it receives (or of one it is waiting to switch to, until that layer's keyframe).
+    pub frames_not_chosen: u64,
+    /// Video frames not sent to a subscriber because it does not show the track (paused by
+    /// [`Sfu::set_wanted`] with height 0).
+    pub frames_paused: u64,
+    /// Times a subscriber was switched to another layer of a track (on that layer's keyframe).
+    pub layer_switches: u64,
 }
 
 impl SfuCounters {
@@ -351,6 +375,31 @@ impl Sfu {
         participant: ParticipantId,
     ) -> impl Future<Output = Result<(), SfuError>> + Send + 'static {
         self.ask(move |reply| Command::Remove { participant, reply })
+    }
+
+    /// How tall `subscriber` shows `publisher`'s video track `publisher_mid` (the publisher's
+    /// own mid): `max_height` is the tile's height in CSS pixels times devicePixelRatio; 0
+    /// means not shown, and nothing of that track is sent to that subscriber until it is
+    /// shown again. The subscriber receives the smallest layer at least that tall (the highest
+    /// if none is), lowered to fit its share of its bandwidth estimate; the switch happens on
+    /// that layer's next keyframe (asked for at once). Before any call: the highest layer.
+    /// Fails with [`SfuError::NoSuchParticipant`] when either participant is not in the SFU;
+    /// a track the publisher does not publish (yet) keeps the setting for when it does.
+    pub fn set_wanted(
+        &self,
+        subscriber: ParticipantId,
+        publisher: ParticipantId,
+        publisher_mid: &str,
+        max_height: u32,
+    ) -> impl Future<Output = Result<(), SfuError>> + Send + 'static {
+        let mid = Mid::from(publisher_mid);
+        self.ask(move |reply| Command::Want {
+            subscriber,
+            publisher,
+            mid,
+            wanted: Wanted::from_max_height(max_height),
+            reply,
+        })
     }
 
     /// Test hook: makes the processing of `participant` panic, to check that the panic ends

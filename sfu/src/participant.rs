@@ -12,20 +12,42 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::media::{
     Direction, KeyframeRequestKind, MediaData, MediaKind as StrMediaKind, Mid, Rid,
 };
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::engine::Counters;
-use crate::layers::LayerChoice;
+use crate::layers::{
+    choose_layer, Decision, LayerChoice, LayerInfo, LayerKey, PublishedLayers, RateMeter, Wanted,
+};
 use crate::{GoneReason, MediaKind, ParticipantId, Patience};
 
 /// At most one keyframe request per published track this often: a keyframe costs the publisher
 /// 5-10x a normal frame, and one already asked for serves every subscriber waiting for it.
 pub(crate) const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
 
+/// The estimate counts as a shortage when it stays below this share of what is being sent to
+/// the participant for [`SHORTAGE_FOR`]. str0m's TWCC estimator (a port of libwebrtc's GoogCC)
+/// sits near what is being sent as long as nothing probes higher: measured with webrtc-rs
+/// subscribers in the tests, 1.0-1.5 times the rate sent, with dips to 0.74 for a moment (the
+/// first keyframes, a busy machine). Taken as a limit all the time it would hold every
+/// subscriber at the layer it has.
+const SHORTAGE: f64 = 0.6;
+const SHORTAGE_FOR: Duration = Duration::from_secs(2);
+/// After a shortage, the estimate limits the participant's layers this long, doubled each time
+/// a shortage comes back within the hold (up to [`SHORTAGE_HOLD_MAX`]); then higher layers are
+/// tried again.
+const SHORTAGE_HOLD: Duration = Duration::from_secs(8);
+const SHORTAGE_HOLD_MAX: Duration = Duration::from_secs(64);
+
+/// Bandwidth kept aside for the forwarded voices (3 Opus streams of up to 40 kbit/s) before
+/// the estimate is shared among video tracks.
+const AUDIO_RESERVE_BPS: u64 = 120_000;
+
 /// A track this participant publishes.
 pub(crate) struct TrackIn {
     pub(crate) kind: MediaKind,
-    pub(crate) layers: LayerChoice,
+    /// Its layers (video; a track without simulcast is one layer).
+    pub(crate) layers: PublishedLayers,
     last_keyframe_request: Option<Instant>,
 }
 
@@ -51,6 +73,8 @@ struct TrackOut {
     /// The msid stream id: the publisher's label, so a client can tell whose track it is.
     stream_id: String,
     state: OutState,
+    /// Which layer of it this participant receives (video).
+    choice: LayerChoice,
 }
 
 /// What a participant's `Rtc` said that the engine must act on.
@@ -73,6 +97,9 @@ pub(crate) enum Happened {
     KeyframeWanted {
         by_client: bool,
         source: (ParticipantId, Mid),
+        /// The layer it receives (`None`: it has received none yet; it will ask for the one
+        /// it needs when that layer's first frame arrives).
+        layer: Option<LayerKey>,
         kind: KeyframeRequestKind,
     },
     /// It must be removed.
@@ -97,6 +124,46 @@ pub(crate) struct Participant {
     /// credentials), so an offer from us can no longer overtake that answer.
     pub(crate) heard_from: bool,
     gone: bool,
+    /// How tall it shows each track it receives ([`crate::Sfu::set_wanted`]; absent: the
+    /// default, the highest layer).
+    wanted: HashMap<(ParticipantId, Mid), Wanted>,
+    /// Its send-side bandwidth estimate (TWCC), while str0m can probe.
+    pub(crate) estimate: Option<u64>,
+    /// What its estimator was last told to probe for.
+    desired_bitrate: Option<u64>,
+    /// What is sent to it (media, as written).
+    sent: RateMeter,
+    /// Its estimate limits its layers until then (after a shortage), and the hold that set it.
+    limited: Option<(Instant, Duration)>,
+    /// Since when the estimate is short of what is sent.
+    short_since: Option<Instant>,
+}
+
+/// A video track a participant receives, as the layer choice sees it.
+pub(crate) struct VideoSubscription {
+    /// The publisher and its mid.
+    pub(crate) source: (ParticipantId, Mid),
+    /// How tall the subscriber shows it.
+    pub(crate) wanted: Wanted,
+    /// Its share of the subscriber's bandwidth estimate (`None`: no estimate).
+    pub(crate) budget: Option<u64>,
+    /// The layer it receives now.
+    pub(crate) current: Option<LayerKey>,
+}
+
+/// What became of one frame written towards this participant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Forwarded {
+    /// Written (`switched`: the first frame of another layer than the one before).
+    Written { switched: bool },
+    /// Not negotiated (yet), not connected, or a write that failed.
+    NotOpen,
+    /// Not the layer it receives.
+    NotChosen,
+    /// It does not show the track.
+    Paused,
+    /// Dropped: it needs a keyframe of this layer to switch to it.
+    WantKeyframe(LayerKey),
 }
 
 fn kind_of(k: StrMediaKind) -> MediaKind {
@@ -136,6 +203,12 @@ impl Participant {
             disconnected_since: None,
             heard_from: false,
             gone: false,
+            wanted: HashMap::new(),
+            estimate: None,
+            desired_bitrate: None,
+            sent: RateMeter::default(),
+            limited: None,
+            short_since: None,
         }
     }
 
@@ -283,7 +356,7 @@ impl Participant {
                     m.mid,
                     TrackIn {
                         kind,
-                        layers: LayerChoice::new(rids.clone()),
+                        layers: PublishedLayers::new(rids.clone(), now),
                         last_keyframe_request: None,
                     },
                 );
@@ -303,7 +376,7 @@ impl Participant {
                 if !data.contiguous {
                     // A gap NACKs could not fill: the subscribers' decoders need a fresh start.
                     let (mid, rid) = (data.mid, data.rid);
-                    self.request_keyframe(mid, rid, KeyframeRequestKind::Pli, now);
+                    self.request_keyframe(mid, Some(rid), KeyframeRequestKind::Pli, now);
                 }
                 out.push(Happened::Media(Box::new(data)));
             }
@@ -313,12 +386,22 @@ impl Participant {
                     .iter()
                     .find(|t| out_mid(t.state) == Some(req.mid))
                 {
-                    out.push(Happened::KeyframeWanted {
-                        by_client: true,
-                        source: t.source,
-                        kind: req.kind,
-                    });
+                    if let Some(layer) = t.choice.current() {
+                        out.push(Happened::KeyframeWanted {
+                            by_client: true,
+                            source: t.source,
+                            layer: Some(*layer),
+                            kind: req.kind,
+                        });
+                    }
                 }
+            }
+            Event::EgressBitrateEstimate(BweKind::Twcc {
+                estimate,
+                can_probe,
+            }) => {
+                self.estimate = can_probe.then_some(estimate.as_u64());
+                self.check_shortage(now);
             }
             Event::Closed => {
                 log::info!(
@@ -339,18 +422,20 @@ impl Participant {
                 out.push(Happened::KeyframeWanted {
                     by_client: false,
                     source: t.source,
+                    layer: t.choice.current().copied(),
                     kind: KeyframeRequestKind::Pli,
                 });
             }
         }
     }
 
-    /// Asks this participant (as publisher) for a keyframe of track `mid`, at most once per
-    /// [`KEYFRAME_REQUEST_INTERVAL`]. True if a request went out.
+    /// Asks this participant (as publisher) for a keyframe of track `mid` on `layer` (`None`:
+    /// every layer it sends), at most once per [`KEYFRAME_REQUEST_INTERVAL`]. True if a
+    /// request went out.
     pub(crate) fn request_keyframe(
         &mut self,
         mid: Mid,
-        rid: Option<Rid>,
+        layer: Option<LayerKey>,
         kind: KeyframeRequestKind,
         now: Instant,
     ) -> bool {
@@ -364,7 +449,10 @@ impl Participant {
         {
             return false;
         }
-        let rid = rid.or(track.layers.current());
+        let layers: Vec<LayerKey> = match layer {
+            Some(layer) => vec![layer],
+            None => track.layers.info(now).into_iter().map(|l| l.rid).collect(),
+        };
         let Some(mut writer) = self.rtc.writer(mid) else {
             return false;
         };
@@ -373,16 +461,19 @@ impl Participant {
         } else {
             KeyframeRequestKind::Pli
         };
-        match writer.request_keyframe(rid, kind) {
-            Ok(()) => {
-                track.last_keyframe_request = Some(now);
-                true
-            }
-            Err(e) => {
-                log::debug!("sfu: keyframe request to {} on {mid} failed: {e}", self.id);
-                false
+        let mut sent = false;
+        for rid in layers {
+            match writer.request_keyframe(rid, kind) {
+                Ok(()) => sent = true,
+                Err(e) => {
+                    log::debug!("sfu: keyframe request to {} on {mid} failed: {e}", self.id)
+                }
             }
         }
+        if sent {
+            track.last_keyframe_request = Some(now);
+        }
+        sent
     }
 
     /// Starts sending another participant's track to this one (in the next offer).
@@ -400,11 +491,13 @@ impl Participant {
             kind,
             stream_id: stream_id.to_owned(),
             state: OutState::ToOpen,
+            choice: LayerChoice::default(),
         });
     }
 
     /// Stops sending a track whose source ended (in the next offer).
     pub(crate) fn unsubscribe(&mut self, source: (ParticipantId, Mid)) {
+        self.wanted.remove(&source);
         self.tracks_out.retain_mut(|t| {
             if t.source != source {
                 return true;
@@ -501,6 +594,7 @@ impl Participant {
                     out.push(Happened::KeyframeWanted {
                         by_client: false,
                         source: t.source,
+                        layer: t.choice.current().copied(),
                         kind: KeyframeRequestKind::Pli,
                     });
                 }
@@ -530,37 +624,159 @@ impl Participant {
     }
 
     /// Sends a frame of another participant's track on the matching outgoing track, if it is
-    /// negotiated. True if it was written.
+    /// negotiated and (video) of the layer this participant receives; `layers` are the
+    /// publisher's layers of that track.
     pub(crate) fn forward(
         &mut self,
         source: (ParticipantId, Mid),
         data: &MediaData,
+        layers: &[LayerInfo],
+        now: Instant,
         out: &mut Vec<Happened>,
-    ) -> bool {
+    ) -> Forwarded {
         if !self.connected || self.gone {
-            return false;
+            return Forwarded::NotOpen;
         }
-        let Some(mid) = self.tracks_out.iter().find_map(|t| match t.state {
-            OutState::Open(m) if t.source == source => Some(m),
-            _ => None,
-        }) else {
-            return false;
+        let budget = self.budget_for(source);
+        let wanted = self.wanted_of(source);
+        let Some(track) = self
+            .tracks_out
+            .iter_mut()
+            .find(|t| t.source == source && matches!(t.state, OutState::Open(_)))
+        else {
+            return Forwarded::NotOpen;
+        };
+        let Some(mid) = out_mid(track.state) else {
+            return Forwarded::NotOpen;
+        };
+        let mut switched = false;
+        let time = if track.kind == MediaKind::Video {
+            let current = track.choice.current().copied();
+            let target = choose_layer(layers, wanted, budget, current.as_ref(), true);
+            match track
+                .choice
+                .on_frame(data.rid, data.is_keyframe(), data.time, target, now)
+            {
+                Decision::Forward(time) => {
+                    switched = current.is_some_and(|c| c != data.rid);
+                    time
+                }
+                Decision::NotChosen => return Forwarded::NotChosen,
+                Decision::Paused => return Forwarded::Paused,
+                Decision::DropAndRequestKeyframe(layer) => return Forwarded::WantKeyframe(layer),
+            }
+        } else {
+            data.time
         };
         let Some(writer) = self.rtc.writer(mid) else {
-            return false;
+            return Forwarded::NotOpen;
         };
         let Some(pt) = writer.match_params(data.params) else {
-            return false;
+            return Forwarded::NotOpen;
         };
-        if let Err(e) = writer.write(pt, data.network_time, data.time, data.data.clone()) {
+        let writer = match (data.ext_vals.audio_level, data.ext_vals.voice_activity) {
+            (Some(level), voice) => writer.audio_level(level, voice.unwrap_or(false)),
+            _ => writer,
+        };
+        if let Err(e) = writer.write(pt, data.network_time, time, data.data.clone()) {
             log::warn!(
                 "sfu: writing to participant {} failed: {e}; disconnecting it",
                 self.id
             );
             self.end(GoneReason::Error(e.to_string()), out);
-            return false;
+            return Forwarded::NotOpen;
         }
-        true
+        self.sent.add(data.data.len(), now);
+        Forwarded::Written { switched }
+    }
+
+    /// Starts (or lengthens) the time its estimate limits its layers when the estimate has been
+    /// short of what is being sent (see [`SHORTAGE`]) long enough. Called on each new estimate
+    /// and by the engine's housekeeping.
+    pub(crate) fn check_shortage(&mut self, now: Instant) {
+        let (Some(estimate), sent) = (self.estimate, self.sent.bps()) else {
+            self.short_since = None;
+            return;
+        };
+        if sent == 0 || (estimate as f64) >= sent as f64 * SHORTAGE {
+            self.short_since = None;
+            return;
+        }
+        let since = *self.short_since.get_or_insert(now);
+        if now.saturating_duration_since(since) < SHORTAGE_FOR {
+            return;
+        }
+        let hold = match self.limited {
+            Some((until, hold)) if now < until + hold => (hold * 2).min(SHORTAGE_HOLD_MAX),
+            _ => SHORTAGE_HOLD,
+        };
+        if self.limited.is_none_or(|(until, _)| now >= until) {
+            log::info!(
+                "sfu: participant {} is short of bandwidth (estimate {estimate} bit/s, sending {sent}); lower layers for {hold:?}",
+                self.id
+            );
+        }
+        self.limited = Some((now + hold, hold));
+    }
+
+    /// True if `bps` differs from what its estimator probes for by more than a tenth.
+    pub(crate) fn desired_bitrate_differs(&self, bps: u64) -> bool {
+        self.desired_bitrate
+            .is_none_or(|d| d.abs_diff(bps) * 10 > d)
+    }
+
+    /// Tells its estimator to probe for `bps` (what the layers it should receive cost).
+    pub(crate) fn desire_bitrate(&mut self, bps: u64) {
+        self.desired_bitrate = Some(bps);
+        self.rtc.bwe().set_desired_bitrate(Bitrate::bps(bps));
+    }
+
+    /// How tall it shows `source`.
+    pub(crate) fn wanted_of(&self, source: (ParticipantId, Mid)) -> Wanted {
+        self.wanted.get(&source).copied().unwrap_or(Wanted::Default)
+    }
+
+    /// Sets how tall it shows `source` ([`crate::Sfu::set_wanted`]).
+    pub(crate) fn set_wanted(&mut self, source: (ParticipantId, Mid), wanted: Wanted) {
+        self.wanted.insert(source, wanted);
+    }
+
+    /// Its bandwidth estimate's share for video track `source`: the estimate less the voices'
+    /// reserve, split among the video tracks it receives by how tall it shows each. `None`: no
+    /// limit (no estimate, or no shortage lately: see [`SHORTAGE`]).
+    pub(crate) fn budget_for(&self, source: (ParticipantId, Mid)) -> Option<u64> {
+        let now = Instant::now();
+        if self.limited.is_none_or(|(until, _)| now >= until) {
+            return None;
+        }
+        let estimate = self.estimate?;
+        let total: u64 = self
+            .tracks_out
+            .iter()
+            .filter(|t| t.kind == MediaKind::Video && matches!(t.state, OutState::Open(_)))
+            .map(|t| self.wanted_of(t.source).weight())
+            .sum();
+        let available = estimate.saturating_sub(AUDIO_RESERVE_BPS);
+        let weight = self.wanted_of(source).weight();
+        Some(available * weight / total.max(1))
+    }
+
+    /// The video tracks it receives or is about to: each one's source, how tall it shows it,
+    /// its share of the estimate and the layer it receives now.
+    pub(crate) fn video_subscriptions(&self) -> Vec<VideoSubscription> {
+        self.tracks_out
+            .iter()
+            .filter(|t| {
+                t.kind == MediaKind::Video
+                    && !matches!(t.state, OutState::ToStop(_) | OutState::Stopping(_))
+            })
+            .map(|t| VideoSubscription {
+                source: t.source,
+                wanted: self.wanted_of(t.source),
+                budget: self.budget_for(t.source),
+                current: t.choice.current().copied(),
+            })
+            .collect()
     }
 
     pub(crate) fn is_gone(&self) -> bool {

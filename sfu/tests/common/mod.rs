@@ -3,6 +3,7 @@
 //! what the SFU forwards, and the driver that carries the SFU's offers to them.
 #![allow(dead_code)]
 
+pub mod simulcast;
 pub mod str0m_peer;
 
 use std::collections::HashMap;
