@@ -92,6 +92,20 @@ describe('a call through the host (SFU)', runnable(), () => {
     await bob.page.getByTestId('mute-audio').click();
   });
 
+  test('the stats panel says the media comes through the host, and which layers go out', async () => {
+    const [ada, bob] = peers;
+    await ada.page.getByTestId('open-stats').click();
+    const section = ada.page.locator(`[data-testid=peer-stats][data-peer="${bob.id}"]`);
+    await section.getByText('through the host (SFU)').waitFor({ timeout: 10_000 });
+    // A 720p camera is published as three layers, low to high (how many Chromium sends at a
+    // time depends on its bandwidth estimate and CPU: the panel lists those).
+    const rids = await ada.page.evaluate(() => window.lancall.call.sfu.tx.video.sender.getParameters().encodings.map((e) => e.rid));
+    assert.deepEqual(rids, ['q', 'h', 'f']);
+    await section.getByText('Layers out').waitFor({ timeout: 20_000 });
+    console.log(`Ada's stats for Bob: ${(await section.innerText()).replace(/\n/g, ' ')}`);
+    await ada.page.getByTestId('open-stats').click();
+  });
+
   test('a shared screen arrives as its own tile, and goes when the share stops', async () => {
     const [ada, bob, cy] = peers;
     await ada.page.evaluate(async () => {

@@ -18,6 +18,7 @@
  * @property {string} [pathLocal]
  * @property {number|null} kbpsIn
  * @property {number|null} kbpsOut
+ * @property {number[]} [layersOut] the heights of the simulcast layers we send (SFU calls)
  */
 
 /**
@@ -75,6 +76,7 @@ export function summarize(report, prev) {
       }
     } else if (s.type === 'outbound-rtp') {
       out.bytesOut += s.bytesSent ?? 0;
+      if (s.kind === 'video' && s.rid && s.frameHeight) (out.layersOut ??= []).push(s.frameHeight);
       if (s.kind === 'video' && s.frameWidth && !out.videoOut) {
         out.videoOut = {
           codec: codecName(s.codecId),
@@ -136,7 +138,8 @@ export function quality(s) {
 /**
  * Rows for the stats panel: [label, value] pairs.
  * @param {StatsSummary} s
- * @param {{cameraOff?: boolean}} [remote] what the other side said (a camera that is off sends no frames)
+ * @param {{cameraOff?: boolean, relayed?: boolean}} [remote] what the other side said (a camera that
+ *   is off sends no frames), and whether its media comes through the host's SFU
  * @returns {Array<[string, string]>}
  */
 export function statRows(s, remote = {}) {
@@ -145,11 +148,13 @@ export function statRows(s, remote = {}) {
   return [
     ['Video in', remote.cameraOff ? 'camera off' : v ? `${v.codec ?? '?'} ${v.width ?? '?'}×${v.height ?? '?'} @ ${v.fps ?? 0} fps` : dash],
     ['Video out', s.videoOut ? `${s.videoOut.codec ?? '?'} ${s.videoOut.width}×${s.videoOut.height} @ ${s.videoOut.fps ?? 0} fps` : dash],
+    ...(s.layersOut?.length ? /** @type {Array<[string, string]>} */ ([['Layers out', s.layersOut.sort((a, b) => a - b).map((h) => `${h}p`).join(', ')]]) : []),
     ['Audio in', s.audio ? `${s.audio.codec ?? '?'}` : dash],
     ['Bitrate in', s.kbpsIn !== null ? `${s.kbpsIn} kbit/s` : dash],
     ['Bitrate out', s.kbpsOut !== null ? `${s.kbpsOut} kbit/s` : dash],
     ['Round trip', s.rttMs !== null ? `${s.rttMs} ms` : dash],
     ['Packet loss', s.lossPct !== null ? `${s.lossPct.toFixed(1)} %` : dash],
+    ['Route', remote.relayed ? 'through the host (SFU)' : 'direct'],
     ['Path', s.path ?? dash],
   ];
 }

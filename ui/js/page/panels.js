@@ -104,7 +104,7 @@ async function renderStats() {
       const s = await sample(r);
       if (!s) continue;
       const dl = el('dl');
-      for (const [k, v] of statRows(s, { cameraOff: r.state.muted.video })) dl.append(el('dt', { text: k }), el('dd', { text: v }));
+      for (const [k, v] of statRows(s, { cameraOff: r.state.muted.video, relayed: r.relay })) dl.append(el('dt', { text: k }), el('dd', { text: v }));
       sections.push(
         el('section', { 'data-peer': r.id ?? '', 'data-testid': 'peer-stats' },
           el('h3', { text: `${r.name} · ${r.connectionState}` }), dl),
