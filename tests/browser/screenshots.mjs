@@ -13,7 +13,7 @@ const dir = process.env.SHOTS_DIR || '/tmp/lancall-shots';
 mkdirSync(dir, { recursive: true });
 const shot = (page, name) => page.screenshot({ path: path.join(dir, `${name}.png`) }).then(() => console.log(`wrote ${name}.png`));
 
-const host = await startHost({ name: "Ada's laptop" });
+const host = await startHost({ name: "Ada's laptop", topology: 'auto' });
 const browser = await launchBrowser();
 try {
   const pre = await openPage(browser, host.joinUrl, { viewport: { width: 1280, height: 800 } });
