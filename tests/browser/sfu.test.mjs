@@ -92,6 +92,12 @@ describe('a call through the host (SFU)', runnable(), () => {
     await bob.page.getByTestId('mute-audio').click();
   });
 
+  test('the speaking outline works through the host (Chromium\'s fake microphone beeps)', async () => {
+    const [ada, bob] = peers;
+    const tile = ada.page.locator(`[data-testid=remote-tile][data-peer="${bob.id}"]`);
+    await waitFor(async () => /\bspeaking\b/.test((await tile.getAttribute('class')) ?? ''), { interval: 50, timeout: 15_000, what: 'Bob outlined as speaking at Ada' });
+  });
+
   test('the stats panel says the media comes through the host, and which layers go out', async () => {
     const [ada, bob] = peers;
     await ada.page.getByTestId('open-stats').click();

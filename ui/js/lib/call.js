@@ -100,6 +100,8 @@ export class Remote {
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.restartTimer = undefined;
     this.needsRestart = false;
+    /** @type {RTCRtpReceiver|null} through the SFU: the receiver of its microphone */
+    this.audioReceiver = null;
     /** @type {{video: string|null, screen: string|null}} through the SFU: the owner's mids of the camera and screen we receive */
     this.sfuMids = { video: null, screen: null };
     /** the room is switching topology and this remote's media still comes the old way */
@@ -606,13 +608,16 @@ export class Call extends EventTarget {
     const byOwner = new Map();
     /** @returns {Owned} */
     const none = () => ({ audio: null, video: null, screen: null, mids: { video: null, screen: null } });
-    for (const { owner, pubMid, track } of this.sfu.received()) {
+    for (const { owner, pubMid, track, receiver } of this.sfu.received()) {
       const r = this.remotes.get(owner);
       if (!r) continue;
       const mine = byOwner.get(owner) ?? none();
       byOwner.set(owner, mine);
-      if (track.kind === 'audio') mine.audio ??= track;
-      else if (r.state.screenMid && pubMid === r.state.screenMid) {
+      if (track.kind === 'audio') {
+        if (mine.audio) continue;
+        mine.audio = track;
+        if (r.relay) r.audioReceiver = receiver;
+      } else if (r.state.screenMid && pubMid === r.state.screenMid) {
         mine.screen = track;
         mine.mids.screen = pubMid;
       } else if (!mine.video) {

@@ -183,7 +183,7 @@ export class SfuLink extends EventTarget {
 
   /**
    * What the SFU sends us now: each track with its owner (a peer id) and the owner's mid.
-   * @returns {{owner: string, pubMid: string, track: MediaStreamTrack, mid: string}[]}
+   * @returns {{owner: string, pubMid: string, track: MediaStreamTrack, mid: string, receiver: RTCRtpReceiver}[]}
    */
   received() {
     const out = [];
@@ -194,7 +194,7 @@ export class SfuLink extends EventTarget {
       if (!msid) continue;
       const prefix = `${msid.stream}-`;
       const pubMid = msid.track.startsWith(prefix) ? msid.track.slice(prefix.length) : msid.track;
-      out.push({ owner: msid.stream, pubMid, track: t.receiver.track, mid: t.mid });
+      out.push({ owner: msid.stream, pubMid, track: t.receiver.track, mid: t.mid, receiver: t.receiver });
     }
     return out;
   }

@@ -446,7 +446,7 @@ function updateSpeaking() {
   if (S.phase !== 'incall' || !S.call) return;
   for (const r of S.call.participants) {
     const t = S.tiles.get(keysOf(r).main);
-    const src = r.tx.audio?.receiver.getSynchronizationSources?.()[0];
+    const src = (r.tx.audio?.receiver ?? r.audioReceiver)?.getSynchronizationSources?.()[0];
     // `timestamp` is on the performance clock in current engines, on the epoch in older ones.
     const age = src ? (src.timestamp > 1e12 ? Date.now() : performance.now()) - src.timestamp : Infinity;
     const level = age < 1000 ? src.audioLevel ?? 0 : 0;
