@@ -7,6 +7,7 @@
 #   tests/browser/run.sh bench            join-time and mesh CPU/memory benchmark -> bench/browser.md
 #   tests/browser/run.sh bench first-picture   Join click -> both see each other, traced -> bench/first-picture.md
 #   tests/browser/run.sh bench first-picture-sfu   the same through the host's SFU -> its section of bench/first-picture.md
+#   tests/browser/run.sh bench sfu        mesh against SFU at 4 people, and lancall's SFU against Janus -> bench/sfu.md
 #   tests/browser/run.sh shots            screenshots of the UI -> $SHOTS_DIR (default /tmp/lancall-shots)
 #
 # As root it makes a namespace with `ip netns` and deletes it on exit; otherwise it tries an
@@ -43,6 +44,17 @@ if [[ "${1:-}" == "--inside" ]]; then
     bench)
       if [[ "${1:-}" == first-picture ]]; then shift; exec node browser/bench-first-picture.mjs "$@"; fi
       if [[ "${1:-}" == first-picture-sfu ]]; then shift; BENCH_TOPOLOGY=sfu exec node browser/bench-first-picture.mjs "$@"; fi
+      if [[ "${1:-}" == sfu ]]; then
+        shift
+        # CPU is what this one measures: the host is built optimised, as Janus is (offline: no
+        # network in here, and the dependencies are those of the debug build above).
+        if [[ -z "${LANCALL_HOST_BIN:-}" ]]; then
+          say "building an optimised lancall-host for the SFU benchmark (cargo build --release)"
+          (cd "$ROOT" && CARGO_NET_OFFLINE=true cargo build --release -p lancall-hub --bin lancall-host </dev/null)
+          export LANCALL_HOST_BIN="$ROOT/target/release/lancall-host"
+        fi
+        exec node browser/bench-sfu.mjs "$@"
+      fi
       exec node browser/bench-join.mjs "$@" ;;
     shots) exec node browser/screenshots.mjs "$@" ;;
     *) say "unknown mode: $mode"; exit 2 ;;
