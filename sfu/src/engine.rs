@@ -20,6 +20,7 @@ use tokio::sync::{mpsc::UnboundedSender, oneshot};
 
 use crate::layers::{choose_layer, vp8_keyframe_size, LayerKey, Wanted};
 use crate::participant::{AnswerError, Forwarded, Happened, Participant};
+use crate::speakers::Speakers;
 use crate::{GoneReason, MediaKind, ParticipantId, Patience, SfuCounters, SfuError, SfuEvent};
 
 /// The longest the thread sleeps in `recv_from` before looking at its commands: a command (a
@@ -67,6 +68,7 @@ pub(crate) struct Counters {
     pub(crate) frames_not_chosen: Counter,
     pub(crate) frames_paused: Counter,
     pub(crate) layer_switches: Counter,
+    pub(crate) audio_not_loudest: Counter,
 }
 
 impl Counters {
@@ -84,6 +86,7 @@ impl Counters {
             frames_not_chosen: self.frames_not_chosen.get(),
             frames_paused: self.frames_paused.get(),
             layer_switches: self.layer_switches.get(),
+            audio_not_loudest: self.audio_not_loudest.get(),
         }
     }
 }
@@ -123,6 +126,10 @@ pub(crate) enum Command {
         wanted: Wanted,
         reply: Reply<()>,
     },
+    /// Test hook: whether bandwidth estimates may limit layers.
+    BandwidthLimits {
+        on: bool,
+    },
     /// Test hook: panic inside this participant's processing.
     Panic {
         participant: ParticipantId,
@@ -148,6 +155,10 @@ pub(crate) struct Engine {
     work: VecDeque<(ParticipantId, Happened)>,
     /// When the housekeeping last ran.
     housekept: Instant,
+    /// Who is speaking: whose voice each subscriber receives.
+    speakers: Speakers,
+    /// Bandwidth estimates may limit layers (a test hook turns this off).
+    bandwidth_limits: bool,
 }
 
 impl Engine {
@@ -173,6 +184,8 @@ impl Engine {
             counters,
             work: VecDeque::new(),
             housekept: Instant::now(),
+            speakers: Speakers::default(),
+            bandwidth_limits: true,
         })
     }
 
@@ -316,6 +329,12 @@ impl Engine {
                 // A layer somebody needs now is asked for at once.
                 self.update_layers_wanted();
             }
+            Command::BandwidthLimits { on } => {
+                self.bandwidth_limits = on;
+                for p in self.participants.values_mut() {
+                    p.bandwidth_limits = on;
+                }
+            }
             Command::Panic { participant } => {
                 self.with(participant, |p, _, _, _| {
                     // The test hook of the crate docs' containment claim.
@@ -378,6 +397,7 @@ impl Engine {
         };
         log::info!("sfu: participant {id} ({label}) joins");
         let mut p = Participant::new(id, label, rtc, self.patience, now);
+        p.bandwidth_limits = self.bandwidth_limits;
         // It receives what everyone else already publishes (offered once it is heard from).
         for other in self.participants.values() {
             for (mid, t) in &other.tracks_in {
@@ -546,6 +566,7 @@ impl Engine {
         else {
             return;
         };
+        let audio = track.kind == MediaKind::Audio;
         let layers = if track.kind == MediaKind::Video {
             let size = if data.is_keyframe() {
                 vp8_keyframe_size(&data.data)
@@ -555,11 +576,17 @@ impl Engine {
             track.layers.on_frame(data.rid, data.data.len(), size, now);
             track.layers.info(now)
         } else {
+            self.speakers
+                .on_audio(from, data.ext_vals.audio_level, now);
             Vec::new()
         };
         let source = (from, data.mid);
         let mut keyframes: Vec<LayerKey> = Vec::new();
         for id in self.others(from) {
+            if audio && !self.speakers.forwards(from, id, now) {
+                self.counters.audio_not_loudest.add();
+                continue;
+            }
             let done = self.with(id, |p, _, _, out| {
                 p.forward(source, &data, &layers, now, out)
             });
@@ -608,6 +635,10 @@ impl Engine {
         self.housekept = now;
         for p in self.participants.values_mut() {
             p.check_shortage(now);
+        }
+        if let Some(loudest) = self.speakers.report(now) {
+            log::debug!("sfu: speakers {loudest:?}");
+            self.emit(SfuEvent::Speakers { loudest });
         }
         self.update_layers_wanted();
     }
@@ -730,6 +761,7 @@ impl Engine {
         };
         self.timers.remove(&(p.timer, id));
         self.by_addr.retain(|_, pid| *pid != id);
+        self.speakers.remove(id);
         // Dropping an Rtc whose state a panic may have broken: contained as well.
         let _ = catch_unwind(AssertUnwindSafe(move || {
             p.rtc.disconnect();

@@ -159,6 +159,14 @@ pub enum SfuEvent {
         /// The rids needed, low to high as the publisher listed them (empty: none).
         rids: Vec<String>,
     },
+    /// Who is speaking changed: up to 3 participants whose voice (RFC 6464 level, smoothed over
+    /// about 300 ms) is above a silence threshold, loudest first. Emitted when the set changes,
+    /// at most every 250 ms. Each subscriber receives the voices of the 3 loudest others (and
+    /// a voice that just left them for 1 s more).
+    Speakers {
+        /// Loudest first (empty: nobody speaks).
+        loudest: Vec<ParticipantId>,
+    },
 }
 
 /// The SFU's counters since it started.
@@ -193,6 +201,9 @@ pub struct SfuCounters {
     pub frames_paused: u64,
     /// Times a subscriber was switched to another layer of a track (on that layer's keyframe).
     pub layer_switches: u64,
+    /// Audio packets not sent to a subscriber because their speaker was not among the 3
+    /// loudest others (nor held after leaving them).
+    pub audio_not_loudest: u64,
 }
 
 impl SfuCounters {
@@ -400,6 +411,13 @@ impl Sfu {
             wanted: Wanted::from_max_height(max_height),
             reply,
         })
+    }
+
+    /// Test hook: with `false`, bandwidth estimates no longer limit anyone's layers (tests of
+    /// the choice by tile size, whose test clients' estimates follow the machine's load).
+    #[doc(hidden)]
+    pub fn set_bandwidth_limits(&self, on: bool) {
+        let _ = self.commands.send(Command::BandwidthLimits { on });
     }
 
     /// Test hook: makes the processing of `participant` panic, to check that the panic ends

@@ -52,6 +52,12 @@
 //!   arriving or not, so a paused one can be asked back) and emits
 //!   [`SfuEvent::LayersWanted`] when that set changes: a layer is added at once, dropped 2 s
 //!   after it was last needed; the lowest stays while anyone subscribes.
+//! - **Voices** (speakers.rs). Each publisher's RFC 6464 level (str0m reads it from the audio
+//!   packets' header extension) is smoothed over about 300 ms; each subscriber receives the
+//!   voices of the 3 loudest others only, and a voice that left them for 1 s more (words are
+//!   not clipped at their end). A client that sends no level counts as silent (it is forwarded
+//!   while fewer than 3 others are louder). [`SfuEvent::Speakers`] reports up to 3 voices
+//!   louder than -50 dBov, loudest first, when that set changes, at most every 250 ms.
 //! - **Negotiation.** The SFU leads renegotiation towards each participant with at most one
 //!   offer outstanding, and none before the participant's first packet (which proves it applied
 //!   the SFU's answer, so an offer cannot overtake that answer). An offer the participant makes
@@ -84,6 +90,8 @@
 //! `tests/layer_choice.rs` (a 180-line tile decodes the low layer while a 720-line one decodes
 //! the high one; a hidden tile receives nothing, the other subscriber goes on; the high layer
 //! is dropped from `LayersWanted` when nobody needs it and asked back at once),
+//! `tests/speakers.rs` (five voices at different levels: a listener receives the three loudest
+//! only, and they are reported),
 //! `tests/containment.rs` (hostile datagrams, a refused answer, a panic). `tests/handle.rs`
 //! needs no namespace. `tests/common/` holds the namespace, the clients and a small str0m
 //! client for what webrtc-rs cannot send (PLI, simulcast).
@@ -93,7 +101,6 @@
 //! - Probing that works with the test clients: with webrtc-rs subscribers str0m's estimate
 //!   does not rise above the rate sent, so after a shortage higher layers come back only by
 //!   trying them again (the hold above), not by a probe proving the room is there.
-//! - Audio: forwarding only the 3 loudest speakers (RFC 6464 levels), speaker changes.
 //! - ICE-TCP fallback; IP_PKTINFO for an exact local address when bound to 0.0.0.0 (today the
 //!   advertised address sharing the longest prefix with the sender is assumed).
 //! - Integration with the hub and `lancall-host` (`--media-port`, addresses from
@@ -107,6 +114,7 @@ mod error;
 mod handle;
 mod layers;
 mod participant;
+mod speakers;
 
 pub use error::SfuError;
 pub use handle::{

@@ -137,6 +137,8 @@ pub(crate) struct Participant {
     limited: Option<(Instant, Duration)>,
     /// Since when the estimate is short of what is sent.
     short_since: Option<Instant>,
+    /// Its estimate may limit its layers (off only through a test hook).
+    pub(crate) bandwidth_limits: bool,
 }
 
 /// A video track a participant receives, as the layer choice sees it.
@@ -209,6 +211,7 @@ impl Participant {
             sent: RateMeter::default(),
             limited: None,
             short_since: None,
+            bandwidth_limits: true,
         }
     }
 
@@ -698,6 +701,10 @@ impl Participant {
             self.short_since = None;
             return;
         };
+        if !self.bandwidth_limits {
+            (self.short_since, self.limited) = (None, None);
+            return;
+        }
         if sent == 0 || (estimate as f64) >= sent as f64 * SHORTAGE {
             self.short_since = None;
             return;
