@@ -105,6 +105,9 @@ struct Media {
     slots: HashMap<String, Slot>,
     peers: HashMap<ParticipantId, String>,
     pending: FuturesOrdered<Pending>,
+    /// Each subscriber's last `media-want` (by peer id), applied again when it or a publisher
+    /// it names becomes an SFU participant.
+    wants: HashMap<String, Vec<TrackWant>>,
 }
 
 async fn run(
@@ -113,7 +116,8 @@ async fn run(
     mut requests: mpsc::UnboundedReceiver<Request>,
     mut events: mpsc::UnboundedReceiver<SfuEvent>,
 ) {
-    let mut media = Media { hub, sfu, slots: HashMap::new(), peers: HashMap::new(), pending: FuturesOrdered::new() };
+    let mut media =
+        Media { hub, sfu, slots: HashMap::new(), peers: HashMap::new(), pending: FuturesOrdered::new(), wants: HashMap::new() };
     loop {
         tokio::select! {
             biased;
@@ -210,13 +214,33 @@ impl Media {
                 }
             }
             Request::Want { peer, tracks } => {
-                log::debug!("media: {} wants {} tracks (layer choice by size comes with the next SFU slice)", peer, tracks.len());
+                self.wants.insert(peer.clone(), tracks);
+                self.apply_wants(&peer, None);
             }
             Request::Left { peer } => {
+                self.wants.remove(&peer);
                 if let Some(id) = self.forget(&peer) {
                     self.remove(id);
                 }
             }
+        }
+    }
+
+    /// Tells the SFU what `subscriber` wants of each track it named (only those of `publisher`,
+    /// when given), for the participants that are in the SFU now.
+    fn apply_wants(&self, subscriber: &str, publisher: Option<&str>) {
+        let Some(Slot::Joined(me)) = self.slots.get(subscriber).copied() else { return };
+        for want in self.wants.get(subscriber).into_iter().flatten() {
+            if publisher.is_some_and(|p| p != want.peer) {
+                continue;
+            }
+            let Some(Slot::Joined(them)) = self.slots.get(&want.peer).copied() else { continue };
+            let setting = self.sfu.set_wanted(me, them, &want.mid, want.height);
+            tokio::spawn(async move {
+                if let Err(e) = setting.await {
+                    log::debug!("media: a wanted size for {me} was not set: {e}");
+                }
+            });
         }
     }
 
@@ -231,6 +255,12 @@ impl Media {
                 self.slots.insert(peer.clone(), Slot::Joined(id));
                 self.peers.insert(id, peer.clone());
                 log::debug!("media: peer {peer} is SFU participant {id}");
+                // What it asked for before it was in, and what others asked of it.
+                self.apply_wants(&peer, None);
+                let subscribers: Vec<String> = self.wants.keys().filter(|s| **s != peer).cloned().collect();
+                for subscriber in subscribers {
+                    self.apply_wants(&subscriber, Some(&peer));
+                }
                 let description = Description { kind: "answer".into(), sdp: answer };
                 let text = encode(&ServerMessage::MediaDescription { description: Cow::Owned(description) });
                 if !self.send(&peer, Outgoing::from(text)) {
@@ -273,6 +303,13 @@ impl Media {
                 }
             }
             SfuEvent::Connected { participant } => log::debug!("media: {participant} connected"),
+            SfuEvent::LayersWanted { participant, mid, rids } => {
+                if let Some(peer) = self.peers.get(&participant) {
+                    let rids = rids.iter().map(|r| Cow::Borrowed(r.as_str())).collect();
+                    let text = encode(&ServerMessage::MediaLayers { mid: Cow::Borrowed(&mid), rids });
+                    self.send(peer, Outgoing::from(text));
+                }
+            }
             SfuEvent::MediaAdded { participant, kind, mid, rids } => {
                 log::debug!("media: {participant} publishes {kind:?} {mid} (layers {rids:?})")
             }
