@@ -126,6 +126,10 @@ pub(crate) enum Command {
         wanted: Wanted,
         reply: Reply<()>,
     },
+    Addresses {
+        advertise: Vec<IpAddr>,
+        reply: Reply<()>,
+    },
     /// Test hook: whether bandwidth estimates may limit layers.
     BandwidthLimits {
         on: bool,
@@ -329,6 +333,11 @@ impl Engine {
                 // A layer somebody needs now is asked for at once.
                 self.update_layers_wanted();
             }
+            Command::Addresses { advertise, reply } => {
+                log::info!("sfu: advertising {advertise:?} to participants joining from now on");
+                self.advertise = advertise;
+                let _ = reply.send(Ok(()));
+            }
             Command::BandwidthLimits { on } => {
                 self.bandwidth_limits = on;
                 for p in self.participants.values_mut() {
@@ -398,6 +407,7 @@ impl Engine {
         log::info!("sfu: participant {id} ({label}) joins");
         let mut p = Participant::new(id, label, rtc, self.patience, now);
         p.bandwidth_limits = self.bandwidth_limits;
+        p.advertise = self.advertise.clone();
         // It receives what everyone else already publishes (offered once it is heard from).
         for other in self.participants.values() {
             for (mid, t) in &other.tracks_in {
@@ -457,28 +467,41 @@ impl Engine {
     fn datagram(&mut self, data: &[u8], source: SocketAddr) {
         self.counters.datagrams_received.add();
         let now = Instant::now();
-        let destination = self.destination_for(source);
-        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, data) else {
-            self.counters.datagrams_unreadable.add();
-            return;
+        let local = self.local_addr;
+        // Each participant was given the addresses advertised when it joined
+        // ([`Sfu::set_addresses`] changes them for later ones): the local address a datagram
+        // reached is worked out from that participant's.
+        let input_for = |p: &Participant| {
+            let destination = destination(local, &p.advertise, source);
+            Receive::new(Protocol::Udp, source, destination, data)
+                .ok()
+                .map(|r| Input::Receive(now, r))
         };
-        let input = Input::Receive(now, receive);
-        let known = self.by_addr.get(&source).copied().filter(|id| {
-            self.participants
-                .get(id)
-                .is_some_and(|p| p.rtc.accepts(&input))
-        });
-        let target = known.or_else(|| {
-            let found = self
-                .participants
-                .values()
-                .find(|p| !p.is_gone() && p.rtc.accepts(&input))
-                .map(|p| p.id)?;
-            log::debug!("sfu: {source} is participant {found}");
-            self.by_addr.insert(source, found);
-            Some(found)
-        });
-        let Some(id) = target else {
+        let known = self
+            .by_addr
+            .get(&source)
+            .and_then(|id| self.participants.get(id))
+            .and_then(|p| input_for(p).filter(|i| p.rtc.accepts(i)).map(|i| (p.id, i)));
+        let target = match known {
+            Some(found) => Some(found),
+            None => {
+                if Receive::new(Protocol::Udp, source, local, data).is_err() {
+                    self.counters.datagrams_unreadable.add();
+                    return;
+                }
+                let found = self.participants.values().filter(|p| !p.is_gone()).find_map(|p| {
+                    input_for(p)
+                        .filter(|i| p.rtc.accepts(i))
+                        .map(|i| (p.id, i))
+                });
+                if let Some((id, _)) = &found {
+                    log::debug!("sfu: {source} is participant {id}");
+                    self.by_addr.insert(source, *id);
+                }
+                found
+            }
+        };
+        let Some((id, input)) = target else {
             self.counters.datagrams_unrouted.add();
             log::trace!("sfu: dropped a datagram from {source}: no participant takes it");
             return;
@@ -489,10 +512,6 @@ impl Engine {
             // Its answer has been applied: offers towards it can go now.
             self.negotiate(id);
         }
-    }
-
-    fn destination_for(&self, source: SocketAddr) -> SocketAddr {
-        destination(self.local_addr, &self.advertise, source)
     }
 
     fn fire_due_timers(&mut self) {

@@ -413,6 +413,21 @@ impl Sfu {
         })
     }
 
+    /// The addresses advertised as host candidates (all with the media port) to participants
+    /// added from now on; those already in keep theirs. The hub calls this when the LAN
+    /// addresses change (hub/src/netif.rs). Fails with [`SfuError::NoAddresses`] when empty.
+    pub fn set_addresses(
+        &self,
+        advertise: Vec<IpAddr>,
+    ) -> impl Future<Output = Result<(), SfuError>> + Send + 'static {
+        let reply = if advertise.is_empty() {
+            Err(SfuError::NoAddresses)
+        } else {
+            Ok(self.ask(move |reply| Command::Addresses { advertise, reply }))
+        };
+        async move { reply?.await }
+    }
+
     /// Test hook: with `false`, bandwidth estimates no longer limit anyone's layers (tests of
     /// the choice by tile size, whose test clients' estimates follow the machine's load).
     #[doc(hidden)]

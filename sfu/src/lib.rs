@@ -15,6 +15,9 @@
 //!   keyframe request, an SDP change) its `poll_output` is drained until `Output::Timeout`; the
 //!   drain sends what it transmits and collects what concerns other participants as work items,
 //!   which the engine then routes in order.
+//! - **Addresses.** Each participant is given the host candidates advertised when it joins
+//!   ([`SfuConfig::advertise`], then [`Sfu::set_addresses`] when the LAN changes) and keeps
+//!   them; the local address a datagram reached is worked out from its participant's list.
 //! - **Demultiplexing.** A datagram's source address finds its participant in a `HashMap` (and
 //!   that `Rtc` must still `accepts()` it). A datagram from an unknown address goes to the
 //!   participant whose `Rtc` accepts it, which for a new address only a STUN check carrying
@@ -91,7 +94,8 @@
 //! the high one; a hidden tile receives nothing, the other subscriber goes on; the high layer
 //! is dropped from `LayersWanted` when nobody needs it and asked back at once),
 //! `tests/speakers.rs` (five voices at different levels: a listener receives the three loudest
-//! only, and they are reported),
+//! only, and they are reported), `tests/addresses.rs` (a participant joining after
+//! `set_addresses` is offered the new address, the one before keeps its own, both connect),
 //! `tests/containment.rs` (hostile datagrams, a refused answer, a panic). `tests/handle.rs`
 //! needs no namespace. `tests/common/` holds the namespace, the clients and a small str0m
 //! client for what webrtc-rs cannot send (PLI, simulcast).

@@ -5,7 +5,7 @@
 //! others comes back as a [`Happened`] for the engine to route.
 
 use std::collections::HashMap;
-use std::net::UdpSocket;
+use std::net::{IpAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
@@ -139,6 +139,8 @@ pub(crate) struct Participant {
     short_since: Option<Instant>,
     /// Its estimate may limit its layers (off only through a test hook).
     pub(crate) bandwidth_limits: bool,
+    /// The addresses it was given as the SFU's host candidates.
+    pub(crate) advertise: Vec<IpAddr>,
 }
 
 /// A video track a participant receives, as the layer choice sees it.
@@ -212,6 +214,7 @@ impl Participant {
             limited: None,
             short_since: None,
             bandwidth_limits: true,
+            advertise: Vec::new(),
         }
     }
 
