@@ -15,6 +15,7 @@ use std::time::Duration;
 use lancall_protocol::IceServer;
 use lancall_hub::server::{DEFAULT_HTTPS_PORT, DEFAULT_HTTP_PORT};
 
+mod config;
 mod held_log;
 mod host_list;
 
@@ -31,6 +32,7 @@ Examples:
   lancall-host --no-mdns                   off mDNS: joiners need the link
   lancall-host --listen 192.168.1.20:8443  one address and port (0: any)
   lancall-host --json --knock ask          JSON events; answer knocks on stdin
+  lancall-host --config host.toml          settings from a file (flags win)
   lancall-host discover                    the lancall hosts on this network"
 )]
 struct Cli {
@@ -44,6 +46,11 @@ struct Cli {
     /// Log level: error, warn, info, debug or trace (RUST_LOG, if set, wins)
     #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
     log_level: String,
+    /// Read settings from this TOML file: each key a long option without its dashes
+    /// (name = "Kitchen", topology = "auto", open = true). Options given here or in the
+    /// environment win over the file
+    #[arg(long = config::CONFIG_ARG, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -169,7 +176,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = config::parse();
     // Serving with text output: the log waits until the link and QR code are printed, so that
     // they are the first thing in the terminal. `--json` and the other commands log as they go.
     let hold = matches!(cli.command, None | Some(Command::Serve)) && !cli.serve.json;
