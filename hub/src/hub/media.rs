@@ -303,6 +303,15 @@ impl Media {
                 }
             }
             SfuEvent::Connected { participant } => log::debug!("media: {participant} connected"),
+            SfuEvent::Speakers { loudest } => {
+                // One SFU serves the host's one media room: everyone in it hears who speaks.
+                let peers: Vec<Cow<'_, str>> =
+                    loudest.iter().filter_map(|id| self.peers.get(id)).map(|p| Cow::Borrowed(p.as_str())).collect();
+                let text = Outgoing::from(encode(&ServerMessage::Speakers { peers }));
+                for peer in self.peers.values() {
+                    self.send(peer, text.clone());
+                }
+            }
             SfuEvent::LayersWanted { participant, mid, rids } => {
                 if let Some(peer) = self.peers.get(&participant) {
                     let rids = rids.iter().map(|r| Cow::Borrowed(r.as_str())).collect();
