@@ -3,7 +3,9 @@
 // top layer nobody shows stops encoding it.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { runnable, startHost, launchBrowser, joinCall, waitForVideo, closeAll, waitFor, sleep } from './lib/harness.js';
+import {
+  runnable, startHost, launchBrowser, joinCall, waitForVideo, closeAll, waitFor, sleep, makeRemoteNamespace,
+} from './lib/harness.js';
 
 /** The heights of the layers `page` sends now (outbound-rtp with frames going out), by rid. */
 function layersSent(page) {
@@ -121,5 +123,69 @@ describe('simulcast layers by tile size, through the SFU', runnable(), () => {
     await bob.page.setViewportSize({ width: 1280, height: 900 });
     await pin(bob.page, 'Ada');
     await waitFor(async () => (await active()).includes('f:true'), { timeout: 20_000, what: 'f active again' });
+  });
+});
+
+describe('a person on a slow link gets lower layers; the others keep the high one', runnable(), () => {
+  // Bob's browser sits in a namespace of its own behind one veth pair, whose direction towards
+  // him is then held to 400 kbit/s (tbf): the SFU's bandwidth estimate for him falls.
+  let host;
+  let browsers = [];
+  let ns = null;
+  let ada;
+  let bob;
+  let cy;
+
+  before(async () => {
+    ns = makeRemoteNamespace();
+    if (!ns) return;
+    host = await startHost({ topology: 'sfu' });
+    const here = await launchBrowser();
+    const there = await launchBrowser({ executablePath: ns.chromium });
+    browsers = [here, there];
+    const big = { width: 1280, height: 900 };
+    cy = await joinCall(here, host.joinUrl, 'Cy', { quality: '360p' });
+    ada = await joinCall(here, host.joinUrl, 'Ada', { quality: '360p', viewport: big });
+    bob = await joinCall(there, host.joinUrl, 'Bob', { quality: '360p', viewport: big });
+    for (const a of [ada, bob, cy]) for (const b of [ada, bob, cy]) if (a !== b) await waitForVideo(a.page, b.id, { timeout: 30_000, frames: 5 });
+    // Ada and Bob both show Cy large.
+    await pin(ada.page, 'Cy');
+    await pin(bob.page, 'Cy');
+  });
+
+  after(async () => {
+    await closeAll(ada?.context, bob?.context, cy?.context, browsers);
+    await host?.stop();
+    host?.cleanup();
+    ns?.remove();
+  });
+
+  test('Bob on 400 kbit/s gets Cy\'s lower layer while Ada keeps the higher one', async (t) => {
+    if (!ns) {
+      t.skip('needs root to make a second network namespace (ip netns)');
+      return;
+    }
+    let seen = '';
+    // First both get Cy's top layer (whatever Chromium sends as its top).
+    await waitFor(async () => {
+      const sent = Object.values(await layersSent(cy.page)).filter((h) => h > 0);
+      const [atAda, atBob] = [await receivedLayer(ada.page, cy.id), await receivedLayer(bob.page, cy.id)];
+      seen = JSON.stringify({ sent, atAda, atBob });
+      return sent.length >= 2 && atAda.height === Math.max(...sent) && atBob.height === Math.max(...sent);
+    }, { timeout: 60_000, interval: 500, what: () => `both on Cy's top layer (${seen})` });
+    ns.limit('400kbit');
+    try {
+      await waitFor(async () => {
+        const sent = Object.values(await layersSent(cy.page)).filter((h) => h > 0);
+        const [atAda, atBob] = [await receivedLayer(ada.page, cy.id), await receivedLayer(bob.page, cy.id)];
+        seen = JSON.stringify({ sent, atAda, atBob });
+        return atBob.height > 0 && atBob.height < atAda.height && atAda.height === Math.max(...sent);
+      }, { timeout: 60_000, interval: 500, what: () => `Bob lower than Ada (${seen})` });
+      console.log(`slow link: ${seen}`);
+      // Bob still sees Cy, just smaller.
+      await waitForVideo(bob.page, cy.id, { frames: 5 });
+    } finally {
+      ns.unlimit();
+    }
   });
 });

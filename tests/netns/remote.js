@@ -16,7 +16,7 @@ import path from 'node:path';
  * @param {string} o.there the other end's address (a /24)
  * @param {string} o.route the network the new namespace reaches through `here`
  * @param {string} o.chromium the Chromium binary the wrapper runs in the namespace
- * @returns {{name: string, chromium: string, cut(): void, restore(): void, remove(): void}}
+ * @returns {{name: string, chromium: string, cut(): void, restore(): void, limit(rate: string): void, unlimit(): void, remove(): void}}
  */
 export function makeRemoteNamespace({ name, veth: [near, far], here, there, route, chromium }) {
   const run = (...args) => execFileSync('ip', args, { stdio: 'inherit' });
@@ -42,6 +42,10 @@ export function makeRemoteNamespace({ name, veth: [near, far], here, there, rout
     chromium: wrapper,
     cut: () => run('link', 'set', near, 'down'),
     restore: () => run('link', 'set', near, 'up'),
+    // A slow link towards the namespace (what it receives), e.g. limit('400kbit'): a token
+    // bucket (the kernel here has no netem; tbf it has), queueing at most 200 ms, then dropping.
+    limit: (rate) => execFileSync('tc', ['qdisc', 'replace', 'dev', near, 'root', 'tbf', 'rate', rate, 'burst', '16kb', 'latency', '200ms'], { stdio: 'inherit' }),
+    unlimit: () => execFileSync('tc', ['qdisc', 'del', 'dev', near, 'root'], { stdio: 'inherit' }),
     remove() {
       for (const args of [['netns', 'del', name], ['link', 'del', near]]) {
         try {

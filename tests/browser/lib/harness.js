@@ -148,7 +148,7 @@ export async function launchBrowser({ fakeDevices = true, fakeUi = true, extra =
  * A second namespace "behind" a veth pair of its own, for a browser whose only path to the host
  * and to the other browsers can be cut: lcx0 10.99.2.1 stays here, lcx1 10.99.2.2 goes there
  * with a route to 10.99.1.0/24. Needs root (`ip netns`); run.sh deletes it too if a test dies.
- * @returns {{name: string, chromium: string, cut(): void, restore(): void, remove(): void} | null}
+ * @returns {{name: string, chromium: string, cut(): void, restore(): void, limit(rate: string): void, unlimit(): void, remove(): void} | null}
  */
 export function makeRemoteNamespace() {
   if (!process.env.LANCALL_NETNS || process.env.LANCALL_NETNS === 'userns') return null;
