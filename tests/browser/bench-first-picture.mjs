@@ -302,7 +302,7 @@ ${SFU_STEPS.map(([k, label]) => `| ${label} | ${med('bob', k)} | ${med('ada', k)
     'first-picture',
     `## Join to first remote frame in an SFU call
 
-${day}, \`tests/browser/run.sh bench first-picture-sfu\`: Bob clicks Join while Ada is in an SFU
+${day}, \`tests/browser/run.sh bench first-picture-sfu\` (lancall-host ${HOST_BIN.includes('/release/') ? 'release' : 'debug'} build): Bob clicks Join while Ada is in an SFU
 call; both see each other p50 **${pct(both, 50)} ms**, p95 ${pct(both, 95)} ms over ${calls.length} fresh calls
 (Bob sees Ada p50 ${pct(bobSees, 50)} ms, Ada sees Bob p50 ${pct(adaSees, 50)} ms; target p50 ≤ 300 ms). Method, steps
 and the mesh's numbers for the same measure: bench/first-picture.md.`,

@@ -34,6 +34,7 @@ const OUT = process.env.BENCH_SFU_OUT ?? path.join(repoRoot, 'bench/sfu.md');
 /** Every number of every run, for a closer look than the report's tables. */
 const RAW = process.env.BENCH_RAW ?? '/tmp/lancall-bench-sfu.json';
 const NAMES = ['Ada', 'Bob', 'Cy', 'Dee'];
+const QUALITY_HEIGHT = { '360p': 360, '720p': 720, '1080p': 1080 };
 /**
  * Each page's window. With four people lancall's grid then shows tiles about 400 lines tall, so
  * its SFU forwards the top layer (it picks the smallest layer at least the tile's height): the
@@ -137,6 +138,7 @@ async function waitDecoding(page, count, what) {
  */
 async function measure(people, forwarderPid) {
   await sleep(WARMUP * 1000);
+  const state = machineState();
   const trees = people.map((p) => descendants(p.server.process().pid));
   const s0 = await Promise.all(people.map((p) => snapshot(p.page)));
   const c0 = trees.map((t) => cpuSeconds(t));
@@ -168,7 +170,7 @@ async function measure(people, forwarderPid) {
     };
   });
   const forwarder = forwarderPid ? { cpu: (f1 - f0) / secs, rss: rssMiB(forwarderPid) } : null;
-  return { secs, browsers, forwarder, state: machineState() };
+  return { secs, browsers, forwarder, state };
 }
 
 // ---- lancall calls -----------------------------------------------------------------------------
@@ -185,7 +187,13 @@ async function lancallCall(topology, n) {
       await page.getByTestId('name').fill(name);
       await openMoreSettings(page);
       await page.getByTestId('quality-select').selectOption(QUALITY);
-      await page.waitForFunction(() => document.querySelector('[data-testid=preview]')?.videoWidth > 0, null, { timeout: 15_000 });
+      // The preview at the chosen size: a Join pressed while the camera is still being reopened
+      // at the new size went out at the old one (1280x720) in earlier runs.
+      const height = QUALITY_HEIGHT[QUALITY];
+      const sized = await page
+        .waitForFunction((h) => document.querySelector('[data-testid=preview]')?.videoHeight === h, height, { timeout: 15_000 })
+        .then(() => true, () => false);
+      if (!sized) log(`${name}: the preview is not ${height} lines tall after 15 s: joining anyway`);
       await page.getByTestId('join').click();
       await page.getByTestId('hangup').waitFor({ state: 'visible', timeout: 15_000 });
     }
@@ -373,7 +381,7 @@ const chromiumVersion = execFileSync(CHROMIUM, ['--version']).toString().trim();
 const results = {};
 const failures = {};
 async function run(key, fn) {
-  if (!RUNS.includes(key)) return;
+  if (!RUNS.includes(key.replace(/top$/, ''))) return;
   try {
     results[key] = await fn();
   } catch (err) {
@@ -390,13 +398,18 @@ const janusWhy = janusMissing();
 function substreamLike(m) {
   if (!m) return undefined;
   const heights = m.browsers.flatMap((b) => b.receiving.map((s) => s.height));
-  const top = Math.max(...m.browsers.flatMap((b) => b.sending.map((s) => s.height)), 0);
+  // The top layer is the camera's size (a layer the SFU paused shows no size).
+  const top = Math.max(...m.browsers.map((b) => Number(b.capture?.split('x')[1] ?? 0)), 0);
   const high = heights.filter((h) => h >= top * 0.9).length;
   return high >= heights.length / 2 ? undefined : 0;
 }
 if (!janusWhy) {
-  await run('janus3', () => janusCall(3, substreamLike(results.sfu3)));
-  await run('janus4', () => janusCall(4, substreamLike(results.sfu4)));
+  for (const n of [3, 4]) {
+    const like = substreamLike(results[`sfu${n}`]);
+    await run(`janus${n}`, () => janusCall(n, like));
+    // When lancall forwarded the low layer, Janus forwarding the top one too: the usual case.
+    if (like !== undefined) await run(`janus${n}top`, () => janusCall(n, undefined));
+  }
 }
 
 /** "1.1.2" (janus --version prints it and exits 1). */
@@ -435,11 +448,11 @@ ${failed('mesh4')}${failed('sfu4')}
 
 ### Mesh (${mesh ? `${mesh.secs.toFixed(1)} s window` : 'not measured'})
 
-${mesh ? browserTable(mesh) : ''}
+${mesh ? `${browserTable(mesh)}\n\nThe machine as the window began: ${mesh.state}.` : ''}
 
 ### SFU (${sfu ? `${sfu.secs.toFixed(1)} s window` : 'not measured'})
 
-${sfu ? browserTable(sfu) : ''}
+${sfu ? `${browserTable(sfu)}\n\nThe machine as the window began: ${sfu.state}.` : ''}
 
 ### lancall-host
 
@@ -455,8 +468,16 @@ In the mesh the host carries only signaling; through the SFU it forwards every s
 // Section: Janus.
 {
   const rows = [];
-  for (const [key, label, n] of [['sfu3', 'lancall-host (SFU)', 3], ['janus3', 'janus (VideoRoom)', 3], ['sfu4', 'lancall-host (SFU)', 4], ['janus4', 'janus (VideoRoom)', 4]]) {
+  for (const [key, label, n] of [
+    ['sfu3', 'lancall-host (SFU)', 3],
+    ['janus3', 'janus (VideoRoom)', 3],
+    ['janus3top', 'janus (VideoRoom), highest layer', 3],
+    ['sfu4', 'lancall-host (SFU)', 4],
+    ['janus4', 'janus (VideoRoom)', 4],
+    ['janus4top', 'janus (VideoRoom), highest layer', 4],
+  ]) {
     const m = results[key];
+    if (key.endsWith('top') && !m && !failures[key]) continue;
     if (!m) {
       rows.push(`| ${n} | ${label} | ${failures[key] ? 'failed' : 'not run'} | | | | | | | | |`);
       continue;
@@ -488,7 +509,9 @@ no STUN/TURN, RTP ports 20000–20199, log level warnings) and a small page
 then one subscriber connection per person for all the others' feeds. Its publishers use lancall's
 own capture constraints and simulcast layers (imported from ui/js/lib/media.js and sfu-link.js:
 ${j?.layers?.length ? `rids ${j.layers.join(', ')}, low to high` : 'the same list'}), so both servers receive the same simulcast layers; each Janus subscriber
-asks for ${j ? (j.substream === undefined ? 'the highest layer (Janus\'s default), the layer lancall\'s SFU forwarded to its receivers in the same call' : `substream ${j.substream} (the lowest layer), the layer lancall's SFU forwarded to its receivers in the same call`) : 'the layer lancall\'s SFU forwards'}.
+asks for the layer most of lancall's receivers got in the same call (substream 0 for the low
+layer, else Janus's default, the highest), and when that was the low layer a second Janus call
+forwards the highest (the "highest layer" rows).
 After everyone decodes everyone and ${WARMUP} s of warm-up, the server process's CPU-seconds
 (utime+stime, /proc/PID/stat) over a ${WINDOW} s window, per second; RSS (VmRSS) at the end. A
 forwarded stream is one video stream a receiver decodes (n × (n−1)); each call forwards as many
@@ -504,7 +527,10 @@ ${janusWhy ? `\n**Janus was not run:** ${janusWhy}.\n` : ''}${failed('sfu3')}${f
 |---|---|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
-**Result: ${verdict}.**`;
+**Result: ${verdict}.**
+
+The machine as each window began:
+${Object.entries(results).filter(([k]) => k !== 'mesh4').map(([k, m]) => `- ${k}: ${m.state}`).join('\n')}`;
   setSection(OUT, 'janus', body, '# The SFU: measurements (issue 14)\n');
 }
 console.log(`\nwrote ${OUT}`);

@@ -43,17 +43,16 @@ if [[ "${1:-}" == "--inside" ]]; then
       ;;
     bench)
       if [[ "${1:-}" == first-picture ]]; then shift; exec node browser/bench-first-picture.mjs "$@"; fi
-      if [[ "${1:-}" == first-picture-sfu ]]; then shift; BENCH_TOPOLOGY=sfu exec node browser/bench-first-picture.mjs "$@"; fi
-      if [[ "${1:-}" == sfu ]]; then
-        shift
-        # CPU is what this one measures: the host is built optimised, as Janus is (offline: no
-        # network in here, and the dependencies are those of the debug build above).
+      if [[ "${1:-}" == first-picture-sfu || "${1:-}" == sfu ]]; then
+        # The SFU's benchmarks measure its CPU and its latency: the host is built optimised, as
+        # Janus is (offline: no network in here; the dependencies are the debug build's above).
         if [[ -z "${LANCALL_HOST_BIN:-}" ]]; then
-          say "building an optimised lancall-host for the SFU benchmark (cargo build --release)"
+          say "building an optimised lancall-host for the SFU benchmarks (cargo build --release)"
           (cd "$ROOT" && CARGO_NET_OFFLINE=true cargo build --release -p lancall-hub --bin lancall-host </dev/null)
           export LANCALL_HOST_BIN="$ROOT/target/release/lancall-host"
         fi
-        exec node browser/bench-sfu.mjs "$@"
+        if [[ "$1" == sfu ]]; then shift; exec node browser/bench-sfu.mjs "$@"; fi
+        shift; BENCH_TOPOLOGY=sfu exec node browser/bench-first-picture.mjs "$@"
       fi
       exec node browser/bench-join.mjs "$@" ;;
     shots) exec node browser/screenshots.mjs "$@" ;;

@@ -95,7 +95,7 @@ export function machineState() {
   } catch {
     /* no top */
   }
-  return `load average ${l1.toFixed(2)} (1 min), ${l5.toFixed(2)} (5 min); busiest other processes then: ${busy || 'none above 5 %'} (100 % = one core)`;
+  return `load average ${l1.toFixed(2)} (1 min), ${l5.toFixed(2)} (5 min); busiest processes then: ${busy || 'none above 5 %'} (100 % = one core)`;
 }
 
 const start = (key) => `<!-- section ${key}: written by a benchmark, replaced when it runs again -->`;
