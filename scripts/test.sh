@@ -6,6 +6,8 @@
 # 1b. type-check of the web client's library (ui/js/lib, JSDoc + tsc --checkJs)
 # 2. browser tests: calls between real Chromiums through lancall-host, trust, resilience
 # 3. app tests: the Tauri app under WebDriver, with its own Rust tests
+# 4. package tests: the desktop .deb and .rpm and the host .deb, built once (release), installed,
+#    used and removed (scripts/test-packages.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -35,5 +37,7 @@ tests/browser/run.sh
 
 say "App tests: the Tauri app under WebDriver (tauri-driver + WebKitWebDriver on Xvfb, inside a network namespace)"
 tests/app/run.sh
+
+scripts/test-packages.sh
 
 say "All tests passed"

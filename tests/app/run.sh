@@ -10,7 +10,8 @@
 #
 # Needs root (ip netns; apt-get when packages are missing). Works with no stdin. Exit status is
 # non-zero when a test fails. Env: LANCALL_TEST_VERBOSE=1 shows the app's and host's logs;
-# LANCALL_APP_RELEASE=1 tests the release build.
+# LANCALL_APP_RELEASE=1 tests the release build; LANCALL_APP_BIN=FILE tests that app, building
+# nothing (with LANCALL_HOST_BIN for the lancall-host beside it).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -76,7 +77,10 @@ fi
 if [[ "${1:-}" == bench || "${1:-}" == bench-native ]]; then
   export LANCALL_APP_RELEASE=1
 fi
-if [[ "${LANCALL_APP_RELEASE:-}" == 1 ]]; then
+if [[ -n "${LANCALL_APP_BIN:-}" && "${LANCALL_APP_RELEASE:-}" != 1 ]]; then
+  # An app built elsewhere, e.g. the one the desktop package installed (tests/packages/run.sh).
+  say "testing the app at $LANCALL_APP_BIN (no build)"
+elif [[ "${LANCALL_APP_RELEASE:-}" == 1 ]]; then
   say "building the release app and its .deb (npx tauri build --bundles deb), and lancall-host (release)"
   if [[ ! -x "$ROOT/src-tauri/node_modules/.bin/tauri" ]]; then
     (cd "$ROOT/src-tauri" && npm ci --no-audit --no-fund </dev/null)

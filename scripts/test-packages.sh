@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds lancall's packages once (release) and tests them as installed (tests/packages/run.sh):
+#   the desktop app: .deb and .rpm (npx tauri build --bundles deb,rpm, in src-tauri)
+#   the host: a .deb of lancall-host with its systemd unit (packaging/host/build-deb.sh)
+# scripts/test.sh runs this last. Needs root (or sudo) to install and remove the packages; without
+# it, it builds them and skips the rest. Installs what it is missing and says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+need_rust
+# dpkg-shlibdeps (the host .deb's dependencies), Debian's rpm (reads the .rpm), the .desktop
+# validator, the icon theme's folder list, curl (the host test's client).
+apt_need dpkg-dev:dpkg-shlibdeps rpm:rpm desktop-file-utils:desktop-file-validate \
+  hicolor-icon-theme:/usr/share/icons/hicolor/index.theme curl:curl util-linux:setpriv
+# The app's build needs WebKitGTK's headers (the app tests install the same).
+apt_need libwebkit2gtk-4.1-dev:/usr/include/webkitgtk-4.1 build-essential:cc libssl-dev:/usr/include/openssl/ssl.h \
+  libayatana-appindicator3-dev:/usr/include/libayatana-appindicator3-0.1 librsvg2-dev:/usr/include/librsvg-2.0 \
+  libxdo-dev:/usr/include/xdo.h libvpx-dev:/usr/include/vpx/vpx_encoder.h libopus-dev:/usr/include/opus/opus.h
+
+started=$(date +%s)
+say "Building the desktop packages, release (cd src-tauri && npm ci && npx tauri build --bundles deb,rpm)"
+if [[ ! -x src-tauri/node_modules/.bin/tauri ]]; then
+  (cd src-tauri && npm ci --no-audit --no-fund </dev/null)
+fi
+(cd src-tauri && npx tauri build --bundles deb,rpm </dev/null)
+say "Building the host package (cargo build --release -p lancall-hub --bin lancall-host; packaging/host/build-deb.sh)"
+cargo build --locked --release -p lancall-hub --bin lancall-host </dev/null
+host_deb=$(packaging/host/build-deb.sh)
+say "Packages built in $(( $(date +%s) - started )) s:"
+ls -l target/release/bundle/deb/*.deb target/release/bundle/rpm/*.rpm "$host_deb" >&2
+
+say "Package tests: installed as people install them"
+if [[ $(id -u) -ne 0 ]]; then
+  say "SKIP: installing and removing packages needs root; run as root to test them"
+  exit 0
+fi
+LANCALL_HOST_DEB="$host_deb" LANCALL_HOST_BIN="$PWD/target/release/lancall-host" tests/packages/run.sh
