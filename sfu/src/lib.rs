@@ -96,9 +96,15 @@
 //! `tests/speakers.rs` (five voices at different levels: a listener receives the three loudest
 //! only, and they are reported), `tests/addresses.rs` (a participant joining after
 //! `set_addresses` is offered the new address, the one before keeps its own, both connect),
+//! `tests/bandwidth.rs` (a str0m listener in a second namespace behind a link shaped to
+//! 200 kbit/s with `tc tbf`: its estimate fell to 155 kbit/s against 284 kbit/s sent, and it is
+//! switched to the low layer while Alice, on the fast link, keeps the high one),
 //! `tests/containment.rs` (hostile datagrams, a refused answer, a panic). `tests/handle.rs`
-//! needs no namespace. `tests/common/` holds the namespace, the clients and a small str0m
-//! client for what webrtc-rs cannot send (PLI, simulcast).
+//! needs no namespace. `tests/common/` holds the namespaces, the clients (their media from
+//! `lancall_peer::synthetic`), a small str0m client for what webrtc-rs cannot do (PLI,
+//! simulcast, RFC 6464 levels, a socket in another namespace) and a simulcast camera.
+//! [`SfuCounters`] counts what the choices held back (`frames_not_chosen`, `frames_paused`,
+//! `audio_not_loudest`) and `layer_switches`.
 //!
 //! # Not done yet (next slices of issue 14)
 //!

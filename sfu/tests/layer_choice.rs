@@ -36,7 +36,7 @@ impl Call {
     async fn start() -> Call {
         let (sfu, events) = start_sfu();
         // The choice by tile size is the subject here: the test clients' estimates follow the
-        // machine's load (the unit tests in layers.rs cover the bandwidth fit).
+        // machine's load (tests/bandwidth.rs and layers.rs's unit tests cover the bandwidth).
         sfu.set_bandwidth_limits(false);
         let driver = Driver::start(sfu.clone(), events);
         let alice = subscriber(&sfu, "alice", (256, 192)).await;

@@ -107,34 +107,7 @@ fn a_subscriber_receives_the_three_loudest_voices_and_they_are_reported() {
             |_, _| {},
         )
         .await;
-        // Carry the SFU's offers to the listener.
-        let listener = Arc::new(listener);
-        {
-            let (sfu, listener, log) = (sfu.clone(), listener.clone(), driver.log.clone());
-            tokio::spawn(async move {
-                let mut carried = 0;
-                loop {
-                    let offers: Vec<String> = log
-                        .lock()
-                        .expect("log")
-                        .iter()
-                        .filter_map(|e| match e {
-                            SfuEvent::Offer { participant, sdp } if *participant == listener_id => {
-                                Some(sdp.clone())
-                            }
-                            _ => None,
-                        })
-                        .skip(carried)
-                        .collect();
-                    for sdp in offers {
-                        carried += 1;
-                        let answer = listener.answer(sdp).await;
-                        let _ = sfu.accept_answer(listener_id, &answer).await;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            });
-        }
+        Arc::new(listener).answer_offers(&sfu, &driver, listener_id);
 
         driver
             .wait_for("the three loudest reported, loudest first", |e| {

@@ -99,6 +99,53 @@ pub fn enter_namespace(test: &str) -> Option<Namespace> {
     }
 }
 
+/// The address of a client in a [`remote_namespace`], and the SFU's side of its link.
+pub const REMOTE_ADDR: Ipv4Addr = Ipv4Addr::new(10, 99, 8, 2);
+
+/// A second namespace behind a veth pair of its own (lcr0 10.99.8.1 in `main`, lcr1
+/// 10.99.8.2 inside, a route back to 10.99.6.0/24), whose link from `main` is shaped with a
+/// token bucket (`tc qdisc … tbf rate RATE`; this kernel has no netem). Deleted on drop.
+pub fn remote_namespace(main: &Namespace, rate: &str) -> Result<Namespace, String> {
+    let name = format!("{}-r", main.name);
+    let ns = Namespace { name: name.clone() };
+    ip(&["netns", "add", &name])?;
+    ip(&["-n", &name, "link", "set", "lo", "up"])?;
+    ip(&[
+        "-n", &main.name, "link", "add", "lcr0", "type", "veth", "peer", "name", "lcr1", "netns",
+        &name,
+    ])?;
+    ip(&["-n", &main.name, "addr", "add", "10.99.8.1/24", "dev", "lcr0"])?;
+    ip(&["-n", &main.name, "link", "set", "lcr0", "up"])?;
+    ip(&["-n", &name, "addr", "add", "10.99.8.2/24", "dev", "lcr1"])?;
+    ip(&["-n", &name, "link", "set", "lcr1", "up"])?;
+    ip(&["-n", &name, "route", "add", "10.99.6.0/24", "via", "10.99.8.1"])?;
+    let status = Command::new("ip")
+        .args(["netns", "exec", &main.name, "tc", "qdisc", "add", "dev", "lcr0", "root", "tbf"])
+        .args(["rate", rate, "burst", "8kb", "latency", "200ms"])
+        .status()
+        .map_err(|e| format!("tc: {e}"))?;
+    if !status.success() {
+        return Err(format!("tc could not shape lcr0 to {rate}"));
+    }
+    Ok(ns)
+}
+
+/// Runs `f` on a thread of its own inside `ns` (sockets it opens, and threads it starts, stay
+/// there).
+pub fn in_namespace<T: Send>(ns: &Namespace, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let file = std::fs::File::open(format!("/var/run/netns/{}", ns.name))
+                    .expect("the namespace");
+                nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+                f()
+            })
+            .join()
+            .expect("the thread in the namespace")
+    })
+}
+
 /// Runs a scenario on a 2-thread runtime (made on this thread: inside the namespace), failing
 /// it after `limit`.
 pub fn run_scenario<F: std::future::Future<Output = ()>>(limit: Duration, scenario: F) {

@@ -37,10 +37,21 @@ impl Str0mPeer {
     pub fn start(
         offer: impl FnOnce(&mut Rtc) -> (SdpOffer, SdpPendingOffer),
         answer_for: impl FnOnce(String) -> String,
+        on_event: impl FnMut(&mut Rtc, Event) + Send + 'static,
+        tick: impl FnMut(&mut Rtc, Instant) + Send + 'static,
+    ) -> Str0mPeer {
+        Str0mPeer::start_on(IpAddr::V4(CLIENT_ADDR), offer, answer_for, on_event, tick)
+    }
+
+    /// [`Str0mPeer::start`] with its socket on `ip` (in the calling thread's namespace).
+    pub fn start_on(
+        ip: IpAddr,
+        offer: impl FnOnce(&mut Rtc) -> (SdpOffer, SdpPendingOffer),
+        answer_for: impl FnOnce(String) -> String,
         mut on_event: impl FnMut(&mut Rtc, Event) + Send + 'static,
         mut tick: impl FnMut(&mut Rtc, Instant) + Send + 'static,
     ) -> Str0mPeer {
-        let socket = UdpSocket::bind(SocketAddr::new(IpAddr::V4(CLIENT_ADDR), 0)).expect("socket");
+        let socket = UdpSocket::bind(SocketAddr::new(ip, 0)).expect("socket");
         let local = socket.local_addr().expect("address");
         let mut rtc = Rtc::builder()
             .clear_codecs()
@@ -138,5 +149,33 @@ impl Str0mPeer {
             let _ = tx.send(answer.to_sdp_string());
         });
         rx.await.expect("the client answers")
+    }
+
+    /// Answers every offer the SFU makes to `id` (as `driver` logged them), from a task.
+    pub fn answer_offers(self: &Arc<Self>, sfu: &Arc<Sfu>, driver: &super::Driver, id: ParticipantId) {
+        let (sfu, peer, log) = (sfu.clone(), self.clone(), driver.log.clone());
+        tokio::spawn(async move {
+            let mut carried = 0;
+            loop {
+                let offers: Vec<String> = log
+                    .lock()
+                    .expect("log")
+                    .iter()
+                    .filter_map(|e| match e {
+                        lancall_sfu::SfuEvent::Offer { participant, sdp } if *participant == id => {
+                            Some(sdp.clone())
+                        }
+                        _ => None,
+                    })
+                    .skip(carried)
+                    .collect();
+                for sdp in offers {
+                    carried += 1;
+                    let answer = peer.answer(sdp).await;
+                    let _ = sfu.accept_answer(id, &answer).await;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
     }
 }
