@@ -16,6 +16,8 @@
 // Env: BENCH_QUALITY (360p), BENCH_WARMUP_SECONDS (10), BENCH_WINDOW_SECONDS (20),
 // BENCH_ONLY (comma list of runs: mesh4,sfu4,sfu3,janus3,janus4), BENCH_SFU_OUT (bench/sfu.md),
 // BENCH_RAW (every number as JSON: /tmp/lancall-bench-sfu.json), BENCH_VIEWPORT (1600x1000).
+// A run of some of the calls (BENCH_ONLY) rewrites bench/sfu.md's sections with only those: give
+// it another BENCH_SFU_OUT.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import http from 'node:http';
@@ -136,17 +138,19 @@ async function waitDecoding(page, count, what) {
  * The measured window: warm-up, then CPU of `forwarder` (a pid, or null) and each person's
  * browser, and each page's rates, over WINDOW seconds.
  */
-async function measure(people, forwarderPid) {
+async function measure(people, forwarderPid, counters = async () => null) {
   await sleep(WARMUP * 1000);
   const state = machineState();
   const trees = people.map((p) => descendants(p.server.process().pid));
   const s0 = await Promise.all(people.map((p) => snapshot(p.page)));
+  const k0 = await counters();
   const c0 = trees.map((t) => cpuSeconds(t));
   const f0 = forwarderPid ? cpuSeconds(forwarderPid) : 0;
   const t0 = Date.now();
   await sleep(WINDOW * 1000);
   const s1 = await Promise.all(people.map((p) => snapshot(p.page)));
   const c1 = trees.map((t) => cpuSeconds(t));
+  const k1 = await counters();
   const f1 = forwarderPid ? cpuSeconds(forwarderPid) : 0;
   const secs = (Date.now() - t0) / 1000;
   const kbps = (b0, b1, dt) => ((b1 - b0) * 8) / dt / 1000;
@@ -170,7 +174,7 @@ async function measure(people, forwarderPid) {
     };
   });
   const forwarder = forwarderPid ? { cpu: (f1 - f0) / secs, rss: rssMiB(forwarderPid) } : null;
-  return { secs, browsers, forwarder, state };
+  return { secs, browsers, forwarder, state, counters: k0 && k1 ? { before: k0, after: k1 } : null };
 }
 
 // ---- lancall calls -----------------------------------------------------------------------------
@@ -199,16 +203,15 @@ async function lancallCall(topology, n) {
     }
     for (const p of people) await waitDecoding(p.page, n - 1, `${p.name} decoding ${n - 1} streams (${topology})`);
     const topologies = await Promise.all(people.map((p) => p.page.evaluate(() => window.lancall.call.topology)));
-    const media0 = topology === 'sfu' ? await healthMedia(people[0].page, host) : null;
-    const m = await measure(people, host.proc.pid);
-    const media1 = topology === 'sfu' ? await healthMedia(people[0].page, host) : null;
+    const m = await measure(people, host.proc.pid, async () => (topology === 'sfu' ? healthMedia(people[0].page, host) : null));
     // What each page asked the SFU for (tile heights), to tell a layer chosen by tile size from one
     // lowered for bandwidth.
     m.wanted = await Promise.all(people.map((p) => p.page.evaluate(() => window.lancall.call.wantSent ?? null)));
     m.topologies = [...new Set(topologies)];
-    if (media0 && media1) {
-      m.framesForwardedPerSecond = (media1.frames_forwarded - media0.frames_forwarded) / (m.secs + 0.5);
-      m.datagramsPerSecond = (media1.datagrams_received - media0.datagrams_received) / (m.secs + 0.5);
+    if (m.counters) {
+      const { before, after } = m.counters;
+      m.framesForwardedPerSecond = (after.frames_forwarded - before.frames_forwarded) / m.secs;
+      m.datagramsPerSecond = (after.datagrams_received - before.datagrams_received) / m.secs;
     }
     log(summary(m));
     return m;
@@ -427,6 +430,14 @@ if (results.mesh4 || results.sfu4 || failures.mesh4 || failures.sfu4) {
   const mesh = results.mesh4;
   const sfu = results.sfu4;
   const ratio = mesh && sfu ? avg(sfu.browsers.map((b) => b.uplink)) / avg(mesh.browsers.map((b) => b.uplink)) : null;
+  /** The picture height most receivers decode. */
+  const typicalHeight = (m) => {
+    const hs = m.browsers.flatMap((b) => b.receiving.map((s) => s.height)).sort((a, b) => a - b);
+    return hs[Math.floor(hs.length / 2)] ?? 0;
+  };
+  const smaller = mesh && sfu && typicalHeight(sfu) < typicalHeight(mesh)
+    ? ` But not like for like: through the SFU the receivers decode ${typicalHeight(sfu)}-line pictures, in the mesh ${typicalHeight(mesh)}-line ones (the SFU forwarded a lower layer, so its publishers sent only that).`
+    : '';
   const hostRow = (label, m) => (m ? `| ${label} | ${m.forwarder.cpu.toFixed(3)} | ${f0(m.forwarder.rss)} MiB | ${m.topologies.join(', ')} | ${received(m)} |` : `| ${label} | – | – | – | – |`);
   const body = `## Mesh against SFU at 4 people
 
@@ -444,7 +455,7 @@ core busy); memory is the summed PSS at the end. Four browsers and the host shar
 browser's encoder adapts to the CPU it gets, so the absolute numbers are this machine's.
 Target (issue 14): SFU uplink ≤ 1/2 of mesh.
 ${failed('mesh4')}${failed('sfu4')}
-**Result: mean uplink per browser ${mesh ? f0(avg(mesh.browsers.map((b) => b.uplink))) : '–'} kbit/s in the mesh, ${sfu ? f0(avg(sfu.browsers.map((b) => b.uplink))) : '–'} kbit/s through the SFU${ratio !== null ? ` (${(ratio * 100).toFixed(0)} % of the mesh's: target ${ratio <= 0.5 ? 'met' : 'missed'})` : ''}; mean browser CPU ${mesh ? avg(mesh.browsers.map((b) => b.cpu)).toFixed(2) : '–'} → ${sfu ? avg(sfu.browsers.map((b) => b.cpu)).toFixed(2) : '–'} cores.**
+**Result: mean uplink per browser ${mesh ? f0(avg(mesh.browsers.map((b) => b.uplink))) : '–'} kbit/s in the mesh, ${sfu ? f0(avg(sfu.browsers.map((b) => b.uplink))) : '–'} kbit/s through the SFU${ratio !== null ? ` (${(ratio * 100).toFixed(0)} % of the mesh's: target ${ratio <= 0.5 ? 'met' : 'missed'})` : ''}; mean browser CPU ${mesh ? avg(mesh.browsers.map((b) => b.cpu)).toFixed(2) : '–'} → ${sfu ? avg(sfu.browsers.map((b) => b.cpu)).toFixed(2) : '–'} cores.**${smaller}
 
 ### Mesh (${mesh ? `${mesh.secs.toFixed(1)} s window` : 'not measured'})
 
