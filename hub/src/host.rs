@@ -55,6 +55,9 @@ pub struct HostConfig {
     /// SFU (`sfu`, which opens the UDP media port), or directly for two and through the SFU from
     /// three people on (`auto`).
     pub topology: RoomTopology,
+    /// More rooms beside the first (`room`, `open`, `capacity`, `topology`), each with its own
+    /// token, capacity and topology (`lancall-host --room` given more than once).
+    pub more_rooms: Vec<RoomConfig>,
     /// The SFU's UDP port; `None`: the HTTPS port's number (one number to allow in a
     /// firewall, TCP for the page and signaling, UDP for media); 0: any free port.
     pub media_port: Option<u16>,
@@ -80,9 +83,29 @@ impl HostConfig {
             interfaces: InterfacePolicy::default(),
             address_poll: discovery::DEFAULT_ADDRESS_POLL,
             topology: RoomTopology::Mesh,
+            more_rooms: Vec::new(),
             media_port: None,
         }
     }
+
+    /// Every room to make, the first one first.
+    pub fn rooms(&self) -> Vec<RoomConfig> {
+        let first = RoomConfig { name: self.room.clone(), open: self.open, capacity: self.capacity, topology: self.topology };
+        std::iter::once(first).chain(self.more_rooms.iter().cloned()).collect()
+    }
+}
+
+/// One room a host makes at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomConfig {
+    /// Room name, as in links.
+    pub name: String,
+    /// Open to anyone on the LAN, with no token.
+    pub open: bool,
+    /// Peers at most.
+    pub capacity: usize,
+    /// How its media travels.
+    pub topology: RoomTopology,
 }
 
 /// Why a host could not start.
@@ -126,8 +149,10 @@ pub enum HostError {
 pub struct RunningHost {
     /// The hub, for the in-process client and for watching who joins.
     pub hub: Hub,
-    /// The room made at start.
+    /// The first room made at start.
     pub room: RoomInfo,
+    /// Every room made at start, the first one first.
+    pub rooms: Vec<RoomInfo>,
     /// Where the HTTPS port listens.
     pub https_addr: SocketAddr,
     /// Where the plain-HTTP port listens.
@@ -172,12 +197,17 @@ impl RunningHost {
     /// The join link for each address: room, token and CA fingerprint in the fragment, which
     /// browsers never send to a server or put in a Referer.
     pub fn join_urls(&self) -> Vec<String> {
-        self.https_urls().into_iter().map(|base| format!("{base}#{}", self.fragment())).collect()
+        self.join_urls_for(&self.room)
     }
 
-    fn fragment(&self) -> String {
-        let mut f = format!("room={}", self.room.name);
-        if let Some(token) = &self.room.token {
+    /// The join link of `room` for each address.
+    pub fn join_urls_for(&self, room: &RoomInfo) -> Vec<String> {
+        self.https_urls().into_iter().map(|base| format!("{base}#{}", self.fragment(room))).collect()
+    }
+
+    fn fragment(&self, room: &RoomInfo) -> String {
+        let mut f = format!("room={}", room.name);
+        if let Some(token) = &room.token {
             f.push_str(&format!("&token={token}"));
         }
         if let Some(fp) = &self.ca_fingerprint {
@@ -317,24 +347,30 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         ice_servers: config.ice_servers.clone(),
         ..HubConfig::default()
     });
+    let room_configs = config.rooms();
     #[cfg(feature = "sfu")]
-    if config.topology.needs_media_server() {
+    if room_configs.iter().any(|r| r.topology.needs_media_server()) {
         let port = config.media_port.unwrap_or(config.https_listen.port());
         let sfu_config = lancall_sfu::SfuConfig::new(SocketAddr::new(config.https_listen.ip(), port), addresses.clone());
         let (sfu, events) = lancall_sfu::Sfu::start(sfu_config)?;
         hub.attach_sfu(sfu, events)?;
     }
-    let saved = (!config.open && !config.new_token).then(|| saved_token(&config.data_dir, &config.room)).flatten();
-    let room = hub.create_room(RoomSpec {
-        name: config.room.clone(),
-        open: config.open,
-        capacity: Some(config.capacity),
-        token: saved.clone(),
-        topology: config.topology,
-    })?;
-    if let (Some(token), true) = (&room.token, saved.is_none()) {
-        save_token(&config.data_dir, &config.room, token)?;
+    let mut rooms = Vec::new();
+    for spec in &room_configs {
+        let saved = (!spec.open && !config.new_token).then(|| saved_token(&config.data_dir, &spec.name)).flatten();
+        let room = hub.create_room(RoomSpec {
+            name: spec.name.clone(),
+            open: spec.open,
+            capacity: Some(spec.capacity),
+            token: saved.clone(),
+            topology: spec.topology,
+        })?;
+        if let (Some(token), true) = (&room.token, saved.is_none()) {
+            save_token(&config.data_dir, &spec.name, token)?;
+        }
+        rooms.push(room);
     }
+    let room = rooms[0].clone();
     let ca_fingerprint: Option<Fingerprint> = ca.as_ref().map(Authority::fingerprint);
     let ca_download = ca.as_ref().map(|a| CaDownload {
         pem: a.ca_pem(),
@@ -405,6 +441,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
     Ok(RunningHost {
         hub,
         room,
+        rooms,
         https_addr,
         http_addr,
         ca_fingerprint,

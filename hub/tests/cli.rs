@@ -158,6 +158,56 @@ fn a_busy_media_port_is_a_clear_error() {
 }
 
 #[test]
+fn several_rooms_each_with_its_own_token_capacity_and_topology() {
+    let data = tempfile::tempdir().unwrap();
+    let args = ["--room", "standup", "--room", "lobby:open,capacity=3", "--room", "big:sfu,capacity=40", "--media-port", "0"];
+    let ready = ready_line(data.path(), &args);
+    let rooms = ready["rooms"].as_array().cloned().unwrap_or_default();
+    let summary: Vec<(String, bool, u64, String)> = rooms
+        .iter()
+        .map(|r| (r["room"].as_str().unwrap_or("").to_owned(), r["open"] == true, r["capacity"].as_u64().unwrap_or(0), r["topology"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("standup".to_owned(), false, 8, "mesh".to_owned()),
+            ("lobby".to_owned(), true, 3, "mesh".to_owned()),
+            ("big".to_owned(), false, 40, "sfu".to_owned()),
+        ]
+    );
+    // Each room's link names it (and its own token); the first room is also the top-level one.
+    assert_eq!(ready["room"], "standup");
+    assert_ne!(rooms[0]["token"], rooms[2]["token"]);
+    for r in &rooms {
+        let link = r["join_url"].as_str().unwrap_or("");
+        assert!(link.contains(&format!("room={}", r["room"].as_str().unwrap_or("?"))), "{link}");
+        assert_eq!(link.contains("token="), r["open"] == false, "{link}");
+    }
+    assert!(ready["media_port"].as_u64().is_some_and(|p| p > 0), "a room goes through the SFU: {ready}");
+    // The tokens are kept: the same links after a restart.
+    let again = ready_line(data.path(), &args);
+    assert_eq!(again["rooms"], ready["rooms"].clone().as_array().map(|a| a.iter().map(|r| {
+        let mut r = r.clone();
+        r["join_url"] = again["rooms"].as_array().and_then(|x| x.iter().find(|y| y["room"] == r["room"])).map(|y| y["join_url"].clone()).unwrap_or_default();
+        r["join_urls"] = again["rooms"].as_array().and_then(|x| x.iter().find(|y| y["room"] == r["room"])).map(|y| y["join_urls"].clone()).unwrap_or_default();
+        r
+    }).collect::<Vec<_>>()).map(serde_json::Value::from).unwrap_or_default());
+}
+
+#[test]
+fn a_bad_room_option_is_a_clear_error() {
+    let data = tempfile::tempdir().unwrap();
+    let out = host()
+        .args(["--listen", "127.0.0.1:0", "--no-mdns", "--room", "standup:loud", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("\"loud\" is not a room option") && err.contains("capacity=N"), "{err}");
+}
+
+#[test]
 fn the_ready_line_says_where_media_goes() {
     let data = tempfile::tempdir().unwrap();
     let mesh = ready_line(data.path(), &[]);

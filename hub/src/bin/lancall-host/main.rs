@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use lancall_certs::{Authority, LeafNames};
-use lancall_hub::host::{self, HostConfig, RunningHost};
+use lancall_hub::host::{self, HostConfig, RoomConfig, RunningHost};
 use lancall_hub::discovery;
 use lancall_hub::hub::{HubEvent, RoomTopology};
 use lancall_hub::netif::InterfacePolicy;
@@ -67,9 +67,12 @@ struct ServeArgs {
     /// The host's name as others see it [default: the machine's hostname]
     #[arg(long)]
     name: Option<String>,
-    /// Name of the room to make (letters, digits, '-', '_', '.')
-    #[arg(long, default_value = "call")]
-    room: String,
+    /// A room to make, repeatable: NAME (letters, digits, '-', '_', '.'), optionally followed
+    /// by ':' and options that override --open, --topology and --capacity for that room,
+    /// comma-separated: open, token, mesh, sfu, auto, capacity=N. For example
+    /// `--room standup --room all-hands:sfu,capacity=40 --room lobby:open`
+    #[arg(long = "room", value_name = "NAME[:OPTIONS]", default_value = "call", value_parser = parse_room)]
+    rooms: Vec<RoomArg>,
     /// Make the room open to anyone on the LAN, with no token
     #[arg(long)]
     open: bool,
@@ -120,6 +123,52 @@ enum TopologyArg {
     Mesh,
     Sfu,
     Auto,
+}
+
+impl TopologyArg {
+    fn setting(self) -> RoomTopology {
+        match self {
+            TopologyArg::Mesh => RoomTopology::Mesh,
+            TopologyArg::Sfu => RoomTopology::Sfu,
+            TopologyArg::Auto => RoomTopology::Auto,
+        }
+    }
+}
+
+/// One `--room NAME[:OPTIONS]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct RoomArg {
+    name: String,
+    open: Option<bool>,
+    topology: Option<RoomTopology>,
+    capacity: Option<usize>,
+}
+
+fn parse_room(text: &str) -> Result<RoomArg, String> {
+    let (name, options) = text.split_once(':').unwrap_or((text, ""));
+    lancall_protocol::hub::check_room_name(name).map_err(|_| {
+        format!("\"{name}\" cannot be a room name: use 1 to 64 letters, digits, '-', '_' or '.'")
+    })?;
+    let mut room = RoomArg { name: name.to_owned(), open: None, topology: None, capacity: None };
+    for option in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        match option {
+            "open" => room.open = Some(true),
+            "token" => room.open = Some(false),
+            "mesh" => room.topology = Some(RoomTopology::Mesh),
+            "sfu" => room.topology = Some(RoomTopology::Sfu),
+            "auto" => room.topology = Some(RoomTopology::Auto),
+            other => match other.strip_prefix("capacity=").map(str::parse::<usize>) {
+                Some(Ok(n)) if (2..=64).contains(&n) => room.capacity = Some(n),
+                Some(_) => return Err(format!("room \"{name}\": capacity is 2 to 64 people")),
+                None => {
+                    return Err(format!(
+                        "room \"{name}\": \"{other}\" is not a room option (use open, token, mesh, sfu, auto, capacity=N)"
+                    ))
+                }
+            },
+        }
+    }
+    Ok(room)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -283,17 +332,22 @@ fn serve(args: ServeArgs, data_dir: PathBuf, held: Option<&held_log::HeldLog>) -
     if let Some(name) = args.name {
         config.display_name = name;
     }
-    config.room = args.room;
-    config.open = args.open;
     config.new_token = args.new_token;
-    config.capacity = usize::from(args.capacity);
     config.ice_servers = args.ice_servers;
     config.external_tls = args.tls_cert.zip(args.tls_key);
-    config.topology = match args.topology {
-        TopologyArg::Mesh => RoomTopology::Mesh,
-        TopologyArg::Sfu => RoomTopology::Sfu,
-        TopologyArg::Auto => RoomTopology::Auto,
-    };
+    let mut rooms = args.rooms.iter().map(|r| RoomConfig {
+        name: r.name.clone(),
+        open: r.open.unwrap_or(args.open),
+        capacity: r.capacity.unwrap_or(usize::from(args.capacity)),
+        topology: r.topology.unwrap_or(args.topology.setting()),
+    });
+    if let Some(first) = rooms.next() {
+        config.room = first.name;
+        config.open = first.open;
+        config.capacity = first.capacity;
+        config.topology = first.topology;
+    }
+    config.more_rooms = rooms.collect();
     config.media_port = args.media_port;
     if args.no_mdns || mdns_switched_off() {
         log::info!("mDNS advertising is off (--no-mdns): joiners need the link or the address");
@@ -501,25 +555,40 @@ fn print_ready_json(host: &RunningHost) {
         "https_port": host.https_addr.port(),
         "http_port": host.http_addr.map(|a| a.port()),
         "topology": host.room.setting.as_str(),
+        "rooms": host.rooms.iter().map(|r| serde_json::json!({
+            "room": r.name,
+            "token": r.token,
+            "open": r.token.is_none(),
+            "capacity": r.capacity,
+            "topology": r.setting.as_str(),
+            "join_url": host.join_urls_for(r).first(),
+            "join_urls": host.join_urls_for(r),
+        })).collect::<Vec<_>>(),
         "media_port": host.media_addr.map(|a| a.port()),
         "pid": std::process::id(),
     });
     out(&line.to_string());
 }
 
+/// What a room's media does, for the banner.
+fn media_line(room: &lancall_hub::hub::RoomInfo, media: Option<SocketAddr>) -> Option<String> {
+    let port = media?.port();
+    match room.setting {
+        RoomTopology::Mesh => None,
+        RoomTopology::Auto => Some(format!(
+            "Media goes directly between two people, and through this host (SFU, UDP port {port}) from the third on."
+        )),
+        RoomTopology::Sfu => Some(format!("Media goes through this host (SFU, UDP port {port}): each device sends once.")),
+    }
+}
+
 fn print_ready_text(host: &RunningHost) {
     out(&format!("lancall host \"{}\" is ready.", host.display_name));
     out("");
-    let who = if host.room.token.is_some() { "anyone with this link" } else { "anyone on this network" };
-    out(&format!("Room \"{}\": {who} can join.", host.room.name));
-    if let Some(media) = host.media_addr {
-        out(&match host.room.setting {
-            RoomTopology::Auto => format!(
-                "Media goes directly between two people, and through this host (SFU, UDP port {}) from the third on.",
-                media.port()
-            ),
-            _ => format!("Media goes through this host (SFU, UDP port {}): each device sends once.", media.port()),
-        });
+    let who = |room: &lancall_hub::hub::RoomInfo| if room.token.is_some() { "anyone with this link" } else { "anyone on this network" };
+    out(&format!("Room \"{}\": {} can join.", host.room.name, who(&host.room)));
+    if let Some(line) = media_line(&host.room, host.media_addr) {
+        out(&line);
     }
     out("Open the link in a browser, or scan the code with a phone:");
     for (url, ip) in host.join_urls().iter().zip(&host.addresses) {
@@ -537,6 +606,17 @@ fn print_ready_text(host: &RunningHost) {
         let base = url.split_once('#').map_or(url.as_str(), |(base, _)| base);
         for line in typed_form(base, &host.room.name, host.room.token.as_deref()) {
             out(&line);
+        }
+    }
+    // The other rooms: their links (the QR codes above are the first room's).
+    for room in host.rooms.iter().skip(1) {
+        out("");
+        out(&format!("Room \"{}\" ({} people at most): {} can join.", room.name, room.capacity, who(room)));
+        if let Some(line) = media_line(room, host.media_addr) {
+            out(&line);
+        }
+        for url in host.join_urls_for(room) {
+            out(&format!("  {url}"));
         }
     }
     out("");
