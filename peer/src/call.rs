@@ -1,8 +1,18 @@
-//! The call: one [`PeerLink`] per remote participant (full mesh), driven by the hub's messages,
-//! with the same rules as ui/js/lib/call.js: a connection is made when a peer's first `state`
-//! arrives, sessions decide politeness and survive rejoins (the connection is adopted under the
-//! new peer id), a peer whose hub connection dropped while media still flows is kept 30 s, `bye`
-//! on the data channel drops a peer at once.
+//! The call, in either of the room's topologies (`welcome.topology`), driven by the hub's
+//! messages with the same rules as ui/js/lib/call.js.
+//!
+//! - **mesh**: one [`PeerLink`] per remote participant: a connection is made when a peer's first `state`
+//!   arrives, sessions decide politeness and survive rejoins (the connection is adopted under the
+//!   new peer id), a peer whose hub connection dropped while media still flows is kept 30 s, `bye`
+//!   on the data channel drops a peer at once.
+//! - **sfu**: one [`SfuLink`] to the host's SFU carrying everyone's tracks, each told apart by
+//!   its owner (the msid stream id, a peer id) and handed to the sink under that participant's
+//!   [`LinkId`]; a participant exists once its `state` arrives (as in the mesh); the data
+//!   channel's messages (chat, status, reaction, bye) go through the hub as `signal {message}`.
+//!   `media-failed` (or the connection failing) makes a new connection, after 1 s, then 2, 4…
+//!   up to 16 s. A switch of an `auto` room (`topology`) closes the old way at once and opens
+//!   the new one: the pictures pause until the new way is up (the browser client keeps the old
+//!   way until the new one carries media; this peer does not yet).
 //!
 //! [`Call`] does not own a socket: it reads hub messages handed to [`Call::hub_message`] and
 //! writes the messages it wants sent to the `hub_out` channel. [`crate::hub_client`] pumps them
@@ -12,18 +22,26 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lancall_protocol::hub::{ClientMessage, ErrorCode, ServerMessage};
+use lancall_protocol::hub::{ClientMessage, ErrorCode, ServerMessage, Topology};
+use lancall_protocol::sync::lock;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::connection::{LinkConfig, LinkEvent, LinkStats, PeerLink};
-use crate::media::{LinkFrameSink, LinkId, LocalMedia, MediaKind, TrackRole};
-use crate::messages::{random_id, Muted, PeerMessage, PeerState};
+use crate::media::{LinkFrameSink, LinkId, LocalMedia, MediaKind, RemoteFrame, TrackRole};
+use crate::messages::{random_id, ChannelMessage, Muted, PeerMessage, PeerState};
+use crate::sfu_link::{OwnedFrameSink, SfuLink, SfuLinkEvent, TrackOwner};
 
 /// After a peer's hub connection drops, how long its media may keep flowing while we wait for
 /// it to rejoin (as in call.js).
 pub const ORPHAN_GRACE: Duration = Duration::from_secs(30);
+
+/// The first wait before a new connection to the SFU after one failed (call.js `SFU_RETRY_MS`),
+/// doubled on each failure up to [`SFU_RETRY_MAX`]; back to it once connected.
+pub const SFU_RETRY: Duration = Duration::from_secs(1);
+/// The longest wait before a new connection to the SFU (call.js `SFU_RETRY_MAX_MS`).
+pub const SFU_RETRY_MAX: Duration = Duration::from_secs(16);
 
 
 /// What the call reports. Serialised with an `event` field (the CLI's `--json` lines, and the
@@ -41,6 +59,8 @@ pub enum CallEvent {
         rejoined: bool,
         /// Our session (stable for the whole call).
         session: String,
+        /// How the room's media travels: `mesh` or `sfu`.
+        topology: &'static str,
     },
     /// A connection to a new participant was made.
     RemoteAdded {
@@ -183,6 +203,7 @@ impl Call {
         let (inbox, rx) = mpsc::unbounded_channel();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (link_tx, link_rx) = mpsc::unbounded_channel();
+        let (sfu_tx, sfu_rx) = mpsc::unbounded_channel();
         let session = config.session.clone().unwrap_or_else(random_id);
         let actor = Actor {
             config,
@@ -200,8 +221,16 @@ impl Call {
             next_link: 1,
             muted: Muted::default(),
             ended: false,
+            topology: Topology::Mesh,
+            sfu: None,
+            sfu_events: sfu_tx,
+            sfu_generation: 0,
+            sfu_state: "new",
+            sfu_retry: SFU_RETRY,
+            sfu_reopen_at: None,
+            routes: Arc::default(),
         };
-        tokio::spawn(actor.run(rx, link_rx));
+        tokio::spawn(actor.run(rx, link_rx, sfu_rx));
         (Call { inbox, session }, events_rx)
     }
 
@@ -248,7 +277,8 @@ impl Call {
 }
 
 struct Remote {
-    link: PeerLink,
+    /// The peer connection (mesh); `None` when the media comes through the SFU.
+    link: Option<PeerLink>,
     id: Option<String>,
     session: Option<String>,
     name: String,
@@ -277,6 +307,27 @@ struct Actor {
     next_link: LinkId,
     muted: Muted,
     ended: bool,
+    /// How the room's media travels now.
+    topology: Topology,
+    /// The connection to the SFU (topology sfu), with its generation.
+    sfu: Option<(u64, SfuLink)>,
+    sfu_events: mpsc::UnboundedSender<(u64, SfuLinkEvent)>,
+    sfu_generation: u64,
+    /// The SFU connection's `connectionState`: every relayed participant's.
+    sfu_state: &'static str,
+    sfu_retry: Duration,
+    /// When to make a new SFU connection after one failed.
+    sfu_reopen_at: Option<Instant>,
+    /// Topology sfu: each participant's [`LinkId`] and screen mid by peer id, read by the frame
+    /// sink on the SFU connection's receive task.
+    routes: Arc<std::sync::Mutex<HashMap<String, Route>>>,
+}
+
+/// Where a forwarded track's frames go.
+#[derive(Clone)]
+struct Route {
+    link: LinkId,
+    screen_mid: Option<String>,
 }
 
 impl Actor {
@@ -284,10 +335,24 @@ impl Actor {
         mut self,
         mut rx: mpsc::UnboundedReceiver<Input>,
         mut link_rx: mpsc::UnboundedReceiver<(LinkId, LinkEvent)>,
+        mut sfu_rx: mpsc::UnboundedReceiver<(u64, SfuLinkEvent)>,
     ) {
         loop {
             let next_orphan = self.remotes.values().filter_map(|r| r.orphan_until).min();
+            let reopen_at = self.sfu_reopen_at;
             tokio::select! {
+                Some((generation, ev)) = sfu_rx.recv() => self.on_sfu_event(generation, ev).await,
+                _ = async {
+                    match reopen_at {
+                        Some(t) => tokio::time::sleep_until(t).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    self.sfu_reopen_at = None;
+                    if self.topology == Topology::Sfu && !self.ended {
+                        self.open_sfu().await;
+                    }
+                }
                 input = rx.recv() => match input {
                     Some(i) => self.handle(i).await,
                     None => break,
@@ -314,7 +379,12 @@ impl Actor {
         }
         // Every handle is gone: close what is left.
         for (_, r) in self.remotes.drain() {
-            r.link.close().await;
+            if let Some(link) = r.link {
+                link.close().await;
+            }
+        }
+        if let Some((_, sfu)) = self.sfu.take() {
+            sfu.close().await;
         }
     }
 
@@ -331,8 +401,9 @@ impl Actor {
             Input::Hub(msg) => self.on_hub(msg).await,
             Input::Chat(text, done) => {
                 let mut sent = 0;
+                let message = ChannelMessage::Chat { text, at: None };
                 for r in self.remotes.values() {
-                    if r.chat_open && r.link.send_chat(&text).await {
+                    if r.chat_open && self.send_channel(r, &message).await {
                         sent += 1;
                     }
                 }
@@ -354,7 +425,7 @@ impl Actor {
                     self.ended = true;
                     for r in self.remotes.values() {
                         if r.chat_open {
-                            r.link.send_bye().await;
+                            self.send_channel(r, &ChannelMessage::Bye).await;
                         }
                     }
                     self.send_hub(ClientMessage::Leave);
@@ -362,13 +433,27 @@ impl Actor {
                     for link in links {
                         self.remove_remote(link, "hangup").await;
                     }
+                    self.close_sfu().await;
                 }
                 let _ = done.send(());
             }
             Input::Stats(done) => {
                 let mut out = Vec::new();
+                let mut relayed: HashMap<String, LinkStats> = match &self.sfu {
+                    Some((_, sfu)) => sfu.stats().await.into_iter().collect(),
+                    None => HashMap::new(),
+                };
                 for (link, r) in &self.remotes {
-                    if let Some(stats) = r.link.stats().await {
+                    let stats = match &r.link {
+                        Some(l) => l.stats().await,
+                        None => r.id.as_ref().map(|id| {
+                            relayed.remove(id).unwrap_or_else(|| LinkStats {
+                                connection: self.sfu_state.to_owned(),
+                                ..LinkStats::default()
+                            })
+                        }),
+                    };
+                    if let Some(stats) = stats {
                         out.push(RemoteStats {
                             link: *link,
                             peer: r.id.clone(),
@@ -389,17 +474,19 @@ impl Actor {
         }
         match msg {
             ServerMessage::Welcome { room, me, peers, ice_servers, topology, .. } => {
-                if topology == lancall_protocol::hub::Topology::Sfu {
-                    log::error!(
-                        "room \"{room}\" sends its media through the host (SFU), which this peer cannot join yet: the others will not see or hear it"
-                    );
-                }
                 let rejoined = self.self_id.is_some();
                 self.self_id = Some(me.id.clone());
                 self.room = room.into_owned();
                 self.config.link.ice_servers = ice_servers.into_owned();
                 self.known.clear();
-                if rejoined {
+                if rejoined && (topology == Topology::Sfu || self.topology == Topology::Sfu) {
+                    // Through the SFU, everyone's media went with our old peer id: start over.
+                    let links: Vec<LinkId> = self.remotes.keys().copied().collect();
+                    for link in links {
+                        self.remove_remote(link, "rejoined").await;
+                    }
+                    self.by_peer.clear();
+                } else if rejoined {
                     // Our old peer id is gone; every connection waits for its peer to say who it is.
                     let links: Vec<LinkId> = self.remotes.keys().copied().collect();
                     for link in links {
@@ -407,11 +494,19 @@ impl Actor {
                     }
                     self.by_peer.clear();
                 }
+                self.topology = topology;
+                if topology == Topology::Sfu {
+                    self.sfu_retry = SFU_RETRY;
+                    self.open_sfu().await;
+                } else {
+                    self.close_sfu().await;
+                }
                 self.emit(CallEvent::Joined {
                     self_id: me.id.clone(),
                     room: self.room.clone(),
                     rejoined,
                     session: self.session.clone(),
+                    topology: topology.as_str(),
                 });
                 for p in peers {
                     self.known.insert(p.id.clone(), p.name.clone());
@@ -439,6 +534,8 @@ impl Actor {
                     if let Some(peer) = peer {
                         self.on_peer_left(&peer, "unknown").await;
                     }
+                } else if code == ErrorCode::MediaFailed {
+                    self.sfu_failed(&message).await;
                 } else if matches!(re.as_deref(), Some("join" | "knock")) && code.ends_join() {
                     self.emit(CallEvent::Fatal { code: code.as_str().to_owned(), message: message.into_owned() });
                 } else {
@@ -452,15 +549,15 @@ impl Actor {
             | ServerMessage::KnockWait { .. }
             | ServerMessage::Admitted { .. }
             | ServerMessage::Refused { .. }
-            // Only in rooms whose media goes through the host (see the welcome).
-            | ServerMessage::MediaDescription { .. }
+            // One layer is sent (no simulcast to pause), and who speaks is not shown.
             | ServerMessage::MediaLayers { .. }
             | ServerMessage::Speakers { .. } => {}
-            ServerMessage::Topology { topology } => {
-                if topology == lancall_protocol::hub::Topology::Sfu {
-                    log::error!("the call now sends its media through the host (SFU), which this peer cannot join yet: the others will stop seeing and hearing it");
+            ServerMessage::MediaDescription { description } => {
+                if let Some((_, sfu)) = &self.sfu {
+                    sfu.description(description.into_owned());
                 }
             }
+            ServerMessage::Topology { topology } => self.on_topology(topology).await,
         }
     }
 
@@ -469,10 +566,11 @@ impl Actor {
         let Some(link) = self.by_peer.remove(id) else {
             return;
         };
+        // Through the SFU, its media went with its peer id: nothing to keep.
         let still_flowing = self
             .remotes
             .get(&link)
-            .is_some_and(|r| r.connection == "connected");
+            .is_some_and(|r| r.connection == "connected" && r.link.is_some());
         if reason != "left" && reason != "unknown" && still_flowing {
             self.orphan(link);
         } else {
@@ -493,6 +591,19 @@ impl Actor {
             self.on_state(from, state).await;
             return;
         }
+        if let PeerMessage::Channel(message) = message {
+            // A data channel message relayed by the hub (topology sfu).
+            if let Some(link) = self.by_peer.get(&from).copied() {
+                if self.remotes.get(&link).is_some_and(|r| r.link.is_none()) {
+                    self.on_link_event(link, channel_event(message)).await;
+                }
+            }
+            return;
+        }
+        if self.topology == Topology::Sfu {
+            // Descriptions and candidates go to the host in an SFU room.
+            return;
+        }
         let link = match self.by_peer.get(&from) {
             Some(l) => *l,
             None => {
@@ -507,8 +618,8 @@ impl Actor {
                 }
             }
         };
-        if let Some(r) = self.remotes.get(&link) {
-            r.link.remote_message(message);
+        if let Some(link) = self.remotes.get(&link).and_then(|r| r.link.as_ref()) {
+            link.remote_message(message);
         }
     }
 
@@ -530,6 +641,7 @@ impl Actor {
         }
         let link = match link {
             Some(l) => l,
+            None if self.topology == Topology::Sfu => self.add_relayed(from, session.clone()),
             None => {
                 let polite = match &session {
                     Some(s) => self.session.as_str() < s.as_str(),
@@ -547,6 +659,11 @@ impl Actor {
             }
             r.muted = state.muted;
             r.screen = state.screen;
+            if let (None, Some(id)) = (&r.link, &r.id) {
+                if let Some(route) = lock(&self.routes).get_mut(id) {
+                    route.screen_mid = state.screen_mid;
+                }
+            }
         }
         self.emit_updated(link);
     }
@@ -562,7 +679,9 @@ impl Actor {
                 r.name = n;
             }
             if r.connection != "connected" && r.connection != "new" {
-                r.link.restart_ice();
+                if let Some(link) = &r.link {
+                    link.restart_ice();
+                }
             }
         }
     }
@@ -601,7 +720,7 @@ impl Actor {
         self.remotes.insert(
             link_id,
             Remote {
-                link,
+                link: Some(link),
                 id: Some(id.clone()),
                 session,
                 name: name.clone(),
@@ -685,6 +804,217 @@ impl Actor {
         }
     }
 
+    /// Sends a data channel message: on the channel (mesh) or through the hub (sfu).
+    async fn send_channel(&self, r: &Remote, message: &ChannelMessage) -> bool {
+        match (&r.link, &r.id) {
+            (Some(link), _) => match message {
+                ChannelMessage::Chat { text, .. } => link.send_chat(text).await,
+                ChannelMessage::Bye => {
+                    link.send_bye().await;
+                    true
+                }
+                // The mesh link sends no status or reaction of ours yet.
+                _ => false,
+            },
+            (None, Some(id)) => {
+                self.send_hub(PeerMessage::Channel(message.clone()).signal_to(id));
+                true
+            }
+            (None, None) => false,
+        }
+    }
+
+    /// A participant of an SFU room, once its `state` arrived: its media comes through the SFU.
+    fn add_relayed(&mut self, id: String, session: Option<String>) -> LinkId {
+        let link_id = self.next_link;
+        self.next_link += 1;
+        let name = self.known.get(&id).cloned().unwrap_or_else(|| "Guest".into());
+        self.by_peer.insert(id.clone(), link_id);
+        lock(&self.routes).insert(id.clone(), Route { link: link_id, screen_mid: None });
+        let remote = Remote {
+            link: None,
+            id: Some(id.clone()),
+            session,
+            name: name.clone(),
+            muted: Muted::default(),
+            screen: None,
+            connection: self.sfu_state,
+            chat_open: true,
+            hand: false,
+            recording: false,
+            orphan_until: None,
+        };
+        // As when a data channel opens: it learns our hand and recording.
+        self.send_hub(PeerMessage::Channel(ChannelMessage::Status { hand: false, recording: false }).signal_to(&id));
+        self.remotes.insert(link_id, remote);
+        self.emit(CallEvent::RemoteAdded { link: link_id, peer: Some(id), name, polite: false });
+        link_id
+    }
+
+    /// Opens (again) the connection to the SFU; the previous one, if any, is closed.
+    async fn open_sfu(&mut self) {
+        self.close_sfu().await;
+        self.sfu_generation += 1;
+        let generation = self.sfu_generation;
+        let (routes, sink) = (self.routes.clone(), self.sink.clone());
+        let owned: OwnedFrameSink = Arc::new(move |owner: &TrackOwner, frame: RemoteFrame| {
+            let route = lock(&routes).get(&owner.peer).cloned();
+            if let Some(route) = route {
+                let role = if route.screen_mid.as_deref() == Some(owner.mid.as_str()) {
+                    TrackRole::Screen
+                } else {
+                    TrackRole::Main
+                };
+                sink(route.link, RemoteFrame { role, ..frame });
+            }
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let events = self.sfu_events.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                if events.send((generation, ev)).is_err() {
+                    break;
+                }
+            }
+        });
+        match SfuLink::new(&self.config.link, self.media.clone(), owned, tx).await {
+            Ok(link) => self.sfu = Some((generation, link)),
+            Err(e) => {
+                log::error!("could not make a connection to the host's SFU: {e}");
+                self.schedule_sfu_reopen();
+            }
+        }
+        self.set_sfu_state("new");
+    }
+
+    async fn close_sfu(&mut self) {
+        self.sfu_reopen_at = None;
+        if let Some((_, sfu)) = self.sfu.take() {
+            tokio::spawn(async move { sfu.close().await });
+        }
+    }
+
+    fn schedule_sfu_reopen(&mut self) {
+        self.sfu_reopen_at = Some(Instant::now() + self.sfu_retry);
+        self.sfu_retry = (self.sfu_retry * 2).min(SFU_RETRY_MAX);
+    }
+
+    /// `media-failed`, or the connection failed: a new connection soon.
+    async fn sfu_failed(&mut self, why: &str) {
+        if self.ended || self.topology != Topology::Sfu || self.sfu.is_none() {
+            return;
+        }
+        log::warn!("the connection to the host's SFU ended ({why}): making a new one in {:?}", self.sfu_retry);
+        self.close_sfu().await;
+        self.set_sfu_state("failed");
+        self.schedule_sfu_reopen();
+    }
+
+    fn set_sfu_state(&mut self, state: &'static str) {
+        self.sfu_state = state;
+        let relayed: Vec<LinkId> = self
+            .remotes
+            .iter_mut()
+            .filter(|(_, r)| r.link.is_none())
+            .map(|(k, r)| {
+                r.connection = state;
+                *k
+            })
+            .collect();
+        for link in relayed {
+            self.emit_updated(link);
+        }
+    }
+
+    async fn on_sfu_event(&mut self, generation: u64, ev: SfuLinkEvent) {
+        if self.sfu.as_ref().map(|(g, _)| *g) != Some(generation) || self.ended {
+            return;
+        }
+        match ev {
+            SfuLinkEvent::Hub(message) => self.send_hub(message),
+            SfuLinkEvent::Connection(state) => {
+                if state == "connected" {
+                    self.sfu_retry = SFU_RETRY;
+                }
+                self.set_sfu_state(state);
+            }
+            SfuLinkEvent::Track { owner, kind } => {
+                let route = lock(&self.routes).get(&owner.peer).cloned();
+                if let Some(route) = route {
+                    let role = if route.screen_mid.as_deref() == Some(owner.mid.as_str()) {
+                        TrackRole::Screen
+                    } else {
+                        TrackRole::Main
+                    };
+                    self.emit(CallEvent::Track { link: route.link, peer: Some(owner.peer), kind, role });
+                }
+            }
+            SfuLinkEvent::Failed(why) => self.sfu_failed(&why).await,
+        }
+    }
+
+    /// An `auto` room switched: the old way is closed at once, the new one opened.
+    async fn on_topology(&mut self, topology: Topology) {
+        if self.ended || topology == self.topology {
+            return;
+        }
+        self.topology = topology;
+        let links: Vec<LinkId> = self.remotes.keys().copied().collect();
+        if topology == Topology::Sfu {
+            self.sfu_retry = SFU_RETRY;
+            self.open_sfu().await;
+            for link in links {
+                let Some(r) = self.remotes.get_mut(&link) else { continue };
+                if let Some(old) = r.link.take() {
+                    tokio::spawn(async move { old.close().await });
+                }
+                r.orphan_until = None;
+                r.chat_open = true;
+                r.connection = self.sfu_state;
+                if let Some(id) = r.id.clone() {
+                    lock(&self.routes).insert(id, Route { link, screen_mid: None });
+                }
+                self.emit_updated(link);
+            }
+        } else {
+            self.close_sfu().await;
+            for link in links {
+                let Some(r) = self.remotes.get(&link) else { continue };
+                let (Some(id), None) = (r.id.clone(), &r.link) else { continue };
+                let session = r.session.clone();
+                // The impolite side offers, as always.
+                let polite = match &session {
+                    Some(s) => self.session.as_str() < s.as_str(),
+                    None => self.self_id.as_deref().is_some_and(|me| me < id.as_str()),
+                };
+                let made = PeerLink::new(
+                    link,
+                    polite,
+                    &self.config.link,
+                    self.media.clone(),
+                    self.sink.clone(),
+                    self.link_events.clone(),
+                )
+                .await;
+                match made {
+                    Ok(peer_link) => {
+                        if let Some(r) = self.remotes.get_mut(&link) {
+                            r.link = Some(peer_link);
+                            r.chat_open = false;
+                            r.connection = "new";
+                        }
+                        self.emit_updated(link);
+                    }
+                    Err(e) => {
+                        log::error!("could not make a connection to {id}: {e}");
+                        self.remove_remote(link, "disconnected").await;
+                    }
+                }
+            }
+            lock(&self.routes).clear();
+        }
+    }
+
     fn emit_updated(&self, link: LinkId) {
         if let Some(r) = self.remotes.get(&link) {
             self.emit(CallEvent::RemoteUpdated {
@@ -706,8 +1036,10 @@ impl Actor {
             return;
         };
         self.by_peer.retain(|_, l| *l != link);
-        let handle = r.link.clone();
-        tokio::spawn(async move { handle.close().await });
+        lock(&self.routes).retain(|_, route| route.link != link);
+        if let Some(handle) = r.link.clone() {
+            tokio::spawn(async move { handle.close().await });
+        }
         self.emit(CallEvent::RemoteRemoved {
             link,
             peer: r.id,
@@ -724,5 +1056,15 @@ impl Actor {
             screen_mid: None,
         };
         self.send_hub(PeerMessage::State(state).signal_to(to));
+    }
+}
+
+/// A data channel message relayed by the hub, as the link would have reported it.
+fn channel_event(message: ChannelMessage) -> LinkEvent {
+    match message {
+        ChannelMessage::Chat { text, at } => LinkEvent::Chat { text, at },
+        ChannelMessage::Status { hand, recording } => LinkEvent::Status { hand, recording },
+        ChannelMessage::Reaction { emoji } => LinkEvent::Reaction(emoji),
+        ChannelMessage::Bye => LinkEvent::Bye,
     }
 }

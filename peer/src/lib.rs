@@ -15,7 +15,9 @@
 //! - [`connection`]: [`PeerLink`], a thin layer driving a `BridgePc` by call.js's rules.
 //! - [`ipc`]: that IPC layer without Tauri: connections and media sources by the page's ids,
 //!   the typed and bounded operations, the encoder thread per camera, the frame envelope.
-//! - [`call`]: [`Call`], the full mesh driven by hub messages.
+//! - [`sfu_link`]: [`sfu_link::SfuLink`], the one connection to the host's SFU (a room whose
+//!   topology is `sfu`), ui/js/lib/sfu-link.js in Rust.
+//! - [`call`]: [`Call`], driven by hub messages: the full mesh, or the SFU link.
 //! - [`hub_client`]: the pinned WSS connection to a host.
 //! - [`testsrc`]: a moving, time-stamped test pattern and a tone.
 //! - [`synthetic`]: a synthetic participant's media (that pattern and tone fed live or as a
@@ -34,6 +36,7 @@ mod keyframe;
 pub mod media;
 /// The peer messages (the `lancall-protocol` crate's peer half).
 pub use lancall_protocol::peer as messages;
+pub mod sfu_link;
 pub mod synthetic;
 pub mod testsrc;
 

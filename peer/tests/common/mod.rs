@@ -264,6 +264,11 @@ pub struct Host {
 
 impl Host {
     pub fn start() -> Host {
+        Host::start_with(&[])
+    }
+
+    /// [`Host::start`] with more options (`--topology sfu --media-port 0`, say).
+    pub fn start_with(extra: &[&str]) -> Host {
         let dir = tempfile::tempdir().expect("temp dir");
         let bin = std::env::var("LANCALL_HOST_BIN").expect("LANCALL_HOST_BIN");
         let mut child = Command::new(bin)
@@ -276,6 +281,7 @@ impl Host {
                 "--no-mdns",
                 "--json",
             ])
+            .args(extra)
             .args(["--knock", "refuse", "--log-level", "warn", "--data-dir"])
             .arg(dir.path())
             .stdin(Stdio::null())
