@@ -73,3 +73,18 @@ fn a_mistake_in_the_settings_file_is_a_sentence_naming_the_file_and_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot read the settings file") && err.contains("nowhere.toml"), "{err}");
 }
+
+#[test]
+fn a_list_in_the_settings_file_is_the_option_repeated() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("host.toml");
+    std::fs::write(&file, "room = [\"standup\", \"lobby:open\"]\nlisten = \"127.0.0.1:0\"\nno-http = true\nno-mdns = true\n").unwrap();
+    let ready = ready_event(host().arg("--config").arg(&file).arg("--json").arg("--data-dir").arg(dir.path()));
+    let rooms: Vec<(String, bool)> = ready["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["room"].as_str().unwrap().to_owned(), r["open"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(rooms, [("standup".to_owned(), false), ("lobby".to_owned(), true)]);
+}
