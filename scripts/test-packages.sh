@@ -2,12 +2,16 @@
 # Builds lancall's packages once (release) and tests them as installed (tests/packages/run.sh):
 #   the desktop app: .deb and .rpm (npx tauri build --bundles deb,rpm, in src-tauri)
 #   the host: a .deb of lancall-host with its systemd unit (packaging/host/build-deb.sh)
-# scripts/test.sh runs this last. Needs root (or sudo) to install and remove the packages; without
-# it, it builds them and skips the rest. Installs what it is missing and says so.
+# scripts/test.sh runs this last. Needs root to install and remove the packages: without it, it
+# skips (before the release build, which takes minutes) and says so. Installs what it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need_rust
+if [[ $(id -u) -ne 0 ]]; then
+  say "SKIP package tests: installing and removing packages needs root (the README's Packages section builds them by hand)"
+  exit 0
+fi
 # dpkg-shlibdeps (the host .deb's dependencies), Debian's rpm (reads the .rpm), the .desktop
 # validator, the icon theme's folder list, curl (the host test's client).
 apt_need dpkg-dev:dpkg-shlibdeps rpm:rpm desktop-file-utils:desktop-file-validate \
@@ -30,8 +34,4 @@ say "Packages built in $(( $(date +%s) - started )) s:"
 ls -l target/release/bundle/deb/*.deb target/release/bundle/rpm/*.rpm "$host_deb" >&2
 
 say "Package tests: installed as people install them"
-if [[ $(id -u) -ne 0 ]]; then
-  say "SKIP: installing and removing packages needs root; run as root to test them"
-  exit 0
-fi
 LANCALL_HOST_DEB="$host_deb" LANCALL_HOST_BIN="$PWD/target/release/lancall-host" tests/packages/run.sh
