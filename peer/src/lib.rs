@@ -19,6 +19,7 @@
 //!   topology is `sfu`), ui/js/lib/sfu-link.js in Rust.
 //! - [`call`]: [`Call`], driven by hub messages: the full mesh, or the SFU link.
 //! - [`hub_client`]: the pinned WSS connection to a host.
+//! - [`crowd`]: many synthetic participants from one process (`lancall-peer --synthetic N`).
 //! - [`testsrc`]: a moving, time-stamped test pattern and a tone.
 //! - [`synthetic`]: a synthetic participant's media (that pattern and tone fed live or as a
 //!   pre-encoded loop) and a decoding, counting sink for what it receives.
@@ -27,6 +28,7 @@ pub mod bridge;
 pub mod call;
 pub mod codec;
 pub mod connection;
+pub mod crowd;
 pub mod error;
 pub mod hub_client;
 pub mod ipc;

@@ -3,6 +3,12 @@
 //!
 //!     lancall-peer --join 'https://HOST:PORT/#room=…&token=…&fp=…' --name Bot [--seconds N] [--json]
 //!
+//!     lancall-peer --join LINK --synthetic N --seconds S [--size 640x360] [--fps 25] [--bitrate 600]
+//!
+//! `--synthetic N` runs N participants from this process, each with its own hub connection and
+//! media connection, sending a pre-encoded VP8 loop and Opus and counting what arrives; it prints
+//! one JSON summary (frames per stream, loss) at the end.
+//!
 //! Standard input takes commands, one per line: plain text is a chat line; JSON objects
 //! `{"cmd":"chat","text":"…"}`, `{"cmd":"mute","kind":"audio"|"video","muted":true}`,
 //! `{"cmd":"stats"}`, `{"cmd":"hangup"}`. Incoming chat is answered (`got: …`).
@@ -19,6 +25,7 @@ use tokio::sync::mpsc;
 
 use lancall_peer::codec::opus::rms;
 use lancall_peer::codec::{OpusDecoder, Vp8Config, Vp8Decoder};
+use lancall_peer::crowd::{run_crowd, CrowdConfig};
 use lancall_peer::synthetic::{spawn_feed, FeedConfig};
 use lancall_peer::testsrc::{read_stamp, stamp_clock_ms};
 use lancall_peer::{
@@ -68,6 +75,14 @@ struct Args {
     /// is the polite one: tests pin it to make this peer the offerer (ff…) or the answerer (00…).
     #[arg(long, hide = true)]
     session: Option<String>,
+    /// Run this many synthetic participants (pre-encoded VP8 loop and Opus, each its own hub
+    /// and media connection; what arrives is counted, not decoded) and print a JSON summary at
+    /// the end. Needs --seconds. --size defaults to 640x360 then.
+    #[arg(long, value_name = "N")]
+    synthetic: Option<usize>,
+    /// With --synthetic: seconds between two participants' joins.
+    #[arg(long, default_value_t = 0.2)]
+    join_every: f64,
     /// Log level for stderr: error, warn, info, debug, trace (or a RUST_LOG-style filter).
     #[arg(long, default_value = "warn", env = "LANCALL_PEER_LOG")]
     log_level: String,
@@ -160,7 +175,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let code = runtime.block_on(run(args, out.clone()));
+    let code = match args.synthetic {
+        Some(n) => runtime.block_on(run_synthetic(args, n, out.clone())),
+        None => runtime.block_on(run(args, out.clone())),
+    };
     runtime.shutdown_timeout(Duration::from_secs(1));
     std::process::exit(code);
 }
@@ -342,6 +360,53 @@ async fn run(args: Args, out: Out) -> i32 {
     out.event(json!({"event": "closed", "sent": totals}));
     drop(decode_thread);
     code
+}
+
+/// `--synthetic N`: the crowd, then its summary on stdout (one JSON object).
+async fn run_synthetic(args: Args, n: usize, out: Out) -> i32 {
+    let link = match JoinLink::parse(&args.join) {
+        Ok(l) => l,
+        Err(e) => return fail(&out, &e.to_string()),
+    };
+    let Some(seconds) = args.seconds else {
+        return fail(&out, "--synthetic needs --seconds (how long the participants stay)");
+    };
+    let size = if args.size == "640x480" { "640x360" } else { args.size.as_str() };
+    let Some(size) = parse_size(size) else {
+        return fail(&out, &format!("--size must be WIDTHxHEIGHT with even numbers, like 640x360, not {:?}", args.size));
+    };
+    let fps = if args.fps == 30 { 25 } else { args.fps.max(1) };
+    let config = CrowdConfig {
+        participants: n,
+        name: args.name.clone(),
+        size,
+        fps,
+        bitrate_kbps: if args.bitrate == 1200 { 600 } else { args.bitrate },
+        loop_frames: fps * 2,
+        duration: Duration::from_secs_f64(seconds.max(0.0)),
+        join_every: Duration::from_secs_f64(args.join_every.max(0.0)),
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+    let summary = run_crowd(&link, &config, stop).await;
+    let mut value = serde_json::to_value(&summary).unwrap_or(Value::Null);
+    if let Some(o) = value.as_object_mut() {
+        o.insert("event".into(), json!("synthetic-summary"));
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{value}");
+    let _ = stdout.flush();
+    i32::from(summary.joined < n)
 }
 
 /// Handles one stdin line; false means hang up.
