@@ -255,6 +255,7 @@ impl BridgePc {
             .await?
             .ok_or_else(|| PeerError::Webrtc("the new transceiver has no sender".into()))?;
         self.attach_outgoing(index, kind, track, sender, source);
+        self.wake_driver().await;
         self.info(index, &transceiver).await
     }
 
@@ -570,6 +571,19 @@ impl BridgePc {
     }
 
     // ---- inside ------------------------------------------------------------------------------
+
+    /// Makes the webrtc crate's driver look at the connection now. Its `add_transceiver_from_*`
+    /// (unlike `create_data_channel`) does not wake the driver, so the `negotiationneeded` it
+    /// queues waits for the next packet or timer: on a new connection with transceivers and no
+    /// data channel (the one to the host's SFU) there is none, and no offer ever went out.
+    /// Setting the same configuration again changes nothing and wakes it.
+    async fn wake_driver(&self) {
+        let pc = &self.inner.pc;
+        let config = pc.get_configuration().await;
+        if let Err(e) = pc.set_configuration(config).await {
+            log::debug!("bridge: could not wake the connection's driver: {e}");
+        }
+    }
 
     fn make_track(&self, kind: MediaKind) -> Result<(Arc<TrackLocalStaticSample>, u32), PeerError> {
         let id = &self.inner.stream_id;

@@ -133,14 +133,22 @@ export async function homeReady(session, timeout = 20_000) {
   return session.waitFor(() => document.documentElement.dataset.homeReady, { timeout, what: 'the home screen' });
 }
 
-/** Starts lancall-host beside the app, advertising by mDNS, and waits for its ready line. */
-export async function startHost({ open = true, name = 'Test host' } = {}) {
+/**
+ * Starts lancall-host beside the app, advertising by mDNS, and waits for its ready line.
+ * `topology` (`sfu`, `auto`) sends the room's media through the host's SFU, on a media port the
+ * system picks.
+ */
+export async function startHost({ open = true, name = 'Test host', topology = null } = {}) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'lancall-host-'));
   const args = ['--listen', `${HOST_ADDR}:0`, '--no-http', '--data-dir', dataDir, '--name', name, '--json'];
   if (open) args.push('--open');
+  if (topology) args.push('--topology', topology, '--media-port', '0');
   const proc = spawn(HOST_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } });
   const stderr = [];
-  proc.stderr.on('data', (d) => stderr.push(d.toString()));
+  proc.stderr.on('data', (d) => {
+    stderr.push(d.toString());
+    if (process.env.LANCALL_TEST_VERBOSE) process.stderr.write(`[host] ${d}`);
+  });
   const events = [];
   const lines = readline.createInterface({ input: proc.stdout });
   const ready = await new Promise((resolve, reject) => {

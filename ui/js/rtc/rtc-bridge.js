@@ -245,7 +245,12 @@ class BridgedChannel extends EventTarget {
   }
 }
 
-const plainDescription = (d) => (d ? { type: d.type, sdp: d.sdp } : null);
+/** A description as a browser's `RTCSessionDescription` shows it (sfu-link.js sends `toJSON()`). */
+const plainDescription = (d) => {
+  if (!d) return null;
+  const { type, sdp } = d;
+  return Object.defineProperty({ type, sdp }, 'toJSON', { value: () => ({ type, sdp }) });
+};
 
 /** Open connections, closed when the page goes (a reload must not leave them sending). */
 const openConnections = new Set();
@@ -472,6 +477,10 @@ export class BridgedPeerConnection extends EventTarget {
     for (const e of entries) {
       const t = typeof e.transceiver === 'number' ? this.transceivers.find((x) => x.index === e.transceiver) : null;
       if (e.type === 'inbound-rtp' && t) {
+        // As a browser's: which media section and which receiver track (one connection to an
+        // SFU carries many people's, told apart by these).
+        e.mid = t.mid;
+        e.trackIdentifier = t.receiver.track.id;
         const sink = t.receiver.sink;
         if (e.kind === 'video') e.framesDecoded = sink.decoded;
         else Object.assign(e, { audioLevel: sink.level, totalAudioEnergy: sink.energy });
