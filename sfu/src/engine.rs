@@ -96,6 +96,7 @@ type Reply<T> = oneshot::Sender<Result<T, SfuError>>;
 /// What the handle asks of the thread.
 pub(crate) enum Command {
     Add {
+        room: String,
         label: String,
         offer: SdpOffer,
         reply: Reply<(ParticipantId, String)>,
@@ -160,7 +161,8 @@ pub(crate) struct Engine {
     /// When the housekeeping last ran.
     housekept: Instant,
     /// Who is speaking: whose voice each subscriber receives.
-    speakers: Speakers,
+    /// Who speaks, per room.
+    speakers: HashMap<String, Speakers>,
     /// Bandwidth estimates may limit layers (a test hook turns this off).
     bandwidth_limits: bool,
 }
@@ -188,7 +190,7 @@ impl Engine {
             counters,
             work: VecDeque::new(),
             housekept: Instant::now(),
-            speakers: Speakers::default(),
+            speakers: HashMap::new(),
             bandwidth_limits: true,
         })
     }
@@ -244,11 +246,12 @@ impl Engine {
     fn command(&mut self, c: Command) {
         match c {
             Command::Add {
+                room,
                 label,
                 offer,
                 reply,
             } => {
-                let _ = reply.send(self.add(label, offer));
+                let _ = reply.send(self.add(room, label, offer));
             }
             Command::Offer {
                 participant,
@@ -358,7 +361,7 @@ impl Engine {
         self.process_work();
     }
 
-    fn add(&mut self, label: String, offer: SdpOffer) -> Result<(ParticipantId, String), SfuError> {
+    fn add(&mut self, room: String, label: String, offer: SdpOffer) -> Result<(ParticipantId, String), SfuError> {
         let id = ParticipantId(self.next_id);
         self.next_id += 1;
         let now = Instant::now();
@@ -404,12 +407,15 @@ impl Engine {
                 )));
             }
         };
-        log::info!("sfu: participant {id} ({label}) joins");
+        log::info!("sfu: participant {id} ({label}) joins room \"{room}\"");
         let mut p = Participant::new(id, label, rtc, self.patience, now);
+        p.room = room;
         p.bandwidth_limits = self.bandwidth_limits;
         p.advertise = self.advertise.clone();
-        // It receives what everyone else already publishes (offered once it is heard from).
-        for other in self.participants.values() {
+        // It receives what everyone else in its room already publishes (offered once it is
+        // heard from).
+        let room = p.room.clone();
+        for other in self.participants.values().filter(|o| o.room == room) {
             for (mid, t) in &other.tracks_in {
                 p.subscribe((other.id, *mid), t.kind, &other.label);
             }
@@ -595,14 +601,23 @@ impl Engine {
             track.layers.on_frame(data.rid, data.data.len(), size, now);
             track.layers.info(now)
         } else {
+            let room = self.room_of(from);
             self.speakers
+                .entry(room)
+                .or_default()
                 .on_audio(from, data.ext_vals.audio_level, now);
             Vec::new()
         };
         let source = (from, data.mid);
         let mut keyframes: Vec<LayerKey> = Vec::new();
+        let room = self.room_of(from);
         for id in self.others(from) {
-            if audio && !self.speakers.forwards(from, id, now) {
+            let forwarded = !audio
+                || self
+                    .speakers
+                    .get_mut(&room)
+                    .is_some_and(|s| s.forwards(from, id, now));
+            if !forwarded {
                 self.counters.audio_not_loudest.add();
                 continue;
             }
@@ -655,10 +670,19 @@ impl Engine {
         for p in self.participants.values_mut() {
             p.check_shortage(now);
         }
-        if let Some(loudest) = self.speakers.report(now) {
-            log::debug!("sfu: speakers {loudest:?}");
-            self.emit(SfuEvent::Speakers { loudest });
+        let mut reports = Vec::new();
+        for (room, speakers) in self.speakers.iter_mut() {
+            if let Some(loudest) = speakers.report(now) {
+                reports.push(SfuEvent::Speakers { room: room.clone(), loudest });
+            }
         }
+        for e in reports {
+            log::debug!("sfu: {e:?}");
+            self.emit(e);
+        }
+        // Rooms nobody is in any more.
+        let rooms: std::collections::HashSet<&String> = self.participants.values().map(|p| &p.room).collect();
+        self.speakers.retain(|room, _| rooms.contains(room));
         self.update_layers_wanted();
     }
 
@@ -737,13 +761,21 @@ impl Engine {
         }
     }
 
-    /// Everyone but `of`.
+    /// Everyone in `of`'s room but `of`.
     fn others(&self, of: ParticipantId) -> Vec<ParticipantId> {
+        let Some(room) = self.participants.get(&of).map(|p| p.room.clone()) else {
+            return Vec::new();
+        };
         self.participants
-            .keys()
-            .copied()
-            .filter(|id| *id != of)
+            .values()
+            .filter(|p| p.id != of && p.room == room)
+            .map(|p| p.id)
             .collect()
+    }
+
+    /// The room of `id` ("" when it is gone).
+    fn room_of(&self, id: ParticipantId) -> String {
+        self.participants.get(&id).map(|p| p.room.clone()).unwrap_or_default()
     }
 
     /// Changes what everyone but `of` receives, and makes the offers that needs.
@@ -775,12 +807,16 @@ impl Engine {
     /// Removes a participant (with `reason`: it went by itself, and the owner is told), and
     /// stops its tracks at everyone else.
     fn remove(&mut self, id: ParticipantId, reason: Option<GoneReason>) {
+        // Who shared its room, asked before it leaves the map (the room is known through it).
+        let others = self.others(id);
         let Some(mut p) = self.participants.remove(&id) else {
             return;
         };
         self.timers.remove(&(p.timer, id));
         self.by_addr.retain(|_, pid| *pid != id);
-        self.speakers.remove(id);
+        if let Some(s) = self.speakers.get_mut(&p.room) {
+            s.remove(id);
+        }
         // Dropping an Rtc whose state a panic may have broken: contained as well.
         let _ = catch_unwind(AssertUnwindSafe(move || {
             p.rtc.disconnect();
@@ -796,7 +832,10 @@ impl Engine {
                 reason,
             });
         }
-        self.resubscribe_others(id, |p| p.unsubscribe_all_of(id));
+        for other in others {
+            self.with(other, |p, _, _, _| p.unsubscribe_all_of(id));
+            self.negotiate(other);
+        }
     }
 
     fn emit(&self, e: SfuEvent) {

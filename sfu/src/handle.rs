@@ -164,6 +164,8 @@ pub enum SfuEvent {
     /// at most every 250 ms. Each subscriber receives the voices of the 3 loudest others (and
     /// a voice that just left them for 1 s more).
     Speakers {
+        /// The room ([`Sfu::add_participant_in`]; "" for [`Sfu::add_participant`]).
+        room: String,
         /// Loudest first (empty: nobody speaks).
         loudest: Vec<ParticipantId>,
     },
@@ -300,11 +302,23 @@ impl Sfu {
         label: &str,
         offer_sdp: &str,
     ) -> impl Future<Output = Result<(ParticipantId, String), SfuError>> + Send + 'static {
+        self.add_participant_in("", label, offer_sdp)
+    }
+
+    /// [`Sfu::add_participant`] into `room`: it receives the tracks of the participants of the
+    /// same room only, and they receive its tracks (one SFU serves several rooms apart).
+    pub fn add_participant_in(
+        &self,
+        room: &str,
+        label: &str,
+        offer_sdp: &str,
+    ) -> impl Future<Output = Result<(ParticipantId, String), SfuError>> + Send + 'static {
         let reply = SdpOffer::from_sdp_string(offer_sdp)
             .map_err(|e| SfuError::BadOffer(e.to_string()))
             .map(|offer| {
-                let label = label.to_owned();
+                let (room, label) = (room.to_owned(), label.to_owned());
                 self.ask(move |reply| Command::Add {
+                    room,
                     label,
                     offer,
                     reply,

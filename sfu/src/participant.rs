@@ -109,6 +109,8 @@ pub(crate) enum Happened {
 pub(crate) struct Participant {
     pub(crate) id: ParticipantId,
     pub(crate) label: String,
+    /// The room it is in: it receives the tracks of the others in the same room only.
+    pub(crate) room: String,
     pub(crate) rtc: Rtc,
     pub(crate) tracks_in: HashMap<Mid, TrackIn>,
     tracks_out: Vec<TrackOut>,
@@ -195,6 +197,7 @@ impl Participant {
         Participant {
             id,
             label,
+            room: String::new(),
             rtc,
             tracks_in: HashMap::new(),
             tracks_out: Vec::new(),

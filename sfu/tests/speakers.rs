@@ -111,7 +111,7 @@ fn a_subscriber_receives_the_three_loudest_voices_and_they_are_reported() {
 
         driver
             .wait_for("the three loudest reported, loudest first", |e| {
-                matches!(e, SfuEvent::Speakers { loudest } if loudest == &ids[..3])
+                matches!(e, SfuEvent::Speakers { loudest, .. } if loudest == &ids[..3])
             })
             .await;
 

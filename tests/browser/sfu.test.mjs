@@ -96,6 +96,10 @@ describe('a call through the host (SFU)', runnable(), () => {
     const [ada, bob] = peers;
     const tile = ada.page.locator(`[data-testid=remote-tile][data-peer="${bob.id}"]`);
     await waitFor(async () => /\bspeaking\b/.test((await tile.getAttribute('class')) ?? ''), { interval: 50, timeout: 15_000, what: 'Bob outlined as speaking at Ada' });
+    // The host says who the (at most three) loudest are: the voices it forwards.
+    await waitFor(() => ada.page.evaluate(() => window.lancall.call.speakers.length > 0), { timeout: 15_000, what: 'speakers from the host' });
+    const speakers = await ada.page.evaluate(() => window.lancall.call.speakers);
+    assert.ok(speakers.length <= 3 && speakers.every((id) => peers.some((p) => p.id === id)), JSON.stringify(speakers));
   });
 
   test('the stats panel says the media comes through the host, and which layers go out', async () => {
@@ -146,5 +150,39 @@ describe('a call through the host (SFU)', runnable(), () => {
     }
     await leaver.context.close();
     for (const a of peers) for (const b of peers) if (a !== b) await waitForVideo(a.page, b.id, { frames: 5 });
+  });
+});
+
+describe('two rooms through one SFU stay apart', runnable(), () => {
+  let host;
+  let browser;
+  const peers = [];
+
+  before(async () => {
+    host = await startHost({ topology: 'sfu', moreRooms: ['other:sfu'] });
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await closeAll(peers.map((p) => p.context), browser);
+    await host?.stop();
+    host?.cleanup();
+  });
+
+  test('each page receives the people of its own room only', async () => {
+    const other = host.ready.rooms.find((r) => r.room === 'other').join_url;
+    const [ada, bob] = [await joinCall(browser, host.joinUrl, 'Ada', { quality: '360p' }), await joinCall(browser, host.joinUrl, 'Bob', { quality: '360p' })];
+    const [cy, dee] = [await joinCall(browser, other, 'Cy', { quality: '360p' }), await joinCall(browser, other, 'Dee', { quality: '360p' })];
+    peers.push(ada, bob, cy, dee);
+    await waitForVideo(ada.page, bob.id, { timeout: 30_000, frames: 5 });
+    await waitForVideo(bob.page, ada.id, { timeout: 30_000, frames: 5 });
+    await waitForVideo(cy.page, dee.id, { timeout: 30_000, frames: 5 });
+    await waitForVideo(dee.page, cy.id, { timeout: 30_000, frames: 5 });
+    const owners = (p) => p.page.evaluate(() => [...new Set(window.lancall.call.sfu.received().map((x) => x.owner))].sort());
+    assert.deepEqual(await owners(ada), [bob.id]);
+    assert.deepEqual(await owners(bob), [ada.id]);
+    assert.deepEqual(await owners(cy), [dee.id]);
+    assert.deepEqual(await owners(dee), [cy.id]);
+    assert.equal(await ada.page.getByTestId('participant-count').innerText(), '2');
   });
 });

@@ -334,7 +334,8 @@ impl Client {
         let Some(my_id) = state.conns.get(&self.conn).and_then(|c| c.peer.clone()) else {
             return Err(not_joined());
         };
-        let topology = state.peers.get(&my_id).and_then(|p| state.rooms.get(&p.room)).map(|r| r.topology);
+        let room = state.peers.get(&my_id).map(|p| p.room.clone()).unwrap_or_default();
+        let topology = state.rooms.get(&room).map(|r| r.topology);
         drop(state);
         if topology != Some(Topology::Sfu) {
             return Err(no_media_server());
@@ -342,13 +343,13 @@ impl Client {
         #[cfg(feature = "sfu")]
         if let Some(media) = self.hub.inner.media.get() {
             media.request(match msg {
-                MediaMessage::Description(description) => super::media::Request::Description { peer: my_id, description },
+                MediaMessage::Description(description) => super::media::Request::Description { peer: my_id, room, description },
                 MediaMessage::Candidate(candidate) => super::media::Request::Candidate { peer: my_id, candidate },
                 MediaMessage::Want(tracks) => super::media::Request::Want { peer: my_id, tracks },
             });
             return Ok(());
         }
-        let _ = msg;
+        let _ = (msg, room);
         Err(no_media_server())
     }
 
@@ -374,6 +375,7 @@ pub(super) fn too_many_tries() -> ProtocolError {
 }
 
 /// What a `media-*` message carries.
+#[cfg_attr(not(feature = "sfu"), allow(dead_code))]
 enum MediaMessage {
     Description(Description),
     Candidate(Candidate),

@@ -29,8 +29,8 @@ use lancall_protocol::peer::{Candidate, Description};
 /// What a client asked of the SFU, or a peer leaving.
 #[derive(Debug)]
 pub(crate) enum Request {
-    /// `media-description`.
-    Description { peer: String, description: Description },
+    /// `media-description`, from a peer of `room`.
+    Description { peer: String, room: String, description: Description },
     /// `media-candidate`.
     Candidate { peer: String, candidate: Candidate },
     /// `media-want`.
@@ -92,7 +92,7 @@ enum Slot {
 
 /// A reply from the SFU, for whom.
 enum Done {
-    Added { peer: String, result: Result<(ParticipantId, String), SfuError> },
+    Added { peer: String, room: String, result: Result<(ParticipantId, String), SfuError> },
     Answered { peer: String, result: Result<String, SfuError> },
     Accepted { peer: String, result: Result<(), SfuError> },
 }
@@ -108,6 +108,8 @@ struct Media {
     /// Each subscriber's last `media-want` (by peer id), applied again when it or a publisher
     /// it names becomes an SFU participant.
     wants: HashMap<String, Vec<TrackWant>>,
+    /// Each SFU participant's room (the SFU keeps rooms apart).
+    rooms: HashMap<ParticipantId, String>,
 }
 
 async fn run(
@@ -117,7 +119,15 @@ async fn run(
     mut events: mpsc::UnboundedReceiver<SfuEvent>,
 ) {
     let mut media =
-        Media { hub, sfu, slots: HashMap::new(), peers: HashMap::new(), pending: FuturesOrdered::new(), wants: HashMap::new() };
+        Media {
+        hub,
+        sfu,
+        slots: HashMap::new(),
+        peers: HashMap::new(),
+        pending: FuturesOrdered::new(),
+        wants: HashMap::new(),
+        rooms: HashMap::new(),
+    };
     loop {
         tokio::select! {
             biased;
@@ -160,6 +170,7 @@ impl Media {
         match self.slots.remove(peer) {
             Some(Slot::Joined(id)) => {
                 self.peers.remove(&id);
+                self.rooms.remove(&id);
                 Some(id)
             }
             _ => None,
@@ -177,11 +188,11 @@ impl Media {
 
     fn request(&mut self, request: Request) {
         match request {
-            Request::Description { peer, description } => match (description.kind.as_str(), self.slots.get(&peer).copied()) {
+            Request::Description { peer, room, description } => match (description.kind.as_str(), self.slots.get(&peer).copied()) {
                 ("offer", None) => {
                     self.slots.insert(peer.clone(), Slot::Adding);
-                    let adding = self.sfu.add_participant(&peer, &description.sdp);
-                    self.pending.push_back(Box::pin(async move { Done::Added { peer, result: adding.await } }));
+                    let adding = self.sfu.add_participant_in(&room, &peer, &description.sdp);
+                    self.pending.push_back(Box::pin(async move { Done::Added { peer, room, result: adding.await } }));
                 }
                 ("offer", Some(Slot::Adding)) => {
                     self.send(
@@ -246,7 +257,7 @@ impl Media {
 
     fn done(&mut self, done: Done) {
         match done {
-            Done::Added { peer, result: Ok((id, answer)) } => {
+            Done::Added { peer, room, result: Ok((id, answer)) } => {
                 if self.slots.get(&peer) != Some(&Slot::Adding) {
                     // It left while the SFU was adding it.
                     self.remove(id);
@@ -254,6 +265,7 @@ impl Media {
                 }
                 self.slots.insert(peer.clone(), Slot::Joined(id));
                 self.peers.insert(id, peer.clone());
+                self.rooms.insert(id, room);
                 log::debug!("media: peer {peer} is SFU participant {id}");
                 // What it asked for before it was in, and what others asked of it.
                 self.apply_wants(&peer, None);
@@ -268,7 +280,7 @@ impl Media {
                     self.remove(id);
                 }
             }
-            Done::Added { peer, result: Err(e) } => {
+            Done::Added { peer, result: Err(e), .. } => {
                 if self.slots.get(&peer) == Some(&Slot::Adding) {
                     self.slots.remove(&peer);
                 }
@@ -298,18 +310,21 @@ impl Media {
             SfuEvent::Gone { participant, reason } => {
                 if let Some(peer) = self.peers.remove(&participant) {
                     self.slots.remove(&peer);
+                    self.rooms.remove(&participant);
                     log::info!("media: {peer}'s connection to the SFU ended: {reason}");
                     self.send(&peer, failed(format!("Your media connection to the host ended ({reason}). Make a new one.")));
                 }
             }
             SfuEvent::Connected { participant } => log::debug!("media: {participant} connected"),
-            SfuEvent::Speakers { loudest } => {
-                // One SFU serves the host's one media room: everyone in it hears who speaks.
+            SfuEvent::Speakers { room, loudest } => {
+                // Everyone of that room in the SFU hears who speaks there.
                 let peers: Vec<Cow<'_, str>> =
                     loudest.iter().filter_map(|id| self.peers.get(id)).map(|p| Cow::Borrowed(p.as_str())).collect();
                 let text = Outgoing::from(encode(&ServerMessage::Speakers { peers }));
-                for peer in self.peers.values() {
-                    self.send(peer, text.clone());
+                for (id, peer) in &self.peers {
+                    if self.rooms.get(id) == Some(&room) {
+                        self.send(peer, text.clone());
+                    }
                 }
             }
             SfuEvent::LayersWanted { participant, mid, rids } => {

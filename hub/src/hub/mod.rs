@@ -94,10 +94,6 @@ pub enum HubError {
     /// A room whose media goes through the host, on a hub with no SFU attached.
     #[error("room \"{0}\" cannot forward media through this host: it has no media server (start it with --topology sfu, or use mesh)")]
     NoMediaServer(String),
-    /// A second room whose media may go through the SFU (the SFU does not keep rooms apart
-    /// yet).
-    #[error("room \"{0}\" cannot go through this host's SFU: another room already does, and one SFU serves one room for now. Make it a mesh room")]
-    OneMediaRoom(String),
     /// [`Hub::attach_sfu`] a second time.
     #[error("this hub has a media server already")]
     MediaServerAttached,
@@ -520,9 +516,6 @@ impl Hub {
         let mut state = lock(&self.inner.state);
         if state.rooms.contains_key(&spec.name) {
             return Err(HubError::RoomExists(spec.name));
-        }
-        if spec.topology.needs_media_server() && state.rooms.values().any(|r| r.setting.needs_media_server()) {
-            return Err(HubError::OneMediaRoom(spec.name));
         }
         let token = match (spec.open, spec.token) {
             (true, _) => None,

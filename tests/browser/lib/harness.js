@@ -57,6 +57,8 @@ export async function startHost(opts = {}) {
   if (opts.name) args.push('--name', opts.name);
   if (opts.capacity) args.push('--capacity', String(opts.capacity));
   if (opts.topology) args.push('--topology', opts.topology, '--media-port', String(opts.mediaPort ?? 0));
+  // More rooms, as `--room NAME[:OPTIONS]` (the ready line's `rooms` has their links).
+  for (const room of opts.moreRooms ?? []) args.push('--room', room);
   // Nobody answers knocks on stdin in a test: admit or refuse them, or refuse by default.
   args.push('--knock', opts.knock ?? 'refuse');
   const proc = spawn(HOST_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } });
