@@ -452,7 +452,7 @@ fn json_mode_stdout_is_only_json_lines_with_the_same_ready_keys() {
         keys,
         [
             "ca_sha256", "ca_words", "capacity", "event", "host_id", "http_port", "http_url", "https_port", "https_url", "https_urls",
-            "join_url", "join_urls", "mdns_instance", "media_port", "name", "open", "pid", "room", "token", "topology"
+            "join_url", "join_urls", "mdns_instance", "media_port", "name", "open", "pid", "room", "rooms", "token", "topology"
         ]
     );
     assert_eq!(ready["event"], "ready");
