@@ -357,9 +357,16 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
     }, { timeout: 20_000, what: "Hal's picture in the app" }).catch(async (err) => {
       throw new Error(`${err.message}: the app has ${await appState()}`);
     });
+    // Both pictures move: each one's playback time advances (waited for, not sampled once: the
+    // app renegotiates with Hal while Grace's picture plays, and on a busy machine one sample a
+    // second apart can land in a pause).
     const t0 = await playing();
-    await sleep(1000);
-    const t1 = await playing();
+    let t1 = t0;
+    for (const end = Date.now() + 15_000; Date.now() < end; ) {
+      await sleep(250);
+      t1 = await playing();
+      if (t1.grace > t0.grace && t1.hal > t0.hal) break;
+    }
     assert.ok(t1.grace > t0.grace && t1.hal > t0.hal, `both pictures move in the app: ${JSON.stringify([t0, t1])}`);
     await hal.waitForFunction(() => {
       const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes('Ada'));
