@@ -40,3 +40,16 @@ need_rust() {
     exit 1
   fi
 }
+
+# disk_report STAGE: says how much disk the build uses and is left, and warns early when little
+# is left (a full disk fails a build halfway with a linker's "No space left on device").
+disk_report() {
+  local free_kb target_size
+  mkdir -p target
+  free_kb=$(df -Pk target | awk 'NR==2 {print $4}')
+  target_size=$(du -sh target 2>/dev/null | cut -f1)
+  say "Disk before $1: target/ uses ${target_size:-?}, $(( free_kb / 1024 / 1024 )) GiB free"
+  if [ "${free_kb:-0}" -lt $(( 8 * 1024 * 1024 )) ]; then
+    echo "warning: less than 8 GiB free where target/ is; the build may run out of disk (cargo clean frees it)" >&2
+  fi
+}

@@ -16,6 +16,10 @@ apt_need pkg-config:pkg-config gcc:cc iproute2:ip openssl:openssl libnss3-tools:
 # The native peer (peer/, a default member) encodes VP8 and Opus with Debian's libvpx and libopus.
 apt_need libvpx-dev:/usr/include/vpx/vpx_encoder.h libopus-dev:/usr/include/opus/opus.h
 
+# Incremental caches speed up editing, not a test run, and cost gigabytes of disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
+disk_report "the Rust tests"
 say "Rust tests of the core crates (default members: no webview, no GTK)"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast
@@ -32,12 +36,22 @@ if [[ ! -x tests/node_modules/.bin/tsc ]]; then
 fi
 tests/node_modules/.bin/tsc -p ui/tsconfig.json
 
+disk_report "the browser tests"
 say "Browser tests: calls, media, errors, resilience, trust (Playwright + Debian Chromium, inside a network namespace)"
 tests/browser/run.sh
 
+disk_report "the app tests"
 say "App tests: the Tauri app under WebDriver (tauri-driver + WebKitWebDriver on Xvfb, inside a network namespace)"
 tests/app/run.sh
 
+# The package stage builds in release and needs no debug build: on CI, or when disk is short,
+# the debug builds go first.
+free_gib=$(( $(df -Pk target | awk 'NR==2 {print $4}') / 1024 / 1024 ))
+if [[ -n ${CI:-} || $free_gib -lt 20 ]]; then
+  say "Removing target/debug (the debug stages are done; ${free_gib} GiB free) to leave disk for the release build"
+  rm -rf target/debug
+fi
+disk_report "the package tests"
 scripts/test-packages.sh
 
 say "All tests passed"
