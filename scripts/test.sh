@@ -15,6 +15,8 @@ need_rust
 apt_need pkg-config:pkg-config gcc:cc iproute2:ip openssl:openssl libnss3-tools:certutil
 # The native peer (peer/, a default member) encodes VP8 and Opus with Debian's libvpx and libopus.
 apt_need libvpx-dev:/usr/include/vpx/vpx_encoder.h libopus-dev:/usr/include/opus/opus.h
+# The recorder's tests (recorder/, tests/app) check the WebM files they write with ffprobe.
+apt_need ffmpeg:ffprobe
 
 # Incremental caches speed up editing, not a test run, and cost gigabytes of disk.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
