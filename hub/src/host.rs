@@ -435,6 +435,10 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
             https_addr.ip(),
         ))
     });
+    #[cfg(feature = "sfu")]
+    if config.https_listen.ip().is_unspecified() && hub.media_addr().is_some() {
+        tokio::spawn(offer_media_on_address_change(watcher.subscribe(), hub.clone(), config.https_listen.ip()));
+    }
     let task = tokio::spawn(run_until_stopped(server, stop.clone(), advertiser, watcher, reissue));
     let media_addr = hub_media_addr(&hub);
     log::info!("host \"{}\" serving HTTPS on {https_addr}", config.display_name);
@@ -454,6 +458,19 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         task,
         lan: lan_rx,
     })
+}
+
+/// Follows the LAN's addresses with the SFU's candidates (Wi-Fi to Ethernet, a new DHCP lease),
+/// until the watcher stops.
+#[cfg(feature = "sfu")]
+async fn offer_media_on_address_change(mut lan: watch::Receiver<Vec<IpAddr>>, hub: Hub, listen: IpAddr) {
+    while lan.changed().await.is_ok() {
+        let addresses = link_addresses(listen, &lan.borrow_and_update().clone());
+        match hub.set_media_addresses(addresses.clone()).await {
+            Ok(()) => log::info!("the SFU now offers {addresses:?}"),
+            Err(e) => log::warn!("the SFU kept its old addresses: {e}"),
+        }
+    }
 }
 
 /// Names for the leaf: the LAN and link addresses, loopback, `localhost`, `<hostname>.local`,

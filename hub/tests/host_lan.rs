@@ -62,6 +62,26 @@ fn pinned_handshake(rt: &NsRuntime, addr: SocketAddr, fp: lancall_certs::Fingerp
     })
 }
 
+/// `GET path` over a TLS connection from namespace `b` to `addr`, pinning `fp`: the body.
+fn pinned_get(rt: &NsRuntime, addr: SocketAddr, fp: lancall_certs::Fingerprint, path: &str) -> Result<String, String> {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    rt.run(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let tcp = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+            .await
+            .map_err(|_| "connect timed out".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let config = Arc::new(lancall_certs::client_config_pinned(fp));
+        let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+        let mut tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map_err(|e| e.to_string())?;
+        tls.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+        let mut response = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut response)).await;
+        let response = String::from_utf8_lossy(&response).into_owned();
+        response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).ok_or(response)
+    })
+}
+
 #[test]
 fn a_host_is_discovered_follows_an_address_change_and_is_gone_after_stopping() {
     if let Err(why) = namespaces_available() {
@@ -69,7 +89,8 @@ fn a_host_is_discovered_follows_an_address_change_and_is_gone_after_stopping() {
         return;
     }
     let lan = Lan::create("hostlan").unwrap();
-    let (mut child, ready, _data) = spawn_host(&lan, &["--listen", "0.0.0.0:0", "--name", "Kitchen", "--open"]);
+    let (mut child, ready, _data) =
+        spawn_host(&lan, &["--listen", "0.0.0.0:0", "--name", "Kitchen", "--open", "--topology", "sfu", "--media-port", "0"]);
     let port = ready["https_port"].as_u64().unwrap() as u16;
     let fp_hex = ready["ca_sha256"].as_str().unwrap().to_owned();
     let fp: lancall_certs::Fingerprint = fp_hex.parse().unwrap();
@@ -115,6 +136,20 @@ fn a_host_is_discovered_follows_an_address_change_and_is_gone_after_stopping() {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(20), "the new address was never advertised: {addrs:?}");
+    }
+
+    // Its SFU offers the new address to whoever joins from now on (its media candidates).
+    let started = Instant::now();
+    loop {
+        let health = pinned_get(&rt, SocketAddr::new(a, port), fp, "/healthz");
+        let offered = health.as_deref().ok().and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok());
+        let offered = offered.map(|h| h["media"]["addresses"].clone());
+        if offered.as_ref().and_then(|a| a.as_array()).is_some_and(|a| a.iter().any(|x| x == "10.99.0.11")) {
+            assert!(offered.unwrap().as_array().unwrap().iter().any(|x| x == ADDRESS_A), "and keeps the first one");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the SFU never offered the new address: {health:?}");
+        std::thread::sleep(Duration::from_millis(300));
     }
 
     // A host that listens on one address advertises only that one, though the machine has two.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::config::DtlsCert;
 use str0m::crypto::CryptoProvider;
 use str0m::media::{KeyframeRequestKind, Mid};
 use str0m::net::{Protocol, Receive};
@@ -148,6 +149,10 @@ pub(crate) struct Engine {
     advertise: Vec<IpAddr>,
     patience: Patience,
     crypto: Arc<CryptoProvider>,
+    /// The one DTLS certificate every participant's connection presents (as Janus does): made
+    /// once at start instead of on each join, where it was on the path to the first picture.
+    /// Each DTLS handshake still agrees fresh keys. `None`: each `Rtc` makes its own.
+    dtls_cert: Option<DtlsCert>,
     participants: HashMap<ParticipantId, Participant>,
     /// Source address -> participant, learned from accepted STUN (the fast path of the demux).
     by_addr: HashMap<SocketAddr, ParticipantId>,
@@ -176,12 +181,20 @@ impl Engine {
         counters: Arc<Counters>,
     ) -> std::io::Result<Engine> {
         let local_addr = socket.local_addr()?;
+        let crypto = Arc::new(str0m::crypto::from_feature_flags());
+        let dtls_cert = catch_unwind(AssertUnwindSafe(|| crypto.dtls_provider.generate_certificate()))
+            .ok()
+            .flatten();
+        if dtls_cert.is_none() {
+            log::warn!("sfu: no shared DTLS certificate could be made: each participant makes its own");
+        }
         Ok(Engine {
             socket,
             local_addr,
             advertise,
             patience,
-            crypto: Arc::new(str0m::crypto::from_feature_flags()),
+            crypto,
+            dtls_cert,
             participants: HashMap::new(),
             by_addr: HashMap::new(),
             timers: BTreeSet::new(),
@@ -365,21 +378,25 @@ impl Engine {
         let id = ParticipantId(self.next_id);
         self.next_id += 1;
         let now = Instant::now();
-        let (crypto, port, advertise) = (
+        let (crypto, port, advertise, dtls_cert) = (
             self.crypto.clone(),
             self.local_addr.port(),
             self.advertise.clone(),
+            self.dtls_cert.clone(),
         );
         // Building an Rtc makes its DTLS certificate, and str0m panics if that fails: contained too.
         let built = catch_unwind(AssertUnwindSafe(
             move || -> Result<(Rtc, String), String> {
-                let mut rtc = Rtc::builder()
+                let mut builder = Rtc::builder()
                     .set_crypto_provider(crypto)
                     .clear_codecs()
                     .enable_opus(true, false)
                     .enable_vp8(true)
-                    .enable_bwe(Some(Bitrate::bps(INITIAL_ESTIMATE_BPS)))
-                    .build(now);
+                    .enable_bwe(Some(Bitrate::bps(INITIAL_ESTIMATE_BPS)));
+                if let Some(cert) = dtls_cert {
+                    builder = builder.set_dtls_cert(cert);
+                }
+                let mut rtc = builder.build(now);
                 for ip in advertise {
                     let addr = SocketAddr::new(ip, port);
                     match Candidate::host(addr, Protocol::Udp) {
@@ -571,9 +588,11 @@ impl Engine {
                     if by_client {
                         self.counters.keyframe_requests_from_clients.add();
                     }
-                    // A subscriber that has received nothing yet asks for its layer's
-                    // keyframe when that layer's first frame arrives (see forward).
-                    if let Some(layer) = layer {
+                    // A subscriber that has received nothing yet wants the keyframe of the
+                    // layer it would be given now (or, before any layer has been seen, of the
+                    // layer chosen when the first frame arrives: see forward). Asked at once, the
+                    // keyframe is on its way ~a frame interval sooner.
+                    if let Some(layer) = layer.or_else(|| self.target_layer(from, source)) {
                         self.request_keyframe(source.0, source.1, layer, kind)
                     }
                 }
@@ -645,6 +664,17 @@ impl Engine {
         for layer in keyframes {
             self.request_keyframe(from, data.mid, layer, KeyframeRequestKind::Pli);
         }
+    }
+
+    /// The layer of `source` that `subscriber` would be given now, if any is arriving.
+    fn target_layer(&self, subscriber: ParticipantId, source: (ParticipantId, Mid)) -> Option<LayerKey> {
+        let track = self.participants.get(&source.0)?.tracks_in.get(&source.1)?;
+        if track.kind != MediaKind::Video {
+            return None;
+        }
+        let layers = track.layers.info(Instant::now());
+        let p = self.participants.get(&subscriber)?;
+        choose_layer(&layers, p.wanted_of(source), p.budget_for(source), None, true)
     }
 
     fn request_keyframe(

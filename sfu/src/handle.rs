@@ -220,6 +220,8 @@ pub struct Sfu {
     commands: mpsc::Sender<Command>,
     local_addr: SocketAddr,
     counters: Arc<Counters>,
+    /// What it offers now (see [`Sfu::set_addresses`]).
+    advertised: Arc<Mutex<Vec<IpAddr>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -235,6 +237,7 @@ impl Sfu {
             source,
         };
         let socket = UdpSocket::bind(config.bind).map_err(bind_error)?;
+        size_buffers(&socket);
         let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
         let engine = Engine::new(
@@ -260,6 +263,7 @@ impl Sfu {
                 commands,
                 local_addr,
                 counters,
+                advertised: Arc::new(Mutex::new(config.advertise.clone())),
                 thread: Mutex::new(Some(thread)),
             },
             events,
@@ -434,12 +438,24 @@ impl Sfu {
         &self,
         advertise: Vec<IpAddr>,
     ) -> impl Future<Output = Result<(), SfuError>> + Send + 'static {
+        let advertised = self.advertised.clone();
         let reply = if advertise.is_empty() {
             Err(SfuError::NoAddresses)
         } else {
-            Ok(self.ask(move |reply| Command::Addresses { advertise, reply }))
+            let wanted = advertise.clone();
+            Ok((wanted, self.ask(move |reply| Command::Addresses { advertise, reply })))
         };
-        async move { reply?.await }
+        async move {
+            let (wanted, asked) = reply?;
+            asked.await?;
+            *lock_list(&advertised) = wanted;
+            Ok(())
+        }
+    }
+
+    /// The addresses it offers to participants who join now.
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        lock_list(&self.advertised).clone()
     }
 
     /// Test hook: with `false`, bandwidth estimates no longer limit anyone's layers (tests of
@@ -466,4 +482,60 @@ impl Drop for Sfu {
             let _ = thread.join();
         }
     }
+}
+
+/// What the media socket's receive and send buffers are asked to hold: about 250 ms of the
+/// datagrams a 20-person call brings in (~2 500 a second of up to 1 200 bytes) and sends out.
+/// Linux's default (212 992 bytes, ~160 datagrams) fills in ~60 ms whenever the SFU's thread is
+/// off the CPU, and what does not fit is lost.
+const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+/// Sizes the media socket's buffers: `SO_RCVBUF`/`SO_SNDBUF` (capped by the kernel at
+/// `net.core.rmem_max`/`wmem_max`), or past the cap with `SO_RCVBUFFORCE`/`SO_SNDBUFFORCE` where
+/// the process may (root, `CAP_NET_ADMIN`). Says what it got, and how to get more, in the log.
+#[cfg(unix)]
+fn size_buffers(socket: &UdpSocket) {
+    use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+    let want = SOCKET_BUFFER_BYTES;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let forced = (
+        setsockopt(socket, sockopt::RcvBufForce, &want).is_ok(),
+        setsockopt(socket, sockopt::SndBufForce, &want).is_ok(),
+    );
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let forced = (false, false);
+    if !forced.0 {
+        let _ = setsockopt(socket, sockopt::RcvBuf, &want);
+    }
+    if !forced.1 {
+        let _ = setsockopt(socket, sockopt::SndBuf, &want);
+    }
+    // Linux reports twice what was set (it counts its own bookkeeping): half is the payload.
+    let got_rx = getsockopt(socket, sockopt::RcvBuf).unwrap_or(0) / 2;
+    let got_tx = getsockopt(socket, sockopt::SndBuf).unwrap_or(0) / 2;
+    if got_rx < want {
+        log::warn!(
+            "sfu: the media socket's receive buffer is {} KiB, not the {} KiB wanted: a large call may \
+             lose packets when the host is busy. Raise the cap (sysctl -w net.core.rmem_max={want}) \
+             or run lancall-host with CAP_NET_ADMIN",
+            got_rx / 1024,
+            want / 1024
+        );
+    } else {
+        log::info!(
+            "sfu: media socket buffers {} KiB in, {} KiB out",
+            got_rx / 1024,
+            got_tx / 1024
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn size_buffers(socket: &UdpSocket) {
+    let _ = socket;
+}
+
+/// A lock that survives a panic elsewhere while it was held (the data is a plain list).
+fn lock_list<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -360,6 +360,15 @@ impl LayerChoice {
             }
             self.current = Some(rid);
         }
+        if self.current.is_none() && keyframe {
+            // Nothing flows to this subscriber yet, and another layer has a keyframe: start with
+            // it rather than show nothing until the chosen layer's keyframe comes (a new
+            // subscriber's first picture; the switch to the chosen layer follows on its keyframe).
+            self.current = Some(rid);
+            if self.last_sent.is_some() {
+                self.needs_rebase = true;
+            }
+        }
         if self.current.as_ref() != Some(&rid) {
             return Decision::NotChosen;
         }
@@ -515,6 +524,31 @@ mod tests {
             Decision::Forward(_)
         ));
         assert_eq!(c.on_frame(low, false, t(6_000), Some(high), now), Decision::NotChosen);
+        assert_eq!(c.current(), Some(&high));
+    }
+
+    #[test]
+    fn a_new_subscriber_starts_on_any_keyframe_then_moves_to_its_layer() {
+        let now = Instant::now();
+        let mut c = LayerChoice::default();
+        let (low, high) = (rid("l"), rid("h"));
+        // Its layer (high) has no keyframe yet; the low layer's keyframe arrives first.
+        assert_eq!(
+            c.on_frame(high, false, t(0), Some(high), now),
+            Decision::DropAndRequestKeyframe(high)
+        );
+        assert_eq!(c.on_frame(low, true, t(0), Some(high), now), Decision::Forward(t(0)));
+        assert_eq!(c.current(), Some(&low), "a picture now, not after the high keyframe");
+        // Not a second start: a delta of the high layer still waits for its keyframe.
+        assert_eq!(
+            c.on_frame(high, false, t(3_000), Some(high), now),
+            Decision::DropAndRequestKeyframe(high)
+        );
+        assert!(matches!(
+            c.on_frame(high, true, t(6_000), Some(high), now),
+            Decision::Forward(_)
+        ));
+        assert_eq!(c.on_frame(low, true, t(6_000), Some(high), now), Decision::NotChosen);
         assert_eq!(c.current(), Some(&high));
     }
 

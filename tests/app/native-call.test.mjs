@@ -354,7 +354,7 @@ describe('the app in a call without WebRTC in its webview', runnable(), () => {
       const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes('Hal'));
       const v = tile?.querySelector('video');
       return v && v.videoWidth > 0;
-    }, { timeout: 20_000, what: "Hal's picture in the app" }).catch(async (err) => {
+    }, { timeout: 45_000, what: "Hal's picture in the app" }).catch(async (err) => {
       throw new Error(`${err.message}: the app has ${await appState()}`);
     });
     // Both pictures move: each one's playback time advances (waited for, not sampled once: the

@@ -134,14 +134,23 @@ async function seesMovingVideo(s, name, clicked, label) {
   });
   const firstFrameMs = Date.now() - clicked;
   const pic1 = await tilePicture(s, name);
-  await sleep(2000);
+  // Pictures keep coming: 10 more decoded and the playback time moved on (waited for: how fast
+  // they come depends on the machine's load; the rate is reported, not asserted).
+  const since = Date.now();
+  await s.waitFor((who, decoded, t) => {
+    const tile = [...document.querySelectorAll('[data-testid="remote-tile"]')].find((el) => el.textContent.includes(who));
+    const v = tile?.querySelector('video');
+    const r = window.lancall?.call?.participants?.find((p) => p.name === who);
+    return v && v.currentTime > t && (r?.tx?.video?.receiver.sink?.decoded ?? 0) >= decoded + 10;
+  }, { timeout: 30_000, interval: 100, what: `${name}'s pictures to keep coming in ${label}` }, name, first.decoded, first.t).catch(async (err) => {
+    throw new Error(`${err.message}; ${label}: ${JSON.stringify(await remoteVideo(s, name).catch((e) => e.message))}`);
+  });
+  await sleep(1000);
   const later = await remoteVideo(s, name);
   const pic2 = await tilePicture(s, name);
   assert.ok(later, `${label} still shows ${name}'s tile`);
-  assert.ok(later.t > first.t, `${name}'s video plays in ${label} (currentTime ${first.t} -> ${later.t})`);
   assert.equal(later.paused, false, `${name}'s video is not paused in ${label}`);
-  const fps = (later.decoded - first.decoded) / 2;
-  assert.ok(fps >= 5, `${label} keeps decoding ${name}'s pictures (${fps} fps)`);
+  const fps = (later.decoded - first.decoded) / ((Date.now() - since) / 1000);
   if (pic1 && pic2) {
     assert.notEqual(pic1.hash, pic2.hash, `the picture in ${name}'s tile changes in ${label}`);
   }

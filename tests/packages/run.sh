@@ -187,7 +187,7 @@ host_deb_fields() {
   f=$(dpkg-deb -f "$HOST_DEB" Package Version Depends)
   grep -qx "Package: lancall-host" <<<"$f" && grep -qx "Version: $VERSION" <<<"$f" && grep -q "libc6" <<<"$f" || { echo "$f"; return 1; }
   c=$(dpkg-deb -c "$HOST_DEB" | awk '{print $6}')
-  for want in ./usr/bin/lancall-host ./lib/systemd/system/lancall-host.service ./etc/lancall/host.toml ./usr/share/doc/lancall-host/README; do
+  for want in ./usr/bin/lancall-host ./lib/systemd/system/lancall-host.service ./etc/lancall/host.toml ./usr/share/doc/lancall-host/README ./usr/lib/sysctl.d/60-lancall-host.conf; do
     grep -qx "$want" <<<"$c" || { echo "no $want in: $c"; return 1; }
   done
   dpkg-deb --ctrl-tarfile "$HOST_DEB" | tar -xO ./conffiles | grep -qx /etc/lancall/host.toml || { echo "host.toml is not a conffile"; return 1; }

@@ -79,6 +79,20 @@ impl Hub {
     pub fn media_addr(&self) -> Option<std::net::SocketAddr> {
         self.inner.media.get().map(|m| m.sfu.local_addr())
     }
+
+    /// The addresses the SFU offers now (empty without one).
+    pub fn media_addresses(&self) -> Vec<std::net::IpAddr> {
+        self.inner.media.get().map(|m| m.sfu.addresses()).unwrap_or_default()
+    }
+
+    /// Tells the SFU (when one is attached) the addresses to offer from now on: people who join
+    /// (or restart ICE) after a LAN change get candidates that work.
+    pub async fn set_media_addresses(&self, addresses: Vec<std::net::IpAddr>) -> Result<(), SfuError> {
+        match self.inner.media.get() {
+            Some(m) => m.sfu.set_addresses(addresses).await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// Where a peer stands with the SFU.
