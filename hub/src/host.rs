@@ -61,6 +61,8 @@ pub struct HostConfig {
     /// The SFU's UDP port; `None`: the HTTPS port's number (one number to allow in a
     /// firewall, TCP for the page and signaling, UDP for media); 0: any free port.
     pub media_port: Option<u16>,
+    /// The largest file people may send each other in a call, in bytes; `None`: no cap.
+    pub max_file_bytes: Option<u64>,
 }
 
 impl HostConfig {
@@ -85,6 +87,7 @@ impl HostConfig {
             topology: RoomTopology::Mesh,
             more_rooms: Vec::new(),
             media_port: None,
+            max_file_bytes: None,
         }
     }
 
@@ -345,6 +348,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
     let hub = Hub::new(HubConfig {
         default_capacity: config.capacity,
         ice_servers: config.ice_servers.clone(),
+        max_file_bytes: config.max_file_bytes,
         ..HubConfig::default()
     });
     let room_configs = config.rooms();

@@ -508,6 +508,10 @@ pub enum ServerMessage<'a> {
         /// How the room's media travels (absent from older hubs: `mesh`).
         #[serde(default)]
         topology: Topology,
+        /// The largest file, in bytes, the host lets people send each other in the call
+        /// (`lancall-host --max-file-mb`); absent: no cap.
+        #[serde(rename = "maxFileBytes", default, skip_serializing_if = "Option::is_none")]
+        max_file_bytes: Option<u64>,
     },
     /// Someone entered the room.
     PeerJoined {
@@ -711,9 +715,11 @@ mod tests {
             peers: vec![Cow::Borrowed(&other)],
             ice_servers: Cow::Borrowed(&ice),
             topology: Topology::Mesh,
+            max_file_bytes: Some(5_000_000),
         });
         let v: serde_json::Value = serde_json::from_str(&text).expect("valid json");
         assert_eq!(v["type"], "welcome");
+        assert_eq!(v["maxFileBytes"], 5_000_000);
         assert_eq!(v["self"]["name"], "Ada");
         assert_eq!(v["peers"][0]["id"], "b");
         assert_eq!(v["iceServers"][0]["urls"][0], "stun:10.0.0.1:3478");
@@ -740,6 +746,7 @@ mod tests {
                 peers: vec![Cow::Borrowed(&me)],
                 ice_servers: Cow::Borrowed(&ice),
                 topology: Topology::Sfu,
+                max_file_bytes: Some(200_000_000),
             },
             ServerMessage::PeerJoined { peer: Cow::Borrowed(&me) },
             ServerMessage::PeerLeft { peer: Cow::Borrowed(&me), reason: LeaveReason::HostClosing },

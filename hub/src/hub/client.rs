@@ -228,6 +228,7 @@ impl Client {
             peers: others.iter().map(|(info, _)| Cow::Borrowed(info)).collect(),
             ice_servers: Cow::Borrowed(&self.hub.inner.config.ice_servers),
             topology,
+            max_file_bytes: self.hub.inner.config.max_file_bytes,
         });
         state.send(self.conn, Outgoing::from(welcome), &mut fx);
         if let Some(topology) = switched {

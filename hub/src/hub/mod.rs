@@ -61,11 +61,14 @@ pub struct HubConfig {
     pub queue_len: usize,
     /// Handed to clients in `welcome.iceServers`.
     pub ice_servers: Vec<IceServer>,
+    /// The largest file people may send each other in a call, in bytes (`welcome.maxFileBytes`;
+    /// the files never pass through the host, so the clients keep to it); `None`: no cap.
+    pub max_file_bytes: Option<u64>,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
-        HubConfig { default_capacity: 8, rate_burst: 200.0, rate_per_sec: 50.0, queue_len: 1024, ice_servers: Vec::new() }
+        HubConfig { default_capacity: 8, rate_burst: 200.0, rate_per_sec: 50.0, queue_len: 1024, ice_servers: Vec::new(), max_file_bytes: None }
     }
 }
 

@@ -116,6 +116,11 @@ struct ServeArgs {
     /// number; 0 picks a free one]
     #[arg(long, value_name = "PORT")]
     media_port: Option<u16>,
+    /// The largest file, in megabytes (10^6 bytes), that people may send each other in a call
+    /// (files go directly between devices, never through this host; clients keep to the cap)
+    /// [default: no cap]
+    #[arg(long, value_name = "MB")]
+    max_file_mb: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -349,6 +354,7 @@ fn serve(args: ServeArgs, data_dir: PathBuf, held: Option<&held_log::HeldLog>) -
     }
     config.more_rooms = rooms.collect();
     config.media_port = args.media_port;
+    config.max_file_bytes = args.max_file_mb.map(|mb| mb.saturating_mul(1_000_000));
     if args.no_mdns || mdns_switched_off() {
         log::info!("mDNS advertising is off (--no-mdns): joiners need the link or the address");
     }
