@@ -215,6 +215,7 @@ impl Engine {
     /// The thread's loop: commands, datagrams, due timers; until stopped or the handle is gone.
     pub(crate) fn run(mut self, commands: Receiver<Command>) {
         let mut buf = vec![0u8; RECV_BUFFER];
+        let mut receiver = crate::recv::Receiver::new(&self.socket);
         loop {
             loop {
                 match commands.try_recv() {
@@ -235,8 +236,8 @@ impl Engine {
             let _ = self
                 .socket
                 .set_read_timeout(Some(wait.max(Duration::from_millis(1))));
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, source)) => self.datagram(&buf[..n], source),
+            match receiver.recv(&self.socket, &mut buf) {
+                Ok((n, source, at)) => self.datagram(&buf[..n], source, at),
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -487,9 +488,9 @@ impl Engine {
 
     /// Routes one datagram: by source address, else by which `Rtc` accepts it (STUN with its
     /// credentials), learning the address. Anything else is dropped and counted.
-    fn datagram(&mut self, data: &[u8], source: SocketAddr) {
+    /// A datagram that arrived `now` (the kernel's time where it gives one: see `recv`).
+    fn datagram(&mut self, data: &[u8], source: SocketAddr, now: Instant) {
         self.counters.datagrams_received.add();
-        let now = Instant::now();
         let local = self.local_addr;
         // Each participant was given the addresses advertised when it joined
         // ([`Sfu::set_addresses`] changes them for later ones): the local address a datagram

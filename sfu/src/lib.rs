@@ -124,6 +124,7 @@ mod error;
 mod handle;
 mod layers;
 mod participant;
+mod recv;
 mod speakers;
 
 pub use error::SfuError;
