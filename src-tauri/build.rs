@@ -27,6 +27,9 @@ const COMMANDS: &[&str] = &[
     "rtc_source_stats",
     "rtc_source_video",
     "rtc_source_audio",
+    // Recording in Rust from those connections (WebKitGTK cannot record without fmp4).
+    "rtc_record_start",
+    "rtc_record_stop",
 ];
 
 fn main() {

@@ -140,6 +140,8 @@ struct Inner {
     stream_id: String,
     outgoing: Mutex<HashMap<usize, Arc<Outgoing>>>,
     incoming: Mutex<HashMap<usize, Arc<Counter>>>,
+    /// Per remote video track (by transceiver): ask its sender for a keyframe at its next packet.
+    keyframe_wanted: Mutex<HashMap<usize, Arc<AtomicBool>>>,
     channels: Mutex<HashMap<u32, Arc<dyn DataChannel>>>,
     next_remote_channel: AtomicU32,
     seen_tracks: Mutex<Vec<String>>,
@@ -205,6 +207,7 @@ impl BridgePc {
             stream_id: format!("lancall-{}", crate::messages::random_id()),
             outgoing: Mutex::new(HashMap::new()),
             incoming: Mutex::new(HashMap::new()),
+            keyframe_wanted: Mutex::new(HashMap::new()),
             channels: Mutex::new(HashMap::new()),
             next_remote_channel: AtomicU32::new(REMOTE_CHANNEL_BASE),
             seen_tracks: Mutex::new(Vec::new()),
@@ -435,6 +438,15 @@ impl BridgePc {
         let channel = lock(&self.inner.channels).remove(&id);
         if let Some(channel) = channel {
             let _ = channel.close().await;
+        }
+    }
+
+    /// Asks the sender of the remote video on transceiver `index` for a keyframe (a picture loss
+    /// indication at its next packet): a recording must start with one. Nothing happens for a
+    /// transceiver that has received nothing yet (its first frames start with a keyframe).
+    pub fn request_keyframe(&self, index: usize) {
+        if let Some(flag) = lock(&self.inner.keyframe_wanted).get(&index) {
+            flag.store(true, Ordering::Relaxed);
         }
     }
 
@@ -870,6 +882,8 @@ async fn stack_events(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<StackE
                 );
                 let counter = Arc::new(Counter::default());
                 lock(&inner.incoming).insert(index, counter.clone());
+                let keyframe_wanted = Arc::new(AtomicBool::new(false));
+                lock(&inner.keyframe_wanted).insert(index, keyframe_wanted.clone());
                 (inner.events)(BridgeEvent::Track {
                     transceiver: index,
                     kind,
@@ -881,6 +895,7 @@ async fn stack_events(inner: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<StackE
                     TrackRole::Main,
                     inner.sink.clone(),
                     move |bytes, size| counter.add(bytes, size),
+                    keyframe_wanted,
                 ));
             }
         }

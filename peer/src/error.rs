@@ -48,6 +48,9 @@ pub enum PeerError {
     /// transceiver or channel that does not exist): the sentence says what to do instead.
     #[error("{0}")]
     BadRequest(String),
+    /// A recording could not start or go on (a folder that cannot be written, a full disk).
+    #[error(transparent)]
+    Recording(#[from] lancall_recorder::RecordError),
     /// The call or connection is gone.
     #[error("the call has ended")]
     Closed,

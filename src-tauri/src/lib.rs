@@ -227,7 +227,11 @@ pub fn run() {
             #[cfg(target_os = "linux")]
             commands::rtc::rtc_source_video,
             #[cfg(target_os = "linux")]
-            commands::rtc::rtc_source_audio
+            commands::rtc::rtc_source_audio,
+            #[cfg(target_os = "linux")]
+            commands::rtc::rtc_record_start,
+            #[cfg(target_os = "linux")]
+            commands::rtc::rtc_record_stop
         ])
         .setup(move |app| {
             if renderer == webview::Renderer::NoDmabuf {

@@ -1,6 +1,12 @@
-//! Saving a recording the page made. Browsers save the page's `<a download>` link; the app's
-//! webview does not (WebKitGTK saved nothing: measured, no file anywhere under the home folder),
-//! so the page hands the file's bytes over IPC and it lands in the person's Downloads folder.
+//! Recordings in the person's Downloads folder, under a safe name that never overwrites a file.
+//!
+//! Two ways in. Where the webview records (`MediaRecorder`), the page hands the finished file's
+//! bytes over IPC ([`save`]): browsers save the page's `<a download>` link, the app's webview does
+//! not (WebKitGTK saved nothing: measured, no file anywhere under the home folder). On Linux,
+//! where WebKitGTK cannot record without GStreamer's `fmp4` (not in Debian 12) but the Rust side
+//! holds every encoded frame of the call, the recording is made there ([`start_from_bridge`]):
+//! lancall_peer taps the frames of the person recorded and lancall_recorder writes them as WebM
+//! straight into the file, which plays even if the app stops mid-way.
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +43,52 @@ pub fn unique_path(dir: &Path, name: &str) -> PathBuf {
         .map(|n| dir.join(format!("{stem} ({n}).{ext}")))
         .find(|p| !p.exists())
         .unwrap_or(first)
+}
+
+/// Starts recording `target` (a remote person's transceivers, or our own sources) as WebM in
+/// the Downloads folder under `name` (see [`safe_name`]; `.webm`), as recording `id` of the
+/// page's bridged connections. Answers the file's path.
+#[cfg(target_os = "linux")]
+pub async fn start_from_bridge<R: Runtime>(
+    app: &AppHandle<R>,
+    bridges: &lancall_peer::ipc::Bridges,
+    id: &str,
+    name: &str,
+    target: lancall_peer::ipc::RecordTarget,
+) -> Result<PathBuf, AppError> {
+    let name = safe_name(name)
+        .filter(|n| n.ends_with(".webm"))
+        .ok_or_else(|| AppError::Recording(format!("\"{name}\" is not a WebM recording's file name.")))?;
+    let dir = downloads(app)?;
+    std::fs::create_dir_all(&dir).map_err(|source| AppError::Io {
+        action: "make the folder",
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let path = unique_path(&dir, &name);
+    bridges.start_recording(id, &path, target).await.map_err(recording_error)?;
+    Ok(path)
+}
+
+/// Stops recording `id` of the page's bridged connections; answers its files (a second one when
+/// the picture size changed) and, if it stopped early (a full disk), why.
+#[cfg(target_os = "linux")]
+pub async fn stop_from_bridge(
+    bridges: &lancall_peer::ipc::Bridges,
+    id: &str,
+) -> Result<lancall_peer::ipc::RecordingDone, AppError> {
+    let done = bridges.stop_recording(id).await.map_err(recording_error)?;
+    log::info!("recording saved: {:?} ({} ms)", done.files, done.duration_ms);
+    Ok(done)
+}
+
+/// A recorder's error keeps its sentence (the disk is full, the folder cannot be written).
+#[cfg(target_os = "linux")]
+fn recording_error(e: lancall_peer::PeerError) -> AppError {
+    match e {
+        lancall_peer::PeerError::Recording(e) => AppError::Recording(e.to_string()),
+        other => other.into(),
+    }
 }
 
 /// The person's Downloads folder (`~/Downloads` where the desktop names none).

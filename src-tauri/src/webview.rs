@@ -77,23 +77,13 @@ pub fn screen_share_available(mock_capture: bool) -> bool {
     }
 }
 
-/// Whether the page's `MediaRecorder` can record. WebKitGTK 2.50 records through GStreamer's
-/// `fmp4` muxer (from gst-plugins-rs), which Debian 12 does not ship: without it every recording
-/// comes out empty (measured: WebKit logs "Plugin fmp4 not found" and hands over 0 bytes), so the
-/// page drops the record button. Elsewhere the page's own check (`MediaRecorder` present) decides.
+/// Whether the page can record. Everywhere it can now: on Linux the Rust side records the
+/// bridged connections' frames itself (`recording::start_from_bridge`), because WebKitGTK 2.50's
+/// `MediaRecorder` records only through GStreamer's `fmp4` muxer (gst-plugins-rs), which Debian
+/// 12 does not ship (measured: WebKit logged "Plugin fmp4 not found" and handed over 0 bytes).
+/// Elsewhere the page's own check (`MediaRecorder` present) decides.
 pub fn recording_available() -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        let found = linux::gstreamer_plugin_dirs().iter().any(|dir| dir.join("libgstfmp4.so").is_file());
-        if !found {
-            log::info!("GStreamer's fmp4 plugin (gst-plugins-rs) is not installed: WebKit cannot record, the record button is hidden");
-        }
-        found
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        true
-    }
+    true
 }
 
 #[cfg(target_os = "linux")]
@@ -104,23 +94,6 @@ mod linux {
     };
 
     use crate::permissions::{decide, Decision, MediaRequest};
-
-    /// Where GStreamer looks for plugins: the directories its environment variables name, then
-    /// the system's (`/usr/lib/<triplet>/gstreamer-1.0` on Debian).
-    pub fn gstreamer_plugin_dirs() -> Vec<std::path::PathBuf> {
-        let mut dirs: Vec<std::path::PathBuf> = ["GST_PLUGIN_PATH_1_0", "GST_PLUGIN_PATH", "GST_PLUGIN_SYSTEM_PATH_1_0", "GST_PLUGIN_SYSTEM_PATH"]
-            .iter()
-            .filter_map(std::env::var_os)
-            .flat_map(|v| std::env::split_paths(&v).collect::<Vec<_>>())
-            .collect();
-        for root in ["/usr/lib", "/usr/lib64", "/usr/local/lib"] {
-            dirs.push(std::path::Path::new(root).join("gstreamer-1.0"));
-            if let Ok(entries) = std::fs::read_dir(root) {
-                dirs.extend(entries.flatten().map(|e| e.path().join("gstreamer-1.0")).filter(|p| p.is_dir()));
-            }
-        }
-        dirs
-    }
 
     /// The version of the desktop portal's ScreenCast interface on the session bus, if any.
     pub fn screencast_portal_version() -> Option<u32> {

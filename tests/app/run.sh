@@ -55,7 +55,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 need_pkgs=()
 for p in libwebkit2gtk-4.1-dev build-essential libssl-dev libayatana-appindicator3-dev librsvg2-dev \
-         libxdo-dev pkg-config xvfb webkit2gtk-driver chromium iproute2 fonts-noto-color-emoji; do
+         libxdo-dev pkg-config xvfb webkit2gtk-driver chromium iproute2 fonts-noto-color-emoji ffmpeg; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
 done
 if [[ ${#need_pkgs[@]} -gt 0 ]]; then

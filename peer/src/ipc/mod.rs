@@ -12,9 +12,11 @@
 
 mod envelope;
 mod ops;
+mod record;
 mod video_pipe;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,7 +33,9 @@ pub use envelope::{encode_frame, wall_micros, FRAME_HEADER_LEN, FRAME_VERSION};
 pub use ops::{
     check_id, parse_kind, Outcome, PcAnswer, PcConfig, PcOp, MAX_BATCH, MAX_CHANNEL_TEXT, MAX_ID_LEN,
 };
+pub use record::{RecordTarget, RecordingDone};
 pub use video_pipe::VideoCounts;
+use record::Recordings;
 use video_pipe::{Picture, VideoPipe};
 
 /// Largest video picture the page may hand in (pixels on a side).
@@ -48,6 +52,8 @@ pub const MAX_CONNECTIONS: usize = 128;
 /// Most media sources one page may hold open (microphone, camera, screen, and spares while a
 /// device is switched).
 pub const MAX_SOURCES: usize = 16;
+/// Most recordings one page may run at once (each has a thread and a file).
+pub const MAX_RECORDINGS: usize = 4;
 
 /// One thing we send: a microphone or a camera (or screen) track of the page.
 struct Source {
@@ -62,6 +68,7 @@ struct Source {
 pub struct Bridges {
     pcs: Arc<Mutex<HashMap<String, BridgePc>>>,
     sources: Arc<Mutex<HashMap<String, Source>>>,
+    recordings: Arc<Recordings>,
 }
 
 impl Bridges {
@@ -89,6 +96,13 @@ impl Bridges {
         }
         let link = LinkConfig { ice_servers: config.ice_servers, ..LinkConfig::default() };
         let started = Instant::now();
+        // Every remote frame passes the recordings' taps on its way to the page.
+        let taps = self.recordings.taps.clone();
+        let pc_id = id.to_owned();
+        let frames: FrameSink = Arc::new(move |frame| {
+            taps.offer(&pc_id, &frame);
+            frames(frame);
+        });
         let pc = BridgePc::new(&link, events, frames).await?;
         let previous = lock(&self.pcs).insert(id.to_owned(), pc);
         if let Some(previous) = previous {
@@ -300,8 +314,83 @@ impl Bridges {
         Ok(())
     }
 
+    /// Starts recording `id` (an id the page picks) of `target` into `path`, a WebM file that
+    /// must not exist yet (see [`lancall_recorder`]). The sender is asked for a keyframe at once.
+    /// Must run inside a Tokio runtime.
+    pub async fn start_recording(&self, id: &str, path: &Path, target: RecordTarget) -> Result<(), PeerError> {
+        check_id(id)?;
+        if self.recordings.contains(id) {
+            return Err(PeerError::BadRequest("That recording is already running.".into()));
+        }
+        if self.recordings.len() >= MAX_RECORDINGS {
+            return Err(PeerError::BadRequest(format!(
+                "At most {MAX_RECORDINGS} recordings run at once: stop one first."
+            )));
+        }
+        match &target {
+            RecordTarget::Local { video, audio } => {
+                let source = |id: &Option<String>, kind: MediaKind| -> Result<Option<Arc<LocalMedia>>, PeerError> {
+                    let Some(id) = id else { return Ok(None) };
+                    lock(&self.sources)
+                        .get(id)
+                        .filter(|s| s.kind == kind)
+                        .map(|s| Some(s.media.clone()))
+                        .ok_or_else(|| PeerError::BadRequest(format!("There is no {} source {id}.", kind.as_str())))
+                };
+                let (video, audio) = (source(video, MediaKind::Video)?, source(audio, MediaKind::Audio)?);
+                if video.is_none() && audio.is_none() {
+                    return Err(PeerError::BadRequest("Nothing to record: name a video or an audio source.".into()));
+                }
+                let weak = video.as_ref().map(Arc::downgrade);
+                let keyframe = Box::new(move || {
+                    if let Some(media) = weak.as_ref().and_then(std::sync::Weak::upgrade) {
+                        media.request_keyframe();
+                    }
+                });
+                let running = record::start(path, &target, keyframe)?;
+                for (media, kind) in [(video, MediaKind::Video), (audio, MediaKind::Audio)] {
+                    if let Some(media) = media {
+                        tokio::spawn(record::tap_local(media.subscribe(), kind, running.sender()));
+                    }
+                }
+                self.recordings.insert(id, running, None);
+            }
+            RecordTarget::Remote { pc, video, audio } => {
+                if video.is_none() && audio.is_none() {
+                    return Err(PeerError::BadRequest("Nothing to record: name a video or an audio transceiver.".into()));
+                }
+                let bridge = self.pc(pc)?;
+                let video_index = *video;
+                let keyframe = Box::new(move || {
+                    if let Some(index) = video_index {
+                        bridge.request_keyframe(index);
+                    }
+                });
+                let running = record::start(path, &target, keyframe)?;
+                self.recordings.insert(id, running, Some((pc.clone(), *video, *audio)));
+            }
+        }
+        log::info!("recording {id} started: {}", path.display());
+        Ok(())
+    }
+
+    /// Stops recording `id` and finishes its files; answers what they hold.
+    pub async fn stop_recording(&self, id: &str) -> Result<RecordingDone, PeerError> {
+        match self.recordings.stop(id).await {
+            Some(done) => Ok(done?),
+            None => Err(PeerError::BadRequest("That recording is not running.".into())),
+        }
+    }
+
     /// Closes everything (the app is closing, or the page was reloaded).
     pub async fn close_all(&self) {
+        for id in self.recordings.ids() {
+            match self.recordings.stop(&id).await {
+                Some(Ok(done)) => log::info!("recording {id} finished as the page closed: {:?}", done.files),
+                Some(Err(e)) => log::warn!("recording {id}: {e}"),
+                None => {}
+            }
+        }
         let pcs: Vec<BridgePc> = lock(&self.pcs).drain().map(|(_, p)| p).collect();
         for pc in pcs {
             pc.close().await;

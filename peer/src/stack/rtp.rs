@@ -2,6 +2,7 @@
 //! ([`receive_media`], [`Vp8Assembler`]), with picture-loss requests when pictures were lost.
 
 use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -17,7 +18,8 @@ const PLI_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Reassembles whole frames from a remote track's RTP packets and hands them to the sink, tagged
 /// with their `transceiver`; `count` hears each frame's size (and a keyframe's picture size). Asks for a keyframe
-/// (PLI, at most every [`PLI_INTERVAL`]) when pictures were lost.
+/// (PLI, at most every [`PLI_INTERVAL`]) when pictures were lost, and at the next packet after
+/// `keyframe_wanted` was set (a recording starts).
 pub(crate) async fn receive_media(
     track: Arc<dyn TrackRemote>,
     transceiver: usize,
@@ -25,6 +27,7 @@ pub(crate) async fn receive_media(
     role: TrackRole,
     sink: FrameSink,
     count: impl Fn(usize, Option<(u32, u32)>) + Send + 'static,
+    keyframe_wanted: Arc<AtomicBool>,
 ) {
     let mut vp8 = Vp8Assembler::default();
     let mut last_pli: Option<Instant> = None;
@@ -44,8 +47,10 @@ pub(crate) async fn receive_media(
                 (pkt.payload.clone(), true, None)
             }
             MediaKind::Video => {
-                let (frame, want_keyframe) = vp8.push(&pkt);
-                if want_keyframe && last_pli.is_none_or(|t| now.duration_since(t) >= PLI_INTERVAL) {
+                let (frame, lost) = vp8.push(&pkt);
+                // A load first: a swap on every packet would cost a write while nobody asks.
+                let asked = keyframe_wanted.load(Ordering::Relaxed) && keyframe_wanted.swap(false, Ordering::Relaxed);
+                if asked || (lost && last_pli.is_none_or(|t| now.duration_since(t) >= PLI_INTERVAL)) {
                     last_pli = Some(now);
                     let pli = rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
                         sender_ssrc: 0,

@@ -6,14 +6,15 @@
 
 use std::sync::Arc;
 
-use tauri::State;
+use tauri::{AppHandle, State};
 
 use lancall_peer::bridge::BridgeEvents;
 use lancall_peer::codec::PixelFormat;
-use lancall_peer::ipc::{encode_frame, parse_kind, PcAnswer, PcConfig, PcOp, VideoCounts};
+use lancall_peer::ipc::{encode_frame, parse_kind, PcAnswer, PcConfig, PcOp, RecordTarget, RecordingDone, VideoCounts};
 use lancall_peer::{FrameSink, RemoteFrame};
 
 use crate::error::AppError;
+use crate::recording;
 use crate::state::AppState;
 
 /// `new RTCPeerConnection(config)` as `pc`; its events (JSON) and remote frames (bytes) come on
@@ -27,6 +28,14 @@ pub async fn rtc_open(
 ) -> Result<(), AppError> {
     let events_channel = channel.clone();
     let events: BridgeEvents = Arc::new(move |event| {
+        // A data channel's binary message (a file's bytes) goes as bytes, not as JSON.
+        if let lancall_peer::bridge::BridgeEvent::ChannelBytes { channel: id, data } = &event {
+            let raw = lancall_peer::ipc::encode_channel_bytes(*id, data);
+            if let Err(e) = events_channel.send(tauri::ipc::InvokeResponseBody::Raw(raw)) {
+                log::debug!("could not pass a data channel message to the window: {e}");
+            }
+            return;
+        }
         let json = serde_json::to_string(&event).unwrap_or_default();
         if let Err(e) = events_channel.send(tauri::ipc::InvokeResponseBody::Json(json)) {
             log::debug!("could not pass a connection event to the window: {e}");
@@ -116,4 +125,26 @@ pub fn rtc_source_audio(state: State<'_, AppState>, request: tauri::ipc::Request
         return Err(AppError::Bridge("A sound packet is sent as bytes.".into()));
     };
     Ok(state.bridges.push_audio_opus(source, packet.clone(), duration)?)
+}
+
+/// Starts recording `target` (a remote person's transceivers on a connection, or our own
+/// sources) in Rust, as `recording` (an id the page picks), into the Downloads folder as `name`
+/// (made safe and unique). Answers the file's path.
+#[tauri::command]
+pub async fn rtc_record_start(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    recording: String,
+    name: String,
+    target: RecordTarget,
+) -> Result<String, AppError> {
+    let path = recording::start_from_bridge(&app, &state.bridges, &recording, &name, target).await?;
+    Ok(path.display().to_string())
+}
+
+/// Stops recording `recording`: its files are finished; answers them (and why it stopped early,
+/// if it did).
+#[tauri::command]
+pub async fn rtc_record_stop(state: State<'_, AppState>, recording: String) -> Result<RecordingDone, AppError> {
+    recording::stop_from_bridge(&state.bridges, &recording).await
 }

@@ -1,7 +1,12 @@
-// Local recording with MediaRecorder: one stream (yourself or one remote tile) to a finished file
-// (a blob and its timestamped name). Saving it is the page's (page/record.js). Nothing leaves the
-// device.
+// Local recording: one stream (yourself or one remote tile) to a file. Nothing leaves the device.
+// - Recording: MediaRecorder in the page, to a finished blob and its timestamped name; saving it
+//   is the page's (page/record.js).
+// - NativeRecording: the Linux app, whose WebKitGTK cannot record (no GStreamer fmp4 on Debian
+//   12) but whose Rust side holds every encoded frame: Rust writes the WebM file into the
+//   Downloads folder as the call goes (lancall_recorder), and stop() says where.
 import { recordingType } from './media.js';
+import { invoke } from './tauri.js';
+import { randomId } from './ids.js';
 
 export class Recording {
   /**
@@ -47,6 +52,62 @@ export class Recording {
     const ext = type === 'video/mp4' ? 'mp4' : type === 'audio/webm' ? 'weba' : 'webm';
     const blob = new Blob(this.chunks, { type });
     return { blob, filename: recordingFileName(this.label, this.startedAt, ext) };
+  }
+}
+
+/**
+ * @typedef {{from: 'remote', pc: string, video: number|null, audio: number|null} | {from: 'local', video: string|null, audio: string|null}} NativeTarget
+ * @typedef {{files: string[], duration_ms: number, error: string|null}} NativeDone
+ */
+
+export class NativeRecording {
+  /**
+   * Starts recording in the app's Rust side.
+   * @param {{target: NativeTarget, release: () => void}} what the tracks' place in Rust (rtc-bridge.js)
+   * @param {string} label goes into the file name (e.g. the person's name)
+   * @returns {Promise<NativeRecording>}
+   */
+  static async start(what, label) {
+    const startedAt = new Date();
+    const id = randomId(12);
+    const name = recordingFileName(label, startedAt, 'webm');
+    try {
+      /** @type {string} */
+      const path = await invoke('rtc_record_start', { recording: id, name, target: what.target });
+      return new NativeRecording(id, path, what.release);
+    } catch (err) {
+      what.release();
+      throw err;
+    }
+  }
+
+  /**
+   * @param {string} id
+   * @param {string} path where the file is being written
+   * @param {() => void} release
+   */
+  constructor(id, path, release) {
+    this.id = id;
+    this.path = path;
+    /** When Rust started writing (the file's name says when it was asked for). */
+    this.startedAt = new Date();
+    /** @type {Date|null} when it was told to stop */
+    this.stoppedAt = null;
+    this.release = release;
+  }
+
+  /**
+   * Stops; resolves to the files written (a second one when the picture size changed) and why
+   * it stopped early, if it did (they play up to there).
+   * @returns {Promise<NativeDone>}
+   */
+  async stop() {
+    this.stoppedAt = new Date();
+    try {
+      return await invoke('rtc_record_stop', { recording: this.id });
+    } finally {
+      this.release();
+    }
   }
 }
 

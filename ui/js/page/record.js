@@ -1,10 +1,20 @@
 // Recording from the call screen: the Record menu (whom to record), the running indicator, and
-// saving the file (a browser download, or the app's Downloads folder through its Rust side).
+// saving the file (a browser download, or the app's Downloads folder through its Rust side). In
+// the Linux app, whose webview cannot record, its Rust side records the call's frames itself.
 import { $, el, announce } from './dom.js';
 import { S } from './state.js';
 import { showBanner } from './screens.js';
-import { Recording } from '../lib/recorder.js';
+import { Recording, NativeRecording } from '../lib/recorder.js';
 import { inApp, invoke } from '../lib/tauri.js';
+import { bridgeAvailable, nativeRecordTarget } from '../rtc/rtc-bridge.js';
+
+/**
+ * Whether the app's Rust side records (the Linux app: its calls run through the bridge, and
+ * WebKitGTK's MediaRecorder makes nothing without GStreamer's fmp4).
+ */
+function recordsInRust() {
+  return inApp() && typeof globalThis.RTCPeerConnection !== 'function' && bridgeAvailable();
+}
 
 /** What can be recorded now: ourselves, our screen, each remote and their screen. */
 function recordSources() {
@@ -73,12 +83,23 @@ export function onRecordButton() {
   else toggleRecordMenu();
 }
 
-function startRecording(source) {
+async function startRecording(source) {
   let rec;
   try {
-    rec = new Recording(source.stream, source.name);
+    if (recordsInRust()) {
+      const what = await nativeRecordTarget(source.stream);
+      if (!what) throw new Error('There is nothing to record yet.');
+      rec = await NativeRecording.start(what, source.name);
+    } else {
+      rec = new Recording(source.stream, source.name);
+    }
   } catch (err) {
-    showBanner(`Recording could not start: ${err.message}`, 'error', 8000);
+    showBanner(`Recording could not start: ${err?.message ?? err}`, 'error', 8000);
+    return;
+  }
+  if (S.recording) {
+    // Another recording started while this one was getting ready: keep that one.
+    rec.stop().catch(() => {});
     return;
   }
   S.recording = rec;
@@ -132,6 +153,14 @@ export async function stopRecording() {
   b.setAttribute('aria-pressed', 'false');
   b.setAttribute('aria-label', 'Record');
   try {
+    if (rec instanceof NativeRecording) {
+      const done = await rec.stop();
+      const where = done.files.join(' and ');
+      if (done.error) showBanner(`${done.error} Saved to ${where}`, 'error', 12000);
+      else showBanner(`Recording saved to ${where}`, 'ok', 8000);
+      announce(`Recording saved to ${where}`);
+      return;
+    }
     const file = await rec.stop();
     const where = await save(file);
     if (where) showBanner(`Recording saved to ${where}`, 'ok', 8000);
@@ -169,7 +198,7 @@ function download({ blob, filename }) {
 }
 
 export function initRecording() {
-  if (!globalThis.MediaRecorder) removeRecordButton();
+  if (!globalThis.MediaRecorder && !recordsInRust()) removeRecordButton();
   $('record')?.addEventListener('click', onRecordButton);
   document.addEventListener('click', (ev) => {
     if (recordMenuOpen() && !ev.target.closest('.menu-anchor')) toggleRecordMenu(false);

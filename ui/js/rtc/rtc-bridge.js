@@ -125,6 +125,43 @@ function release(track, user) {
   s.ready.finally(() => invoke('rtc_source_close', { source: s.id }).catch(() => {}));
 }
 
+// ---- recording in Rust ---------------------------------------------------------------------------
+
+/** A remote track -> the transceiver it arrives on (what the Rust side records it by). */
+const transceiverOfTrack = new WeakMap();
+
+/**
+ * What the app's Rust side records for `stream` (a tile's stream): a remote person's
+ * transceivers on their connection, or our own sources (opened for the recording when no
+ * connection sends them yet: alone in a call, our picture is still encoded for the file).
+ * `release()` gives our sources back when the recording stops. Null when nothing in `stream`
+ * goes through the bridge.
+ * @param {MediaStream} stream
+ */
+export async function nativeRecordTarget(stream) {
+  const live = (t) => (t && t.readyState === 'live' ? t : null);
+  const video = live(stream.getVideoTracks()[0]);
+  const audio = live(stream.getAudioTracks()[0]);
+  const [tv, ta] = [video, audio].map((t) => (t ? transceiverOfTrack.get(t) : undefined));
+  if (tv || ta) {
+    const pc = (tv ?? ta).pc;
+    const index = (t) => (t && t.pc === pc && t.index !== null ? t.index : null);
+    return { target: { from: 'remote', pc: pc.id, video: index(tv), audio: index(ta) }, release() {} };
+  }
+  if (!video && !audio) return null;
+  const user = { recording: true };
+  const held = [];
+  const sourceOf = async (track) => {
+    if (!track) return null;
+    const s = acquire(track, user);
+    held.push(track);
+    await s.ready;
+    return s.id;
+  };
+  const target = { from: 'local', video: await sourceOf(video), audio: await sourceOf(audio) };
+  return { target, release: () => held.forEach((t) => release(t, user)) };
+}
+
 // ---- the connection's parts --------------------------------------------------------------------
 
 class BridgedSender {
@@ -198,6 +235,7 @@ class BridgedTransceiver {
     this.directionValue = direction;
     this.sender = new BridgedSender(this);
     this.receiver = new BridgedReceiver(kind);
+    transceiverOfTrack.set(this.receiver.track, this);
   }
 
   get direction() {
