@@ -59,6 +59,8 @@ export async function startHost(opts = {}) {
   if (opts.topology) args.push('--topology', opts.topology, '--media-port', String(opts.mediaPort ?? 0));
   // More rooms, as `--room NAME[:OPTIONS]` (the ready line's `rooms` has their links).
   for (const room of opts.moreRooms ?? []) args.push('--room', room);
+  // Any other options (e.g. ['--max-file-mb', '1']).
+  args.push(...(opts.extraArgs ?? []));
   // Nobody answers knocks on stdin in a test: admit or refuse them, or refuse by default.
   args.push('--knock', opts.knock ?? 'refuse');
   const proc = spawn(HOST_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } });

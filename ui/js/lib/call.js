@@ -20,6 +20,7 @@
 //   remote-removed  { remote, reason }
 //   chat            { remote, text, at }
 //   reaction        { remote, emoji }     a reaction to show over the sender's tile
+//   file-channel    { remote, channel }   the other side opened a file transfer's channel (files.js)
 //   status / fatal / closing     forwarded from the signaling client
 
 import { randomId } from './ids.js';
@@ -703,6 +704,8 @@ export class Call extends EventTarget {
       this.onState(from, data.state);
       return;
     }
+    // ---- hook: files (files.js): its direct connections' negotiation (SFU rooms) is its own ----
+    if (data.file) return;
     if (data.message && typeof data.message === 'object') {
       // A data channel message relayed by the hub (topology sfu).
       const sender = this.remotes.get(from);
@@ -841,7 +844,11 @@ export class Call extends EventTarget {
       if (pc.signalingState === 'stable') this.refreshRemoteMedia(r);
     });
     pc.addEventListener('track', () => this.refreshRemoteMedia(r));
-    pc.addEventListener('datachannel', (ev) => this.attachChannel(r, ev.channel));
+    pc.addEventListener('datachannel', (ev) => {
+      // ---- hook: files (files.js): a file transfer's channel is not the chat channel ----
+      if (ev.channel.label === 'lancall-file') this.emit('file-channel', { remote: r, channel: ev.channel });
+      else this.attachChannel(r, ev.channel);
+    });
 
     if (!r.polite) {
       // The impolite side lays out the connection: microphone, camera (even when it has none,

@@ -10,6 +10,7 @@ import { startPreview, stopLocalTracks } from './devices.js';
 import { stopScreen } from './share.js';
 import { stopRecording, renderRecIndicator } from './record.js';
 import { openPanel, onChat, refreshStatsIfOpen } from './panels.js';
+import { startFiles } from './files.js';
 import { renderInvite, renderPeople, resetInvite } from './people.js';
 import { onReaction, renderHand } from './reactions.js';
 import { SignalingClient } from '../lib/signaling.js';
@@ -121,6 +122,7 @@ function join({ host, room, token, name, createPeerConnection, knock: knocking =
   const call = new Call({ signaling, createPeerConnection });
   S.signaling = signaling;
   S.call = call;
+  startFiles(call, signaling, createPeerConnection);
   call.setMuted('audio', !S.micOn || !S.tracks.audio);
   call.setMuted('video', !S.camOn || !S.tracks.video);
   if (S.tracks.audio) call.setLocalTrack('audio', S.tracks.audio);

@@ -15,6 +15,7 @@ import { initReactions } from './reactions.js';
 import { initMore } from './more.js';
 import { initTileMenu } from './tile-menu.js';
 import { initThumb } from './thumb.js';
+import { initFiles } from './files.js';
 import { bridgeSources, sourceCounts } from '../rtc/rtc-bridge.js';
 
 // For people debugging from the console (and the browser tests): the live state, read-only use.
@@ -42,6 +43,7 @@ initReactions();
 initMore();
 initTileMenu();
 initThumb();
+initFiles();
 refreshDevices()
   .then(startPreview)
   .catch((err) => keepError(err?.stack ?? err))

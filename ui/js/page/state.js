@@ -84,6 +84,7 @@ export function adoptSavedDevices(saved) {
  * @property {any[]} problems the last capture problems (media.MediaProblem)
  * @property {import('../lib/signaling.js').SignalingClient|null} signaling
  * @property {import('../lib/call.js').Call|null} call
+ * @property {import('../lib/files.js').FileTransfers|null} files the call's file transfers (page/files.js)
  * @property {{track: MediaStreamTrack, stream: MediaStream}|null} screen our screen share
  * @property {import('../lib/recorder.js').Recording|null} recording
  * @property {any} recTimer
@@ -115,6 +116,7 @@ export const S = {
   problems: [],
   signaling: null,
   call: null,
+  files: null,
   screen: null,
   recording: null,
   recTimer: null,
