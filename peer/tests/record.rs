@@ -60,7 +60,7 @@ async fn our_own_camera_and_microphone_are_recorded_as_they_are_encoded() {
     }
     let recorded = started.elapsed().as_secs_f64();
     let done = bridges.stop_recording("r1").await.expect("stopped");
-    assert_eq!(done.files, [path.clone()]);
+    assert_eq!(done.files, std::slice::from_ref(&path));
     assert_eq!(done.error, None);
     let seconds = done.duration_ms as f64 / 1000.0;
     assert!(seconds > recorded - 0.6 && seconds <= recorded + 0.1, "{seconds} s in the file for {recorded} s recorded");
