@@ -69,12 +69,14 @@ describe('recording in the app without WebRTC in its webview', runnable(), () =>
         window.__recording = window.lancall.recording;
       });
       await sleep(seconds * 1000);
+      // A banner of an earlier recording may still show: wait for this one's.
+      const before = await s.execute(() => document.getElementById('banner-text')?.textContent ?? '');
       await s.click('[data-testid="record"]');
       const shownDuring = shownBefore === null ? null : (await shown(who)) - shownBefore;
-      const said = await s.waitFor(() => {
+      const said = await s.waitFor((prev) => {
         const t = document.getElementById('banner-text')?.textContent ?? '';
-        return /Recording saved to|could not be saved|stopped/.test(t) ? t : null;
-      }, { timeout: 10_000, what: 'the app to say what became of the recording' });
+        return t !== prev && /Recording saved to|could not be saved|stopped/.test(t) ? t : null;
+      }, { timeout: 10_000, what: 'the app to say what became of the recording' }, before);
       assert.match(said, /^Recording saved to /, said);
       const file = said.replace('Recording saved to ', '').trim();
       const recorded = await s.execute(() => (window.__recording.stoppedAt - window.__recording.startedAt) / 1000);
