@@ -16,6 +16,7 @@ pub mod clock;
 mod ebml;
 mod error;
 mod interleave;
+mod opus;
 mod recording;
 mod sink;
 mod vp8;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::ebml::{id, patch_uint, size8, Ebml, UNKNOWN_SIZE};
 use crate::error::{is_disk_full, RecordError};
 use crate::sink::FileSink;
-use crate::vp8;
+use crate::{opus, vp8};
 
 /// A new cluster at the latest after this long (relative block timestamps are 16-bit
 /// milliseconds: a cluster must stay under 32.7 s).
@@ -240,7 +240,7 @@ impl WebmWriter {
                     e.uint(id::TRACK_TYPE, 2);
                     e.uint(id::FLAG_LACING, 0);
                     e.string(id::CODEC_ID, "A_OPUS");
-                    e.bytes(id::CODEC_PRIVATE, &opus_head(a.channels));
+                    e.bytes(id::CODEC_PRIVATE, &opus::head(a.channels));
                     e.uint(id::CODEC_DELAY, 0);
                     e.uint(id::SEEK_PRE_ROLL, OPUS_SEEK_PRE_ROLL_NS);
                     e.master(id::AUDIO, |e| {
@@ -380,7 +380,7 @@ impl WebmWriter {
             let cue = self.tracks.video.is_none().then_some(self.audio_track);
             self.start_cluster(ms, cue)?;
         }
-        self.block(self.audio_track, ms, true, packet, opus_duration_ms(packet))?;
+        self.block(self.audio_track, ms, true, packet, opus::duration_ms(packet))?;
         self.audio_packets += 1;
         Ok(())
     }
@@ -657,47 +657,9 @@ fn id_len(id: u32) -> usize {
     }
 }
 
-/// Opus's identification header ("OpusHead", RFC 7845 §5.1), mapping family 0.
-fn opus_head(channels: u8) -> [u8; 19] {
-    let mut h = [0u8; 19];
-    h[..8].copy_from_slice(b"OpusHead");
-    h[8] = 1; // version
-    h[9] = channels.clamp(1, 2);
-    // pre-skip 0 (a WebRTC stream has no encoder delay to hide), then the input rate
-    h[12..16].copy_from_slice(&48_000u32.to_le_bytes());
-    h
-}
-
-/// How long an Opus packet plays, ms, from its TOC byte (RFC 6716 §3.1); 20 when unreadable.
-fn opus_duration_ms(packet: &[u8]) -> u64 {
-    let Some(toc) = packet.first() else { return 20 };
-    let config = toc >> 3;
-    // Frame length in tenths of a millisecond, by configuration.
-    let frame_tenths: u64 = match config {
-        0..=11 => [100, 200, 400, 600][usize::from(config % 4)],
-        12..=15 => [100, 200][usize::from(config % 2)],
-        _ => [25, 50, 100, 200][usize::from(config % 4)],
-    };
-    let frames: u64 = match toc & 0x03 {
-        0 => 1,
-        1 | 2 => 2,
-        _ => packet.get(1).map_or(1, |b| u64::from(b & 0x3F)),
-    };
-    (frame_tenths * frames / 10).max(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn opus_packets_say_how_long_they_play() {
-        assert_eq!(opus_duration_ms(&[0xF8, 0xFF]), 20, "CELT fullband 20 ms, one frame");
-        assert_eq!(opus_duration_ms(&[0x78]), 20, "SILK wideband 20 ms");
-        assert_eq!(opus_duration_ms(&[0x7A, 0, 0]), 40, "two 20 ms frames");
-        assert_eq!(opus_duration_ms(&[0x7B, 0x03]), 60, "three 20 ms frames (code 3)");
-        assert_eq!(opus_duration_ms(&[]), 20);
-    }
 
     #[test]
     fn ids_are_told_by_their_length() {
