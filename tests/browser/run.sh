@@ -8,6 +8,7 @@
 #   tests/browser/run.sh bench first-picture   Join click -> both see each other, traced -> bench/first-picture.md
 #   tests/browser/run.sh bench first-picture-sfu   the same through the host's SFU -> its section of bench/first-picture.md
 #   tests/browser/run.sh bench sfu        mesh against SFU at 4 people, and lancall's SFU against Janus -> bench/sfu.md
+#   tests/browser/run.sh bench files      a 200 MB file in the call against an HTTPS upload, receiver memory -> bench/files.md
 #   tests/browser/run.sh shots            screenshots of the UI -> $SHOTS_DIR (default /tmp/lancall-shots)
 #
 # As root it makes a namespace with `ip netns` and deletes it on exit; otherwise it tries an
@@ -43,6 +44,7 @@ if [[ "${1:-}" == "--inside" ]]; then
       ;;
     bench)
       if [[ "${1:-}" == first-picture ]]; then shift; exec node browser/bench-first-picture.mjs "$@"; fi
+      if [[ "${1:-}" == files ]]; then shift; exec node browser/bench-files.mjs "$@"; fi
       if [[ "${1:-}" == first-picture-sfu || "${1:-}" == sfu ]]; then
         # The SFU's benchmarks measure its CPU and its latency: the host is built optimised, as
         # Janus is (offline: no network in here; the dependencies are the debug build's above).
