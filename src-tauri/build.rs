@@ -8,6 +8,11 @@ const COMMANDS: &[&str] = &[
     "app_info",
     "save_settings",
     "save_recording",
+    // Files sent in the call, saved in Downloads (commands/files.rs).
+    "file_save_open",
+    "file_save_append",
+    "file_save_finish",
+    "file_save_abort",
     "start_hosting",
     "stop_hosting",
     "answer_knock",

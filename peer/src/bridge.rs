@@ -87,6 +87,14 @@ pub enum BridgeEvent {
     /// A channel's text `message`.
     #[serde(rename = "channel-message")]
     ChannelMessage { channel: u32, text: String },
+    /// A channel's binary `message` (a file's bytes, ui/js/lib/files.js). It reaches the page
+    /// as bytes, not JSON: [`crate::ipc::encode_channel_bytes`].
+    #[serde(rename = "channel-bytes")]
+    ChannelBytes {
+        channel: u32,
+        #[serde(skip)]
+        data: Vec<u8>,
+    },
 }
 
 /// One transceiver as `RTCRtpTransceiver` shows it.
@@ -921,6 +929,7 @@ fn watch_channel(inner: &Arc<Inner>, id: u32, channel: Arc<dyn DataChannel>) {
                         Err(_) => continue,
                     }
                 }
+                DataChannelEvent::OnMessage(m) => BridgeEvent::ChannelBytes { channel: id, data: m.data.to_vec() },
                 _ => continue,
             };
             let last = matches!(event, BridgeEvent::ChannelClose { .. });

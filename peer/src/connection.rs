@@ -417,7 +417,7 @@ impl Actor {
                 self.channel_open = false;
                 self.emit(LinkEvent::ChannelClosed);
             }
-            BridgeEvent::ChannelOpen { .. } | BridgeEvent::ChannelClose { .. } => {}
+            BridgeEvent::ChannelOpen { .. } | BridgeEvent::ChannelClose { .. } | BridgeEvent::ChannelBytes { .. } => {}
             BridgeEvent::ChannelMessage { channel, .. } if self.channel != Some(channel) => {}
             BridgeEvent::ChannelMessage { text, .. } => match ChannelMessage::parse(&text) {
                 Some(ChannelMessage::Chat { text, at }) => self.emit(LinkEvent::Chat { text, at }),

@@ -287,7 +287,8 @@ impl Actor {
             BridgeEvent::IceConnectionState { .. }
             | BridgeEvent::ChannelOpen { .. }
             | BridgeEvent::ChannelClose { .. }
-            | BridgeEvent::ChannelMessage { .. } => {}
+            | BridgeEvent::ChannelMessage { .. }
+            | BridgeEvent::ChannelBytes { .. } => {}
         }
     }
 

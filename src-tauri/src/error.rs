@@ -73,6 +73,10 @@ pub enum AppError {
     /// A recording could not be saved (empty, or a name that is not a recording's).
     #[error("{0}")]
     Recording(String),
+    /// A file sent in the call could not be saved (more bytes than announced, ended short, an
+    /// unknown handle).
+    #[error("{0}")]
+    ReceivedFile(String),
     /// Reading or writing app data failed.
     #[error("Could not {action} {path}: {source}")]
     Io {
@@ -105,6 +109,7 @@ impl AppError {
             AppError::Session(_) => "session",
             AppError::Bridge(_) => "rtc-bridge",
             AppError::Recording(_) => "recording",
+            AppError::ReceivedFile(_) => "received-file",
             AppError::Io { .. } => "io",
             AppError::Tauri(_) => "internal",
         }

@@ -48,8 +48,30 @@ pub fn encode_frame(frame: &RemoteFrame) -> Vec<u8> {
     out
 }
 
+/// First byte of a data channel's binary message crossing IPC (a frame's is [`FRAME_VERSION`]).
+pub const CHANNEL_BYTES_TAG: u8 = 0xdc;
+/// Size of the header [`encode_channel_bytes`] puts before a message's bytes.
+pub const CHANNEL_BYTES_HEADER_LEN: usize = 8;
+
+/// A data channel's binary message for the page (ui/js/rtc/rtc-bridge.js): an 8-byte header,
+/// [`CHANNEL_BYTES_TAG`], three zero bytes, the channel id (u32, little-endian), then the bytes.
+pub fn encode_channel_bytes(channel: u32, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(CHANNEL_BYTES_HEADER_LEN + data.len());
+    out.extend_from_slice(&[CHANNEL_BYTES_TAG, 0, 0, 0]);
+    out.extend_from_slice(&channel.to_le_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_channels_bytes_carry_their_channel_and_are_not_a_frame() {
+        let out = super::encode_channel_bytes(7, b"abc");
+        assert_eq!(out, [0xdc, 0, 0, 0, 7, 0, 0, 0, b'a', b'b', b'c']);
+        assert_ne!(super::CHANNEL_BYTES_TAG, super::FRAME_VERSION);
+    }
+
     use super::*;
     use bytes::Bytes;
 

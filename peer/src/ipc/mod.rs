@@ -29,7 +29,7 @@ use crate::connection::LinkConfig;
 use crate::error::PeerError;
 use crate::media::{FrameSink, LocalMedia, LocalMediaConfig, MediaKind};
 
-pub use envelope::{encode_frame, wall_micros, FRAME_HEADER_LEN, FRAME_VERSION};
+pub use envelope::{encode_channel_bytes, encode_frame, wall_micros, CHANNEL_BYTES_TAG, FRAME_HEADER_LEN, FRAME_VERSION};
 pub use ops::{
     check_id, parse_kind, Outcome, PcAnswer, PcConfig, PcOp, MAX_BATCH, MAX_CHANNEL_TEXT, MAX_ID_LEN,
 };

@@ -5,6 +5,7 @@
 
 #[cfg(target_os = "linux")]
 pub mod rtc;
+pub mod files;
 
 use std::sync::Arc;
 

@@ -28,6 +28,14 @@ pub async fn rtc_open(
 ) -> Result<(), AppError> {
     let events_channel = channel.clone();
     let events: BridgeEvents = Arc::new(move |event| {
+        // A data channel's binary message (a file's bytes) goes as bytes, not as JSON.
+        if let lancall_peer::bridge::BridgeEvent::ChannelBytes { channel: id, data } = &event {
+            let raw = lancall_peer::ipc::encode_channel_bytes(*id, data);
+            if let Err(e) = events_channel.send(tauri::ipc::InvokeResponseBody::Raw(raw)) {
+                log::debug!("could not pass a data channel message to the window: {e}");
+            }
+            return;
+        }
         let json = serde_json::to_string(&event).unwrap_or_default();
         if let Err(e) = events_channel.send(tauri::ipc::InvokeResponseBody::Json(json)) {
             log::debug!("could not pass a connection event to the window: {e}");

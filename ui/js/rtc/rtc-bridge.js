@@ -264,6 +264,12 @@ class BridgedChannel extends EventTarget {
     this.ordered = ordered;
     this.readyState = 'connecting';
     this.sending = Promise.resolve();
+    // As a browser's channel has them (files.js sets them); binary messages arrive as ArrayBuffers.
+    this.binaryType = 'arraybuffer';
+    this.bufferedAmount = 0;
+    this.bufferedAmountLowThreshold = 0;
+    // It sends text only (files.js refuses to send a file on it).
+    this.sendsBytes = false;
   }
 
   send(data) {
@@ -282,6 +288,9 @@ class BridgedChannel extends EventTarget {
     this.sending = this.sending.then(() => this.pc.op({ op: 'channel-close', id: this.id })).catch(() => {});
   }
 }
+
+/** First byte of a data channel's binary message from Rust (peer/src/ipc/envelope.rs). */
+const CHANNEL_BYTES_TAG = 0xdc;
 
 /** A description as a browser's `RTCSessionDescription` shows it (sfu-link.js sends `toJSON()`). */
 const plainDescription = (d) => {
@@ -335,8 +344,16 @@ export class BridgedPeerConnection extends EventTarget {
   /** What Rust sends on the connection's channel: an event, or a remote frame. */
   receive(m) {
     if (this.closed) return;
-    if (m instanceof ArrayBuffer) this.onFrame(m);
+    if (m instanceof ArrayBuffer && new Uint8Array(m, 0, 1)[0] === CHANNEL_BYTES_TAG) this.onChannelBytes(m);
+    else if (m instanceof ArrayBuffer) this.onFrame(m);
     else this.onEvent(m);
+  }
+
+  /** A data channel's binary message: 8-byte header (peer/src/ipc/envelope.rs), then the bytes. */
+  onChannelBytes(buf) {
+    if (buf.byteLength < 8) return;
+    const ch = this.channels.get(new DataView(buf).getUint32(4, true));
+    if (ch) ch.dispatchEvent(new MessageEvent('message', { data: buf.slice(8) }));
   }
 
   mark(what) {
