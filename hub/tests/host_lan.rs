@@ -49,17 +49,9 @@ fn spawn_host_in(ns: &Netns, args: &[&str]) -> (std::process::Child, serde_json:
 }
 
 /// A TLS handshake from namespace `b` to `addr`, pinning `fp` and checking that the certificate
-/// names `addr`.
+/// names `addr` (with a request for `/healthz` over it).
 fn pinned_handshake(rt: &NsRuntime, addr: SocketAddr, fp: lancall_certs::Fingerprint) -> Result<(), String> {
-    rt.run(async move {
-        let tcp = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
-            .await
-            .map_err(|_| "connect timed out".to_owned())?
-            .map_err(|e| e.to_string())?;
-        let config = Arc::new(lancall_certs::client_config_pinned(fp));
-        let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
-        tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map(|_| ()).map_err(|e| e.to_string())
-    })
+    pinned_get(rt, addr, fp, "/healthz").map(|_| ())
 }
 
 /// `GET path` over a TLS connection from namespace `b` to `addr`, pinning `fp`: the body.
