@@ -21,6 +21,7 @@ use tokio::sync::{mpsc::UnboundedSender, oneshot};
 
 use crate::layers::{choose_layer, vp8_keyframe_size, LayerKey, Wanted};
 use crate::participant::{AnswerError, Forwarded, Happened, Participant};
+use crate::record::{Failure, RecordedFile, RoomRecording};
 use crate::speakers::Speakers;
 use crate::{GoneReason, MediaKind, ParticipantId, Patience, SfuCounters, SfuError, SfuEvent};
 
@@ -99,8 +100,21 @@ pub(crate) enum Command {
     Add {
         room: String,
         label: String,
+        /// A person's name, for the files of a recording.
+        name: String,
         offer: SdpOffer,
         reply: Reply<(ParticipantId, String)>,
+    },
+    /// Record `room` into `dir` from now on.
+    StartRecording {
+        room: String,
+        dir: std::path::PathBuf,
+        reply: Reply<()>,
+    },
+    /// Stop recording `room`: the reply comes once every file is finished.
+    StopRecording {
+        room: String,
+        reply: Reply<Vec<RecordedFile>>,
     },
     Offer {
         participant: ParticipantId,
@@ -170,6 +184,12 @@ pub(crate) struct Engine {
     speakers: HashMap<String, Speakers>,
     /// Bandwidth estimates may limit layers (a test hook turns this off).
     bandwidth_limits: bool,
+    /// Each participant's name (for recordings' file names).
+    names: HashMap<ParticipantId, String>,
+    /// The rooms being recorded.
+    recordings: HashMap<String, RoomRecording>,
+    /// Writer threads that failed say so here.
+    failures: (std::sync::mpsc::Sender<Failure>, Receiver<Failure>),
 }
 
 impl Engine {
@@ -205,6 +225,9 @@ impl Engine {
             housekept: Instant::now(),
             speakers: HashMap::new(),
             bandwidth_limits: true,
+            names: HashMap::new(),
+            recordings: HashMap::new(),
+            failures: std::sync::mpsc::channel(),
         })
     }
 
@@ -262,11 +285,53 @@ impl Engine {
             Command::Add {
                 room,
                 label,
+                name,
                 offer,
                 reply,
             } => {
-                let _ = reply.send(self.add(room, label, offer));
+                let added = self.add(room, label, offer);
+                if let Ok((id, _)) = &added {
+                    self.names.insert(*id, name);
+                }
+                let _ = reply.send(added);
             }
+            Command::StartRecording { room, dir, reply } => {
+                let result = if self.recordings.contains_key(&room) {
+                    Err(SfuError::AlreadyRecording(room))
+                } else {
+                    match RoomRecording::start(&room, &dir, self.failures.0.clone()) {
+                        Ok(r) => {
+                            log::info!("sfu: recording room \"{room}\" into {}", dir.display());
+                            self.recordings.insert(room, r);
+                            Ok(())
+                        }
+                        Err(source) => Err(SfuError::RecordingFolder { dir, source }),
+                    }
+                };
+                let _ = reply.send(result);
+                // The recording needs every layer it takes flowing.
+                self.update_layers_wanted();
+            }
+            Command::StopRecording { room, reply } => match self.recordings.remove(&room) {
+                None => {
+                    let _ = reply.send(Err(SfuError::NotRecording(room)));
+                }
+                Some(r) => {
+                    log::info!("sfu: recording of room \"{room}\" stops");
+                    let finish = r.stop();
+                    // Writers finish their files on their own threads; this one does not wait.
+                    let spawned = std::thread::Builder::new().name("lancall-rec-stop".into()).spawn(move || {
+                        let (files, errors) = finish();
+                        for e in errors {
+                            log::warn!("recording: {e}");
+                        }
+                        let _ = reply.send(Ok(files));
+                    });
+                    if let Err(e) = spawned {
+                        log::error!("sfu: no thread to finish the recording of \"{room}\": {e}");
+                    }
+                }
+            },
             Command::Offer {
                 participant,
                 offer,
@@ -375,7 +440,7 @@ impl Engine {
         self.process_work();
     }
 
-    fn add(&mut self, room: String, label: String, offer: SdpOffer) -> Result<(ParticipantId, String), SfuError> {
+    pub(crate) fn add(&mut self, room: String, label: String, offer: SdpOffer) -> Result<(ParticipantId, String), SfuError> {
         let id = ParticipantId(self.next_id);
         self.next_id += 1;
         let now = Instant::now();
@@ -489,7 +554,7 @@ impl Engine {
     /// Routes one datagram: by source address, else by which `Rtc` accepts it (STUN with its
     /// credentials), learning the address. Anything else is dropped and counted.
     /// A datagram that arrived `now` (the kernel's time where it gives one: see `recv`).
-    fn datagram(&mut self, data: &[u8], source: SocketAddr, now: Instant) {
+    pub(crate) fn datagram(&mut self, data: &[u8], source: SocketAddr, now: Instant) {
         self.counters.datagrams_received.add();
         let local = self.local_addr;
         // Each participant was given the addresses advertised when it joined
@@ -538,7 +603,7 @@ impl Engine {
         }
     }
 
-    fn fire_due_timers(&mut self) {
+    pub(crate) fn fire_due_timers(&mut self) {
         let now = Instant::now();
         // Each due timer fires once per turn, even if its Rtc asks again for a time already past
         // (the next turn comes within milliseconds).
@@ -556,7 +621,7 @@ impl Engine {
     }
 
     /// Acts on what participants said, until nothing is left (forwarding may make more).
-    fn process_work(&mut self) {
+    pub(crate) fn process_work(&mut self) {
         while let Some((from, h)) = self.work.pop_front() {
             match h {
                 Happened::Connected => {
@@ -631,6 +696,16 @@ impl Engine {
         let source = (from, data.mid);
         let mut keyframes: Vec<LayerKey> = Vec::new();
         let room = self.room_of(from);
+        if let Some(recording) = self.recordings.get_mut(&room) {
+            let video_mids: Vec<Mid> = self.participants.get(&from).map_or_else(Vec::new, |p| {
+                p.tracks_in.iter().filter(|(_, t)| t.kind == MediaKind::Video).map(|(m, _)| *m).collect()
+            });
+            let name = self.names.get(&from).map_or("someone", String::as_str);
+            let kind = if audio { MediaKind::Audio } else { MediaKind::Video };
+            if let Some(layer) = recording.tap(from, name, kind, &video_mids, &data, &layers, now) {
+                keyframes.push(layer);
+            }
+        }
         for id in self.others(from) {
             let forwarded = !audio
                 || self
@@ -695,7 +770,7 @@ impl Engine {
     }
 
     /// What is looked at as a whole, every [`HOUSEKEEPING`].
-    fn housekeeping(&mut self) {
+    pub(crate) fn housekeeping(&mut self) {
         let now = Instant::now();
         self.housekept = now;
         for p in self.participants.values_mut() {
@@ -710,6 +785,9 @@ impl Engine {
         for e in reports {
             log::debug!("sfu: {e:?}");
             self.emit(e);
+        }
+        while let Ok(failure) = self.failures.1.try_recv() {
+            self.recording_failed(failure);
         }
         // Rooms nobody is in any more.
         let rooms: std::collections::HashSet<&String> = self.participants.values().map(|p| &p.room).collect();
@@ -757,6 +835,19 @@ impl Engine {
             }
             if !p.is_gone() {
                 desired.push((p.id, bps));
+            }
+        }
+        // A recorded track keeps its highest layer flowing (the recording takes it).
+        for ((publisher, mid), info) in &layers {
+            let recorded = self
+                .participants
+                .get(publisher)
+                .and_then(|p| self.recordings.get(&p.room))
+                .is_some();
+            if recorded {
+                if let Some(top) = choose_layer(info, Wanted::Default, None, None, false) {
+                    needed.entry((*publisher, *mid)).or_default().push(top);
+                }
             }
         }
         let mut changed = Vec::new();
@@ -845,6 +936,10 @@ impl Engine {
         };
         self.timers.remove(&(p.timer, id));
         self.by_addr.retain(|_, pid| *pid != id);
+        self.names.remove(&id);
+        if let Some(r) = self.recordings.get_mut(&p.room) {
+            r.participant_left(id);
+        }
         if let Some(s) = self.speakers.get_mut(&p.room) {
             s.remove(id);
         }
@@ -866,6 +961,24 @@ impl Engine {
         for other in others {
             self.with(other, |p, _, _, _| p.unsubscribe_all_of(id));
             self.negotiate(other);
+        }
+    }
+
+    /// A file of `failure.room`'s recording could not be written: the room's recording stops
+    /// (what was written plays), and the owner is told why.
+    fn recording_failed(&mut self, failure: Failure) {
+        let Some(r) = self.recordings.remove(&failure.room) else {
+            return; // stopped already (several files fail together on a full disk)
+        };
+        log::warn!("sfu: the recording of room \"{}\" stops: {}", failure.room, failure.message);
+        let finish = r.stop();
+        let events = self.events.clone();
+        let spawned = std::thread::Builder::new().name("lancall-rec-stop".into()).spawn(move || {
+            let (files, _) = finish();
+            let _ = events.send(SfuEvent::RecordingStopped { room: failure.room, files, error: failure.message });
+        });
+        if let Err(e) = spawned {
+            log::error!("sfu: no thread to finish a failed recording: {e}");
         }
     }
 

@@ -44,6 +44,20 @@ pub enum SfuError {
     /// The participant is not (or no longer) in the SFU.
     #[error("Participant {0} is not in the SFU (it left or was disconnected); ask it to rejoin.")]
     NoSuchParticipant(ParticipantId),
+    /// A room is recorded already.
+    #[error("Room \"{0}\" is being recorded already.")]
+    AlreadyRecording(String),
+    /// A room is not being recorded.
+    #[error("Room \"{0}\" is not being recorded.")]
+    NotRecording(String),
+    /// The recordings' folder could not be made or written to.
+    #[error("Cannot record into {}: {source}. Free some space or choose a folder you may write to.", dir.display())]
+    RecordingFolder {
+        /// The folder.
+        dir: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The SFU's thread has ended.
     #[error("The SFU has stopped; restart it (the host logs say why it stopped).")]
     Stopped,

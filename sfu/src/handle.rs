@@ -13,6 +13,7 @@ use str0m::media::Mid;
 use str0m::Candidate;
 use tokio::sync::{mpsc::UnboundedReceiver, oneshot};
 
+use crate::RecordedFile;
 use crate::engine::{Command, Counters, Engine};
 use crate::layers::Wanted;
 use crate::SfuError;
@@ -169,6 +170,17 @@ pub enum SfuEvent {
         /// Loudest first (empty: nobody speaks).
         loudest: Vec<ParticipantId>,
     },
+    /// A room's recording stopped by itself: a file could not be written (the disk is full,
+    /// the folder went away). Every file of it is finished and plays up to where it stopped;
+    /// the call goes on.
+    RecordingStopped {
+        /// The room.
+        room: String,
+        /// What was recorded.
+        files: Vec<RecordedFile>,
+        /// Why, as a sentence for the person who started it.
+        error: String,
+    },
 }
 
 /// The SFU's counters since it started.
@@ -317,6 +329,18 @@ impl Sfu {
         label: &str,
         offer_sdp: &str,
     ) -> impl Future<Output = Result<(ParticipantId, String), SfuError>> + Send + 'static {
+        self.add_participant_named(room, label, label, offer_sdp)
+    }
+
+    /// [`Sfu::add_participant_in`], with the person's `name` for the files of a recording.
+    pub fn add_participant_named(
+        &self,
+        room: &str,
+        label: &str,
+        name: &str,
+        offer_sdp: &str,
+    ) -> impl Future<Output = Result<(ParticipantId, String), SfuError>> + Send + 'static {
+        let name = name.to_owned();
         let reply = SdpOffer::from_sdp_string(offer_sdp)
             .map_err(|e| SfuError::BadOffer(e.to_string()))
             .map(|offer| {
@@ -324,6 +348,7 @@ impl Sfu {
                 self.ask(move |reply| Command::Add {
                     room,
                     label,
+                    name,
                     offer,
                     reply,
                 })
@@ -456,6 +481,25 @@ impl Sfu {
     /// The addresses it offers to participants who join now.
     pub fn addresses(&self) -> Vec<IpAddr> {
         lock_list(&self.advertised).clone()
+    }
+
+    /// Starts recording `room` into `dir` (made if missing): one WebM file per participant
+    /// (camera and voice; a second video track, a shared screen, in a file of its own), from
+    /// their next keyframe, for everyone in the room now and who joins later, until
+    /// [`Sfu::stop_recording`] or a write error ([`SfuEvent::RecordingStopped`]).
+    pub fn start_recording(
+        &self,
+        room: &str,
+        dir: &std::path::Path,
+    ) -> impl Future<Output = Result<(), SfuError>> + Send + 'static {
+        let (room, dir) = (room.to_owned(), dir.to_owned());
+        self.ask(move |reply| Command::StartRecording { room, dir, reply })
+    }
+
+    /// Stops recording `room`; answers, once every file is finished, what was recorded.
+    pub fn stop_recording(&self, room: &str) -> impl Future<Output = Result<Vec<RecordedFile>, SfuError>> + Send + 'static {
+        let room = room.to_owned();
+        self.ask(move |reply| Command::StopRecording { room, reply })
     }
 
     /// Test hook: with `false`, bandwidth estimates no longer limit anyone's layers (tests of

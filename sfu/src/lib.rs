@@ -125,9 +125,11 @@ mod handle;
 mod layers;
 mod participant;
 mod recv;
+mod record;
 mod speakers;
 
 pub use error::SfuError;
+pub use record::RecordedFile;
 pub use handle::{
     GoneReason, MediaKind, ParticipantId, Patience, Sfu, SfuConfig, SfuCounters, SfuEvent,
 };
