@@ -63,6 +63,12 @@ pub struct HostConfig {
     pub media_port: Option<u16>,
     /// The largest file people may send each other in a call, in bytes; `None`: no cap.
     pub max_file_bytes: Option<u64>,
+    /// Where recordings of rooms through the SFU go [`recordings/` in the data folder].
+    pub recordings: PathBuf,
+    /// Record every room whose media goes through the SFU from the start.
+    pub record: bool,
+    /// Participants may start and stop the host's recording of their room.
+    pub participants_may_record: bool,
 }
 
 impl HostConfig {
@@ -70,6 +76,9 @@ impl HostConfig {
     /// one room `call` that needs a token, 8 peers.
     pub fn new(data_dir: PathBuf) -> HostConfig {
         HostConfig {
+            recordings: data_dir.join("recordings"),
+            record: false,
+            participants_may_record: false,
             data_dir,
             https_listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), crate::server::DEFAULT_HTTPS_PORT),
             http_listen: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), crate::server::DEFAULT_HTTP_PORT)),
@@ -349,6 +358,8 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         default_capacity: config.capacity,
         ice_servers: config.ice_servers.clone(),
         max_file_bytes: config.max_file_bytes,
+        recordings: Some(config.recordings.clone()),
+        participants_may_record: config.participants_may_record,
         ..HubConfig::default()
     });
     let room_configs = config.rooms();
@@ -373,6 +384,14 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
             save_token(&config.data_dir, &spec.name, token)?;
         }
         rooms.push(room);
+    }
+    #[cfg(feature = "sfu")]
+    if config.record {
+        for spec in room_configs.iter().filter(|r| r.topology == RoomTopology::Sfu) {
+            if let Err(e) = hub.start_recording(&spec.name).await {
+                log::warn!("room \"{}\" is not recorded: {e}", spec.name);
+            }
+        }
     }
     let room = rooms[0].clone();
     let ca_fingerprint: Option<Fingerprint> = ca.as_ref().map(Authority::fingerprint);

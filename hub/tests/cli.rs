@@ -476,3 +476,23 @@ fn version_is_the_packages_version() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("lancall-host {}", env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn recordings_lists_the_files_of_the_recordings_folder() {
+    let data = tempfile::tempdir().unwrap();
+    // None yet: said so, not an error.
+    let out = host().args(["recordings", "--data-dir"]).arg(data.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("No recordings in"), "{}", String::from_utf8_lossy(&out.stdout));
+    let dir = data.path().join("recordings");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("call_Ada_2026-12-06_10-00-00.webm"), vec![0u8; 1500]).unwrap();
+    std::fs::write(dir.join("notes.txt"), b"not a recording").unwrap();
+    let out = host().args(["recordings", "--json", "--data-dir"]).arg(data.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0]["path"].as_str().unwrap().ends_with("call_Ada_2026-12-06_10-00-00.webm"));
+    assert_eq!(lines[0]["bytes"], 1500);
+}

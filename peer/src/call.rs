@@ -552,6 +552,11 @@ impl Actor {
             // One layer is sent (no simulcast to pause), and who speaks is not shown.
             | ServerMessage::MediaLayers { .. }
             | ServerMessage::Speakers { .. } => {}
+            ServerMessage::Recording { active, by } => match (active, by) {
+                (true, Some(by)) => log::info!("the host records this call (started by {by})"),
+                (true, None) => log::info!("the host records this call"),
+                (false, _) => log::info!("the host stopped recording this call"),
+            },
             ServerMessage::MediaDescription { description } => {
                 if let Some((_, sfu)) = &self.sfu {
                     sfu.description(description.into_owned());

@@ -25,11 +25,11 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 pub const MAX_ROOM_CHARS: usize = 64;
 
 /// The `type` of every message a client may send, in the order `docs/PROTOCOL.md` lists them.
-pub const CLIENT_MESSAGE_TYPES: [&str; 8] =
-    ["join", "knock", "signal", "leave", "ping", "media-description", "media-candidate", "media-want"];
+pub const CLIENT_MESSAGE_TYPES: [&str; 9] =
+    ["join", "knock", "signal", "leave", "ping", "media-description", "media-candidate", "media-want", "record"];
 
 /// The `type` of every message the hub sends, in the order `docs/PROTOCOL.md` lists them.
-pub const SERVER_MESSAGE_TYPES: [&str; 14] = [
+pub const SERVER_MESSAGE_TYPES: [&str; 15] = [
     "welcome",
     "peer-joined",
     "peer-left",
@@ -44,6 +44,7 @@ pub const SERVER_MESSAGE_TYPES: [&str; 14] = [
     "media-layers",
     "speakers",
     "topology",
+    "recording",
 ];
 
 /// How a room's media travels.
@@ -131,6 +132,12 @@ pub enum ClientMessage {
         /// One entry per track.
         tracks: Vec<TrackWant>,
     },
+    /// Start (`true`) or stop (`false`) the host's recording of this client's room, where the
+    /// host lets participants do so (`welcome.recordOnHost`).
+    Record {
+        /// Recording wanted.
+        active: bool,
+    },
 }
 
 impl ClientMessage {
@@ -154,6 +161,7 @@ impl ClientMessage {
             ClientMessage::MediaDescription { .. } => "media-description",
             ClientMessage::MediaCandidate { .. } => "media-candidate",
             ClientMessage::MediaWant { .. } => "media-want",
+            ClientMessage::Record { .. } => "record",
         }
     }
 }
@@ -199,11 +207,16 @@ pub enum ErrorCode {
     /// outstanding, an offer while the first one is still being answered), or the media
     /// connection to this client ended; the client starts a new one with a fresh offer.
     MediaFailed,
+    /// `record` from a participant of a host that does not let participants record.
+    NotAllowed,
+    /// The host could not start its recording, or it stopped by itself (a full disk): the
+    /// message says why; what was written plays.
+    RecordingFailed,
 }
 
 impl ErrorCode {
     /// Every code, in the order `docs/PROTOCOL.md` lists them.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::BadJson,
         ErrorCode::UnknownType,
         ErrorCode::MissingField,
@@ -220,6 +233,8 @@ impl ErrorCode {
         ErrorCode::AlreadyKnocking,
         ErrorCode::NoMediaServer,
         ErrorCode::MediaFailed,
+        ErrorCode::NotAllowed,
+        ErrorCode::RecordingFailed,
     ];
 
     /// After this answer to a `join` or `knock`, retrying the same join is pointless: the link,
@@ -259,6 +274,8 @@ impl ErrorCode {
             ErrorCode::AlreadyKnocking => "already-knocking",
             ErrorCode::NoMediaServer => "no-media-server",
             ErrorCode::MediaFailed => "media-failed",
+            ErrorCode::NotAllowed => "not-allowed",
+            ErrorCode::RecordingFailed => "recording-failed",
         }
     }
 }
@@ -375,6 +392,20 @@ pub fn decode(text: &str) -> Result<ClientMessage, ProtocolError> {
                 .re("media-want"));
             }
             Ok(ClientMessage::MediaWant { tracks })
+        }
+        "record" => {
+            let active = match fields.get("active").map(|raw| serde_json::from_str::<bool>(raw.get())) {
+                None => return Err(missing("active", "record")),
+                Some(Ok(active)) => active,
+                Some(Err(_)) => {
+                    return Err(ProtocolError::new(
+                        ErrorCode::InvalidField,
+                        "The \"active\" field of a \"record\" message must be true or false.",
+                    )
+                    .re("record"))
+                }
+            };
+            Ok(ClientMessage::Record { active })
         }
         other => Err(ProtocolError::new(
             ErrorCode::UnknownType,
@@ -512,6 +543,9 @@ pub enum ServerMessage<'a> {
         /// (`lancall-host --max-file-mb`); absent: no cap.
         #[serde(rename = "maxFileBytes", default, skip_serializing_if = "Option::is_none")]
         max_file_bytes: Option<u64>,
+        /// Participants may start and stop the host's recording of this room (`record`).
+        #[serde(rename = "recordOnHost", default, skip_serializing_if = "std::ops::Not::not")]
+        record_on_host: bool,
     },
     /// Someone entered the room.
     PeerJoined {
@@ -595,6 +629,15 @@ pub enum ServerMessage<'a> {
     Topology {
         /// Mesh or SFU.
         topology: Topology,
+    },
+    /// The host started or stopped recording this room (sent to everyone in it, and to a
+    /// joiner while it records).
+    Recording {
+        /// Recording now.
+        active: bool,
+        /// Who started it: a participant's name; absent: the host itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Cow<'a, str>>,
     },
 }
 
@@ -716,6 +759,7 @@ mod tests {
             ice_servers: Cow::Borrowed(&ice),
             topology: Topology::Mesh,
             max_file_bytes: Some(5_000_000),
+            record_on_host: false,
         });
         let v: serde_json::Value = serde_json::from_str(&text).expect("valid json");
         assert_eq!(v["type"], "welcome");
@@ -747,6 +791,7 @@ mod tests {
                 ice_servers: Cow::Borrowed(&ice),
                 topology: Topology::Sfu,
                 max_file_bytes: Some(200_000_000),
+                record_on_host: true,
             },
             ServerMessage::PeerJoined { peer: Cow::Borrowed(&me) },
             ServerMessage::PeerLeft { peer: Cow::Borrowed(&me), reason: LeaveReason::HostClosing },
@@ -763,6 +808,7 @@ mod tests {
             ServerMessage::MediaLayers { mid: "1".into(), rids: vec!["q".into(), "h".into()] },
             ServerMessage::Speakers { peers: vec!["a".into()] },
             ServerMessage::Topology { topology: Topology::Sfu },
+            ServerMessage::Recording { active: true, by: Some("Ada".into()) },
         ];
         for msg in &all {
             let text = encode(msg);
@@ -799,9 +845,13 @@ mod tests {
                 },
             },
             ClientMessage::MediaWant { tracks: vec![TrackWant { peer: "b".into(), mid: "1".into(), height: 360 }] },
+            ClientMessage::Record { active: false },
         ];
         let kinds: Vec<&str> = all.iter().map(ClientMessage::kind).collect();
         assert_eq!(kinds, CLIENT_MESSAGE_TYPES);
+        for bad in [r#"{"type":"record"}"#, r#"{"type":"record","active":"yes"}"#] {
+            assert!(decode(bad).is_err_and(|e| e.re.as_deref() == Some("record")), "{bad}");
+        }
         for msg in &all {
             let text = msg.encode();
             let back = decode(&text).unwrap_or_else(|e| panic!("{text}: {e}"));

@@ -171,10 +171,27 @@ fn write_file(
     files
 }
 
+/// How long a recording waits for a track's highest layer before it starts on a lower one that
+/// is arriving (a publisher sends its low layer first when it starts, and the top one may
+/// never come: a slow uplink).
+const WAIT_FOR_TOP_LAYER: Duration = Duration::from_secs(2);
+
 /// One recorded video track: its writer and the layer it takes.
 struct VideoTap {
     writer: Writer,
-    layer: LayerChoice,
+    layer: TrackLayer,
+}
+
+/// The layer a recording takes of one video track, and since when it looks at the track.
+struct TrackLayer {
+    choice: LayerChoice,
+    since: Instant,
+}
+
+impl TrackLayer {
+    fn new(now: Instant) -> TrackLayer {
+        TrackLayer { choice: LayerChoice::default(), since: now }
+    }
 }
 
 /// What one participant's frames go to.
@@ -183,7 +200,7 @@ struct PersonTaps {
     /// Camera (the first video track) and voice, in one file.
     main: Option<Writer>,
     /// The camera's mid and layer choice.
-    main_video: Option<(Mid, LayerChoice)>,
+    main_video: Option<(Mid, TrackLayer)>,
     /// Other video tracks (a shared screen), video only.
     others: HashMap<Mid, VideoTap>,
 }
@@ -248,13 +265,12 @@ impl RoomRecording {
             // The camera track changed (a renegotiation): the new one is followed from its keyframe.
             person.main_video = None;
         }
-        let target = |current: Option<&LayerKey>| choose_layer(layers, Wanted::Default, None, current, true);
         let (writer, layer) = if is_camera {
             let writer = person.main.get_or_insert_with(|| {
                 let path = file_path(&self.dir, &self.room, name, "");
                 Writer::start(path, Tracks::video_and_audio(), name.to_owned(), self.room.clone(), self.failures.clone())
             });
-            let (_, layer) = person.main_video.get_or_insert_with(|| (data.mid, LayerChoice::default()));
+            let (_, layer) = person.main_video.get_or_insert_with(|| (data.mid, TrackLayer::new(now)));
             (writer, layer)
         } else {
             let tap = person.others.entry(data.mid).or_insert_with(|| {
@@ -262,7 +278,7 @@ impl RoomRecording {
                 let tracks = Tracks { video: Some(VideoTrack::default()), audio: None };
                 VideoTap {
                     writer: Writer::start(path, tracks, format!("{name} (screen)"), self.room.clone(), self.failures.clone()),
-                    layer: LayerChoice::default(),
+                    layer: TrackLayer::new(now),
                 }
             });
             (&mut tap.writer, &mut tap.layer)
@@ -270,7 +286,17 @@ impl RoomRecording {
         if writer.failed {
             return None;
         }
-        let wanted = target(layer.current());
+        let TrackLayer { choice: layer, since } = layer;
+        // A recording starts on the highest layer (the one it keeps), not on whichever has a
+        // keyframe first as a subscriber does for a quick first picture: a file is made per
+        // picture size, and a first file of a few frames of the low layer helps nobody. Until
+        // the highest layer is arriving it waits a little, then takes what arrives.
+        let started = layer.current().is_some();
+        let live_only = started || now.saturating_duration_since(*since) >= WAIT_FOR_TOP_LAYER;
+        let wanted = choose_layer(layers, Wanted::Default, None, layer.current(), live_only);
+        if !started && wanted.is_some_and(|w| w != data.rid) {
+            return wanted.filter(|w| layers.iter().any(|l| l.rid == *w && l.live));
+        }
         match layer.on_frame(data.rid, data.is_keyframe(), data.time, wanted, now) {
             Decision::Forward(time) => {
                 // The sender's report is of this layer's RTP clock: moved as the frame's time was.

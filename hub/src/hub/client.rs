@@ -141,6 +141,7 @@ impl Client {
             ClientMessage::MediaDescription { description } => self.media(MediaMessage::Description(description)),
             ClientMessage::MediaCandidate { candidate } => self.media(MediaMessage::Candidate(candidate)),
             ClientMessage::MediaWant { tracks } => self.media(MediaMessage::Want(tracks)),
+            ClientMessage::Record { active } => self.record(active),
         };
         if let Err(e) = result {
             self.reply_error(e.re(kind));
@@ -221,6 +222,7 @@ impl Client {
         let topology = room.setting.for_people(others.len() + 1);
         let switched = (topology != room.topology).then_some(topology);
         let members = room.members.clone();
+        let recording_by = room.recording.as_ref().map(|by| by.name.clone());
         let welcome = encode(&ServerMessage::Welcome {
             protocol: PROTOCOL_VERSION,
             room: room_name.into(),
@@ -229,8 +231,14 @@ impl Client {
             ice_servers: Cow::Borrowed(&self.hub.inner.config.ice_servers),
             topology,
             max_file_bytes: self.hub.inner.config.max_file_bytes,
+            record_on_host: self.hub.inner.config.participants_may_record && self.hub.inner.config.recordings.is_some(),
         });
         state.send(self.conn, Outgoing::from(welcome), &mut fx);
+        if let Some(by) = recording_by {
+            // Whoever joins a recorded call hears so first.
+            let text = encode(&ServerMessage::Recording { active: true, by: by.map(Cow::Owned) });
+            state.send(self.conn, Outgoing::from(text), &mut fx);
+        }
         if let Some(topology) = switched {
             // The others hear it before they hear of the newcomer, so they meet it the new way.
             if let Some(room) = state.rooms.get_mut(room_name) {
@@ -336,6 +344,7 @@ impl Client {
             return Err(not_joined());
         };
         let room = state.peers.get(&my_id).map(|p| p.room.clone()).unwrap_or_default();
+        let name = state.peers.get(&my_id).map(|p| p.info.name.clone()).unwrap_or_default();
         let topology = state.rooms.get(&room).map(|r| r.topology);
         drop(state);
         if topology != Some(Topology::Sfu) {
@@ -344,14 +353,31 @@ impl Client {
         #[cfg(feature = "sfu")]
         if let Some(media) = self.hub.inner.media.get() {
             media.request(match msg {
-                MediaMessage::Description(description) => super::media::Request::Description { peer: my_id, room, description },
+                MediaMessage::Description(description) => super::media::Request::Description { peer: my_id, room, name, description },
                 MediaMessage::Candidate(candidate) => super::media::Request::Candidate { peer: my_id, candidate },
                 MediaMessage::Want(tracks) => super::media::Request::Want { peer: my_id, tracks },
             });
             return Ok(());
         }
-        let _ = (msg, room);
+        let _ = (msg, room, name);
         Err(no_media_server())
+    }
+
+    /// `record`: a participant starts or stops the host's recording of its room.
+    fn record(&mut self, active: bool) -> Result<(), ProtocolError> {
+        let state = lock(&self.hub.inner.state);
+        let Some(my_id) = state.conns.get(&self.conn).and_then(|c| c.peer.clone()) else {
+            return Err(not_joined());
+        };
+        let room = state.peers.get(&my_id).map(|p| p.room.clone()).unwrap_or_default();
+        drop(state);
+        #[cfg(feature = "sfu")]
+        return super::recording::participant_record(&self.hub, &my_id, &room, active);
+        #[cfg(not(feature = "sfu"))]
+        {
+            let _ = (active, room);
+            Err(no_media_server())
+        }
     }
 
     fn leave(&mut self, reason: LeaveReason) -> Result<(), ProtocolError> {

@@ -30,7 +30,7 @@ use lancall_protocol::peer::{Candidate, Description};
 #[derive(Debug)]
 pub(crate) enum Request {
     /// `media-description`, from a peer of `room`.
-    Description { peer: String, room: String, description: Description },
+    Description { peer: String, room: String, name: String, description: Description },
     /// `media-candidate`.
     Candidate { peer: String, candidate: Candidate },
     /// `media-want`.
@@ -46,6 +46,10 @@ pub(crate) struct MediaLink {
 }
 
 impl MediaLink {
+    pub(crate) fn sfu(&self) -> &Sfu {
+        &self.sfu
+    }
+
     pub(crate) fn request(&self, request: Request) {
         if self.requests.send(request).is_err() {
             log::error!("media: the SFU's task has stopped; a media request was dropped");
@@ -202,10 +206,10 @@ impl Media {
 
     fn request(&mut self, request: Request) {
         match request {
-            Request::Description { peer, room, description } => match (description.kind.as_str(), self.slots.get(&peer).copied()) {
+            Request::Description { peer, room, name, description } => match (description.kind.as_str(), self.slots.get(&peer).copied()) {
                 ("offer", None) => {
                     self.slots.insert(peer.clone(), Slot::Adding);
-                    let adding = self.sfu.add_participant_in(&room, &peer, &description.sdp);
+                    let adding = self.sfu.add_participant_named(&room, &peer, &name, &description.sdp);
                     self.pending.push_back(Box::pin(async move { Done::Added { peer, room, result: adding.await } }));
                 }
                 ("offer", Some(Slot::Adding)) => {
@@ -346,6 +350,11 @@ impl Media {
                     let rids = rids.iter().map(|r| Cow::Borrowed(r.as_str())).collect();
                     let text = encode(&ServerMessage::MediaLayers { mid: Cow::Borrowed(&mid), rids });
                     self.send(peer, Outgoing::from(text));
+                }
+            }
+            SfuEvent::RecordingStopped { room, files, error } => {
+                if let Some(inner) = self.hub.upgrade() {
+                    Hub { inner }.recording_ended(&room, files, Some(error));
                 }
             }
             SfuEvent::MediaAdded { participant, kind, mid, rids } => {

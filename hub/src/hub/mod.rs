@@ -33,6 +33,8 @@ pub use client::{Client, ClientReceiver};
 mod media;
 #[cfg(feature = "sfu")]
 pub use media::MediaCounters;
+#[cfg(feature = "sfu")]
+mod recording;
 
 use crate::protocol::{self, encode, ErrorCode, LeaveReason, PeerInfo, ProtocolError, ServerMessage, Topology};
 
@@ -64,11 +66,25 @@ pub struct HubConfig {
     /// The largest file people may send each other in a call, in bytes (`welcome.maxFileBytes`;
     /// the files never pass through the host, so the clients keep to it); `None`: no cap.
     pub max_file_bytes: Option<u64>,
+    /// Where the host's recordings of rooms go (rooms through the SFU); `None`: this hub does
+    /// not record.
+    pub recordings: Option<std::path::PathBuf>,
+    /// Participants may start and stop the host's recording (`record`, `welcome.recordOnHost`).
+    pub participants_may_record: bool,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
-        HubConfig { default_capacity: 8, rate_burst: 200.0, rate_per_sec: 50.0, queue_len: 1024, ice_servers: Vec::new(), max_file_bytes: None }
+        HubConfig {
+            default_capacity: 8,
+            rate_burst: 200.0,
+            rate_per_sec: 50.0,
+            queue_len: 1024,
+            ice_servers: Vec::new(),
+            max_file_bytes: None,
+            recordings: None,
+            participants_may_record: false,
+        }
     }
 }
 
@@ -100,6 +116,12 @@ pub enum HubError {
     /// [`Hub::attach_sfu`] a second time.
     #[error("this hub has a media server already")]
     MediaServerAttached,
+    /// No room of that name.
+    #[error("there is no room \"{0}\" on this host")]
+    UnknownRoom(String),
+    /// A recording could not be started or stopped: the sentence says why.
+    #[error("cannot record: {0}")]
+    Recording(String),
 }
 
 /// How the host sets a room's media up: what [`RoomSpec::topology`] asks for.
@@ -232,6 +254,19 @@ pub enum HubEvent {
         /// Why.
         reason: LeaveReason,
     },
+    /// The host started or stopped recording a room.
+    Recording {
+        /// Room name.
+        room: String,
+        /// Recording now.
+        active: bool,
+        /// Who started it (a participant's name); `None`: the host.
+        by: Option<String>,
+        /// When it stopped: the files made.
+        files: Vec<std::path::PathBuf>,
+        /// When it stopped by itself: why (a full disk).
+        error: Option<String>,
+    },
 }
 
 /// Counts for `/healthz` and the benchmark.
@@ -294,6 +329,17 @@ struct Room {
     topology: Topology,
     /// Peer ids, oldest first.
     members: Vec<String>,
+    /// Recorded by the host now, started by whom.
+    recording: Option<RecordingBy>,
+}
+
+/// Who started a room's recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RecordingBy {
+    /// The participant's peer id; `None`: the host.
+    peer: Option<String>,
+    /// Their name (for the others' indicator).
+    name: Option<String>,
 }
 
 struct PeerEntry {
@@ -528,7 +574,7 @@ impl Hub {
         };
         let setting = spec.topology;
         let topology = setting.for_people(0);
-        state.rooms.insert(spec.name.clone(), Room { token: token.clone(), capacity, setting, topology, members: Vec::new() });
+        state.rooms.insert(spec.name.clone(), Room { token: token.clone(), capacity, setting, topology, members: Vec::new(), recording: None });
         log::info!(
             "room \"{}\" made ({}, up to {capacity} peers, media {})",
             spec.name,
@@ -720,6 +766,11 @@ impl Hub {
                 HubEvent::PeerLeft { room, peer, reason } => {
                     log::info!("{} left \"{room}\" ({reason:?})", protocol::printable(&peer.name))
                 }
+                HubEvent::Recording { room, active, by, files, error } => match (active, error) {
+                    (true, _) => log::info!("room \"{room}\" is being recorded (started by {})", by.as_deref().map_or_else(|| "the host".to_owned(), protocol::printable)),
+                    (false, None) => log::info!("room \"{room}\": recording stopped, {} files", files.len()),
+                    (false, Some(e)) => log::warn!("room \"{room}\": recording stopped by itself: {e}"),
+                },
                 HubEvent::TopologyChanged { room, topology } => log::info!(
                     "room \"{room}\": media now goes {}",
                     match topology {
@@ -834,6 +885,26 @@ mod tests {
         }
         assert_eq!(brx.close_reason(), Some(CloseReason::TooSlow));
         assert_eq!(hub.stats().peers, 1);
+    }
+
+    #[test]
+    fn a_participant_may_not_record_unless_the_host_allows_it() {
+        let (hub, _) = hub_with_room(true);
+        let (mut a, mut arx, w) = join(&hub, None, "A");
+        assert!(w.get("recordOnHost").is_none(), "welcome says nothing of recording: {w}");
+        a.handle_text(r#"{"type":"record","active":true}"#);
+        let reply = next(&mut arx);
+        assert_eq!((reply["code"].as_str(), reply["re"].as_str()), (Some("not-allowed"), Some("record")), "{reply}");
+        assert!(reply["message"].as_str().is_some_and(|m| m.contains("Ask the host")), "{reply}");
+        a.handle_text(r#"{"type":"record","active":"yes"}"#);
+        assert_eq!(next(&mut arx)["code"], "invalid-field");
+        // Allowed, but this hub forwards no media: nothing to record with.
+        let hub = Hub::new(HubConfig { participants_may_record: true, recordings: Some("/nonexistent".into()), ..HubConfig::default() });
+        let _ = hub.create_room(RoomSpec { name: "call".into(), open: true, capacity: None, token: None, topology: RoomTopology::Mesh });
+        let (mut a, mut arx, w) = join(&hub, None, "A");
+        assert_eq!(w["recordOnHost"], true);
+        a.handle_text(r#"{"type":"record","active":true}"#);
+        assert_eq!(next(&mut arx)["code"], "no-media-server");
     }
 
     #[test]

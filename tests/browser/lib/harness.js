@@ -63,7 +63,8 @@ export async function startHost(opts = {}) {
   args.push(...(opts.extraArgs ?? []));
   // Nobody answers knocks on stdin in a test: admit or refuse them, or refuse by default.
   args.push('--knock', opts.knock ?? 'refuse');
-  const proc = spawn(HOST_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } });
+  // `stdin: true`: commands can be typed to it (host.send).
+  const proc = spawn(HOST_BIN, args, { stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } });
   const stderr = [];
   proc.stderr.on('data', (d) => {
     stderr.push(d.toString());
@@ -102,6 +103,16 @@ export async function startHost(opts = {}) {
     joinUrl: ready.join_url,
     httpsUrl: ready.https_url,
     token: ready.token ?? null,
+    /** A command on its stdin (`--json`: one JSON object a line); needs `stdin: true`. */
+    send(command) {
+      proc.stdin.write(`${JSON.stringify(command)}\n`);
+    },
+    /** The first event after `from` (an index into `events`) that `pred` accepts. */
+    async event(pred, { from = 0, timeout = 20_000, what = 'a host event' } = {}) {
+      let found;
+      await waitFor(() => (found = events.slice(from).find(pred)), { timeout, what });
+      return found;
+    },
     /** Stop it the way a person would (SIGTERM: the hub sends `closing`). */
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode !== null) return;

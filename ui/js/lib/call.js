@@ -167,6 +167,10 @@ export class Call extends EventTarget {
     this.switchPoll = undefined;
     /** @type {string[]} who speaks now, loudest first (topology sfu: the host says) */
     this.speakers = [];
+    /** @type {{by: string|null}|null} the host records the call (by: who started it; null: the host) */
+    this.hostRecording = null;
+    /** participants may start and stop the host's recording (`welcome.recordOnHost`) */
+    this.recordOnHost = false;
     /** @type {{remote: Remote, which: 'video'|'screen', height: number}[]} how tall the page shows each remote picture */
     this.wanted = [];
     /** the last `media-want` sent, as JSON */
@@ -183,6 +187,11 @@ export class Call extends EventTarget {
     on('hub-error', (msg) => {
       if (msg.code === 'unknown-peer' && msg.peer) this.onPeerLeft({ id: msg.peer }, 'unknown');
       if (msg.code === 'media-failed') this.sfuFailed(msg.message);
+      if (msg.re === 'record') this.emit('host-recording-error', { message: String(msg.message || 'The host could not record.') });
+    });
+    on('recording', (msg) => {
+      this.hostRecording = msg.active === true ? { by: typeof msg.by === 'string' ? msg.by : null } : null;
+      this.emit('host-recording', { recording: this.hostRecording });
     });
     on('media-description', (msg) => this.sfu?.onDescription(msg.description));
     on('topology', (msg) => {
@@ -300,6 +309,16 @@ export class Call extends EventTarget {
   }
 
   /**
+   * Ask the host to start (true) or stop (false) recording the whole call (rooms through the
+   * host, where it lets participants: `recordOnHost`). The answer is a `host-recording` event
+   * (everyone gets one), or `host-recording-error`.
+   * @param {boolean} active
+   */
+  askHostToRecord(active) {
+    return this.signaling.record(active);
+  }
+
+  /**
    * Raise or lower our hand, or say whether we record; everyone is told, and whoever joins later
    * is told when their data channel opens.
    * @param {{hand?: boolean, recording?: boolean}} change
@@ -405,6 +424,12 @@ export class Call extends EventTarget {
       this.remotes.clear();
     }
     this.topology = topology;
+    this.recordOnHost = msg.recordOnHost === true;
+    // The host says again (a `recording` right after this welcome) if it records.
+    if (this.hostRecording) {
+      this.hostRecording = null;
+      this.emit('host-recording', { recording: null });
+    }
     if (topology === 'sfu') this.openSfu();
     // Everyone already here hears from us before the page draws the call: the connections'
     // first round trip does not wait for the drawing.

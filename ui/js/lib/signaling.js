@@ -124,6 +124,16 @@ export class SignalingClient extends EventTarget {
     return this.transport.send({ type, ...fields });
   }
 
+  /**
+   * Ask the host to start (true) or stop (false) recording the room (where `welcome.recordOnHost`
+   * says participants may). Returns false while not joined.
+   * @param {boolean} active
+   */
+  record(active) {
+    if (!this.joined || !this.transport) return false;
+    return this.transport.send({ type: 'record', active });
+  }
+
   /** @private @param {string} type @param {unknown} detail */
   emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
@@ -223,6 +233,7 @@ export class SignalingClient extends EventTarget {
       case 'media-layers':
       case 'speakers':
       case 'topology':
+      case 'recording':
         this.emit(msg.type, msg);
         break;
       case 'knock-wait':

@@ -8,7 +8,7 @@ import { checkName, readAddress, showAddress, showProblem, clearProblem, updateJ
 import { renderLocal, renderRemote, removeRemoteTiles, removeAllTiles, updateCount, detachPlayers } from './tiles.js';
 import { startPreview, stopLocalTracks } from './devices.js';
 import { stopScreen } from './share.js';
-import { stopRecording, renderRecIndicator } from './record.js';
+import { stopRecording, renderRecIndicator, onHostRecording } from './record.js';
 import { openPanel, onChat, refreshStatsIfOpen } from './panels.js';
 import { startFiles } from './files.js';
 import { renderInvite, renderPeople, resetInvite } from './people.js';
@@ -158,6 +158,8 @@ function join({ host, room, token, name, createPeerConnection, knock: knocking =
     peopleChanged();
     if (ev.detail.reason !== 'hangup') announce(`${ev.detail.remote.name} left`);
   });
+  call.addEventListener('host-recording', () => onHostRecording());
+  call.addEventListener('host-recording-error', (ev) => showBanner(ev.detail.message, 'error', 12000));
   call.addEventListener('chat', (ev) => onChat(ev.detail));
   call.addEventListener('reaction', (ev) => onReaction(ev.detail));
   call.addEventListener('knock-wait', () => {

@@ -55,7 +55,26 @@ export function toggleRecordMenu(force) {
     return;
   }
   const sources = recordSources();
-  menu.replaceChildren(el('div', { class: 'menu-title', text: 'Record to a file on this device' }));
+  menu.replaceChildren();
+  const call = S.call;
+  if (call?.recordOnHost && call.topology === 'sfu') {
+    // The whole call, on the host: everyone's picture and sound, one file each.
+    const on = !!call.hostRecording;
+    menu.append(
+      el('div', { class: 'menu-title', text: 'Record on the host' }),
+      el('button', {
+        type: 'button',
+        role: 'menuitem',
+        text: on ? "Stop the host's recording" : 'Everyone, on the host',
+        'data-testid': 'record-on-host',
+        onclick: () => {
+          toggleRecordMenu(false);
+          if (!call.askHostToRecord(!on)) showBanner('Not connected to the host: try again in a moment.', 'warn', 6000);
+        },
+      }),
+    );
+  }
+  menu.append(el('div', { class: 'menu-title', text: 'Record to a file on this device' }));
   if (!sources.length) menu.append(el('div', { class: 'menu-title', text: 'Nothing to record yet.' }));
   for (const s of sources) {
     menu.append(
@@ -125,6 +144,8 @@ export function renderRecIndicator() {
   const others = (S.call?.participants ?? []).filter((r) => r.status.recording).map((r) => r.name);
   const rec = S.recording;
   const parts = [];
+  const host = S.call?.hostRecording;
+  if (host) parts.push(host.by ? `The host is recording this call (started by ${host.by === S.name ? 'you' : host.by})` : 'The host is recording this call');
   if (rec) {
     const secs = Math.floor((Date.now() - rec.startedAt.getTime()) / 1000);
     parts.push(`You are recording ${recordingLabel} · ${String(Math.floor(secs / 60)).padStart(2, '0')}:${String(secs % 60).padStart(2, '0')}`);
@@ -138,7 +159,15 @@ export function renderRecIndicator() {
   ind.hidden = !parts.length;
   $('rec-text').textContent = parts.join(' · ');
   ind.dataset.others = others.join('\n');
+  ind.dataset.host = host ? 'recording' : '';
   if (others.length && !was.includes(others[others.length - 1])) announce(`${others[others.length - 1]} started recording this call`);
+}
+
+/** The host started or stopped recording the call: the sign, and a word for screen readers. */
+export function onHostRecording() {
+  renderRecIndicator();
+  const host = S.call?.hostRecording;
+  announce(host ? 'The host is recording this call' : 'The host stopped recording this call');
 }
 
 /** Stops a running recording and saves its file. */

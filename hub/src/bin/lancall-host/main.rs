@@ -121,6 +121,18 @@ struct ServeArgs {
     /// [default: no cap]
     #[arg(long, value_name = "MB")]
     max_file_mb: Option<u64>,
+    /// Record every room whose media goes through this host (--topology sfu) from the start:
+    /// one WebM file per person in the recordings folder. Start and stop later with the stdin
+    /// commands record ROOM / stop-recording ROOM (with --json: {"record":"ROOM"},
+    /// {"stop-recording":"ROOM"}); everyone in the call is told while it records
+    #[arg(long)]
+    record: bool,
+    /// Let participants start and stop the recording of their room (rooms through this host)
+    #[arg(long)]
+    allow_recording: bool,
+    /// Where recordings go [default: recordings/ in the data folder]
+    #[arg(long, value_name = "DIR", env = "LANCALL_RECORDINGS")]
+    recordings: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -218,6 +230,15 @@ enum Command {
         #[arg(long = "interface", value_name = "NAME")]
         interfaces: Vec<String>,
     },
+    /// List the recordings this host made (newest last), then exit
+    Recordings {
+        /// Look in this folder [default: recordings/ in the data folder]
+        #[arg(long, value_name = "DIR", env = "LANCALL_RECORDINGS")]
+        dir: Option<PathBuf>,
+        /// One JSON object per file per line
+        #[arg(long)]
+        json: bool,
+    },
     /// Issue a certificate for the given addresses and names into a folder (like `mkcert create-cert`)
     Issue {
         /// Folder to write leaf.crt (chain) and leaf.key into
@@ -246,6 +267,7 @@ fn main() -> ExitCode {
         None | Some(Command::Serve) => serve(cli.serve, data_dir, held.as_ref()),
         Some(Command::Ca { export, der }) => show_ca(&data_dir, export.as_deref(), der),
         Some(Command::Issue { out, names }) => issue(&data_dir, &out, &names),
+        Some(Command::Recordings { dir, json }) => list_recordings(&dir.unwrap_or_else(|| data_dir.join("recordings")), json),
         Some(Command::Discover { seconds, scan, no_scan, scan_port, json, interfaces }) => {
             let scan = if no_scan { ScanWhen::Never } else if scan { ScanWhen::Always } else { ScanWhen::IfNothingFound };
             discover(seconds, scan, scan_port, json, interfaces)
@@ -355,6 +377,11 @@ fn serve(args: ServeArgs, data_dir: PathBuf, held: Option<&held_log::HeldLog>) -
     config.more_rooms = rooms.collect();
     config.media_port = args.media_port;
     config.max_file_bytes = args.max_file_mb.map(|mb| mb.saturating_mul(1_000_000));
+    if let Some(dir) = args.recordings {
+        config.recordings = dir;
+    }
+    config.record = args.record;
+    config.participants_may_record = args.allow_recording;
     if args.no_mdns || mdns_switched_off() {
         log::info!("mDNS advertising is off (--no-mdns): joiners need the link or the address");
     }
@@ -388,7 +415,8 @@ fn serve(args: ServeArgs, data_dir: PathBuf, held: Option<&held_log::HeldLog>) -
         if json {
             tokio::spawn(print_events(events));
         }
-        tokio::spawn(answer_knocks(host.hub.clone(), knock, json));
+        let lines = read_commands(host.hub.clone(), json, knock == KnockPolicy::Ask);
+        tokio::spawn(answer_knocks(host.hub.clone(), knock, json, lines));
         let stop = host.stop_token();
         tokio::spawn(async move {
             stop_signal.wait().await;
@@ -466,6 +494,10 @@ async fn print_events(mut events: tokio::sync::broadcast::Receiver<HubEvent>) {
             Ok(HubEvent::TopologyChanged { room, topology }) => {
                 serde_json::json!({"event": "topology", "room": room, "topology": topology})
             }
+            Ok(HubEvent::Recording { room, active, by, files, error }) => serde_json::json!({
+                "event": "recording", "room": room, "active": active, "by": by,
+                "files": files, "error": error,
+            }),
             Err(RecvError::Lagged(n)) => serde_json::json!({"event": "events-missed", "count": n}),
             Err(RecvError::Closed) => return,
         };
@@ -492,12 +524,120 @@ fn stdin_lines() -> tokio::sync::mpsc::UnboundedReceiver<String> {
     rx
 }
 
+/// Reads the commands typed on stdin (with `--json`, one JSON object a line), acts on the
+/// recording ones and passes the rest (answers to knocks) on. Only when stdin is a terminal,
+/// with `--json` or when knocks are asked about: a host started from a service manager with
+/// its defaults reads nothing.
+fn read_commands(hub: lancall_hub::hub::Hub, json: bool, asks: bool) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>> {
+    use std::io::IsTerminal;
+    if !json && !asks && !std::io::stdin().is_terminal() {
+        return None;
+    }
+    let mut lines = stdin_lines();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(line) = lines.recv().await {
+            match recording_command(&line, json) {
+                Some((room, start)) => {
+                    let hub = hub.clone();
+                    tokio::spawn(async move { record_command(&hub, &room, start, json).await });
+                }
+                None => {
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Some(rx)
+}
+
+/// `record ROOM` / `stop-recording ROOM` (text), `{"record":"ROOM"}` /
+/// `{"stop-recording":"ROOM"}` (JSON): the room and whether to start.
+fn recording_command(line: &str, json: bool) -> Option<(String, bool)> {
+    if json {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        if let Some(room) = v["record"].as_str() {
+            return Some((room.to_owned(), true));
+        }
+        return v["stop-recording"].as_str().map(|room| (room.to_owned(), false));
+    }
+    let mut words = line.split_whitespace();
+    let start = match words.next()? {
+        "record" => true,
+        "stop-recording" => false,
+        _ => return None,
+    };
+    Some((words.next().unwrap_or("call").to_owned(), start))
+}
+
+#[cfg(feature = "sfu")]
+async fn record_command(hub: &lancall_hub::hub::Hub, room: &str, start: bool, json: bool) {
+    let result = if start { hub.start_recording(room).await.map(|()| Vec::new()) } else { hub.stop_recording(room).await };
+    match result {
+        // The hub's `recording` event tells a --json reader; a person reads this.
+        Ok(files) if !json => {
+            if start {
+                out(&format!("Recording room \"{room}\" (everyone in it is told)."));
+            } else {
+                out(&format!("Recording of \"{room}\" stopped:"));
+                for f in files {
+                    out(&format!("  {} ({}, {:.0} s)", f.path.display(), f.name, f.duration.as_secs_f64()));
+                }
+            }
+        }
+        Ok(_) => {}
+        Err(e) if json => out(&serde_json::json!({"event": "error", "command": if start { "record" } else { "stop-recording" }, "room": room, "message": format!("{e}.")}).to_string()),
+        Err(e) => out(&format!("{}{}.", e.to_string()[..1].to_uppercase(), &e.to_string()[1..])),
+    }
+}
+
+#[cfg(not(feature = "sfu"))]
+async fn record_command(_hub: &lancall_hub::hub::Hub, room: &str, _start: bool, _json: bool) {
+    out(&format!("This lancall-host was built without the SFU: room \"{room}\" cannot be recorded."));
+}
+
+/// `lancall-host recordings`: the files in the recordings folder, oldest first.
+fn list_recordings(dir: &Path, json: bool) -> Result<(), AnyError> {
+    let mut files: Vec<(std::time::SystemTime, PathBuf, u64)> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "webm"))
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                Some((meta.modified().unwrap_or(std::time::UNIX_EPOCH), e.path(), meta.len()))
+            })
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(format!("cannot read the recordings folder {}: {e}", dir.display()).into()),
+    };
+    files.sort();
+    for (modified, path, bytes) in &files {
+        if json {
+            let modified = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            out(&serde_json::json!({"path": path, "bytes": bytes, "modified": modified}).to_string());
+        } else {
+            out(&format!("{}  {:.1} MB", path.display(), *bytes as f64 / 1e6));
+        }
+    }
+    if files.is_empty() && !json {
+        out(&format!("No recordings in {} yet.", dir.display()));
+    }
+    Ok(())
+}
+
 /// Answers knocks by policy, or asks the person at the terminal (or the program on stdin with
-/// `--json`), one knock at a time.
-async fn answer_knocks(hub: lancall_hub::hub::Hub, policy: KnockPolicy, json: bool) {
+/// `--json`: `lines`, what [`read_commands`] did not take), one knock at a time.
+async fn answer_knocks(
+    hub: lancall_hub::hub::Hub,
+    policy: KnockPolicy,
+    json: bool,
+    lines: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
+) {
     use tokio::sync::broadcast::error::RecvError;
     let mut events = hub.subscribe();
-    let mut lines = (policy == KnockPolicy::Ask).then(stdin_lines);
+    let mut lines = if policy == KnockPolicy::Ask { lines } else { None };
     loop {
         let knock = match events.recv().await {
             Ok(HubEvent::Knock(k)) => k,
