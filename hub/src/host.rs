@@ -185,9 +185,85 @@ pub struct RunningHost {
     stop: CancellationToken,
     task: JoinHandle<()>,
     lan: watch::Receiver<Vec<IpAddr>>,
+    control: RoomControl,
+}
+
+/// Adds and removes rooms while the host runs (`lancall-host`'s stdin commands). Clone it freely.
+#[derive(Clone)]
+pub struct RoomControl {
+    hub: Hub,
+    data_dir: PathBuf,
+    /// Where the SFU would listen, for the first room that needs it when none was made at start.
+    media_bind: SocketAddr,
+    listen: IpAddr,
+    lan: watch::Receiver<Vec<IpAddr>>,
+    https_port: u16,
+    ca_fingerprint: Option<Fingerprint>,
+}
+
+impl RoomControl {
+    /// Makes a room (with its saved token when it had one before; a new one is saved). The
+    /// first room whose media goes through this host starts the SFU, if none runs yet.
+    pub async fn add(&self, spec: RoomConfig) -> Result<RoomInfo, HostError> {
+        #[cfg(feature = "sfu")]
+        if spec.topology.needs_media_server() && !self.hub.has_media_server() {
+            let addresses = link_addresses(self.listen, &self.lan.borrow());
+            let (sfu, events) = lancall_sfu::Sfu::start(lancall_sfu::SfuConfig::new(self.media_bind, addresses))?;
+            self.hub.attach_sfu(sfu, events)?;
+            if self.listen.is_unspecified() {
+                tokio::spawn(offer_media_on_address_change(self.lan.clone(), self.hub.clone(), self.listen));
+            }
+        }
+        let saved = (!spec.open).then(|| saved_token(&self.data_dir, &spec.name)).flatten();
+        let room = self.hub.create_room(RoomSpec {
+            name: spec.name.clone(),
+            open: spec.open,
+            capacity: Some(spec.capacity),
+            token: saved.clone(),
+            topology: spec.topology,
+        })?;
+        if let (Some(token), true) = (&room.token, saved.is_none()) {
+            if let Err(e) = save_token(&self.data_dir, &spec.name, token) {
+                // The room works; its link will not survive a restart.
+                log::warn!("{e}");
+            }
+        }
+        Ok(room)
+    }
+
+    /// Removes a room: everyone in it is told and disconnected.
+    pub fn remove(&self, name: &str) -> Result<(), HostError> {
+        Ok(self.hub.remove_room(name)?)
+    }
+
+    /// `https://ADDR:PORT/` for each address now.
+    pub fn https_urls(&self) -> Vec<String> {
+        link_addresses(self.listen, &self.lan.borrow()).iter().map(|ip| format!("https://{}/", host_port(*ip, self.https_port))).collect()
+    }
+
+    /// The join link of `room` for each address now.
+    pub fn join_urls_for(&self, room: &RoomInfo) -> Vec<String> {
+        self.https_urls().into_iter().map(|base| format!("{base}#{}", self.fragment(room))).collect()
+    }
+
+    fn fragment(&self, room: &RoomInfo) -> String {
+        let mut f = format!("room={}", room.name);
+        if let Some(token) = &room.token {
+            f.push_str(&format!("&token={token}"));
+        }
+        if let Some(fp) = &self.ca_fingerprint {
+            f.push_str(&format!("&fp={}", fp.to_hex()));
+        }
+        f
+    }
 }
 
 impl RunningHost {
+    /// The handle that adds and removes rooms while this host runs.
+    pub fn room_control(&self) -> RoomControl {
+        self.control.clone()
+    }
+
     /// The addresses that go in links now, best first.
     pub fn current_addresses(&self) -> Vec<IpAddr> {
         link_addresses(self.https_addr.ip(), &self.lan.borrow())
@@ -195,7 +271,7 @@ impl RunningHost {
 
     /// `https://ADDR:PORT/` for each address.
     pub fn https_urls(&self) -> Vec<String> {
-        self.current_addresses().iter().map(|ip| format!("https://{}/", host_port(*ip, self.https_addr.port()))).collect()
+        self.control.https_urls()
     }
 
     /// The plain-HTTP CA page for each address.
@@ -214,18 +290,7 @@ impl RunningHost {
 
     /// The join link of `room` for each address.
     pub fn join_urls_for(&self, room: &RoomInfo) -> Vec<String> {
-        self.https_urls().into_iter().map(|base| format!("{base}#{}", self.fragment(room))).collect()
-    }
-
-    fn fragment(&self, room: &RoomInfo) -> String {
-        let mut f = format!("room={}", room.name);
-        if let Some(token) = &room.token {
-            f.push_str(&format!("&token={token}"));
-        }
-        if let Some(fp) = &self.ca_fingerprint {
-            f.push_str(&format!("&fp={}", fp.to_hex()));
-        }
-        f
+        self.control.join_urls_for(room)
     }
 
     /// A handle that stops the host when cancelled (for signal handlers).
@@ -464,6 +529,8 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
     }
     let task = tokio::spawn(run_until_stopped(server, stop.clone(), advertiser, watcher, reissue));
     let media_addr = hub_media_addr(&hub);
+    let media_bind = SocketAddr::new(config.https_listen.ip(), config.media_port.unwrap_or(https_addr.port()));
+    let hub_for_control = hub.clone();
     log::info!("host \"{}\" serving HTTPS on {https_addr}", config.display_name);
     Ok(RunningHost {
         hub,
@@ -479,6 +546,15 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
         media_addr,
         stop,
         task,
+        control: RoomControl {
+            hub: hub_for_control,
+            data_dir: config.data_dir.clone(),
+            media_bind,
+            listen: config.https_listen.ip(),
+            lan: lan_rx.clone(),
+            https_port: https_addr.port(),
+            ca_fingerprint,
+        },
         lan: lan_rx,
     })
 }

@@ -496,3 +496,96 @@ fn recordings_lists_the_files_of_the_recordings_folder() {
     assert!(lines[0]["path"].as_str().unwrap().ends_with("call_Ada_2026-12-06_10-00-00.webm"));
     assert_eq!(lines[0]["bytes"], 1500);
 }
+
+/// Rooms added and removed while the host runs, on stdin with `--json`: the new room's link
+/// works (a client joins it, through the SFU the first `sfu` room started), its token survives
+/// a restart, a bad room is refused with a sentence, and a removed room tells whoever is in it.
+#[tokio::test]
+async fn rooms_are_added_and_removed_on_stdin_while_the_host_runs() {
+    use futures_util::{SinkExt, StreamExt};
+    use std::io::Write;
+    use tokio_tungstenite::tungstenite::Message;
+    let data = tempfile::tempdir().unwrap();
+    let mut child = host()
+        .args(["--listen", "127.0.0.1:0", "--no-http", "--no-mdns", "--json", "--media-port", "0", "--data-dir"])
+        .arg(data.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(serde_json::from_str(&line).unwrap_or_default());
+        }
+    });
+    let ready = lines.recv().await.unwrap();
+    assert_eq!(ready["media_port"], serde_json::Value::Null, "a mesh host opens no media port at start");
+    let port = ready["https_port"].as_u64().unwrap() as u16;
+    let fp: lancall_certs::Fingerprint = ready["ca_sha256"].as_str().unwrap().parse().unwrap();
+    let mut next_event = async || loop {
+        let v = lines.recv().await.unwrap();
+        if v["event"] != "peer-joined" && v["event"] != "peer-left" {
+            return v;
+        }
+    };
+
+    writeln!(stdin, r#"{{"add-room":"standup:sfu,capacity=12"}}"#).unwrap();
+    writeln!(stdin, r#"{{"add-room":"bad room!"}}"#).unwrap();
+    stdin.flush().unwrap();
+    let added = next_event().await;
+    assert_eq!(added["event"], "room-added", "{added}");
+    assert_eq!((added["room"].as_str(), added["topology"].as_str(), added["capacity"].as_u64()), (Some("standup"), Some("sfu"), Some(12)));
+    let token = added["token"].as_str().unwrap().to_owned();
+    assert!(added["join_url"].as_str().unwrap().contains(&format!("room=standup&token={token}")), "{added}");
+    let refused = next_event().await;
+    assert_eq!((refused["event"].as_str(), refused["command"].as_str()), (Some("error"), Some("add-room")), "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("cannot be a room name"), "{refused}");
+
+    // A client joins the new room with its link's token, and is told its media goes through the host.
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let name = rustls_pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+    let config = std::sync::Arc::new(lancall_certs::client_config_pinned(fp));
+    let tls = tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(format!("wss://127.0.0.1:{port}/ws"), tls).await.unwrap();
+    let join = serde_json::json!({"type": "join", "room": "standup", "token": token, "name": "Ada"});
+    ws.send(Message::text(join.to_string())).await.unwrap();
+    let mut received = Vec::new();
+    while let Some(Ok(Message::Text(t))) = ws.next().await {
+        let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+        received.push(v.clone());
+        if v["type"] == "welcome" {
+            break;
+        }
+    }
+    let welcome = received.last().unwrap();
+    assert_eq!((welcome["type"].as_str(), welcome["topology"].as_str()), (Some("welcome"), Some("sfu")), "{received:?}");
+
+    // Removed: Ada is told, with the room's name, and her connection ends.
+    writeln!(stdin, r#"{{"remove-room":"standup"}}"#).unwrap();
+    writeln!(stdin, r#"{{"remove-room":"standup"}}"#).unwrap();
+    stdin.flush().unwrap();
+    assert_eq!(next_event().await, serde_json::json!({"event": "room-removed", "room": "standup"}));
+    let again = next_event().await;
+    assert_eq!((again["event"].as_str(), again["command"].as_str()), (Some("error"), Some("remove-room")), "{again}");
+    let mut closing = None;
+    while let Some(Ok(msg)) = ws.next().await {
+        if let Message::Text(t) = msg {
+            let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+            if v["type"] == "closing" {
+                closing = Some(v);
+            }
+        }
+    }
+    let closing = closing.expect("a closing message before the connection ended");
+    assert!(closing["message"].as_str().unwrap().contains("closed the room \"standup\""), "{closing}");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // The room's token was saved: added again after a restart, its old links work.
+    let saved = std::fs::read_to_string(data.path().join("rooms.json")).unwrap();
+    assert!(saved.contains(&token), "{saved}");
+}

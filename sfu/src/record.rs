@@ -57,6 +57,9 @@ pub(crate) struct Failure {
     pub(crate) message: String,
 }
 
+/// A writer thread, and whose file it writes.
+type Finishing = (String, std::thread::JoinHandle<Result<Vec<FileSummary>, RecordError>>);
+
 /// A frame on its way to a writer thread.
 enum Msg {
     Frame { video: bool, data: Arc<[u8]>, rtp: u32, arrived: Instant, report: Option<(SystemTime, u32)> },
@@ -107,7 +110,7 @@ impl Writer {
     }
 
     /// Ends the file: what is queued is written first. Does not wait; the returned handle does.
-    fn stop(mut self) -> Option<(String, std::thread::JoinHandle<Result<Vec<FileSummary>, RecordError>>)> {
+    fn stop(mut self) -> Option<Finishing> {
         // A full queue still takes the stop once the thread catches up.
         let _ = self.tx.send(Msg::Stop);
         self.thread.take().map(|t| (self.name.clone(), t))
@@ -212,7 +215,7 @@ pub(crate) struct RoomRecording {
     people: HashMap<ParticipantId, PersonTaps>,
     failures: Sender<Failure>,
     /// Files of participants who left while recording (their writers are stopping).
-    finished: Vec<(String, std::thread::JoinHandle<Result<Vec<FileSummary>, RecordError>>)>,
+    finished: Vec<Finishing>,
 }
 
 impl RoomRecording {

@@ -254,6 +254,8 @@ pub enum HubEvent {
         /// Why.
         reason: LeaveReason,
     },
+    /// A room was made or removed while the host runs (the list is [`Hub::rooms`]).
+    RoomsChanged,
     /// The host started or stopped recording a room.
     Recording {
         /// Room name.
@@ -585,7 +587,73 @@ impl Hub {
                 RoomTopology::Auto => "directly for two, through this host from three",
             }
         );
+        drop(state);
+        self.publish(vec![HubEvent::RoomsChanged]);
         Ok(RoomInfo { name: spec.name, token, capacity, peers: Vec::new(), setting, topology })
+    }
+
+    /// Every room, in name order.
+    pub fn rooms(&self) -> Vec<RoomInfo> {
+        let state = lock(&self.inner.state);
+        let mut rooms: Vec<RoomInfo> = state.rooms.iter().map(|(name, room)| room_info(&state, name, room)).collect();
+        rooms.sort_by(|a, b| a.name.cmp(&b.name));
+        rooms
+    }
+
+    /// Removes a room while the host runs: everyone in it is told (`closing`, with a sentence
+    /// naming the room) and disconnected (a client that comes back hears `unknown-room`), knocks
+    /// on it are refused, and its recording, if any, stops.
+    pub fn remove_room(&self, name: &str) -> Result<(), HubError> {
+        let mut fx = Effects::default();
+        let mut state = lock(&self.inner.state);
+        let Some(room) = state.rooms.remove(name) else {
+            return Err(HubError::UnknownRoom(name.to_owned()));
+        };
+        let text = Outgoing::from(encode(&ServerMessage::Closing {
+            message: format!("The host closed the room \"{name}\".").into(),
+        }));
+        for member in &room.members {
+            let Some(peer) = state.peers.remove(member) else { continue };
+            if room.topology == Topology::Sfu {
+                fx.media_left.push(member.clone());
+            }
+            if let Some(entry) = state.conns.remove(&peer.conn) {
+                // Best effort: a full queue means the client is not reading anyway.
+                let _ = entry.tx.try_send(text.clone());
+                entry.control.kick(CloseReason::HostClosing);
+            }
+            fx.events.push(HubEvent::PeerLeft { room: name.to_owned(), peer: peer.info, reason: LeaveReason::HostClosing });
+        }
+        let knocks: Vec<(String, u64)> =
+            state.knocks.iter().filter(|(_, k)| k.info.room == name).map(|(id, k)| (id.clone(), k.conn)).collect();
+        for (id, conn) in knocks {
+            state.knocks.remove(&id);
+            if let Some(c) = state.conns.get_mut(&conn) {
+                c.knock = None;
+            }
+            let refused = encode(&ServerMessage::Refused { room: name.into(), message: "The host closed that room.".into() });
+            state.send(conn, Outgoing::from(refused), &mut fx);
+            fx.events.push(HubEvent::KnockAnswered { id, admitted: false });
+        }
+        fx.events.push(HubEvent::RoomsChanged);
+        state.drop_slow(&mut fx);
+        drop(state);
+        log::info!("room \"{name}\" removed ({} people were in it)", room.members.len());
+        #[cfg(feature = "sfu")]
+        if room.recording.is_some() {
+            if let (Some(media), Ok(rt)) = (self.inner.media.get(), tokio::runtime::Handle::try_current()) {
+                let stopping = media.sfu().stop_recording(name);
+                let name = name.to_owned();
+                rt.spawn(async move {
+                    match stopping.await {
+                        Ok(files) => log::info!("the recording of removed room \"{name}\" stopped: {} files", files.len()),
+                        Err(e) => log::warn!("the recording of removed room \"{name}\": {e}"),
+                    }
+                });
+            }
+        }
+        self.finish(fx);
+        Ok(())
     }
 
     /// One room, with who is in it.
@@ -766,6 +834,7 @@ impl Hub {
                 HubEvent::PeerLeft { room, peer, reason } => {
                     log::info!("{} left \"{room}\" ({reason:?})", protocol::printable(&peer.name))
                 }
+                HubEvent::RoomsChanged => log::debug!("the rooms changed"),
                 HubEvent::Recording { room, active, by, files, error } => match (active, error) {
                     (true, _) => log::info!("room \"{room}\" is being recorded (started by {})", by.as_deref().map_or_else(|| "the host".to_owned(), protocol::printable)),
                     (false, None) => log::info!("room \"{room}\": recording stopped, {} files", files.len()),

@@ -33,7 +33,15 @@ Examples:
   lancall-host --listen 192.168.1.20:8443  one address and port (0: any)
   lancall-host --json --knock ask          JSON events; answer knocks on stdin
   lancall-host --config host.toml          settings from a file (flags win)
-  lancall-host discover                    the lancall hosts on this network"
+  lancall-host --topology sfu --record     calls through this host, recorded
+  lancall-host recordings                  the recordings made here
+  lancall-host discover                    the lancall hosts on this network
+
+Typed while it runs (a terminal, or --json with one JSON object a line):
+  add-room NAME[:OPTIONS]   {\"add-room\":\"standup:sfu,capacity=20\"}   (options as --room)
+  remove-room NAME          {\"remove-room\":\"standup\"}
+  record ROOM               {\"record\":\"call\"}
+  stop-recording ROOM       {\"stop-recording\":\"call\"}"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -388,6 +396,7 @@ fn serve(args: ServeArgs, data_dir: PathBuf, held: Option<&held_log::HeldLog>) -
     config.advertise = !args.no_mdns && !mdns_switched_off();
     config.interfaces = policy(args.interfaces);
     let json = args.json;
+    let defaults = RoomDefaults { open: args.open, capacity: usize::from(args.capacity), topology: args.topology.setting() };
     let knock = args.knock.unwrap_or_else(|| {
         use std::io::IsTerminal;
         if json || std::io::stdin().is_terminal() {
@@ -415,7 +424,7 @@ fn serve(args: ServeArgs, data_dir: PathBuf, held: Option<&held_log::HeldLog>) -
         if json {
             tokio::spawn(print_events(events));
         }
-        let lines = read_commands(host.hub.clone(), json, knock == KnockPolicy::Ask);
+        let lines = read_commands(&host, defaults, json, knock == KnockPolicy::Ask);
         tokio::spawn(answer_knocks(host.hub.clone(), knock, json, lines));
         let stop = host.stop_token();
         tokio::spawn(async move {
@@ -494,6 +503,8 @@ async fn print_events(mut events: tokio::sync::broadcast::Receiver<HubEvent>) {
             Ok(HubEvent::TopologyChanged { room, topology }) => {
                 serde_json::json!({"event": "topology", "room": room, "topology": topology})
             }
+            // Said by the command that changed them (room-added, room-removed).
+            Ok(HubEvent::RoomsChanged) => continue,
             Ok(HubEvent::Recording { room, active, by, files, error }) => serde_json::json!({
                 "event": "recording", "room": room, "active": active, "by": by,
                 "files": files, "error": error,
@@ -525,23 +536,32 @@ fn stdin_lines() -> tokio::sync::mpsc::UnboundedReceiver<String> {
 }
 
 /// Reads the commands typed on stdin (with `--json`, one JSON object a line), acts on the
-/// recording ones and passes the rest (answers to knocks) on. Only when stdin is a terminal,
-/// with `--json` or when knocks are asked about: a host started from a service manager with
-/// its defaults reads nothing.
-fn read_commands(hub: lancall_hub::hub::Hub, json: bool, asks: bool) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>> {
+/// host's own ones ([`HostCommand`]) and passes the rest (answers to knocks) on. Only when stdin
+/// is a terminal, with `--json` or when knocks are asked about: a host started from a service
+/// manager with its defaults reads nothing.
+fn read_commands(host: &RunningHost, defaults: RoomDefaults, json: bool, asks: bool) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>> {
     use std::io::IsTerminal;
     if !json && !asks && !std::io::stdin().is_terminal() {
         return None;
     }
+    let (hub, rooms) = (host.hub.clone(), host.room_control());
     let mut lines = stdin_lines();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(line) = lines.recv().await {
-            match recording_command(&line, json) {
-                Some((room, start)) => {
+            match HostCommand::parse(&line, json) {
+                Some(Ok(HostCommand::Record { room, start })) => {
                     let hub = hub.clone();
                     tokio::spawn(async move { record_command(&hub, &room, start, json).await });
                 }
+                // In order: what is said of one room comes before the next command's answer.
+                Some(Ok(HostCommand::AddRoom(spec))) => add_room(&rooms, spec, defaults, json).await,
+                Some(Ok(HostCommand::RemoveRoom(name))) => match rooms.remove(&name) {
+                    Ok(()) if json => out(&serde_json::json!({"event": "room-removed", "room": name}).to_string()),
+                    Ok(()) => out(&format!("Room \"{name}\" removed; everyone in it was told.")),
+                    Err(e) => command_failed("remove-room", &name, &e.to_string(), json),
+                },
+                Some(Err(e)) => command_failed("add-room", "", &e, json),
                 None => {
                     if tx.send(line).is_err() {
                         return;
@@ -553,23 +573,85 @@ fn read_commands(hub: lancall_hub::hub::Hub, json: bool, asks: bool) -> Option<t
     Some(rx)
 }
 
-/// `record ROOM` / `stop-recording ROOM` (text), `{"record":"ROOM"}` /
-/// `{"stop-recording":"ROOM"}` (JSON): the room and whether to start.
-fn recording_command(line: &str, json: bool) -> Option<(String, bool)> {
-    if json {
-        let v: serde_json::Value = serde_json::from_str(line).ok()?;
-        if let Some(room) = v["record"].as_str() {
-            return Some((room.to_owned(), true));
-        }
-        return v["stop-recording"].as_str().map(|room| (room.to_owned(), false));
+/// What a room made at run time gets when its options do not say.
+#[derive(Clone, Copy)]
+struct RoomDefaults {
+    open: bool,
+    capacity: usize,
+    topology: RoomTopology,
+}
+
+/// A command typed to the running host.
+#[derive(Debug, PartialEq, Eq)]
+enum HostCommand {
+    /// `record ROOM` / `stop-recording ROOM`; `{"record":"ROOM"}` / `{"stop-recording":"ROOM"}`.
+    Record { room: String, start: bool },
+    /// `add-room NAME[:OPTIONS]`; `{"add-room":"NAME[:OPTIONS]"}` (the options of `--room`).
+    AddRoom(RoomArg),
+    /// `remove-room NAME`; `{"remove-room":"NAME"}`.
+    RemoveRoom(String),
+}
+
+impl HostCommand {
+    /// `None`: not one of these (an answer to a knock, say); `Some(Err)`: one of these, badly
+    /// written (the sentence says how to write it).
+    fn parse(line: &str, json: bool) -> Option<Result<HostCommand, String>> {
+        let (verb, arg) = if json {
+            let v: serde_json::Value = serde_json::from_str(line).ok()?;
+            let obj = v.as_object()?;
+            let (verb, arg) = obj.iter().find(|(k, _)| matches!(k.as_str(), "record" | "stop-recording" | "add-room" | "remove-room"))?;
+            (verb.clone(), arg.as_str().map(str::to_owned))
+        } else {
+            let mut words = line.split_whitespace();
+            let verb = words.next()?.to_owned();
+            if !matches!(verb.as_str(), "record" | "stop-recording" | "add-room" | "remove-room") {
+                return None;
+            }
+            (verb, words.next().map(str::to_owned))
+        };
+        let Some(arg) = arg else {
+            return Some(Err(format!("\"{verb}\" needs a room name, e.g. {verb} standup")));
+        };
+        Some(match verb.as_str() {
+            "record" => Ok(HostCommand::Record { room: arg, start: true }),
+            "stop-recording" => Ok(HostCommand::Record { room: arg, start: false }),
+            "add-room" => parse_room(&arg).map(HostCommand::AddRoom),
+            _ => Ok(HostCommand::RemoveRoom(arg)),
+        })
     }
-    let mut words = line.split_whitespace();
-    let start = match words.next()? {
-        "record" => true,
-        "stop-recording" => false,
-        _ => return None,
+}
+
+fn command_failed(command: &str, room: &str, message: &str, json: bool) {
+    let message = format!("{}{}.", message[..1.min(message.len())].to_uppercase(), message.get(1..).unwrap_or_default());
+    if json {
+        out(&serde_json::json!({"event": "error", "command": command, "room": room, "message": message}).to_string());
+    } else {
+        out(&message);
+    }
+}
+
+async fn add_room(rooms: &lancall_hub::host::RoomControl, spec: RoomArg, defaults: RoomDefaults, json: bool) {
+    let config = RoomConfig {
+        name: spec.name.clone(),
+        open: spec.open.unwrap_or(defaults.open),
+        capacity: spec.capacity.unwrap_or(defaults.capacity),
+        topology: spec.topology.unwrap_or(defaults.topology),
     };
-    Some((words.next().unwrap_or("call").to_owned(), start))
+    match rooms.add(config).await {
+        Ok(room) => {
+            let links = rooms.join_urls_for(&room);
+            if json {
+                out(&serde_json::json!({
+                    "event": "room-added", "room": room.name, "token": room.token, "open": room.token.is_none(),
+                    "capacity": room.capacity, "topology": room.setting.as_str(),
+                    "join_url": links.first(), "join_urls": links,
+                }).to_string());
+            } else {
+                out(&format!("Room \"{}\" added ({}): {}", room.name, room.setting.as_str(), links.first().map_or("", String::as_str)));
+            }
+        }
+        Err(e) => command_failed("add-room", &spec.name, &e.to_string(), json),
+    }
 }
 
 #[cfg(feature = "sfu")]
@@ -588,8 +670,7 @@ async fn record_command(hub: &lancall_hub::hub::Hub, room: &str, start: bool, js
             }
         }
         Ok(_) => {}
-        Err(e) if json => out(&serde_json::json!({"event": "error", "command": if start { "record" } else { "stop-recording" }, "room": room, "message": format!("{e}.")}).to_string()),
-        Err(e) => out(&format!("{}{}.", e.to_string()[..1].to_uppercase(), &e.to_string()[1..])),
+        Err(e) => command_failed(if start { "record" } else { "stop-recording" }, room, &e.to_string(), json),
     }
 }
 
