@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lancall_certs::{Authority, Fingerprint, Leaf, LeafNames, ReloadableCert};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::discovery::{self, Advertisement, Advertiser, AdvertiserOptions};
-use crate::hub::{Hub, HubConfig, HubError, RoomInfo, RoomSpec, RoomTopology};
+use crate::hub::{Hub, HubConfig, HubError, HubEvent, RoomInfo, RoomSpec, RoomTopology};
 use crate::netif::{self, AddressWatcher, InterfacePolicy};
 use lancall_protocol::IceServer;
 use crate::server::{Server, ServerError, ServerOptions, Timing};
@@ -527,7 +527,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
     if config.https_listen.ip().is_unspecified() && hub.media_addr().is_some() {
         tokio::spawn(offer_media_on_address_change(watcher.subscribe(), hub.clone(), config.https_listen.ip()));
     }
-    let task = tokio::spawn(run_until_stopped(server, stop.clone(), advertiser, watcher, reissue));
+    let task = tokio::spawn(run_until_stopped(hub.clone(), server, stop.clone(), advertiser, watcher, reissue));
     let media_addr = hub_media_addr(&hub);
     let media_bind = SocketAddr::new(config.https_listen.ip(), config.media_port.unwrap_or(https_addr.port()));
     let hub_for_control = hub.clone();
@@ -608,7 +608,19 @@ async fn reissue_on_address_change(
     }
 }
 
+/// Tells the LAN which rooms are open now (TXT `rooms` and `open`).
+async fn readvertise_rooms(advertiser: &Advertiser, hub: &Hub) {
+    let result = match advertiser.set_rooms(discovery::open_room_listings(hub)).await {
+        Ok(()) if advertiser.advertisement().open_rooms != hub.has_open_rooms() => advertiser.set_open_rooms(hub.has_open_rooms()).await,
+        other => other,
+    };
+    if let Err(e) = result {
+        log::warn!("the rooms could not be advertised: {e}");
+    }
+}
+
 async fn run_until_stopped(
+    hub: Hub,
     server: Server,
     stop: CancellationToken,
     advertiser: Option<Advertiser>,
@@ -616,7 +628,25 @@ async fn run_until_stopped(
     reissue: Option<JoinHandle<()>>,
 ) {
     let serving = tokio::spawn(server.run(stop.clone()));
-    stop.cancelled().await;
+    // The rooms open to the LAN are in TXT, and follow rooms made or removed while running.
+    let mut events = hub.subscribe();
+    if let Some(advertiser) = &advertiser {
+        readvertise_rooms(advertiser, &hub).await;
+    }
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            event = events.recv() => match event {
+                Ok(HubEvent::RoomsChanged) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if let Some(advertiser) = &advertiser {
+                        readvertise_rooms(advertiser, &hub).await;
+                    }
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Closed) => stop.cancelled().await,
+            },
+        }
+    }
     // Say goodbye on mDNS first, so that lists drop the host while its clients are told.
     if let Some(advertiser) = advertiser {
         advertiser.stop().await;

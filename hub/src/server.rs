@@ -367,7 +367,8 @@ fn well_known(remote: SocketAddr, ctx: &Ctx) -> Resp {
         ca_fingerprint,
         open_rooms: ctx.hub.has_open_rooms(),
     };
-    let mut resp = respond(StatusCode::OK, "application/json", ad.well_known().to_string());
+    let rooms = crate::discovery::open_room_listings(&ctx.hub);
+    let mut resp = respond(StatusCode::OK, "application/json", ad.well_known(&rooms).to_string());
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }

@@ -28,7 +28,7 @@ use discovery_netns::{assert_mdns_threads_confined, Lan, Netns, NsRuntime, ADDRE
 use host_list::{format_hosts_human, format_hosts_json_lines};
 use lancall_hub::discovery::{
     discover_for, Advertisement, Advertiser, AdvertiserOptions, Browser, CaFingerprint,
-    DiscoveryEvent, HostInfo, NotJoinable, SERVICE_TYPE,
+    DiscoveryEvent, HostInfo, NotJoinable, RoomListing, SERVICE_TYPE,
 };
 use lancall_hub::netif::{self, select_lan_addresses, InterfacePolicy, SkipReason};
 
@@ -221,6 +221,7 @@ fn sample_host(instance: &str, not_joinable: Option<NotJoinable>) -> HostInfo {
         port: 8443,
         ca_fingerprint: Some(fingerprint(0xab)),
         open_rooms: true,
+        rooms: Vec::new(),
         protocol_version: Some("1".to_string()),
         not_joinable,
         found_by: lancall_hub::discovery::FoundBy::Mdns,
@@ -588,6 +589,22 @@ fn updates_are_reannounced_and_a_new_name_replaces_the_old_instance() {
         host_of(event).instance,
         ad_a.instance_name(),
         "same instance, updated in place"
+    );
+
+    // The rooms open to the LAN, with their topology, in TXT `rooms`.
+    let host_a = rt_a.run(async move {
+        let rooms = vec![
+            RoomListing { name: "standup".into(), topology: "sfu".into() },
+            RoomListing { name: "lobby".into(), topology: "mesh".into() },
+        ];
+        host_a.set_rooms(rooms).await.unwrap();
+        host_a
+    });
+    browser_b.wait_for(
+        "the rooms to be listed",
+        Duration::from_secs(3),
+        |e| matches!(e, DiscoveryEvent::Changed(h) if h.host_id == "host-a"
+            && h.rooms.iter().map(|r| (r.name.as_str(), r.topology.as_str())).eq([("standup", "sfu"), ("lobby", "mesh")])),
     );
 
     let host_a = rt_a.run(async move {

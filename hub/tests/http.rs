@@ -152,6 +152,14 @@ async fn well_known_says_what_the_txt_record_says_and_is_limited() {
     assert_eq!(txt["open"], "0");
     assert!(!String::from_utf8_lossy(&body).contains(&th.token().unwrap()), "no token");
 
+    // A room open to the LAN, made while the host runs, is listed with its topology; the room
+    // that needs a token is not named.
+    let spec = lancall_hub::host::RoomConfig { name: "lobby".into(), open: true, capacity: 8, topology: lancall_hub::hub::RoomTopology::Mesh };
+    th.host.room_control().add(spec).await.unwrap();
+    let (_, _, body) = get(tls_connect(&th).await, "/.well-known/lancall", &host).await;
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((v["txt"]["open"].as_str(), v["txt"]["rooms"].as_str()), (Some("1"), Some("lobby:mesh")), "{v}");
+
     let mut limited = 0;
     for _ in 0..25 {
         let (status, _, _) = get(tls_connect(&th).await, "/.well-known/lancall", &host).await;

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use super::record::label_of_fullname;
 use super::{
     abort_unstopped, mdns_hostname, policy_predicate, restrict_to_policy, shut_down_quietly, wait_for_daemon, Advertisement,
-    DiscoveryError, SERVICE_TYPE,
+    DiscoveryError, RoomListing, SERVICE_TYPE,
 };
 use crate::netif::{self, AddressWatcher, InterfacePolicy};
 use lancall_protocol::sync::lock;
@@ -78,6 +78,7 @@ struct AdvertiserState {
 
 enum AdvertiserCommand {
     Update(Advertisement, oneshot::Sender<Result<(), DiscoveryError>>),
+    Rooms(Vec<RoomListing>, oneshot::Sender<()>),
     Stop(oneshot::Sender<()>),
 }
 
@@ -175,6 +176,7 @@ impl Advertiser {
             announced: false,
             renamed_to: None,
             addresses: Vec::new(),
+            rooms: Vec::new(),
             state: state.clone(),
         };
         let task = runtime.spawn(async move {
@@ -216,6 +218,13 @@ impl Advertiser {
             .await
             .map_err(|_| DiscoveryError::Stopped)?;
         replied.await.map_err(|_| DiscoveryError::Stopped)?
+    }
+
+    /// Advertises the rooms open to the LAN now (TXT `rooms`).
+    pub async fn set_rooms(&self, rooms: Vec<RoomListing>) -> Result<(), DiscoveryError> {
+        let (reply, replied) = oneshot::channel();
+        self.commands.send(AdvertiserCommand::Rooms(rooms, reply)).await.map_err(|_| DiscoveryError::Stopped)?;
+        replied.await.map_err(|_| DiscoveryError::Stopped)
     }
 
     /// Advertises whether a room admits joiners now (TXT `open`).
@@ -292,6 +301,8 @@ struct AdvertiserTask {
     /// The instance label after a conflict rename, if one happened.
     renamed_to: Option<String>,
     addresses: Vec<IpAddr>,
+    /// The rooms open to the LAN (TXT `rooms`).
+    rooms: Vec<RoomListing>,
     state: Arc<Mutex<AdvertiserState>>,
 }
 
@@ -319,6 +330,14 @@ impl AdvertiserTask {
                 command = commands.recv() => match command {
                     Some(AdvertiserCommand::Update(advertisement, reply)) => {
                         let _ = reply.send(self.apply(advertisement).await);
+                    }
+                    Some(AdvertiserCommand::Rooms(rooms, reply)) => {
+                        if rooms != self.rooms {
+                            self.rooms = rooms;
+                            // The same name: announced again in place (RFC 6762 §8.4).
+                            self.register();
+                        }
+                        let _ = reply.send(());
                     }
                     Some(AdvertiserCommand::Stop(reply)) => {
                         self.goodbye_and_shut_down().await;
@@ -427,7 +446,7 @@ impl AdvertiserTask {
             &self.hostname,
             &self.addresses[..],
             self.advertisement.port,
-            &self.advertisement.txt_properties()[..],
+            &self.advertisement.txt_properties(&self.rooms)[..],
         );
         let mut info = match info {
             Ok(info) => info,

@@ -40,7 +40,7 @@ mod scan;
 
 pub use advertise::{Advertiser, AdvertiserOptions, DEFAULT_ADDRESS_POLL};
 pub use browse::{discover_for, Browser, DiscoveryEvent};
-pub use record::{mdns_hostname, Advertisement, FoundBy, HostInfo, NotJoinable, PROTOCOL_VERSION, SERVICE_TYPE};
+pub use record::{mdns_hostname, Advertisement, FoundBy, HostInfo, NotJoinable, RoomListing, PROTOCOL_VERSION, SERVICE_TYPE};
 pub use scan::{merge, scan, scan_subnets, scan_targets, targets_in, ScanConfig, WELL_KNOWN_PATH};
 
 /// How long to wait for the daemon thread to acknowledge a command. It answers in
@@ -123,4 +123,13 @@ async fn wait_for_daemon<T>(receiver: mdns_sd::Receiver<T>, what: &str) -> Optio
             None
         }
     }
+}
+
+/// The rooms of `hub` open to the LAN (no token), for TXT `rooms`.
+pub fn open_room_listings(hub: &crate::hub::Hub) -> Vec<RoomListing> {
+    hub.rooms()
+        .into_iter()
+        .filter(|r| r.token.is_none())
+        .map(|r| RoomListing { name: r.name, topology: r.setting.as_str().to_owned() })
+        .collect()
 }

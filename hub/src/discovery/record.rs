@@ -21,7 +21,9 @@
 //! - TXT: `v` protocol version ([`PROTOCOL_VERSION`]), `id` host id, `name` display name (the
 //!   instance name may be truncated or renamed; this is the one to show), `fp` the CA's SHA-256
 //!   fingerprint as 64 lowercase hex digits (app joiners pin it), `open` `1` when the host has
-//!   a room that admits joiners now, else `0`.
+//!   a room that admits joiners now, else `0`, `rooms` the rooms open to the LAN (no token) as
+//!   `name:topology` joined by `,` (`standup:sfu,lobby:mesh`; as many as fit in one TXT string;
+//!   absent when there is none). A room that needs a token is not named to the whole network.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -44,6 +46,48 @@ const TXT_HOST_ID: &str = "id";
 const TXT_NAME: &str = "name";
 const TXT_FINGERPRINT: &str = "fp";
 const TXT_OPEN: &str = "open";
+const TXT_ROOMS: &str = "rooms";
+
+/// Rooms read back from TXT `rooms` at most (a hostile record cannot make a long list).
+const MAX_LISTED_ROOMS: usize = 32;
+
+/// A room a host lists in TXT `rooms`: one open to the LAN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoomListing {
+    /// Its name, as in links.
+    pub name: String,
+    /// How its media travels: `mesh`, `sfu` or `auto`.
+    pub topology: String,
+}
+
+/// `name:topology,…`, whole entries only, within one TXT string.
+fn encode_rooms(rooms: &[RoomListing]) -> String {
+    let mut text = String::new();
+    for r in rooms {
+        let entry = format!("{}:{}", r.name, r.topology);
+        let len = text.len() + usize::from(!text.is_empty()) + entry.len();
+        if len > 255 - TXT_ROOMS.len() - 1 {
+            break;
+        }
+        if !text.is_empty() {
+            text.push(',');
+        }
+        text.push_str(&entry);
+    }
+    text
+}
+
+/// TXT `rooms` read back: entries with a valid room name and a known topology; others skipped.
+pub(crate) fn decode_rooms(text: &str) -> Vec<RoomListing> {
+    text.split(',')
+        .filter_map(|entry| {
+            let (name, topology) = entry.split_once(':')?;
+            lancall_protocol::hub::check_room_name(name).ok()?;
+            matches!(topology, "mesh" | "sfu" | "auto").then(|| RoomListing { name: name.to_owned(), topology: topology.to_owned() })
+        })
+        .take(MAX_LISTED_ROOMS)
+        .collect()
+}
 
 /// A DNS label holds 63 bytes. The display name part of the instance name leaves room for the
 /// host tag " (xxxx)" and a conflict suffix " (NN)".
@@ -101,14 +145,15 @@ impl Advertisement {
     /// What `GET /.well-known/lancall` answers (the scan's probe): the instance name, the port,
     /// and the TXT record's keys and values, so that a scanned host is read exactly as one found
     /// by mDNS.
-    pub fn well_known(&self) -> serde_json::Value {
+    pub fn well_known(&self, rooms: &[RoomListing]) -> serde_json::Value {
         let txt: serde_json::Map<String, serde_json::Value> =
-            self.txt_properties().into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
+            self.txt_properties(rooms).into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect();
         serde_json::json!({ "instance": self.instance_name(), "port": self.port, "txt": txt })
     }
 
-    pub(super) fn txt_properties(&self) -> Vec<(&'static str, String)> {
-        vec![
+    pub(super) fn txt_properties(&self, rooms: &[RoomListing]) -> Vec<(&'static str, String)> {
+        let rooms = encode_rooms(rooms);
+        let mut txt = vec![
             (TXT_VERSION, PROTOCOL_VERSION.to_string()),
             (TXT_HOST_ID, self.host_id.clone()),
             (
@@ -120,7 +165,11 @@ impl Advertisement {
                 TXT_OPEN,
                 if self.open_rooms { "1" } else { "0" }.to_string(),
             ),
-        ]
+        ];
+        if !rooms.is_empty() {
+            txt.push((TXT_ROOMS, rooms));
+        }
+        txt
     }
 }
 
@@ -216,6 +265,8 @@ pub struct HostInfo {
     pub ca_fingerprint: Option<CaFingerprint>,
     /// TXT `open` is `1`.
     pub open_rooms: bool,
+    /// TXT `rooms`: the rooms open to the LAN, with their topology (empty from an older host).
+    pub rooms: Vec<RoomListing>,
     /// TXT `v` as text, when present.
     pub protocol_version: Option<String>,
     /// `None` when the app can join; otherwise why not. Such hosts are listed, not hidden, so
@@ -294,6 +345,7 @@ impl HostInfo {
             port,
             ca_fingerprint,
             open_rooms: txt(TXT_OPEN).as_deref() == Some("1"),
+            rooms: txt(TXT_ROOMS).map(|t| decode_rooms(&t)).unwrap_or_default(),
             protocol_version,
             not_joinable,
             found_by,
@@ -399,5 +451,34 @@ mod tests {
         assert_ne!(host_tag("host-a"), host_tag("host-b"));
         assert_eq!(mdns_hostname("3F2A-9c1e_X"), "lancall-3f2a-9c1ex.local.");
         assert_eq!(mdns_hostname("!!!"), "lancall.local.");
+    }
+}
+
+#[cfg(test)]
+mod room_tests {
+    use super::{decode_rooms, encode_rooms, RoomListing};
+
+    fn room(name: &str, topology: &str) -> RoomListing {
+        RoomListing { name: name.into(), topology: topology.into() }
+    }
+
+    #[test]
+    fn rooms_go_into_one_txt_string_and_come_back() {
+        let rooms = vec![room("standup", "sfu"), room("lobby", "mesh"), room("all-hands", "auto")];
+        let text = encode_rooms(&rooms);
+        assert_eq!(text, "standup:sfu,lobby:mesh,all-hands:auto");
+        assert_eq!(decode_rooms(&text), rooms);
+        // Too many for one TXT string: whole entries only, within 255 bytes with the key.
+        let many: Vec<RoomListing> = (0..40).map(|i| room(&format!("room-number-{i:02}"), "mesh")).collect();
+        let text = encode_rooms(&many);
+        assert!(text.len() + "rooms=".len() <= 255, "{}", text.len());
+        assert_eq!(decode_rooms(&text), many[..decode_rooms(&text).len()].to_vec());
+    }
+
+    #[test]
+    fn a_hostile_rooms_record_yields_only_valid_rooms() {
+        assert_eq!(decode_rooms("ok:sfu,../../x:mesh,bad room:mesh,y:teleport,:mesh,z,\u{0}:auto"), vec![room("ok", "sfu")]);
+        let flood = "a:mesh,".repeat(1000);
+        assert_eq!(decode_rooms(&flood).len(), 32);
     }
 }

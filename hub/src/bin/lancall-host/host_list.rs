@@ -22,10 +22,12 @@ pub fn format_hosts_human(hosts: &[HostInfo]) -> String {
             addresses.join(", "),
             host.port
         ));
-        out.push_str(&format!(
-            "  open rooms:    {}\n",
-            if host.open_rooms { "yes" } else { "no" }
-        ));
+        let open = if host.rooms.is_empty() {
+            if host.open_rooms { "yes" } else { "no" }.to_owned()
+        } else {
+            host.rooms.iter().map(|r| format!("{} ({})", r.name, r.topology)).collect::<Vec<_>>().join(", ")
+        };
+        out.push_str(&format!("  open rooms:    {open}\n"));
         out.push_str(&format!("  host id:       {}\n", host.host_id));
         match &host.ca_fingerprint {
             Some(fp) => {
@@ -44,7 +46,7 @@ pub fn format_hosts_human(hosts: &[HostInfo]) -> String {
 /// The `--json` output of `lancall-host discover`: one JSON object per host per line, with
 /// `instance`, `name`, `host_id`, `hostname`, `addresses` (strings), `port`, `fingerprint`
 /// (hex or null), `words` (the fingerprint's four words, or null), `found_by` (`mdns`, `scan` or
-/// `mdns-and-scan`), `open_rooms`, `version` (text or null), `joinable`, and `problem` (null, or an
+/// `mdns-and-scan`), `open_rooms`, `rooms` (the open rooms: `name` and `topology`), `version` (text or null), `joinable`, and `problem` (null, or an
 /// object with a `problem` code such as `unsupported_version` and a `message`).
 pub fn format_hosts_json_lines(hosts: &[HostInfo]) -> String {
     let mut out = String::new();
@@ -67,6 +69,7 @@ pub fn format_hosts_json_lines(hosts: &[HostInfo]) -> String {
             "words": host.ca_fingerprint.map(|f| f.speakable()),
             "found_by": host.found_by,
             "open_rooms": host.open_rooms,
+            "rooms": host.rooms,
             "version": host.protocol_version,
             "joinable": host.is_joinable(),
             "problem": problem,
