@@ -333,6 +333,7 @@ fn media_json(hub: &Hub) -> serde_json::Value {
     if let (Some(c), Some(addr)) = (hub.media_counters(), hub.media_addr()) {
         return serde_json::json!({
             "port": addr.port(),
+            "tcp_port": hub.media_tcp_addr().map(|a| a.port()),
             "addresses": hub.media_addresses(),
             "datagrams_received": c.datagrams_received,
             "datagrams_dropped": c.dropped(),

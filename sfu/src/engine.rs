@@ -14,7 +14,7 @@ use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::DtlsCert;
 use str0m::crypto::CryptoProvider;
 use str0m::media::{KeyframeRequestKind, Mid};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::bwe::Bitrate;
 use str0m::{Candidate, Input, Rtc};
 use tokio::sync::{mpsc::UnboundedSender, oneshot};
@@ -146,6 +146,22 @@ pub(crate) enum Command {
         advertise: Vec<IpAddr>,
         reply: Reply<()>,
     },
+    /// An ICE-TCP connection opened: packets to `remote` go to `writer`.
+    TcpOpened {
+        remote: SocketAddr,
+        writer: crate::tcp::TcpWriter,
+    },
+    /// A packet that came over ICE-TCP from `source`, to our `local` address.
+    TcpIn {
+        data: Vec<u8>,
+        source: SocketAddr,
+        local: SocketAddr,
+        at: Instant,
+    },
+    /// An ICE-TCP connection closed.
+    TcpClosed {
+        remote: SocketAddr,
+    },
     /// Test hook: whether bandwidth estimates may limit layers.
     BandwidthLimits {
         on: bool,
@@ -190,6 +206,17 @@ pub(crate) struct Engine {
     recordings: HashMap<String, RoomRecording>,
     /// Writer threads that failed say so here.
     failures: (std::sync::mpsc::Sender<Failure>, Receiver<Failure>),
+    /// The ICE-TCP port, when one is open; its connections' writers by remote address.
+    pub(crate) tcp_port: Option<u16>,
+    tcp_writers: HashMap<SocketAddr, crate::tcp::TcpWriter>,
+    /// Held while the engine runs (the ICE-TCP acceptor stops when it is gone).
+    pub(crate) alive: Arc<()>,
+}
+
+/// Where a participant's packets go out: the UDP socket, or its ICE-TCP connection.
+pub(crate) struct Net<'a> {
+    pub(crate) udp: &'a UdpSocket,
+    pub(crate) tcp: &'a HashMap<SocketAddr, crate::tcp::TcpWriter>,
 }
 
 impl Engine {
@@ -228,6 +255,9 @@ impl Engine {
             names: HashMap::new(),
             recordings: HashMap::new(),
             failures: std::sync::mpsc::channel(),
+            tcp_port: None,
+            tcp_writers: HashMap::new(),
+            alive: Arc::new(()),
         })
     }
 
@@ -420,6 +450,14 @@ impl Engine {
                 self.advertise = advertise;
                 let _ = reply.send(Ok(()));
             }
+            Command::TcpOpened { remote, writer } => {
+                self.tcp_writers.insert(remote, writer);
+            }
+            Command::TcpIn { data, source, local, at } => self.datagram_on(Protocol::Tcp, &data, source, Some(local), at),
+            Command::TcpClosed { remote } => {
+                self.tcp_writers.remove(&remote);
+                self.by_addr.remove(&remote);
+            }
             Command::BandwidthLimits { on } => {
                 self.bandwidth_limits = on;
                 for p in self.participants.values_mut() {
@@ -444,11 +482,12 @@ impl Engine {
         let id = ParticipantId(self.next_id);
         self.next_id += 1;
         let now = Instant::now();
-        let (crypto, port, advertise, dtls_cert) = (
+        let (crypto, port, advertise, dtls_cert, tcp_port) = (
             self.crypto.clone(),
             self.local_addr.port(),
             self.advertise.clone(),
             self.dtls_cert.clone(),
+            self.tcp_port,
         );
         // Building an Rtc makes its DTLS certificate, and str0m panics if that fails: contained too.
         let built = catch_unwind(AssertUnwindSafe(
@@ -470,6 +509,16 @@ impl Engine {
                             rtc.add_local_candidate(c);
                         }
                         Err(e) => log::warn!("sfu: cannot advertise {addr}: {e}"),
+                    }
+                    // ICE-TCP: a passive candidate (the client connects), ranked below UDP.
+                    if let Some(tcp_port) = tcp_port {
+                        let addr = SocketAddr::new(ip, tcp_port);
+                        match Candidate::builder().tcp().host(addr).tcptype(TcpType::Passive).build() {
+                            Ok(c) => {
+                                rtc.add_local_candidate(c);
+                            }
+                            Err(e) => log::warn!("sfu: cannot advertise TCP {addr}: {e}"),
+                        }
                     }
                 }
                 let answer = rtc
@@ -515,12 +564,13 @@ impl Engine {
     fn with<T>(
         &mut self,
         id: ParticipantId,
-        f: impl FnOnce(&mut Participant, &UdpSocket, &Counters, &mut Vec<Happened>) -> T,
+        f: impl FnOnce(&mut Participant, &Net<'_>, &Counters, &mut Vec<Happened>) -> T,
     ) -> Option<T> {
         let p = self.participants.get_mut(&id)?;
         let old_timer = p.timer;
         let mut out = Vec::new();
-        let (socket, counters) = (&self.socket, &*self.counters);
+        let net = Net { udp: &self.socket, tcp: &self.tcp_writers };
+        let (socket, counters) = (&net, &*self.counters);
         let result = catch_unwind(AssertUnwindSafe(|| {
             let value = f(p, socket, counters, &mut out);
             p.drain(socket, counters, &mut out);
@@ -555,14 +605,20 @@ impl Engine {
     /// credentials), learning the address. Anything else is dropped and counted.
     /// A datagram that arrived `now` (the kernel's time where it gives one: see `recv`).
     pub(crate) fn datagram(&mut self, data: &[u8], source: SocketAddr, now: Instant) {
+        self.datagram_on(Protocol::Udp, data, source, None, now);
+    }
+
+    /// [`Engine::datagram`] for a packet that came over `proto`; `to` is the local address it
+    /// reached when known (an ICE-TCP connection's).
+    fn datagram_on(&mut self, proto: Protocol, data: &[u8], source: SocketAddr, to: Option<SocketAddr>, now: Instant) {
         self.counters.datagrams_received.add();
-        let local = self.local_addr;
+        let local = to.unwrap_or(self.local_addr);
         // Each participant was given the addresses advertised when it joined
         // ([`Sfu::set_addresses`] changes them for later ones): the local address a datagram
         // reached is worked out from that participant's.
         let input_for = |p: &Participant| {
-            let destination = destination(local, &p.advertise, source);
-            Receive::new(Protocol::Udp, source, destination, data)
+            let destination = to.unwrap_or_else(|| destination(local, &p.advertise, source));
+            Receive::new(proto, source, destination, data)
                 .ok()
                 .map(|r| Input::Receive(now, r))
         };
@@ -574,7 +630,7 @@ impl Engine {
         let target = match known {
             Some(found) => Some(found),
             None => {
-                if Receive::new(Protocol::Udp, source, local, data).is_err() {
+                if Receive::new(proto, source, local, data).is_err() {
                     self.counters.datagrams_unreadable.add();
                     return;
                 }

@@ -28,6 +28,9 @@ pub struct SfuConfig {
     pub advertise: Vec<IpAddr>,
     /// How long a participant may take to connect, or stay disconnected.
     pub patience: Patience,
+    /// Also listen on TCP for ICE-TCP (RFC 6544), for networks that block UDP: the UDP port's
+    /// number if free, else the next one, else any ([`Sfu::tcp_addr`]).
+    pub tcp: bool,
 }
 
 impl SfuConfig {
@@ -37,6 +40,7 @@ impl SfuConfig {
             bind,
             advertise,
             patience: Patience::default(),
+            tcp: true,
         }
     }
 }
@@ -231,6 +235,7 @@ impl SfuCounters {
 pub struct Sfu {
     commands: mpsc::Sender<Command>,
     local_addr: SocketAddr,
+    tcp_addr: Option<SocketAddr>,
     counters: Arc<Counters>,
     /// What it offers now (see [`Sfu::set_addresses`]).
     advertised: Arc<Mutex<Vec<IpAddr>>>,
@@ -260,20 +265,32 @@ impl Sfu {
             counters.clone(),
         )
         .map_err(bind_error)?;
+        let mut engine = engine;
         let local_addr = engine.local_addr();
+        let listener = if config.tcp { crate::tcp::bind(local_addr.ip(), local_addr.port()) } else { None };
+        let tcp_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+        engine.tcp_port = tcp_addr.map(|a| a.port());
+        let alive = std::sync::Arc::downgrade(&engine.alive);
         let (commands, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("lancall-sfu".into())
             .spawn(move || engine.run(rx))
             .map_err(bind_error)?;
+        if let Some(listener) = listener {
+            if let Err(e) = crate::tcp::serve(listener, commands.clone(), alive) {
+                log::warn!("sfu: ICE-TCP could not start ({e}): UDP only");
+            }
+        }
         log::info!(
-            "sfu: media port {local_addr}, advertising {:?}",
+            "sfu: media port {local_addr} (UDP){}, advertising {:?}",
+            tcp_addr.map(|a| format!(", ICE-TCP on {a}")).unwrap_or_default(),
             config.advertise
         );
         Ok((
             Sfu {
                 commands,
                 local_addr,
+                tcp_addr,
                 counters,
                 advertised: Arc::new(Mutex::new(config.advertise.clone())),
                 thread: Mutex::new(Some(thread)),
@@ -285,6 +302,11 @@ impl Sfu {
     /// The media port's address (with the port chosen when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The ICE-TCP port's address, when one is open.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
     }
 
     /// The counters now.

@@ -125,6 +125,7 @@ mod handle;
 mod layers;
 mod participant;
 mod recv;
+mod tcp;
 mod record;
 mod speakers;
 

@@ -5,7 +5,7 @@
 //! others comes back as a [`Happened`] for the engine to route.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, UdpSocket};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
@@ -13,6 +13,7 @@ use str0m::media::{
     Direction, KeyframeRequestKind, MediaData, MediaKind as StrMediaKind, Mid, Rid,
 };
 use str0m::bwe::{Bitrate, BweKind};
+use str0m::net::Protocol;
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::engine::Counters;
@@ -248,7 +249,7 @@ impl Participant {
     /// what it transmits and collecting what concerns the engine.
     pub(crate) fn drain(
         &mut self,
-        socket: &UdpSocket,
+        net: &crate::engine::Net<'_>,
         counters: &Counters,
         out: &mut Vec<Happened>,
     ) {
@@ -283,8 +284,16 @@ impl Participant {
                     }
                     return;
                 }
+                Output::Transmit(t) if t.proto == Protocol::Tcp => {
+                    // ICE-TCP: to the connection's writer thread, never waited on.
+                    let queued = net.tcp.get(&t.destination).is_some_and(|w| w.try_send(t.contents.to_vec()).is_ok());
+                    if !queued {
+                        counters.send_errors.add();
+                        log::debug!("sfu: no room on the TCP connection to {}", t.destination);
+                    }
+                }
                 Output::Transmit(t) => {
-                    if let Err(e) = socket.send_to(&t.contents, t.destination) {
+                    if let Err(e) = net.udp.send_to(&t.contents, t.destination) {
                         counters.send_errors.add();
                         log::debug!("sfu: sending to {} failed: {e}", t.destination);
                     }

@@ -84,6 +84,11 @@ impl Hub {
         self.inner.media.get().map(|m| m.sfu.local_addr())
     }
 
+    /// The SFU's ICE-TCP port (for networks that block UDP), when one is open.
+    pub fn media_tcp_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.media.get().and_then(|m| m.sfu.tcp_addr())
+    }
+
     /// The addresses the SFU offers now (empty without one).
     pub fn media_addresses(&self) -> Vec<std::net::IpAddr> {
         self.inner.media.get().map(|m| m.sfu.addresses()).unwrap_or_default()

@@ -792,14 +792,30 @@ fn print_ready_json(host: &RunningHost) {
             "join_urls": host.join_urls_for(r),
         })).collect::<Vec<_>>(),
         "media_port": host.media_addr.map(|a| a.port()),
+        "media_tcp_port": media_tcp_port(host),
         "pid": std::process::id(),
     });
     out(&line.to_string());
 }
 
 /// What a room's media does, for the banner.
-fn media_line(room: &lancall_hub::hub::RoomInfo, media: Option<SocketAddr>) -> Option<String> {
+/// The SFU's ICE-TCP port, when it has one.
+fn media_tcp_port(host: &RunningHost) -> Option<u16> {
+    #[cfg(feature = "sfu")]
+    return host.hub.media_tcp_addr().map(|a| a.port());
+    #[cfg(not(feature = "sfu"))]
+    return {
+        let _ = host;
+        None
+    };
+}
+
+fn media_line(room: &lancall_hub::hub::RoomInfo, media: Option<SocketAddr>, tcp: Option<u16>) -> Option<String> {
     let port = media?.port();
+    let port = match tcp {
+        Some(tcp) => format!("{port}; TCP {tcp} where UDP is blocked"),
+        None => port.to_string(),
+    };
     match room.setting {
         RoomTopology::Mesh => None,
         RoomTopology::Auto => Some(format!(
@@ -814,7 +830,7 @@ fn print_ready_text(host: &RunningHost) {
     out("");
     let who = |room: &lancall_hub::hub::RoomInfo| if room.token.is_some() { "anyone with this link" } else { "anyone on this network" };
     out(&format!("Room \"{}\": {} can join.", host.room.name, who(&host.room)));
-    if let Some(line) = media_line(&host.room, host.media_addr) {
+    if let Some(line) = media_line(&host.room, host.media_addr, media_tcp_port(host)) {
         out(&line);
     }
     out("Open the link in a browser, or scan the code with a phone:");
@@ -839,7 +855,7 @@ fn print_ready_text(host: &RunningHost) {
     for room in host.rooms.iter().skip(1) {
         out("");
         out(&format!("Room \"{}\" ({} people at most): {} can join.", room.name, room.capacity, who(room)));
-        if let Some(line) = media_line(room, host.media_addr) {
+        if let Some(line) = media_line(room, host.media_addr, media_tcp_port(host)) {
             out(&line);
         }
         for url in host.join_urls_for(room) {
