@@ -214,21 +214,14 @@ impl RoomControl {
                 tokio::spawn(offer_media_on_address_change(self.lan.clone(), self.hub.clone(), self.listen));
             }
         }
-        let saved = (!spec.open).then(|| saved_token(&self.data_dir, &spec.name)).flatten();
-        let room = self.hub.create_room(RoomSpec {
-            name: spec.name.clone(),
-            open: spec.open,
-            capacity: Some(spec.capacity),
-            token: saved.clone(),
-            topology: spec.topology,
-        })?;
-        if let (Some(token), true) = (&room.token, saved.is_none()) {
-            if let Err(e) = save_token(&self.data_dir, &spec.name, token) {
-                // The room works; its link will not survive a restart.
-                log::warn!("{e}");
+        match make_room(&self.hub, &self.data_dir, &spec, true) {
+            // The room works; its link will not survive a restart.
+            Err(HostError::Tokens { path, source }) => {
+                log::warn!("could not save the token of room \"{}\" in {}: {source}", spec.name, path.display());
+                self.hub.room(&spec.name).ok_or_else(|| HubError::UnknownRoom(spec.name.clone()).into())
             }
+            other => other,
         }
-        Ok(room)
     }
 
     /// Removes a room: everyone in it is told and disconnected.
@@ -348,6 +341,22 @@ pub fn link_addresses(listen: IpAddr, lan: &[IpAddr]) -> Vec<IpAddr> {
 /// File in the data folder that keeps each room's token, so that links survive a restart.
 pub const TOKENS_FILE: &str = "rooms.json";
 
+/// Makes `spec`'s room with its saved token (when `reuse` and it had one), saving a new one.
+fn make_room(hub: &Hub, data_dir: &Path, spec: &RoomConfig, reuse: bool) -> Result<RoomInfo, HostError> {
+    let saved = (!spec.open && reuse).then(|| saved_token(data_dir, &spec.name)).flatten();
+    let room = hub.create_room(RoomSpec {
+        name: spec.name.clone(),
+        open: spec.open,
+        capacity: Some(spec.capacity),
+        token: saved.clone(),
+        topology: spec.topology,
+    })?;
+    if let (Some(token), true) = (&room.token, saved.is_none()) {
+        save_token(data_dir, &spec.name, token)?;
+    }
+    Ok(room)
+}
+
 fn saved_token(dir: &Path, room: &str) -> Option<String> {
     let path = dir.join(TOKENS_FILE);
     let text = std::fs::read_to_string(&path).ok()?;
@@ -437,18 +446,7 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
     }
     let mut rooms = Vec::new();
     for spec in &room_configs {
-        let saved = (!spec.open && !config.new_token).then(|| saved_token(&config.data_dir, &spec.name)).flatten();
-        let room = hub.create_room(RoomSpec {
-            name: spec.name.clone(),
-            open: spec.open,
-            capacity: Some(spec.capacity),
-            token: saved.clone(),
-            topology: spec.topology,
-        })?;
-        if let (Some(token), true) = (&room.token, saved.is_none()) {
-            save_token(&config.data_dir, &spec.name, token)?;
-        }
-        rooms.push(room);
+        rooms.push(make_room(&hub, &config.data_dir, spec, !config.new_token)?);
     }
     #[cfg(feature = "sfu")]
     if config.record {

@@ -217,27 +217,38 @@ fn the_ready_line_says_where_media_goes() {
     assert!(sfu["media_port"].as_u64().is_some_and(|p| p > 0), "{sfu}");
 }
 
-/// `--json` with `--knock ask`: the knock is an event line, the answer a line on stdin.
-#[tokio::test]
-async fn knocks_are_answered_on_stdin_with_json() {
-    use std::io::Write;
-    let data = tempfile::tempdir().unwrap();
+/// A `--json` host on loopback with `extra` options: the child, its stdin, and its stdout's
+/// lines as JSON.
+fn json_host(
+    data: &std::path::Path,
+    extra: &[&str],
+) -> (std::process::Child, std::process::ChildStdin, tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) {
     let mut child = host()
-        .args(["--listen", "127.0.0.1:0", "--no-http", "--no-mdns", "--json", "--knock", "ask", "--data-dir"])
-        .arg(data.path())
+        .args(["--listen", "127.0.0.1:0", "--no-http", "--no-mdns", "--json", "--data-dir"])
+        .arg(data)
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let stdin = child.stdin.take().unwrap();
+    let (tx, lines) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
     let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(serde_json::from_str(&line).unwrap_or_default());
         }
     });
+    (child, stdin, lines)
+}
+
+/// `--json` with `--knock ask`: the knock is an event line, the answer a line on stdin.
+#[tokio::test]
+async fn knocks_are_answered_on_stdin_with_json() {
+    use std::io::Write;
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, mut stdin, mut lines) = json_host(data.path(), &["--knock", "ask"]);
     let ready = lines.recv().await.unwrap();
     let port = ready["https_port"].as_u64().unwrap() as u16;
     let fp: lancall_certs::Fingerprint = ready["ca_sha256"].as_str().unwrap().parse().unwrap();
@@ -452,7 +463,7 @@ fn json_mode_stdout_is_only_json_lines_with_the_same_ready_keys() {
         keys,
         [
             "ca_sha256", "ca_words", "capacity", "event", "host_id", "http_port", "http_url", "https_port", "https_url", "https_urls",
-            "join_url", "join_urls", "mdns_instance", "media_port", "name", "open", "pid", "room", "rooms", "token", "topology"
+            "join_url", "join_urls", "mdns_instance", "media_port", "media_tcp_port", "name", "open", "pid", "room", "rooms", "token", "topology"
         ]
     );
     assert_eq!(ready["event"], "ready");
@@ -506,22 +517,7 @@ async fn rooms_are_added_and_removed_on_stdin_while_the_host_runs() {
     use std::io::Write;
     use tokio_tungstenite::tungstenite::Message;
     let data = tempfile::tempdir().unwrap();
-    let mut child = host()
-        .args(["--listen", "127.0.0.1:0", "--no-http", "--no-mdns", "--json", "--media-port", "0", "--data-dir"])
-        .arg(data.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(serde_json::from_str(&line).unwrap_or_default());
-        }
-    });
+    let (mut child, mut stdin, mut lines) = json_host(data.path(), &["--media-port", "0"]);
     let ready = lines.recv().await.unwrap();
     assert_eq!(ready["media_port"], serde_json::Value::Null, "a mesh host opens no media port at start");
     let port = ready["https_port"].as_u64().unwrap() as u16;

@@ -4,23 +4,7 @@
 // kernel has no netfilter or tc actions), and put back afterwards.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { runnable, startHost, launchBrowser, joinCall, waitForVideo, waitForAudio, closeAll } from './lib/harness.js';
-
-const ip = (...args) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
-
-/** The selected candidate pair of the page's connection to the SFU: protocols and remote port. */
-function sfuPath(page) {
-  return page.evaluate(async () => {
-    const stats = await window.lancall.call.sfu.pc.getStats();
-    let pair = null;
-    stats.forEach((s) => {
-      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
-    });
-    const remote = pair ? stats.get(pair.remoteCandidateId) : null;
-    return remote ? { protocol: remote.protocol, port: remote.port, tcpType: remote.tcpType ?? null } : null;
-  });
-}
+import { runnable, startHost, launchBrowser, joinCall, waitForVideo, waitForAudio, closeAll, sfuPath, ip } from './lib/harness.js';
 
 describe('a call through the host when UDP is blocked (ICE-TCP)', runnable(), () => {
   let host;

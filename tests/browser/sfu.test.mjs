@@ -3,7 +3,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  runnable, startHost, launchBrowser, joinCall, waitForVideo, waitForAudio, closeAll, waitFor, received, HOST_ADDR,
+  runnable, startHost, launchBrowser, joinCall, waitForVideo, waitForAudio, closeAll, waitFor, received, HOST_ADDR, sfuPath,
 } from './lib/harness.js';
 
 /** What the host's /healthz says about its SFU. */
@@ -20,19 +20,6 @@ function connections(page) {
       sfu: call.sfu ? call.sfu.pc.connectionState : null,
       peerConnections: call.participants.filter((r) => r.pc).length,
     };
-  });
-}
-
-/** The address and port of the selected candidate pair's remote side on the SFU connection. */
-function sfuPath(page) {
-  return page.evaluate(async () => {
-    const stats = await window.lancall.call.sfu.pc.getStats();
-    let pair = null;
-    stats.forEach((s) => {
-      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
-    });
-    const remote = pair ? stats.get(pair.remoteCandidateId) : null;
-    return remote ? { address: remote.address ?? remote.ip, port: remote.port } : null;
   });
 }
 
@@ -69,7 +56,8 @@ describe('a call through the host (SFU)', runnable(), () => {
     for (const p of peers) {
       const c = await connections(p.page);
       assert.deepEqual(c, { topology: 'sfu', sfu: 'connected', peerConnections: 0 }, `${p.name}: ${JSON.stringify(c)}`);
-      assert.deepEqual(await sfuPath(p.page), { address: HOST_ADDR, port: host.ready.media_port }, `${p.name} talks to the host's media port`);
+      const path = await sfuPath(p.page);
+      assert.deepEqual({ address: path?.address, port: path?.port }, { address: HOST_ADDR, port: host.ready.media_port }, `${p.name} talks to the host's media port`);
       assert.equal(await p.page.getByTestId('participant-count').innerText(), '3');
     }
     const m = await media(peers[0].page, host);

@@ -333,4 +333,17 @@ export function ip(...args) {
   execFileSync('ip', args, { stdio: 'inherit' });
 }
 
+/** The remote side of the selected candidate pair of the page's connection to the host's SFU. */
+export function sfuPath(page) {
+  return page.evaluate(async () => {
+    const stats = await window.lancall.call.sfu.pc.getStats();
+    let pair = null;
+    stats.forEach((s) => {
+      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+    });
+    const remote = pair ? stats.get(pair.remoteCandidateId) : null;
+    return remote ? { address: remote.address ?? remote.ip, port: remote.port, protocol: remote.protocol, tcpType: remote.tcpType ?? null } : null;
+  });
+}
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

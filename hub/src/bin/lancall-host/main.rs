@@ -37,11 +37,11 @@ Examples:
   lancall-host recordings                  the recordings made here
   lancall-host discover                    the lancall hosts on this network
 
-Typed while it runs (a terminal, or --json with one JSON object a line):
-  add-room NAME[:OPTIONS]   {\"add-room\":\"standup:sfu,capacity=20\"}   (options as --room)
-  remove-room NAME          {\"remove-room\":\"standup\"}
-  record ROOM               {\"record\":\"call\"}
-  stop-recording ROOM       {\"stop-recording\":\"call\"}"
+Typed while it runs (with --json, as {\"add-room\":\"standup:sfu\"}):
+  add-room NAME[:OPTIONS]   one room more (the options of --room)
+  remove-room NAME          close a room (everyone in it is told)
+  record ROOM               record a room whose calls go through here
+  stop-recording ROOM       stop that recording"
 )]
 struct Cli {
     #[command(subcommand)]
