@@ -636,7 +636,13 @@ fn route_http(req: &Request<Incoming>, ctx: &Ctx) -> Resp {
         "/trust.js" => respond(StatusCode::OK, "text/javascript; charset=utf-8", trust_page::SCRIPT),
         "/" | "/trust" => {
             let https = request_host(req).map(|h| format!("https://{h}:{}/", ctx.https_port));
-            let mut resp = respond(StatusCode::OK, "text/html; charset=utf-8", trust_page::render(ctx.ca.as_ref(), &ctx.host_name, https.as_deref()));
+            let rooms: Vec<(String, String)> =
+                crate::discovery::open_room_listings(&ctx.hub).into_iter().map(|r| (r.name, r.topology)).collect();
+            let mut resp = respond(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                trust_page::render(ctx.ca.as_ref(), &ctx.host_name, https.as_deref(), &rooms),
+            );
             resp.headers_mut().insert(
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static("default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"),

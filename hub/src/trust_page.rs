@@ -55,9 +55,33 @@ const lost = document.getElementById('no-call');
 if (lost) lost.hidden = call;
 "#;
 
-/// The page. `https_url` is the host's HTTPS address as this browser reached it, if known.
-pub fn render(ca: Option<&CaDownload>, host_name: &str, https_url: Option<&str>) -> String {
+/// The page. `https_url` is the host's HTTPS address as this browser reached it, if known;
+/// `open_rooms` the rooms anyone on the LAN may join (name and topology), linked from it.
+pub fn render(ca: Option<&CaDownload>, host_name: &str, https_url: Option<&str>, open_rooms: &[(String, String)]) -> String {
     let name = escape_html(host_name);
+    let rooms = match https_url {
+        Some(base) if !open_rooms.is_empty() => {
+            let fp = ca.map(|c| format!("&fp={}", c.sha256_hex)).unwrap_or_default();
+            let items: String = open_rooms
+                .iter()
+                .map(|(room, topology)| {
+                    let how = match topology.as_str() {
+                        "sfu" => "calls go through the host",
+                        "auto" => "directly for two, through the host from three",
+                        _ => "calls go directly between devices",
+                    };
+                    format!(
+                        r#"<li><a data-room href="{}#room={}{fp}">{}</a> <span class="hint">({how})</span></li>"#,
+                        escape_html(base),
+                        escape_html(room),
+                        escape_html(room)
+                    )
+                })
+                .collect();
+            format!("<h2>Rooms open to everyone on this network</h2>\n<ul class=\"rooms\">{items}</ul>")
+        }
+        _ => String::new(),
+    };
     let go = https_url
         .map(|u| {
             format!(
@@ -71,7 +95,7 @@ QR code again (or open the join link it shared) to go straight into the call.</p
     let Some(ca) = ca else {
         return page(
             &name,
-            &format!("<p>This host uses a certificate from a public authority: your browser trusts it already.</p>{go}"),
+            &format!("<p>This host uses a certificate from a public authority: your browser trusts it already.</p>{go}{rooms}"),
         );
     };
     let body = format!(
@@ -99,7 +123,8 @@ certificate store) → Import, tick "trust for websites".</li>
 <li><b>Safari (macOS)</b>: double-click the file to add it to Keychain Access, open it, and set <i>When using this certificate</i> to <i>Always Trust</i>.</li></ul>
 <p>You can also skip all this and accept the browser's warning once: the call is still encrypted, but you have
 not checked that you reached the right host.</p>
-{go}"#,
+{go}
+{rooms}"#,
         fp = grouped(&ca.sha256_hex),
         words = escape_html(&ca.words),
     );
@@ -134,7 +159,7 @@ mod tests {
     #[test]
     fn page_shows_fingerprint_and_escapes_the_name() {
         let ca = CaDownload { pem: String::new(), der: Vec::new(), sha256_hex: "ab".repeat(32), words: "apple banana cherry dog".into() };
-        let html = render(Some(&ca), "<script>x</script>", Some("https://10.0.0.2:7443/"));
+        let html = render(Some(&ca), "<script>x</script>", Some("https://10.0.0.2:7443/"), &[]);
         assert!(html.contains(r#"<span class="fpg">AB:AB:AB:AB</span>"#), "bytes in unbreakable blocks of 4");
         assert_eq!(html.matches(r#"class="fpg""#).count(), 8);
         assert!(html.contains("data-continue") && html.contains(r#"<script src="/trust.js">"#));
@@ -142,5 +167,18 @@ mod tests {
         assert!(!html.contains("<script>"));
         assert!(html.contains("href=\"https://10.0.0.2:7443/\""));
         assert!(html.contains("/ca.crt"));
+        assert!(!html.contains("data-room"), "no rooms, no list");
+    }
+
+    #[test]
+    fn open_rooms_are_linked_with_the_fingerprint_and_hostile_names_escaped() {
+        let ca = CaDownload { pem: String::new(), der: Vec::new(), sha256_hex: "cd".repeat(32), words: "a b c d".into() };
+        let rooms = [("lobby".to_owned(), "sfu".to_owned()), ("<b>".to_owned(), "mesh".to_owned())];
+        let html = render(Some(&ca), "Kitchen", Some("https://10.0.0.2:7443/"), &rooms);
+        assert!(html.contains(&format!(r#"href="https://10.0.0.2:7443/#room=lobby&fp={}">lobby</a>"#, "cd".repeat(32))), "{html}");
+        assert!(html.contains("calls go through the host"));
+        assert!(html.contains("&lt;b&gt;") && !html.contains("<b></a>"));
+        // Without the address the browser came by, nothing to link to.
+        assert!(!render(Some(&ca), "Kitchen", None, &rooms).contains("data-room"));
     }
 }
