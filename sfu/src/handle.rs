@@ -211,6 +211,9 @@ pub struct SfuCounters {
     pub participants_failed: u64,
     /// Panics caught while processing one participant (that participant was removed).
     pub panics_contained: u64,
+    /// Frames a participant sent that could not be depacketized (a short or corrupt VP8
+    /// packet): dropped; the participant goes on.
+    pub frames_malformed: u64,
     /// Video frames not sent to a subscriber because they were of another layer than the one
     /// it receives (or of one it is waiting to switch to, until that layer's keyframe).
     pub frames_not_chosen: u64,

@@ -14,7 +14,7 @@ use str0m::media::{
 };
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::net::Protocol;
-use str0m::{Event, IceConnectionState, Input, Output, Rtc};
+use str0m::{Event, IceConnectionState, Input, Output, Rtc, RtcError};
 
 use crate::engine::Counters;
 use crate::layers::{
@@ -25,6 +25,8 @@ use crate::{GoneReason, MediaKind, ParticipantId, Patience};
 /// At most one keyframe request per published track this often: a keyframe costs the publisher
 /// 5-10x a normal frame, and one already asked for serves every subscriber waiting for it.
 pub(crate) const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+/// Malformed frames from one participant dropped in one drain before it counts as broken.
+const MAX_MALFORMED_PER_TURN: u32 = 64;
 
 /// The estimate counts as a shortage when it stays below this share of what is being sent to
 /// the participant for [`SHORTAGE_FOR`]. str0m's TWCC estimator (a port of libwebrtc's GoogCC)
@@ -254,6 +256,7 @@ impl Participant {
         out: &mut Vec<Happened>,
     ) {
         let now = Instant::now();
+        let mut malformed = 0;
         loop {
             if self.gone {
                 self.timer = now + self.patience.connect;
@@ -265,6 +268,15 @@ impl Participant {
             }
             let output = match self.rtc.poll_output() {
                 Ok(o) => o,
+                // A frame its own sender got wrong (a short or corrupt VP8 packet, found by the
+                // fuzz target): dropped, not the end of its media. Many in one turn is a broken
+                // sender, and ends it as any other error.
+                Err(RtcError::Packet(mid, pt, e)) if malformed < MAX_MALFORMED_PER_TURN => {
+                    malformed += 1;
+                    counters.frames_malformed.add();
+                    log::debug!("sfu: participant {} ({}): a malformed frame on {mid} (pt {pt}) dropped: {e}", self.id, self.label);
+                    continue;
+                }
                 Err(e) => {
                     log::warn!(
                         "sfu: participant {} ({}): {e}; disconnecting it",
