@@ -4,61 +4,9 @@
 // switches (the longest pause between two frames is printed: bench/sfu.md measures it).
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { runnable, startHost, launchBrowser, joinCall, waitForVideo, waitForAudio, closeAll, waitFor } from './lib/harness.js';
-
-/** How the page's call travels now. */
-function route(page) {
-  return page.evaluate(() => {
-    const call = window.lancall.call;
-    return {
-      topology: call.topology,
-      sfu: call.sfu ? call.sfu.pc.connectionState : null,
-      direct: call.participants.filter((r) => r.pc).map((r) => r.pc.connectionState),
-    };
-  });
-}
-
-/** Records when each remote picture shows a new frame (requestVideoFrameCallback), by peer id. */
-function recordFrames(page) {
-  return page.evaluate(() => {
-    window.__frames = {};
-    const watched = new WeakSet();
-    const watch = () => {
-      for (const v of document.querySelectorAll('[data-testid=remote-video]')) {
-        if (watched.has(v)) continue;
-        watched.add(v);
-        const onFrame = () => {
-          const peer = v.dataset.peer;
-          if (peer) (window.__frames[peer] ??= []).push(performance.now());
-          v.requestVideoFrameCallback(onFrame);
-        };
-        v.requestVideoFrameCallback(onFrame);
-      }
-    };
-    watch();
-    setInterval(watch, 100);
-  });
-}
-
-/** Waits until `page` has shown `count` frames of `peer`'s picture after `after` (page clock). */
-function framesAfter(page, peer, after, count) {
-  return waitFor(
-    () => page.evaluate(([peer, after]) => (window.__frames[peer] ?? []).filter((t) => t > after).length, [peer, after]).then((n) => n >= count),
-    { timeout: 20_000, what: `${count} frames of ${peer} after the switch` },
-  );
-}
-
-/** The longest pause between two frames of `peer`'s picture since `since` (page clock, ms). */
-function longestPause(page, peer, since) {
-  return page.evaluate(([peer, since]) => {
-    const times = (window.__frames[peer] ?? []).filter((t) => t >= since);
-    let longest = 0;
-    for (let i = 1; i < times.length; i += 1) longest = Math.max(longest, times[i] - times[i - 1]);
-    return { longest: Math.round(longest), frames: times.length };
-  }, [peer, since]);
-}
-
-const now = (page) => page.evaluate(() => performance.now());
+import {
+  runnable, startHost, launchBrowser, joinCall, waitForVideo, waitForAudio, closeAll, waitFor, route, recordFrames, framesAfter, longestPause, now,
+} from './lib/harness.js';
 
 describe('auto topology: direct for two, through the host from three', runnable(), () => {
   let host;

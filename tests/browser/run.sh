@@ -9,6 +9,7 @@
 #   tests/browser/run.sh bench first-picture-sfu   the same through the host's SFU -> its section of bench/first-picture.md
 #   tests/browser/run.sh bench sfu        mesh against SFU at 4 people, and lancall's SFU against Janus -> bench/sfu.md
 #   tests/browser/run.sh bench uplink     Chromium's uplink estimate towards the SFU, second by second (printed)
+#   tests/browser/run.sh bench switch     the gap in pictures when an auto room moves to the SFU and back -> bench/sfu.md
 #   tests/browser/run.sh bench files      a 200 MB file in the call against an HTTPS upload, receiver memory -> bench/files.md
 #   tests/browser/run.sh shots            screenshots of the UI -> $SHOTS_DIR (default /tmp/lancall-shots)
 #
@@ -58,6 +59,7 @@ if [[ "${1:-}" == "--inside" ]]; then
         shift; BENCH_TOPOLOGY=sfu exec node browser/bench-first-picture.mjs "$@"
       fi
       if [[ "${1:-}" == uplink ]]; then shift; exec node browser/bench-uplink.mjs "$@"; fi
+      if [[ "${1:-}" == switch ]]; then shift; exec node browser/bench-switch.mjs "$@"; fi
       exec node browser/bench-join.mjs "$@" ;;
     shots) exec node browser/screenshots.mjs "$@" ;;
     *) say "unknown mode: $mode"; exit 2 ;;

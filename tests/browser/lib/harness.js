@@ -346,4 +346,59 @@ export function sfuPath(page) {
   });
 }
 
+/** How the page's call travels now. */
+export function route(page) {
+  return page.evaluate(() => {
+    const call = window.lancall.call;
+    return {
+      topology: call.topology,
+      sfu: call.sfu ? call.sfu.pc.connectionState : null,
+      direct: call.participants.filter((r) => r.pc).map((r) => r.pc.connectionState),
+    };
+  });
+}
+
+/** Records when each remote picture shows a new frame (requestVideoFrameCallback), by peer id. */
+export function recordFrames(page) {
+  return page.evaluate(() => {
+    window.__frames = {};
+    const watched = new WeakSet();
+    const watch = () => {
+      for (const v of document.querySelectorAll('[data-testid=remote-video]')) {
+        if (watched.has(v)) continue;
+        watched.add(v);
+        const onFrame = () => {
+          const peer = v.dataset.peer;
+          if (peer) (window.__frames[peer] ??= []).push(performance.now());
+          v.requestVideoFrameCallback(onFrame);
+        };
+        v.requestVideoFrameCallback(onFrame);
+      }
+    };
+    watch();
+    setInterval(watch, 100);
+  });
+}
+
+/** Waits until `page` has shown `count` frames of `peer`'s picture after `after` (page clock). */
+export function framesAfter(page, peer, after, count) {
+  return waitFor(
+    () => page.evaluate(([peer, after]) => (window.__frames[peer] ?? []).filter((t) => t > after).length, [peer, after]).then((n) => n >= count),
+    { timeout: 20_000, what: `${count} frames of ${peer} after the switch` },
+  );
+}
+
+/** The longest pause between two frames of `peer`'s picture since `since` (page clock, ms). */
+export function longestPause(page, peer, since) {
+  return page.evaluate(([peer, since]) => {
+    const times = (window.__frames[peer] ?? []).filter((t) => t >= since);
+    let longest = 0;
+    for (let i = 1; i < times.length; i += 1) longest = Math.max(longest, times[i] - times[i - 1]);
+    return { longest: Math.round(longest), frames: times.length };
+  }, [peer, since]);
+}
+
+/** The page's clock now (ms). */
+export const now = (page) => page.evaluate(() => performance.now());
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
