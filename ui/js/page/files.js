@@ -45,7 +45,7 @@ export function startFiles(call, signaling, createPeerConnection) {
   clearReceivedLeftovers();
 }
 
-/** The "Send a file to" menu: Everyone, then each person connected. */
+/** The "Send to" menu of files: Everyone, then each person connected. */
 function refreshRecipients() {
   const select = $('file-to');
   const wanted = select.value;
