@@ -95,12 +95,12 @@ describe('recording the call in the host', runnable(), () => {
     await host.event((e) => e.event === 'recording' && e.active === true, { from, what: 'the recording event' });
     const started = Date.now();
     for (const p of peers) {
-      await waitFor(async () => (await recSign(p.page)).includes('The host is recording this call'), { what: `${p.name}'s REC sign` });
+      await waitFor(async () => (await recSign(p.page)).includes('Recorded by the host'), { what: `${p.name}'s REC sign` });
     }
     // Someone who joins while it records is told at once.
     const cy = await joinCall(browser, host.joinUrl, 'Cy', { quality: '360p' });
     peers.push(cy);
-    await waitFor(async () => (await recSign(cy.page)).includes('The host is recording this call'), { what: "Cy's REC sign" });
+    await waitFor(async () => (await recSign(cy.page)).includes('Recorded by the host'), { what: "Cy's REC sign" });
     await waitForVideo(cy.page, ada.id, { timeout: 30_000, frames: 5 });
     await waitForVideo(ada.page, cy.id, { timeout: 30_000, frames: 5 });
     // A few seconds more of everyone.
@@ -146,8 +146,8 @@ describe('recording the call in the host', runnable(), () => {
     await ada.page.getByTestId('record-on-host').click();
     const ev = await host.event((e) => e.event === 'recording' && e.active === true, { from, what: "Ada's recording" });
     assert.equal(ev.by, 'Ada');
-    await waitFor(async () => (await recSign(bob.page)).includes('started by Ada'), { what: "Bob's REC sign naming Ada" });
-    await waitFor(async () => (await recSign(ada.page)).includes('started by you'), { what: "Ada's REC sign" });
+    await waitFor(async () => (await recSign(bob.page)).includes('Recorded on the host by Ada'), { what: "Bob's REC sign naming Ada" });
+    await waitFor(async () => (await recSign(ada.page)).includes('Recorded on the host by you'), { what: "Ada's REC sign" });
     const stopFrom = host.events.length;
     host.send({ 'stop-recording': 'call' });
     await host.event((e) => e.event === 'recording' && e.active === false, { from: stopFrom, what: 'the end' });

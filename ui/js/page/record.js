@@ -65,7 +65,7 @@ export function toggleRecordMenu(force) {
       el('button', {
         type: 'button',
         role: 'menuitem',
-        text: on ? "Stop the host's recording" : 'Everyone, on the host',
+        text: on ? "Stop the host's recording" : 'Everyone, one file each',
         'data-testid': 'record-on-host',
         onclick: () => {
           toggleRecordMenu(false);
@@ -145,7 +145,8 @@ export function renderRecIndicator() {
   const rec = S.recording;
   const parts = [];
   const host = S.call?.hostRecording;
-  if (host) parts.push(host.by ? `The host is recording this call (started by ${host.by === S.name ? 'you' : host.by})` : 'The host is recording this call');
+  // Short enough for a phone's top bar: who started it is the detail.
+  if (host) parts.push(host.by ? `Recorded on the host by ${host.by === S.name ? 'you' : host.by}` : 'Recorded by the host');
   if (rec) {
     const secs = Math.floor((Date.now() - rec.startedAt.getTime()) / 1000);
     parts.push(`You are recording ${recordingLabel} · ${String(Math.floor(secs / 60)).padStart(2, '0')}:${String(secs % 60).padStart(2, '0')}`);
@@ -167,7 +168,7 @@ export function renderRecIndicator() {
 export function onHostRecording() {
   renderRecIndicator();
   const host = S.call?.hostRecording;
-  announce(host ? 'The host is recording this call' : 'The host stopped recording this call');
+  announce(host ? `The host is recording this call${host.by ? `, started by ${host.by}` : ''}` : 'The host stopped recording this call');
 }
 
 /** Stops a running recording and saves its file. */
