@@ -16,6 +16,7 @@ const COMMANDS: &[&str] = &[
     "start_hosting",
     "stop_hosting",
     "answer_knock",
+    "host_record",
     "qr_code",
     "scan_network",
     "forget_host",

@@ -52,6 +52,14 @@ pub enum AppError {
     /// The command needs a running host.
     #[error("This device is not hosting a call.")]
     NotHosting,
+    /// A hosting option the page sent cannot be used (an unknown topology, or one this device
+    /// cannot host): nothing was started.
+    #[error("{0}")]
+    HostOption(String),
+    /// The host's recording of its call could not start or stop (the media does not go through
+    /// this computer, the folder cannot be written): the sentence says why.
+    #[error("{0}")]
+    HostRecording(String),
 
     #[error("This is not the {name} you joined before: its certificate is different. Join only if {name} was reinstalled, or if you know this device (compare its four words with its screen).")]
     NotTheSameHost {
@@ -103,6 +111,8 @@ impl AppError {
             AppError::BadAddress(_) => "bad-address",
             AppError::Host(_) => "host-failed",
             AppError::NotHosting => "not-hosting",
+            AppError::HostOption(_) => "bad-host-option",
+            AppError::HostRecording(_) => "host-recording",
             AppError::NotTheSameHost { .. } => "not-the-same-host",
             AppError::KnockGone(_) => "knock-gone",
             AppError::NoSession => "no-session",

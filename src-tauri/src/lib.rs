@@ -209,6 +209,7 @@ pub fn run() {
             commands::start_hosting,
             commands::stop_hosting,
             commands::answer_knock,
+            commands::host_record,
             commands::qr_code,
             commands::scan_network,
             commands::forget_host,

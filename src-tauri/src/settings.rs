@@ -1,6 +1,7 @@
 //! What the app remembers between runs, in `settings.json` in the app-data folder: the name
 //! others see, this device's host id (stable across restarts and renames, so others recognise
-//! it in their lists), and the preferred camera, microphone and speaker.
+//! it in their lists), the preferred camera, microphone and speaker, and how the media of a call
+//! this device hosts travels.
 
 use std::path::{Path, PathBuf};
 
@@ -26,7 +27,16 @@ pub struct Settings {
     pub mic_id: String,
     /// Preferred speaker.
     pub speaker_id: String,
+    /// How the media of a call this device hosts travels, as last chosen: `mesh` (directly
+    /// between devices), `sfu` (through this device) or `auto`.
+    pub host_topology: String,
 }
+
+/// The host's topology until the person picks one: directly while two people talk (the lowest
+/// delay), through this device from three on. The app's tests pass with it, the app's own call
+/// included (tests/app/app.test.mjs moves from two people to three and back). On Android, which
+/// hosts mesh only, a saved choice it cannot host falls back to mesh (`start_hosting`).
+pub const DEFAULT_HOST_TOPOLOGY: &str = "auto";
 
 impl Default for Settings {
     fn default() -> Self {
@@ -36,6 +46,7 @@ impl Default for Settings {
             camera_id: String::new(),
             mic_id: String::new(),
             speaker_id: String::new(),
+            host_topology: DEFAULT_HOST_TOPOLOGY.to_owned(),
         }
     }
 }
@@ -122,6 +133,11 @@ impl Settings {
         write_atomically(dir, SETTINGS_FILE, &serde_json::to_vec_pretty(self).unwrap_or_default())
     }
 
+    /// Keeps the host's choice of topology (already checked by the caller).
+    pub fn set_host_topology(&mut self, topology: &str) {
+        self.host_topology = topology.to_owned();
+    }
+
     /// The name to host under: the person's name, else the device's.
     pub fn host_name(&self) -> String {
         if !self.display_name.trim().is_empty() {
@@ -151,6 +167,11 @@ mod tests {
         assert_eq!(again, first);
         assert_eq!(again.display_name, "Ada Lovelace");
         assert_eq!(again.camera_id, "cam-2");
+        assert_eq!(again.host_topology, DEFAULT_HOST_TOPOLOGY);
+        let mut chosen = again;
+        chosen.set_host_topology("sfu");
+        chosen.save(dir.path()).unwrap();
+        assert_eq!(Settings::load_or_create(dir.path()).unwrap().host_topology, "sfu");
     }
 
     #[test]

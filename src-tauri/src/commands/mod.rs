@@ -15,7 +15,7 @@ use tauri::{AppHandle, Emitter, Manager, State};
 use lancall_protocol::HostAddr;
 use crate::error::AppError;
 use crate::finder::{FinderStatus, HostEntry};
-use crate::hosting::{qr_matrix, Hosting, HostingView, QrMatrix};
+use crate::hosting::{parse_topology, qr_matrix, Hosting, HostingView, QrMatrix, HOST_TOPOLOGIES};
 use crate::settings::{Settings, SettingsUpdate};
 use crate::signaling::{self, SessionEvent, Target};
 use crate::state::{lock, AppState, LocalCall};
@@ -35,6 +35,9 @@ pub struct AppInfo {
     screen_share: bool,
     /// Whether the webview can record (see `webview::recording_available`).
     recording: bool,
+    /// How a call this device hosts may carry its media, in the order to offer them (`auto`,
+    /// `sfu`, `mesh`; on Android `mesh` only, and no choice is shown).
+    host_topologies: &'static [&'static str],
 }
 
 #[tauri::command]
@@ -59,6 +62,7 @@ pub async fn app_info(state: State<'_, AppState>) -> Result<AppInfo, AppError> {
         hosting,
         screen_share,
         recording,
+        host_topologies: HOST_TOPOLOGIES,
     })
 }
 
@@ -90,19 +94,36 @@ pub async fn save_settings(state: State<'_, AppState>, update: SettingsUpdate) -
     Ok(settings)
 }
 
+/// Starts hosting. `topology`: how the call's media travels (`auto`, `sfu` or `mesh`; checked
+/// before anything starts, and kept in the settings); the one chosen last time when absent.
 #[tauri::command]
-pub async fn start_hosting(app: AppHandle, state: State<'_, AppState>) -> Result<HostingView, AppError> {
+pub async fn start_hosting(app: AppHandle, state: State<'_, AppState>, topology: Option<String>) -> Result<HostingView, AppError> {
+    let chosen = topology.as_deref().map(parse_topology).transpose()?;
     let mut slot = state.hosting.lock().await;
     if let Some(hosting) = slot.as_ref() {
         return Ok(hosting.view());
     }
-    let (name, host_id) = {
-        let s = lock(&state.settings);
-        (s.host_name(), s.host_id.clone())
+    let (name, host_id, topology) = {
+        let mut s = lock(&state.settings);
+        let topology = match chosen {
+            Some(t) => {
+                if s.host_topology != t.as_str() {
+                    s.set_host_topology(t.as_str());
+                    if let Err(e) = s.save(&state.data_dir) {
+                        e.log("keeping the host's choice of topology");
+                    }
+                }
+                t
+            }
+            // A saved choice this build cannot host (a settings file from the desktop on a
+            // phone) falls back to mesh.
+            None => parse_topology(&s.host_topology).unwrap_or_default(),
+        };
+        (s.host_name(), s.host_id.clone(), topology)
     };
     let multicast = state.options.mdns.then(|| app.state::<netlock::NetLock<tauri::Wry>>().acquire("hosting"));
     let emitter = app.clone();
-    let hosting = Hosting::start(&state.options, &state.data_dir, name, host_id, multicast, move |presence| {
+    let hosting = Hosting::start(&state.options, &state.data_dir, name, host_id, topology, multicast, move |presence| {
         if let Err(e) = emitter.emit_to(MAIN_WINDOW, events::PRESENCE, presence) {
             log::warn!("could not update the participant list: {e}");
         }
@@ -126,6 +147,19 @@ pub async fn stop_hosting(app: AppHandle, state: State<'_, AppState>) -> Result<
     }
     let _ = app.emit_to(MAIN_WINDOW, events::HOSTING, Option::<HostingView>::None);
     Ok(())
+}
+
+/// Starts (`active`) or stops the host's recording of its call (one WebM file per person in
+/// `recordings/` in the app-data folder); answers the hosting screen's view as it is then. A
+/// refusal (the media does not go through this computer, the folder cannot be written) is a
+/// sentence saying why.
+#[tauri::command]
+pub async fn host_record(state: State<'_, AppState>, active: bool) -> Result<HostingView, AppError> {
+    // Not under the hosting lock: a start waits for everyone's top layer (up to 2 s).
+    let recorder = state.hosting.lock().await.as_ref().ok_or(AppError::NotHosting)?.recorder();
+    recorder.record(active).await.inspect_err(|e| e.log(if active { "starting the host's recording" } else { "stopping the host's recording" }))?;
+    let hosting = state.hosting.lock().await;
+    Ok(hosting.as_ref().ok_or(AppError::NotHosting)?.view())
 }
 
 #[tauri::command]

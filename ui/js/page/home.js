@@ -1,6 +1,8 @@
 // The app's home screen (only inside the lancall app): the calls found on this network, hosting
 // a call (link, QR code, who is in it, knocks), and joining by link, QR code contents or typed
-// address. It sits above the call page's pre-join card (preview, name, devices, Join) and drives
+// address; before hosting, how the call's media travels (directly, through this computer, or
+// automatically), and while hosting, recording the call on this computer and the files made. It
+// sits above the call page's pre-join card (preview, name, devices, Join) and drives
 // the call page only through its functions: setJoinTarget, joinCall, leaveCall, offerName,
 // typedName, onScreenChange, onPreferenceChange, removeShareButton, removeRecordButton. Talks
 // to the app's Rust side through Tauri commands and events (lib/tauri.js).
@@ -22,6 +24,15 @@ const H = {
   chosen: null, // address of the chosen host
   busy: false,
   searched: false, // the person asked to search this network
+  recordBusy: false, // a host_record command is under way
+  recordProblem: null, // the last start/stop refusal, as a sentence
+};
+
+/** How the host's call carries its media: the choices, in the order the Rust side offers them. */
+const TOPOLOGY_CHOICES = {
+  auto: ['Automatic', 'directly for two, through this computer from three'],
+  sfu: ['Through this computer', 'for groups: each device sends its video once, and this computer passes it on'],
+  mesh: ['Directly between devices', 'the lowest delay; each device sends its video to every other one'],
 };
 // For the app tests and for people debugging from the inspector.
 globalThis.lancallHome = H;
@@ -37,12 +48,16 @@ function build() {
     'section',
     { class: 'home-card host-card', 'aria-labelledby': 'host-title' },
     el('h2', { id: 'host-title', text: 'Host a call' }),
-    el('p', { class: 'hint', id: 'host-intro', text: 'Others join from the lancall app, or from any browser with the link or QR code. Video goes straight between devices.' }),
+    el('p', { class: 'hint', id: 'host-intro', text: 'Others join from the lancall app, or from any browser with the link or QR code.' }),
+    // How the media travels (topologyChoice): filled from app_info; absent where only one way
+    // exists (Android hosts directly between devices).
+    el('fieldset', { id: 'host-topology', class: 'topology-choice', 'data-testid': 'host-topology', hidden: true }, el('legend', { text: 'How video travels' })),
     el('button', { type: 'button', id: 'host-call', class: 'primary big', 'data-testid': 'host-call', text: 'Host a call' }),
     el(
       'div',
       { id: 'hosting', class: 'hosting', 'data-testid': 'hosting', hidden: true },
       el('p', { class: 'hosting-title' }, 'You are hosting ', el('b', { id: 'hosting-name' }), '.'),
+      el('p', { class: 'hint', id: 'hosting-media', 'data-testid': 'hosting-media' }),
       el(
         'div',
         { class: 'share' },
@@ -62,6 +77,20 @@ function build() {
       el('h3', { text: 'Asking to join' }),
       // Knocks: a guest without the link's token asks the host to let them in (renderKnocks).
       el('ul', { id: 'knocks', class: 'people knocks', 'data-testid': 'knocks' }),
+      // The host records the call (one file per person, on this computer): only while the
+      // media goes through it (renderRecording).
+      el('h3', { text: 'Recording' }),
+      el(
+        'div',
+        { class: 'record-row' },
+        el('button', { type: 'button', id: 'host-record', class: 'secondary', 'data-testid': 'host-record', text: 'Record the call' }),
+        el('span', { id: 'host-record-state', class: 'record-state', role: 'status', 'data-testid': 'host-record-state' }),
+      ),
+      el('p', { id: 'host-record-hint', class: 'hint', 'data-testid': 'host-record-hint' }),
+      el('p', { id: 'host-record-problem', class: 'record-problem', role: 'alert', 'data-testid': 'host-record-problem', hidden: true }),
+      el('h3', {}, 'Recordings ', el('span', { id: 'recordings-total', class: 'count', 'data-testid': 'recordings-total', text: '0' })),
+      el('ul', { id: 'recordings', class: 'people recordings', 'data-testid': 'recordings' }),
+      el('p', { id: 'recordings-folder', class: 'hint recordings-folder', 'data-testid': 'recordings-folder' }),
       el(
         'div',
         { class: 'row hosting-actions' },
@@ -161,6 +190,7 @@ function titleFor(code) {
     case 'bad-address':
       return 'That is not a link or address.';
     case 'host-failed':
+    case 'bad-host-option':
       return 'Hosting could not start.';
     default:
       return 'Something went wrong.';
@@ -350,9 +380,114 @@ function renderKnocks(knocks) {
   renderPanelKnocks(list, answer);
 }
 
+/** The choice of how the call's media travels, before hosting: one radio per way this device can host. */
+function renderTopologyChoice(choices, saved) {
+  const box = $('host-topology');
+  const offered = (choices ?? []).filter((c) => TOPOLOGY_CHOICES[c]);
+  box.replaceChildren(box.querySelector('legend'));
+  // One way only (Android: directly between devices): nothing to choose.
+  box.hidden = offered.length < 2;
+  if (box.hidden) return;
+  const pick = offered.includes(saved) ? saved : offered.includes('mesh') ? 'mesh' : offered[0];
+  for (const value of offered) {
+    const [title, detail] = TOPOLOGY_CHOICES[value];
+    box.append(
+      el(
+        'label',
+        { class: 'topology-option' },
+        el('input', { type: 'radio', name: 'host-topology', value, checked: value === pick, 'data-testid': `topology-${value}` }),
+        el('span', { class: 'topology-text' }, el('span', { class: 'topology-title', text: title }), el('span', { class: 'topology-detail', text: detail })),
+      ),
+    );
+  }
+}
+
+/** The chosen topology, or null when there is no choice (the Rust side uses the saved one). */
+function chosenTopology() {
+  const box = $('host-topology');
+  if (box.hidden) return null;
+  return /** @type {HTMLInputElement|null} */ (box.querySelector('input[name="host-topology"]:checked'))?.value ?? null;
+}
+
+function describeMedia(topology, media) {
+  if (topology === 'sfu') return 'Video goes through this computer: each device sends it once, this computer passes it on.';
+  if (topology === 'auto') {
+    return media === 'sfu'
+      ? 'Automatic: three or more people, so video goes through this computer now.'
+      : 'Automatic: video goes directly between two people, through this computer from three.';
+  }
+  return 'Video goes directly between devices.';
+}
+
+/** A file's size in MB, as people read it ("< 0.1 MB" for a nearly empty one). */
+const megabytes = (bytes) => (bytes < 5e4 ? '< 0.1 MB' : `${(bytes / 1e6).toFixed(bytes < 1e7 ? 1 : 0)} MB`);
+
+/** The host's recording: the button, who records, why it cannot, the last problem, the files. */
+function renderRecording(rec, media) {
+  if (!rec || !H.hosting) return;
+  H.hosting.recording = rec;
+  if (media) H.hosting.media = media;
+  $('hosting-media').textContent = describeMedia(H.hosting.topology, H.hosting.media);
+  const button = /** @type {HTMLButtonElement} */ ($('host-record'));
+  if (!H.recordBusy) {
+    button.textContent = rec.active ? 'Stop recording' : 'Record the call';
+    button.disabled = !rec.active && !!rec.unavailable;
+  }
+  button.classList.toggle('recording', rec.active);
+  button.setAttribute('aria-pressed', String(rec.active));
+  button.title = !rec.active && rec.unavailable ? rec.unavailable : '';
+  button.dataset.state = rec.active ? 'recording' : rec.unavailable ? 'unavailable' : 'ready';
+  $('host-record-state').textContent = rec.active ? (rec.by ? `● Recording, started by ${rec.by}` : '● Recording') : '';
+  // While recording, nothing to explain; otherwise what the button does, or why it cannot.
+  $('host-record-hint').textContent = rec.active
+    ? 'Everyone in the call sees that it is recorded. One file per person is saved on this computer.'
+    : rec.unavailable ?? 'Records everyone in the call on this computer, one file per person. Everyone sees that it is recorded.';
+  const problem = H.recordProblem ?? rec.error;
+  const box = $('host-record-problem');
+  box.textContent = problem ?? '';
+  box.hidden = !problem;
+  const files = rec.files ?? [];
+  $('recordings-total').textContent = String(rec.total ?? files.length);
+  $('recordings').replaceChildren(
+    ...files.map((f) =>
+      el(
+        'li',
+        { class: 'recording-file', 'data-testid': 'recording-file', 'data-name': f.name, 'data-bytes': String(f.bytes), title: f.path },
+        el('span', { class: 'recording-name', text: f.name }),
+        el('span', { class: 'recording-size', text: megabytes(f.bytes) }),
+      ),
+    ),
+  );
+  if (!files.length) $('recordings').append(el('li', { class: 'empty', text: 'No recordings yet.' }));
+  const more = (rec.total ?? 0) > files.length ? ` The ${files.length} newest are listed.` : '';
+  $('recordings-folder').textContent = rec.folder ? `Saved in ${rec.folder}.${more}` : '';
+}
+
+async function toggleRecording() {
+  if (!H.hosting || H.recordBusy) return;
+  const start = !H.hosting.recording?.active;
+  const button = /** @type {HTMLButtonElement} */ ($('host-record'));
+  H.recordBusy = true;
+  H.recordProblem = null;
+  button.disabled = true;
+  button.textContent = start ? 'Starting…' : 'Stopping…';
+  let view = null;
+  try {
+    view = await invoke('host_record', { active: start });
+  } catch (err) {
+    H.recordProblem = err?.message ?? String(err);
+  } finally {
+    H.recordBusy = false;
+    button.disabled = false;
+  }
+  if (view && H.hosting) renderRecording(view.recording, view.media);
+  else renderRecording(H.hosting?.recording, null);
+}
+
 function renderPresence(presence) {
   renderParticipants(presence?.participants);
   renderKnocks(presence?.knocks);
+  renderRecording(presence?.recording, presence?.media);
 }
 
 function renderHosting(view) {
@@ -362,6 +497,8 @@ function renderHosting(view) {
   $('hosting').hidden = !on;
   $('host-call').hidden = on;
   $('host-intro').hidden = on;
+  $('host-topology').classList.toggle('hosting-on', on);
+  H.recordProblem = null;
   if (!on) return;
   $('hosting-name').textContent = view.name;
   $('join-link').textContent = view.join_url;
@@ -396,7 +533,9 @@ async function startHosting() {
   $('host-call').textContent = 'Starting…';
   try {
     await saveName();
-    const view = await invoke('start_hosting');
+    const topology = chosenTopology();
+    const view = await invoke('start_hosting', topology ? { topology } : {});
+    if (topology && H.info) H.info.settings.host_topology = topology;
     H.chosen = null;
     renderHosting(view);
     // The host is in its own call at once, under the name it has (saved, or typed); without a
@@ -467,6 +606,7 @@ async function init() {
   showWebviewNote();
   $('host-call').addEventListener('click', startHosting);
   $('stop-hosting').addEventListener('click', stopHosting);
+  $('host-record').addEventListener('click', toggleRecording);
   $('join-own-call').addEventListener('click', joinOwnCall);
   $('copy-link').addEventListener('click', () => {
     navigator.clipboard?.writeText($('join-link').textContent).then(
@@ -498,6 +638,7 @@ async function init() {
   if (info.recording === false) removeRecordButton();
   if (info.settings.display_name) offerName(info.settings.display_name);
   adoptSavedDevices(info.settings);
+  renderTopologyChoice(info.host_topologies, info.settings.host_topology);
   renderFinder(info.finder);
   renderHosts(info.hosts);
   renderHosting(info.hosting);
