@@ -12,7 +12,7 @@ use std::time::Duration;
 pub enum RecordError {
     /// The disk (or the person's quota) is full: the recording stopped; the file keeps the
     /// first `kept` of it.
-    #[error("The disk is full: the recording {} stopped after {}; what was recorded until then plays. Free some space to record again.", path.display(), minutes(*kept))]
+    #[error("{}", disk_full(path, *kept))]
     DiskFull {
         /// The file that was being written.
         path: PathBuf,
@@ -40,6 +40,19 @@ pub enum RecordError {
     /// A recording with neither video nor audio was asked for.
     #[error("A recording needs a video or an audio track.")]
     NoTracks,
+}
+
+/// What [`RecordError::DiskFull`] says: what is left, or that nothing is.
+fn disk_full(path: &std::path::Path, kept: Duration) -> String {
+    if kept.is_zero() {
+        format!("The disk is full: nothing could be recorded into {} (no file was kept). Free some space to record again.", path.display())
+    } else {
+        format!(
+            "The disk is full: the recording {} stopped after {}; what was recorded until then plays. Free some space to record again.",
+            path.display(),
+            minutes(kept)
+        )
+    }
 }
 
 /// `1 min 05 s`, `12 s`.

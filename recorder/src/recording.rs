@@ -111,6 +111,8 @@ impl Recording {
         if let Some(writer) = self.writer.take() {
             self.done.push(writer.finish()?);
         }
+        // A file that a full disk left with nothing playable was removed: not a recording.
+        self.done.retain(|s| s.path.exists());
         Ok(self.done)
     }
 

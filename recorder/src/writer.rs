@@ -504,6 +504,15 @@ impl WebmWriter {
             }
         }
         self.cues.clear();
+        if self.flushed_end_ms == 0 {
+            // Not one frame reached the disk: a file of headers alone plays nowhere (ffprobe
+            // reads "End of file"). It goes, rather than be listed as a recording.
+            match std::fs::remove_file(self.path()) {
+                Ok(()) => log::info!("recording {}: nothing was written before the error; the empty file was removed", self.path().display()),
+                Err(e) => log::warn!("recording {}: could not remove the empty file: {e}", self.path().display()),
+            }
+            return;
+        }
         if let Err(e) = self.write_trailer_patches(None) {
             log::warn!("recording {}: could not write its duration: {e}", self.path().display());
         }

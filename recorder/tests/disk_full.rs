@@ -12,13 +12,17 @@ use bytes::Bytes;
 use common::{decoded_pictures, have_ffprobe, opus, probe, vp8};
 use lancall_recorder::{RecordError, Recording, RecordingConfig};
 
-/// A 192 KiB tmpfs at `dir`, unmounted when dropped.
+/// A tmpfs of `size` at `dir`, unmounted when dropped.
 struct TinyDisk<'a>(&'a Path);
 
 impl<'a> TinyDisk<'a> {
     fn mount(dir: &'a Path) -> Option<TinyDisk<'a>> {
+        TinyDisk::mount_sized(dir, "192k")
+    }
+
+    fn mount_sized(dir: &'a Path, size: &str) -> Option<TinyDisk<'a>> {
         let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=192k", "lancall-recorder-test"])
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "lancall-recorder-test"])
             .arg(dir)
             .status()
             .is_ok_and(|s| s.success());
@@ -87,6 +91,36 @@ fn a_full_disk_stops_the_recording_with_a_clear_error_and_the_file_plays_up_to_t
     let pictures = decoded_pictures(&path);
     assert!(pictures as f64 >= kept.as_secs_f64() * 30.0 * 0.9, "{pictures} pictures in {kept:?}");
     eprintln!("# disk full after {kept:?}: {} bytes on a 192 KiB disk, ffprobe {duration:.3} s, {pictures} pictures decode; \"{message}\"", summary.bytes);
+}
+
+/// A disk with room for the file's header but not one frame: no file of headers alone is left
+/// (it would not play), and the sentence says nothing was kept.
+#[test]
+fn a_disk_full_before_the_first_frame_leaves_no_unplayable_file() {
+    if !is_root() {
+        eprintln!("SKIP: mounting a tiny tmpfs to fill needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(_disk) = TinyDisk::mount_sized(dir.path(), "4k") else {
+        eprintln!("SKIP: could not mount a tmpfs here");
+        return;
+    };
+    let path = dir.path().join("nothing.webm");
+    let mut rec = Recording::create(&path, RecordingConfig::default()).expect("the header fits");
+    let mut error = None;
+    for f in vp8((640, 360), 2.0, 1200, Duration::ZERO) {
+        if let Err(e) = rec.push_video(f.at, Bytes::from(f.data)) {
+            error = Some(e);
+            break;
+        }
+    }
+    let error = error.expect("the disk filled");
+    assert!(matches!(error, RecordError::DiskFull { kept, .. } if kept.is_zero()), "{error:?}");
+    assert!(error.to_string().contains("nothing could be recorded"), "{error}");
+    let files = rec.finish().expect("finishing");
+    assert!(files.is_empty(), "no file is reported: {files:?}");
+    assert!(!path.exists(), "the file of headers alone was removed");
 }
 
 #[test]

@@ -231,7 +231,10 @@ impl Client {
             ice_servers: Cow::Borrowed(&self.hub.inner.config.ice_servers),
             topology,
             max_file_bytes: self.hub.inner.config.max_file_bytes,
-            record_on_host: self.hub.inner.config.participants_may_record && self.hub.inner.config.recordings.is_some(),
+            // The host's own device (an in-process client, no address: the app that hosts)
+            // may always record; others when the host lets them.
+            record_on_host: (self.hub.inner.config.participants_may_record || conn.addr.is_none())
+                && self.hub.inner.config.recordings.is_some(),
         });
         state.send(self.conn, Outgoing::from(welcome), &mut fx);
         if let Some(by) = recording_by {
@@ -370,12 +373,13 @@ impl Client {
             return Err(not_joined());
         };
         let room = state.peers.get(&my_id).map(|p| p.room.clone()).unwrap_or_default();
+        let on_this_device = state.conns.get(&self.conn).is_some_and(|c| c.addr.is_none());
         drop(state);
         #[cfg(feature = "sfu")]
-        return super::recording::participant_record(&self.hub, &my_id, &room, active);
+        return super::recording::participant_record(&self.hub, &my_id, &room, active, on_this_device);
         #[cfg(not(feature = "sfu"))]
         {
-            let _ = (active, room);
+            let _ = (active, room, on_this_device);
             Err(no_media_server())
         }
     }

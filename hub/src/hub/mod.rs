@@ -959,7 +959,9 @@ mod tests {
     #[test]
     fn a_participant_may_not_record_unless_the_host_allows_it() {
         let (hub, _) = hub_with_room(true);
-        let (mut a, mut arx, w) = join(&hub, None, "A");
+        let (mut a, mut arx) = hub.connect_from(Some("10.0.0.9".parse().unwrap_or_else(|e| panic!("{e}")))).unwrap_or_else(|e| panic!("{e}"));
+        a.handle_text(r#"{"type":"join","room":"call","name":"A"}"#);
+        let w = next(&mut arx);
         assert!(w.get("recordOnHost").is_none(), "welcome says nothing of recording: {w}");
         a.handle_text(r#"{"type":"record","active":true}"#);
         let reply = next(&mut arx);
@@ -967,6 +969,10 @@ mod tests {
         assert!(reply["message"].as_str().is_some_and(|m| m.contains("Ask the host")), "{reply}");
         a.handle_text(r#"{"type":"record","active":"yes"}"#);
         assert_eq!(next(&mut arx)["code"], "invalid-field");
+        // The host's own device (in-process, no address) is offered it when the hub records.
+        let recording_hub = Hub::new(HubConfig { recordings: Some("/nonexistent".into()), ..HubConfig::default() });
+        let _ = recording_hub.create_room(RoomSpec { name: "call".into(), open: true, capacity: None, token: None, topology: RoomTopology::Mesh });
+        assert_eq!(join(&recording_hub, None, "Host").2["recordOnHost"], true);
         // Allowed, but this hub forwards no media: nothing to record with.
         let hub = Hub::new(HubConfig { participants_may_record: true, recordings: Some("/nonexistent".into()), ..HubConfig::default() });
         let _ = hub.create_room(RoomSpec { name: "call".into(), open: true, capacity: None, token: None, topology: RoomTopology::Mesh });

@@ -144,9 +144,10 @@ impl Hub {
     }
 }
 
-/// A participant's `record`: allowed by the host, in a room that goes through the SFU.
-pub(super) fn participant_record(hub: &Hub, peer: &str, room: &str, active: bool) -> Result<(), ProtocolError> {
-    if !hub.inner.config.participants_may_record {
+/// A participant's `record`: allowed by the host (or from the host's own device, the app that
+/// hosts: `host`), in a room that goes through the SFU.
+pub(super) fn participant_record(hub: &Hub, peer: &str, room: &str, active: bool, host: bool) -> Result<(), ProtocolError> {
+    if !hub.inner.config.participants_may_record && !host {
         return Err(ProtocolError::new(
             ErrorCode::NotAllowed,
             "The host does not let participants record this call. Ask the host to record it, or record on your own device.",
