@@ -83,7 +83,17 @@ describe('a call through the host (SFU)', runnable(), () => {
   test('the speaking outline works through the host (Chromium\'s fake microphone beeps)', async () => {
     const [ada, bob] = peers;
     const tile = ada.page.locator(`[data-testid=remote-tile][data-peer="${bob.id}"]`);
-    await waitFor(async () => /\bspeaking\b/.test((await tile.getAttribute('class')) ?? ''), { interval: 50, timeout: 15_000, what: 'Bob outlined as speaking at Ada' });
+    try {
+      await waitFor(async () => /\bspeaking\b/.test((await tile.getAttribute('class')) ?? ''), { interval: 50, timeout: 15_000, what: 'Bob outlined as speaking at Ada' });
+    } catch (err) {
+      // What Ada's page knew of Bob's voice then: muted or not, and the last level it heard.
+      const seen = await ada.page.evaluate((id) => {
+        const r = window.lancall.call.remotes.get(id);
+        const src = (r?.tx.audio?.receiver ?? r?.audioReceiver)?.getSynchronizationSources?.()[0];
+        return { muted: r?.state.muted.audio, level: src?.audioLevel, ageMs: src ? Math.round(performance.now() - src.timestamp) : null };
+      }, bob.id);
+      throw new Error(`${err.message}; Ada's view of Bob's voice: ${JSON.stringify(seen)}`);
+    }
     // The host says who the (at most three) loudest are: the voices it forwards.
     await waitFor(() => ada.page.evaluate(() => window.lancall.call.speakers.length > 0), { timeout: 15_000, what: 'speakers from the host' });
     const speakers = await ada.page.evaluate(() => window.lancall.call.speakers);

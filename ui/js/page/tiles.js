@@ -450,7 +450,11 @@ function updateSpeaking() {
     // `timestamp` is on the performance clock in current engines, on the epoch in older ones.
     const age = src ? (src.timestamp > 1e12 ? Date.now() : performance.now()) - src.timestamp : Infinity;
     const level = age < 1000 ? src.audioLevel ?? 0 : 0;
-    t?.tile.classList.toggle('speaking', level > 0.04 && !r.state.muted.audio);
+    // Through the host, its word too: it smooths each voice over ~300 ms, where the level here
+    // is only the last packet's (a voice of short sounds, like the fake microphone's beeps,
+    // could fall between these looks every time).
+    const saidByHost = !!r.id && S.call.speakers.includes(r.id);
+    t?.tile.classList.toggle('speaking', (level > 0.04 || saidByHost) && !r.state.muted.audio);
   }
   const lt = S.tiles.get('local');
   lt?.tile.classList.toggle('speaking', S.micOn && (S.meter?.level ?? 0) > 0.08);
