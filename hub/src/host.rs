@@ -440,7 +440,12 @@ pub async fn start(config: HostConfig) -> Result<RunningHost, HostError> {
     #[cfg(feature = "sfu")]
     if room_configs.iter().any(|r| r.topology.needs_media_server()) {
         let port = config.media_port.unwrap_or(config.https_listen.port());
-        let sfu_config = lancall_sfu::SfuConfig::new(SocketAddr::new(config.https_listen.ip(), port), addresses.clone());
+        let mut sfu_config = lancall_sfu::SfuConfig::new(SocketAddr::new(config.https_listen.ip(), port), addresses.clone());
+        // The SFU starts before the HTTPS port is bound: its ICE-TCP port must not take that
+        // number (the default media port has it), so it tries the next one.
+        if port != 0 && port == config.https_listen.port() {
+            sfu_config.tcp_port = Some(port.saturating_add(1));
+        }
         let (sfu, events) = lancall_sfu::Sfu::start(sfu_config)?;
         hub.attach_sfu(sfu, events)?;
     }

@@ -303,6 +303,32 @@ fn ready_line(data: &std::path::Path, extra: &[&str]) -> serde_json::Value {
     serde_json::from_str(&line).unwrap()
 }
 
+/// The default media port has the HTTPS port's number (UDP), and the SFU starts first: its
+/// ICE-TCP port must leave that number to HTTPS (the host package failed to start on 7443).
+#[test]
+fn the_sfus_tcp_port_leaves_the_https_port_alone() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let data = tempfile::tempdir().unwrap();
+    let mut child = host()
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--no-http", "--no-mdns", "--json", "--topology", "sfu", "--data-dir"])
+        .arg(data.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let ready: serde_json::Value = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("no ready line ({e}): {}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!((ready["https_port"].as_u64(), ready["media_port"].as_u64()), (Some(u64::from(port)), Some(u64::from(port))));
+    let tcp = ready["media_tcp_port"].as_u64().unwrap();
+    assert_ne!(tcp, u64::from(port), "ICE-TCP took the HTTPS port");
+}
+
 #[test]
 fn links_survive_a_restart_until_the_token_is_renewed() {
     let data = tempfile::tempdir().unwrap();

@@ -28,9 +28,13 @@ pub struct SfuConfig {
     pub advertise: Vec<IpAddr>,
     /// How long a participant may take to connect, or stay disconnected.
     pub patience: Patience,
-    /// Also listen on TCP for ICE-TCP (RFC 6544), for networks that block UDP: the UDP port's
-    /// number if free, else the next one, else any ([`Sfu::tcp_addr`]).
+    /// Also listen on TCP for ICE-TCP (RFC 6544), for networks that block UDP
+    /// ([`Sfu::tcp_addr`]).
     pub tcp: bool,
+    /// The TCP port to try first for ICE-TCP (then the next, then any); `None`: the UDP port's
+    /// number. A host whose HTTPS port has the media port's number passes another, since the
+    /// SFU starts before the HTTPS port is bound.
+    pub tcp_port: Option<u16>,
 }
 
 impl SfuConfig {
@@ -41,6 +45,7 @@ impl SfuConfig {
             advertise,
             patience: Patience::default(),
             tcp: true,
+            tcp_port: None,
         }
     }
 }
@@ -270,7 +275,7 @@ impl Sfu {
         .map_err(bind_error)?;
         let mut engine = engine;
         let local_addr = engine.local_addr();
-        let listener = if config.tcp { crate::tcp::bind(local_addr.ip(), local_addr.port()) } else { None };
+        let listener = if config.tcp { crate::tcp::bind(local_addr.ip(), config.tcp_port.unwrap_or(local_addr.port())) } else { None };
         let tcp_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
         engine.tcp_port = tcp_addr.map(|a| a.port());
         let alive = std::sync::Arc::downgrade(&engine.alive);
