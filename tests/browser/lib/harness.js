@@ -185,9 +185,19 @@ export async function openPage(browser, url, { viewport = { width: 960, height: 
   page.on('console', (msg) => {
     if (process.env.LANCALL_TEST_VERBOSE || msg.type() === 'error') console.error(`[console.${msg.type()}] ${msg.text()}`);
   });
-  await page.goto(url);
   // Chromium aborts loads in flight when it sees the network change (the resilience tests move
-  // links up and down): a page whose modules did not load is loaded again, as a person would.
+  // links up and down): a load it aborted is tried again, as a person would reload.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await page.goto(url);
+      break;
+    } catch (err) {
+      if (attempt >= 3 || !/ERR_NETWORK_CHANGED/.test(String(err?.message))) throw err;
+      console.error(`[harness] loading the page was aborted (${err.message.split('\n')[0]}): trying again`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  // The same for a page whose modules did not load.
   const started = await page.waitForFunction(() => !!window.lancall, null, { timeout: 5000 }).then(() => true, () => false);
   if (!started) {
     console.error('[harness] the page did not start (a module failed to load): loading it again');
