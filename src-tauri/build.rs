@@ -33,6 +33,10 @@ const COMMANDS: &[&str] = &[
     "rtc_source_stats",
     "rtc_source_video",
     "rtc_source_audio",
+    // Files in the call over those connections: bytes sent, and received straight into a file.
+    "rtc_channel_send",
+    "rtc_channel_save",
+    "rtc_channel_digest",
     // Recording in Rust from those connections (WebKitGTK cannot record without fmp4).
     "rtc_record_start",
     "rtc_record_stop",

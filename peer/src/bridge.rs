@@ -49,6 +49,10 @@ use lancall_protocol::sync::lock;
 /// Data channels the remote opens are numbered from here; the page numbers its own below.
 pub const REMOTE_CHANNEL_BASE: u32 = 1 << 20;
 
+/// Bytes a data channel may hold unacknowledged before a binary send waits (4 MiB: at a LAN's
+/// round trip this keeps the channel busy; the page's own buffer is what is still in IPC).
+pub const CHANNEL_SEND_BUFFER: usize = 4 * 1024 * 1024;
+
 /// Where a [`BridgePc`] reports.
 pub type BridgeEvents = Arc<dyn Fn(BridgeEvent) + Send + Sync>;
 
@@ -438,6 +442,26 @@ impl BridgePc {
             .cloned()
             .ok_or(PeerError::Closed)?;
         channel.send_text(text).await?;
+        Ok(())
+    }
+
+    /// `channel.send(bytes)` for each of `messages`, in order. Returns once the channel holds at
+    /// most [`CHANNEL_SEND_BUFFER`] bytes not yet acknowledged by the other side, so that a page
+    /// sending a large file waits here rather than piling bytes up in memory.
+    pub async fn channel_send_bytes(&self, id: u32, messages: &[&[u8]]) -> Result<(), PeerError> {
+        let channel = lock(&self.inner.channels)
+            .get(&id)
+            .cloned()
+            .ok_or(PeerError::Closed)?;
+        for m in messages {
+            channel.send(bytes::BytesMut::from(*m)).await?;
+        }
+        while channel.outstanding_bytes().await? > CHANNEL_SEND_BUFFER {
+            if self.inner.closed.load(Ordering::Relaxed) {
+                return Err(PeerError::Closed);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
         Ok(())
     }
 

@@ -234,6 +234,12 @@ pub fn run() {
             #[cfg(target_os = "linux")]
             commands::rtc::rtc_source_audio,
             #[cfg(target_os = "linux")]
+            commands::rtc::rtc_channel_send,
+            #[cfg(target_os = "linux")]
+            commands::rtc::rtc_channel_save,
+            #[cfg(target_os = "linux")]
+            commands::rtc::rtc_channel_digest,
+            #[cfg(target_os = "linux")]
             commands::rtc::rtc_record_start,
             #[cfg(target_os = "linux")]
             commands::rtc::rtc_record_stop

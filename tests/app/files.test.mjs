@@ -1,18 +1,19 @@
-// A file sent from a browser to the Linux app: the app's webview gets the bytes over its
-// Rust-backed data channel (binary messages cross IPC as bytes), checks the SHA-256, and its Rust
-// side writes the file into the Downloads folder (src-tauri/src/commands/files.rs) under a safe
-// name that takes no existing file's place. The test reads the file the app wrote.
+// Files between a browser and the Linux app. Received: the app's Rust-backed data channel writes
+// the bytes straight into the file (src-tauri/src/commands/files.rs), hashing them as it goes; the
+// page checks the SHA-256, and the file lands in the Downloads folder under a safe name that takes
+// no existing file's place. Sent: the app's page hands its bytes to Rust in batched IPC calls
+// (rtc-bridge.js), and the browser gets the same bytes. The test reads the files written.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runnable, startApp, homeReady, startHost, launchChromium, joinByLink, HOST_ADDR } from './lib/harness.js';
+import { runnable, startApp, homeReady, startHost, launchChromium, joinByLink, sampleAppMemory, HOST_ADDR } from './lib/harness.js';
 
 const sha256 = (b) => createHash('sha256').update(b).digest('hex');
 
-describe('files from a browser to the Linux app', runnable(), () => {
+describe('files between a browser and the Linux app', runnable(), () => {
   let app;
   let host;
   let browser;
@@ -78,8 +79,9 @@ describe('files from a browser to the Linux app', runnable(), () => {
     });
     await page.getByTestId('file-to').selectOption({ label: 'Ada' });
 
-    // 2 MB, not 200: the app took 0.1-0.6 MB/s on the loaded 2-core machine (bench/files.md).
-    const big = randomBytes(2 * 1_000_000);
+    // 2 MB by default (LANCALL_APP_FILE_MB for more): 200 MB would take minutes of the suite.
+    const bigMb = Number(process.env.LANCALL_APP_FILE_MB) || 2;
+    const big = randomBytes(bigMb * 1_000_000);
     const dir = mkdtempSync(path.join(tmpdir(), 'lancall-app-files-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(path.join(dir, 'two.bin'), big);
@@ -89,7 +91,9 @@ describe('files from a browser to the Linux app', runnable(), () => {
       { name: '../../.bashrc', buffer: randomBytes(1000), saved: 'bashrc (2)' },
       { name: 'two.bin', buffer: big, path: path.join(dir, 'two.bin'), saved: 'two.bin' },
     ];
+    const memory = sampleAppMemory(app.pgid);
     const cards = await sendToApp(sent);
+    const mem = memory.stop();
     const downloads = path.join(app.home, 'Downloads');
     for (const [i, f] of sent.entries()) {
       const file = path.join(downloads, f.saved);
@@ -98,12 +102,59 @@ describe('files from a browser to the Linux app', runnable(), () => {
       assert.equal(cards[i].hash, `SHA-256 ${sha256(f.buffer)}`);
       assert.match(cards[i].status, new RegExp(`Saved to ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.`));
     }
-    console.log(`# [files] the app received 2 MB: ${cards[2].status}`);
+    console.log(`# [files] the app received ${bigMb} MB: ${cards[2].status} The app's memory (app and WebKit processes): ${mem.before} MB before, ${mem.peak} MB at most, ${mem.after} MB after`);
     // Nothing outside Downloads, no part files left.
     assert.ok(!existsSync(path.join(app.home, '.bashrc')), 'no .bashrc in the home folder');
     assert.deepEqual(readdirSync(downloads).sort(), sent.map((f) => f.saved).sort());
     // Grace saw each done, with the same hash.
     const graceSays = await page.locator('[data-testid=file-card][data-direction=out][data-state=done] [data-testid=file-hash]').allInnerTexts();
     assert.deepEqual(graceSays, sent.map((f) => `SHA-256 ${sha256(f.buffer)}`));
+  });
+
+  test('the app sends a file: picked in its chat, accepted in the browser, the same bytes arrive', async (t) => {
+    if (!page) {
+      t.skip('the call above did not start');
+      return;
+    }
+    const mb = Number(process.env.LANCALL_APP_FILE_MB) || 2;
+    const bytes = randomBytes(mb * 1_000_000);
+    const dir = mkdtempSync(path.join(tmpdir(), 'lancall-app-send-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'from the app.bin');
+    writeFileSync(file, bytes);
+    // Ada picks the file in her chat's file picker (WebDriver types a path into a file input).
+    await s.execute(() => {
+      const select = document.querySelector('[data-testid=file-to]');
+      const grace = [...select.options].find((o) => o.textContent === 'Grace');
+      if (grace) select.value = grace.value;
+    });
+    const input = await s.find('[data-testid=file-input]');
+    await s.cmd('POST', `/element/${input}/value`, { text: file });
+    // Grace is offered it and accepts.
+    const offer = page.locator('[data-testid=file-card][data-direction=in][data-state=offered]').filter({ hasText: 'from the app.bin' });
+    await offer.waitFor({ timeout: 20_000 });
+    const downloading = page.waitForEvent('download', { timeout: 240_000 });
+    const started = Date.now();
+    const memory = sampleAppMemory(app.pgid);
+    await offer.getByTestId('file-accept').click();
+    const card = page.locator('[data-testid=file-card][data-direction=in]').filter({ hasText: 'from the app.bin' });
+    await card.and(page.locator('[data-state=done], [data-state=failed], [data-state=cancelled]')).waitFor({ timeout: 240_000 }).catch(async (err) => {
+      const there = await s.execute(() => [...document.querySelectorAll('[data-testid=file-card][data-direction=out]')].map((c) => c.textContent).join(' | '));
+      throw new Error(`${err.message}; Grace's card: ${await card.innerText()}; the app's cards: ${there}`);
+    });
+    const mem = memory.stop();
+    assert.equal(await card.getAttribute('data-state'), 'done', await card.innerText());
+    const seconds = (Date.now() - started) / 1000;
+    const download = await downloading;
+    const saved = await download.path();
+    assert.equal(sha256(readFileSync(saved)), sha256(bytes), 'Grace got the bytes the app sent');
+    assert.equal(await card.getByTestId('file-hash').innerText(), `SHA-256 ${sha256(bytes)}`);
+    // The app shows it done, with the same SHA-256.
+    const appCard = await s.waitFor(() => {
+      const c = [...document.querySelectorAll('[data-testid=file-card][data-direction=out]')].find((x) => x.textContent.includes('from the app.bin'));
+      return c?.dataset.state === 'done' ? c.querySelector('[data-testid=file-hash]').textContent : null;
+    }, { timeout: 15_000, what: "the app's card to say done" });
+    assert.equal(appCard, `SHA-256 ${sha256(bytes)}`);
+    console.log(`# [files] the app sent ${mb} MB to Chromium in ${seconds.toFixed(1)} s from Accept (${(mb / seconds).toFixed(1)} MB/s); the app's memory: ${mem.before} MB before, ${mem.peak} MB at most, ${mem.after} MB after`);
   });
 });

@@ -55,6 +55,43 @@ pub const MAX_SOURCES: usize = 16;
 /// Most recordings one page may run at once (each has a thread and a file).
 pub const MAX_RECORDINGS: usize = 4;
 
+/// Largest binary message on a data channel, in bytes (what Chromium takes; files.js sends 64 KiB).
+pub const MAX_CHANNEL_MESSAGE: usize = 256 * 1024;
+/// Most bytes one `rtc_channel_send` call may carry.
+pub const MAX_CHANNEL_SEND: usize = 16 * 1024 * 1024;
+
+/// The binary messages of one `rtc_channel_send` body: each a 4-byte little-endian length, then
+/// that many bytes. A body cut short, an empty or oversized message, or an oversized body is
+/// refused whole (nothing of it is sent).
+pub fn split_channel_messages(body: &[u8]) -> Result<Vec<&[u8]>, PeerError> {
+    if body.len() > MAX_CHANNEL_SEND {
+        return Err(PeerError::BadRequest(format!(
+            "At most {MAX_CHANNEL_SEND} bytes go in one send; this was {}.",
+            body.len()
+        )));
+    }
+    let mut out = Vec::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+            return Err(PeerError::BadRequest("A data channel message's length is cut short.".into()));
+        };
+        let len = u32::from_le_bytes(*len) as usize;
+        if len == 0 || len > MAX_CHANNEL_MESSAGE {
+            return Err(PeerError::BadRequest(format!(
+                "A data channel message is 1 to {MAX_CHANNEL_MESSAGE} bytes; this one says {len}."
+            )));
+        }
+        if tail.len() < len {
+            return Err(PeerError::BadRequest("A data channel message is shorter than its length says.".into()));
+        }
+        let (message, tail) = tail.split_at(len);
+        out.push(message);
+        rest = tail;
+    }
+    Ok(out)
+}
+
 /// One thing we send: a microphone or a camera (or screen) track of the page.
 struct Source {
     kind: MediaKind,
@@ -206,6 +243,18 @@ impl Bridges {
                 return Err(PeerError::BadRequest("A batch cannot hold another batch.".into()))
             }
         })
+    }
+
+    /// `channel.send(bytes)` on channel `channel` of connection `id`, for each message of `body`
+    /// (see [`split_channel_messages`]), in order; returns once the channel has room again.
+    pub async fn channel_send_bytes(&self, id: &str, channel: u32, body: &[u8]) -> Result<(), PeerError> {
+        let messages = split_channel_messages(body)?;
+        let pc = self.pc(id)?;
+        let sent = pc.channel_send_bytes(channel, &messages).await;
+        if let Err(e) = &sent {
+            log::debug!("connection {}: a data channel send failed: {e}", id.escape_debug());
+        }
+        sent
     }
 
     /// `close()` on connection `id` (closing one that is gone is not an error).
@@ -405,6 +454,36 @@ impl Bridges {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn framed(messages: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for m in messages {
+            out.extend_from_slice(&u32::try_from(m.len()).expect("small").to_le_bytes());
+            out.extend_from_slice(m);
+        }
+        out
+    }
+
+    #[test]
+    fn a_send_body_splits_into_its_messages_and_a_bad_one_is_refused_whole() {
+        let big = vec![7u8; MAX_CHANNEL_MESSAGE];
+        let body = framed(&[b"abc", &big, b"z"]);
+        let got = split_channel_messages(&body).expect("three messages");
+        assert_eq!(got, vec![&b"abc"[..], &big[..], &b"z"[..]]);
+        assert!(split_channel_messages(&[]).expect("nothing").is_empty());
+        // Cut short: in the length, in the message.
+        assert!(split_channel_messages(&body[..2]).is_err());
+        assert!(split_channel_messages(&body[..body.len() - 1]).is_err());
+        // An empty message, one over the limit, a length of u32::MAX.
+        assert!(split_channel_messages(&framed(&[b""])).is_err());
+        assert!(split_channel_messages(&framed(&[&vec![0u8; MAX_CHANNEL_MESSAGE + 1]])).is_err());
+        let mut huge = u32::MAX.to_le_bytes().to_vec();
+        huge.extend_from_slice(b"xx");
+        let e = split_channel_messages(&huge).expect_err("refused");
+        assert!(e.to_string().contains("1 to"), "{e}");
+        // A body over the cap is refused before it is read.
+        assert!(split_channel_messages(&vec![0u8; MAX_CHANNEL_SEND + 1]).is_err());
+    }
 
     #[test]
     fn a_thread_name_is_made_from_any_id_without_panicking() {

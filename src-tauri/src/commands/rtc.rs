@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use tauri::{AppHandle, State};
 
-use lancall_peer::bridge::BridgeEvents;
+use lancall_peer::bridge::{BridgeEvent, BridgeEvents};
 use lancall_peer::codec::PixelFormat;
 use lancall_peer::ipc::{encode_frame, parse_kind, PcAnswer, PcConfig, PcOp, RecordTarget, RecordingDone, VideoCounts};
 use lancall_peer::{FrameSink, RemoteFrame};
 
+use crate::commands::files;
 use crate::error::AppError;
 use crate::recording;
 use crate::state::AppState;
@@ -27,14 +28,36 @@ pub async fn rtc_open(
     channel: tauri::ipc::Channel,
 ) -> Result<(), AppError> {
     let events_channel = channel.clone();
+    let pc_id = pc.clone();
     let events: BridgeEvents = Arc::new(move |event| {
-        // A data channel's binary message (a file's bytes) goes as bytes, not as JSON.
-        if let lancall_peer::bridge::BridgeEvent::ChannelBytes { channel: id, data } = &event {
-            let raw = lancall_peer::ipc::encode_channel_bytes(*id, data);
-            if let Err(e) = events_channel.send(tauri::ipc::InvokeResponseBody::Raw(raw)) {
-                log::debug!("could not pass a data channel message to the window: {e}");
+        let send_json = |json: String| {
+            if let Err(e) = events_channel.send(tauri::ipc::InvokeResponseBody::Json(json)) {
+                log::debug!("could not pass a connection event to the window: {e}");
             }
-            return;
+        };
+        match &event {
+            // A data channel's binary message (a file's bytes): into the file it is routed to
+            // (rtc_channel_save), else to the page as bytes, not as JSON.
+            BridgeEvent::ChannelBytes { channel: id, data } => {
+                match files::channel_bytes(&pc_id, *id, data) {
+                    Some(files::Routed::Written { bytes, report: true }) => {
+                        send_json(serde_json::json!({ "type": "channel-written", "channel": id, "bytes": bytes }).to_string());
+                    }
+                    Some(files::Routed::Written { .. }) => {}
+                    Some(files::Routed::Failed(message)) => {
+                        send_json(serde_json::json!({ "type": "channel-write-failed", "channel": id, "message": message }).to_string());
+                    }
+                    None => {
+                        let raw = lancall_peer::ipc::encode_channel_bytes(*id, data);
+                        if let Err(e) = events_channel.send(tauri::ipc::InvokeResponseBody::Raw(raw)) {
+                            log::debug!("could not pass a data channel message to the window: {e}");
+                        }
+                    }
+                }
+                return;
+            }
+            BridgeEvent::ChannelClose { channel: id } => files::unroute(&pc_id, *id),
+            _ => {}
         }
         let json = serde_json::to_string(&event).unwrap_or_default();
         if let Err(e) = events_channel.send(tauri::ipc::InvokeResponseBody::Json(json)) {
@@ -53,6 +76,36 @@ pub async fn rtc_open(
 #[tauri::command]
 pub async fn rtc_op(state: State<'_, AppState>, pc: String, op: PcOp) -> Result<PcAnswer, AppError> {
     Ok(state.bridges.run(&pc, op).await?)
+}
+
+/// `channel.send(bytes)`, for several binary messages at once: the request's body is each
+/// message as a 4-byte little-endian length and its bytes, and its headers name the connection
+/// (`lancall-pc`) and the channel (`lancall-channel`). Answers once the channel has room again
+/// (the page counts what is still in this call as its `bufferedAmount`).
+#[tauri::command]
+pub async fn rtc_channel_send(state: State<'_, AppState>, request: tauri::ipc::Request<'_>) -> Result<(), AppError> {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let pc = header("lancall-pc");
+    let channel: u32 = header("lancall-channel")
+        .parse()
+        .map_err(|_| AppError::from(lancall_peer::PeerError::BadRequest("The lancall-channel header is not a channel number.".into())))?;
+    let tauri::ipc::InvokeBody::Raw(body) = request.body() else {
+        return Err(lancall_peer::PeerError::BadRequest("A data channel's bytes are sent as bytes.".into()).into());
+    };
+    Ok(state.bridges.channel_send_bytes(&pc, channel, body).await?)
+}
+
+/// From now on, what channel `channel` of connection `pc` receives goes into the file being
+/// received as `handle` (commands/files.rs), not to the page; answers the bytes written so far.
+#[tauri::command]
+pub fn rtc_channel_save(pc: String, channel: u32, handle: String) -> Result<u64, AppError> {
+    files::route(&pc, channel, &handle)
+}
+
+/// The bytes written so far into the file being received as `handle`, and their SHA-256.
+#[tauri::command]
+pub fn rtc_channel_digest(handle: String) -> Result<files::Written, AppError> {
+    files::digest(&handle)
 }
 
 #[tauri::command]

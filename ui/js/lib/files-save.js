@@ -148,16 +148,21 @@ async function opfsSink(id, deliver) {
 
 /**
  * A sink for the app: its Rust side writes the file into the Downloads folder under a safe
- * name that takes no existing file's place; `finish` resolves to where it was saved.
+ * name that takes no existing file's place; `finish` resolves to where it was saved. When the
+ * transfer's channel is one of the Linux app's Rust-backed channels (rtc-bridge.js), the bytes
+ * need not come through the page at all: `routed` hands the channel's bytes to the file in Rust
+ * and `digest` says how many were written and their SHA-256.
  * @param {string} name the name offered (the Rust side makes it safe)
  * @param {number} size the bytes announced (the Rust side refuses more)
+ * @param {RTCDataChannel|null} [channel] the transfer's channel
  * @returns {Promise<FileSink & {kind: string}>}
  */
-export async function appSink(name, size) {
+export async function appSink(name, size, channel = null) {
   /** @type {string} */
   const handle = await invoke('file_save_open', { name, size });
   const batch = new Batcher((bytes) => invoke('file_save_append', bytes, { headers: { 'lancall-file': handle } }));
-  return {
+  /** @type {FileSink & {kind: string}} */
+  const sink = {
     kind: 'app',
     write: (chunk) => batch.add(chunk),
     async finish() {
@@ -168,4 +173,10 @@ export async function appSink(name, size) {
       await invoke('file_save_abort', { handle }).catch(() => {});
     },
   };
+  if (channel && typeof (/** @type {any} */ (channel).saveBytesTo) === 'function') {
+    sink.kind = 'app-routed';
+    sink.routed = (dc) => /** @type {any} */ (dc).saveBytesTo(handle);
+    sink.digest = () => invoke('rtc_channel_digest', { handle });
+  }
+  return sink;
 }

@@ -56,8 +56,12 @@ const MAX_SAFE_SIZE = Number.MAX_SAFE_INTEGER;
 
 /**
  * Where a received file's bytes go: written in order; `finish` saves it and says where (or null
- * when the browser shows its own download); `abort` throws away what was written.
- * @typedef {{write(chunk: Uint8Array): Promise<void>, finish(): Promise<string|null>, abort(): Promise<void>}} FileSink
+ * when the browser shows its own download); `abort` throws away what was written. In the Linux
+ * app a sink may take the bytes from the channel itself (`routed(channel)`, which resolves to
+ * the bytes it holds): then `write` is never called, the channel says how far it got, and
+ * `digest` gives the bytes written and their SHA-256.
+ * @typedef {{write(chunk: Uint8Array): Promise<void>, finish(): Promise<string|null>, abort(): Promise<void>,
+ *   routed?: (channel: RTCDataChannel) => Promise<number>, digest?: () => Promise<{bytes: number, sha256: string}>}} FileSink
  */
 
 /**
@@ -314,12 +318,6 @@ export class FileTransfers extends EventTarget {
       this.lost(t, null);
       return;
     }
-    if (/** @type {any} */ (dc).sendsBytes === false) {
-      // The Linux app's Rust-backed channel (rtc-bridge.js) takes text from the page, not bytes.
-      dc.close();
-      this.end(t, 'failed', 'This app cannot send files yet (it can receive them): send it from a browser.', false);
-      return;
-    }
     t.channel = dc;
     dc.binaryType = 'arraybuffer';
     dc.addEventListener('open', () => {
@@ -485,6 +483,27 @@ export class FileTransfers extends EventTarget {
     dc.addEventListener('close', () => {
       if (t) this.lost(t, dc);
     });
+    // The Linux app's channels (rtc-bridge.js) can write what they receive straight into the
+    // file (a sink with `routed`): they say how far they got instead of handing us the bytes.
+    dc.addEventListener('written', (ev) => {
+      if (t && t.channel === dc) this.onWritten(t, /** @type {CustomEvent} */ (ev).detail.bytes);
+    });
+    dc.addEventListener('write-failed', (ev) => {
+      if (t && t.channel === dc) this.end(t, 'failed', `${t.displayName} could not be saved: ${/** @type {CustomEvent} */ (ev).detail.message}`, true);
+    });
+  }
+
+  /** @private bytes a routed sink has written so far @param {Transfer} t @param {unknown} bytes */
+  onWritten(t, bytes) {
+    if (t.state !== 'receiving' || !t.sink?.routed || typeof bytes !== 'number' || bytes < t.written || bytes > t.size) return;
+    t.bytes = bytes;
+    t.acked = bytes;
+    t.written = bytes;
+    if (t.written - t.ackSent >= ACK_BYTES && t.channel?.readyState === 'open') {
+      t.ackSent = t.written;
+      this.sendJson(t.channel, { type: 'file-ack', id: t.id, bytes: t.written });
+    }
+    this.progress(t);
   }
 
   /**
@@ -513,8 +532,24 @@ export class FileTransfers extends EventTarget {
       if (known.state !== 'offered') {
         // We say how far we got; it goes on from there.
         if (known.state === 'interrupted') known.state = 'receiving';
-        known.resumedAt.push(known.bytes);
-        this.sendJson(dc, { type: 'file-resume', id: known.id, offset: known.bytes });
+        const resume = () => {
+          known.resumedAt.push(known.bytes);
+          this.sendJson(dc, { type: 'file-resume', id: known.id, offset: known.bytes });
+        };
+        const sink = known.sink;
+        if (sink?.routed) {
+          // The new channel's bytes go into the same file, from what it holds.
+          sink.routed(dc).then((bytes) => {
+            if (known.channel !== dc || known.ended) return;
+            known.bytes = bytes;
+            known.acked = bytes;
+            known.written = bytes;
+            known.ackSent = bytes;
+            resume();
+          }, (err) => this.end(known, 'failed', `${known.displayName} could not be saved: ${errorText(err)}`, true));
+        } else {
+          resume();
+        }
       }
       this.emitTransfer(known);
       return known;
@@ -549,6 +584,8 @@ export class FileTransfers extends EventTarget {
     this.emitTransfer(t);
     try {
       t.sink = await this.makeSink(t);
+      // The bytes go straight from the channel into the file (the Linux app).
+      if (t.sink.routed && t.channel && !t.ended) await t.sink.routed(t.channel);
     } catch (err) {
       this.end(t, 'failed', `${t.displayName} cannot be saved here: ${errorText(err)}`, true);
       return;
@@ -602,12 +639,27 @@ export class FileTransfers extends EventTarget {
       return;
     }
     if (msg.type !== 'file-done' || t.state !== 'receiving' || !t.sink) return;
+    /** @type {string|null} */
+    let digest = null;
+    if (t.sink.digest) {
+      // Written and hashed by the app's Rust side: it says how much, and the SHA-256.
+      try {
+        const d = await t.sink.digest();
+        if (t.ended) return;
+        t.bytes = d.bytes;
+        t.written = d.bytes;
+        digest = d.sha256;
+      } catch (err) {
+        this.end(t, 'failed', `${t.displayName} could not be saved: ${errorText(err)}`, true);
+        return;
+      }
+    }
     if (t.bytes !== t.size) {
       this.end(t, 'failed', `${t.displayName} ended after ${formatBytes(t.bytes)} of the ${formatBytes(t.size)} announced: the file was thrown away.`, true);
       return;
     }
     t.state = 'checking';
-    t.sha256 = t.hash.hex();
+    t.sha256 = digest ?? t.hash.hex();
     this.emitTransfer(t);
     if (msg.sha256 !== t.sha256) {
       this.end(t, 'failed', `${t.displayName} arrived damaged (its SHA-256 is not the one ${t.remote.name} sent): the file was thrown away.`, true);

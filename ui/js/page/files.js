@@ -26,7 +26,7 @@ export function startFiles(call, signaling, createPeerConnection) {
     call,
     signaling,
     createPeerConnection,
-    makeSink: (t) => (inApp() ? appSink(t.name, t.size) : browserSink(t.id, (blob) => {
+    makeSink: (t) => (inApp() ? appSink(t.name, t.size, t.channel) : browserSink(t.id, (blob) => {
       const name = safeFileName(t.name);
       received.set(t.id, { blob, name });
       download(blob, name);

@@ -255,6 +255,18 @@ class BridgedTransceiver {
   }
 }
 
+/** Bytes of binary messages that go to Rust in one IPC call at most (one file read is 1 MiB). */
+const SEND_BATCH_BYTES = 1024 * 1024;
+/** Largest binary message, as Chromium's (peer/src/ipc MAX_CHANNEL_MESSAGE). */
+const MAX_CHANNEL_MESSAGE = 256 * 1024;
+
+/** @param {ArrayBuffer|ArrayBufferView} data a copy of its bytes, as a browser's send takes them */
+function copyBytes(data) {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data.slice(0));
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  return null;
+}
+
 class BridgedChannel extends EventTarget {
   constructor(pc, id, label, ordered) {
     super();
@@ -266,19 +278,76 @@ class BridgedChannel extends EventTarget {
     this.sending = Promise.resolve();
     // As a browser's channel has them (files.js sets them); binary messages arrive as ArrayBuffers.
     this.binaryType = 'arraybuffer';
+    /** Bytes given to send() and not yet taken by Rust (which answers once its channel has room). */
     this.bufferedAmount = 0;
     this.bufferedAmountLowThreshold = 0;
-    // It sends text only (files.js refuses to send a file on it).
-    this.sendsBytes = false;
+    /** Binary messages waiting to go to Rust together, while an earlier call is out. */
+    this.batch = null;
   }
 
   send(data) {
     if (this.readyState !== 'open') throw new DOMException('The data channel is not open.', 'InvalidStateError');
-    const text = String(data);
-    // One at a time: two IPC calls in flight may overtake each other.
-    this.sending = this.sending
-      .then(() => this.pc.op({ op: 'channel-send', id: this.id, text }))
-      .catch((err) => console.warn('lancall: a message was not sent', err?.message ?? err));
+    if (typeof data === 'string') {
+      this.batch = null; // later bytes go after this text
+      // One at a time: two IPC calls in flight may overtake each other.
+      this.sending = this.sending
+        .then(() => this.pc.op({ op: 'channel-send', id: this.id, text: data }))
+        .catch((err) => console.warn('lancall: a message was not sent', err?.message ?? err));
+      return;
+    }
+    const bytes = copyBytes(data);
+    if (!bytes) throw new TypeError('A data channel sends text, an ArrayBuffer or a typed array.');
+    if (bytes.byteLength === 0) return;
+    if (bytes.byteLength > MAX_CHANNEL_MESSAGE) throw new TypeError(`A message is at most ${MAX_CHANNEL_MESSAGE} bytes.`);
+    this.bufferedAmount += bytes.byteLength;
+    let batch = this.batch;
+    if (!batch || batch.size + bytes.byteLength > SEND_BATCH_BYTES) {
+      const b = { parts: /** @type {Uint8Array[]} */ ([]), size: 0 };
+      batch = b;
+      this.batch = b;
+      this.sending = this.sending.then(() => this.flushBytes(b));
+    }
+    batch.parts.push(bytes);
+    batch.size += bytes.byteLength;
+  }
+
+  /** @private one IPC call with every message of `batch`: each a 4-byte length, then its bytes */
+  async flushBytes(batch) {
+    if (this.batch === batch) this.batch = null;
+    const body = new Uint8Array(batch.size + 4 * batch.parts.length);
+    const view = new DataView(body.buffer);
+    let at = 0;
+    for (const p of batch.parts) {
+      view.setUint32(at, p.byteLength, true);
+      body.set(p, at + 4);
+      at += 4 + p.byteLength;
+    }
+    try {
+      // What was sent before a close() still goes, as in browsers.
+      if (this.readyState !== 'closed') {
+        await invoke('rtc_channel_send', body, { headers: { 'lancall-pc': this.pc.id, 'lancall-channel': String(this.id) } });
+      }
+    } catch (err) {
+      console.warn('lancall: bytes were not sent', err?.message ?? err);
+    } finally {
+      const before = this.bufferedAmount;
+      this.bufferedAmount = Math.max(0, before - batch.size);
+      if (before > this.bufferedAmountLowThreshold && this.bufferedAmount <= this.bufferedAmountLowThreshold) {
+        this.dispatchEvent(new Event('bufferedamountlow'));
+      }
+    }
+  }
+
+  /**
+   * The app only: from now on the binary messages this channel receives go by Rust straight into
+   * the file being received as `handle` (src-tauri/src/commands/files.rs), never to the page;
+   * `written` events say how far it got, `write-failed` why it stopped. Resolves to the bytes
+   * written so far.
+   * @param {string} handle
+   * @returns {Promise<number>}
+   */
+  saveBytesTo(handle) {
+    return invoke('rtc_channel_save', { pc: this.pc.id, channel: this.id, handle });
   }
 
   close() {
@@ -626,6 +695,14 @@ export class BridgedPeerConnection extends EventTarget {
         const ch = new BridgedChannel(this, e.channel, e.label, e.ordered);
         this.channels.set(ch.id, ch);
         this.dispatchEvent(Object.assign(new Event('datachannel'), { channel: ch }));
+        break;
+      }
+      case 'channel-written':
+      case 'channel-write-failed': {
+        const ch = this.channels.get(e.channel);
+        if (!ch) break;
+        if (e.type === 'channel-written') ch.dispatchEvent(new CustomEvent('written', { detail: { bytes: e.bytes } }));
+        else ch.dispatchEvent(new CustomEvent('write-failed', { detail: { message: String(e.message ?? '') } }));
         break;
       }
       case 'channel-open':
