@@ -322,10 +322,18 @@ impl Engine {
                 reply,
             } => {
                 let added = self.add(room, label, offer);
-                if let Ok((id, _)) = &added {
-                    self.names.insert(*id, name);
+                let id = added.as_ref().ok().map(|(id, _)| *id);
+                if let Some(id) = id {
+                    self.names.insert(id, name);
                 }
                 let _ = reply.send(added);
+                // What the others already publish is offered at once, not after the joiner's
+                // first ICE check: the reply above goes first, and the owner delivers the answer
+                // before this offer (the hub holds an offer for a participant it does not know
+                // yet). The joiner's first pictures came ~70 ms later when this waited.
+                if let Some(id) = id {
+                    self.negotiate(id);
+                }
             }
             Command::StartRecording { room, dir, reply } => {
                 let result = if self.recordings.contains_key(&room) {
@@ -653,12 +661,7 @@ impl Engine {
             log::trace!("sfu: dropped a datagram from {source}: no participant takes it");
             return;
         };
-        let first = self.participants.get(&id).is_some_and(|p| !p.heard_from);
         self.with(id, |p, _, _, out| p.handle_input(input, out));
-        if first {
-            // Its answer has been applied: offers towards it can go now.
-            self.negotiate(id);
-        }
     }
 
     pub(crate) fn fire_due_timers(&mut self) {

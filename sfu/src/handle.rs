@@ -363,6 +363,10 @@ impl Sfu {
     }
 
     /// [`Sfu::add_participant_in`], with the person's `name` for the files of a recording.
+    ///
+    /// What the room's others publish is offered to it at once, in an [`SfuEvent::Offer`]
+    /// emitted after this reply is sent: deliver the answer to the participant before that offer
+    /// (the offer may reach you before you have handled the reply; hold it until then).
     pub fn add_participant_named(
         &self,
         room: &str,

@@ -125,9 +125,6 @@ pub(crate) struct Participant {
     connected: bool,
     ever_connected: bool,
     disconnected_since: Option<Instant>,
-    /// Something from it reached its `Rtc`: it has applied our answer (its ICE checks carry our
-    /// credentials), so an offer from us can no longer overtake that answer.
-    pub(crate) heard_from: bool,
     gone: bool,
     /// How tall it shows each track it receives ([`crate::Sfu::set_wanted`]; absent: the
     /// default, the highest layer).
@@ -211,7 +208,6 @@ impl Participant {
             connected: false,
             ever_connected: false,
             disconnected_since: None,
-            heard_from: false,
             gone: false,
             wanted: HashMap::new(),
             estimate: None,
@@ -226,9 +222,6 @@ impl Participant {
 
     /// Feeds one input to the `Rtc`; an error ends this participant (only).
     pub(crate) fn handle_input(&mut self, input: Input, out: &mut Vec<Happened>) {
-        if let Input::Receive(..) = input {
-            self.heard_from = true;
-        }
         if let Err(e) = self.rtc.handle_input(input) {
             log::warn!(
                 "sfu: participant {} ({}): {e}; disconnecting it",
@@ -564,7 +557,7 @@ impl Participant {
         &mut self,
         source_alive: &dyn Fn((ParticipantId, Mid)) -> bool,
     ) -> Option<String> {
-        if self.pending.is_some() || !self.heard_from || self.gone {
+        if self.pending.is_some() || self.gone {
             return None;
         }
         for t in &mut self.tracks_out {

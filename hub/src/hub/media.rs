@@ -133,6 +133,9 @@ struct Media {
     wants: HashMap<String, Vec<TrackWant>>,
     /// Each SFU participant's room (the SFU keeps rooms apart).
     rooms: HashMap<ParticipantId, String>,
+    /// An offer the SFU made to a participant whose addition we have not handled yet (it offers
+    /// what the others publish right after answering): delivered after that answer.
+    early_offers: HashMap<ParticipantId, String>,
 }
 
 async fn run(
@@ -150,6 +153,7 @@ async fn run(
         pending: FuturesOrdered::new(),
         wants: HashMap::new(),
         rooms: HashMap::new(),
+        early_offers: HashMap::new(),
     };
     loop {
         tokio::select! {
@@ -283,6 +287,7 @@ impl Media {
             Done::Added { peer, room, result: Ok((id, answer)) } => {
                 if self.slots.get(&peer) != Some(&Slot::Adding) {
                     // It left while the SFU was adding it.
+                    self.early_offers.remove(&id);
                     self.remove(id);
                     return;
                 }
@@ -299,8 +304,13 @@ impl Media {
                 let description = Description { kind: "answer".into(), sdp: answer };
                 let text = encode(&ServerMessage::MediaDescription { description: Cow::Owned(description) });
                 if !self.send(&peer, Outgoing::from(text)) {
+                    self.early_offers.remove(&id);
                     self.forget(&peer);
                     self.remove(id);
+                    return;
+                }
+                if let Some(sdp) = self.early_offers.remove(&id) {
+                    self.description(&peer, "offer", sdp);
                 }
             }
             Done::Added { peer, result: Err(e), .. } => {
@@ -328,9 +338,13 @@ impl Media {
             SfuEvent::Offer { participant, sdp } => {
                 if let Some(peer) = self.peers.get(&participant).cloned() {
                     self.description(&peer, "offer", sdp);
+                } else if self.slots.values().any(|s| *s == Slot::Adding) {
+                    // Its addition's reply is still on its way: the answer goes first.
+                    self.early_offers.insert(participant, sdp);
                 }
             }
             SfuEvent::Gone { participant, reason } => {
+                self.early_offers.remove(&participant);
                 if let Some(peer) = self.peers.remove(&participant) {
                     self.slots.remove(&peer);
                     self.rooms.remove(&participant);
