@@ -2,8 +2,8 @@
 // a real lancall-host, and Debian's Chromium through playwright-core. Everything runs inside the
 // network namespace run.sh makes (LANCALL_APP_NETNS): the app and the host advertise and browse
 // over the veth pair lcapp0 (10.99.3.1) / lcapp1 (10.99.3.2), and no packet can leave.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync, writeFileSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -99,14 +99,24 @@ export async function startApp({ dataDir, env = {} } = {}) {
     await sleep(100);
   }
   const started = Date.now();
-  const session = await Session.create(`http://127.0.0.1:${port}`, {
-    'tauri:options': { application: APP_BIN },
-  });
+  let session;
+  try {
+    session = await Session.create(`http://127.0.0.1:${port}`, {
+      'tauri:options': { application: APP_BIN },
+    });
+  } catch (err) {
+    // No session, so no stop(): the driver and an app it may have started go now.
+    signalGroup('SIGKILL');
+    throw err;
+  }
+  session.onHang = async (what) => stacksOfGroup(driver.pid, what);
   return {
     session,
     home,
     logs,
     started,
+    /** the process group of tauri-driver, WebKitWebDriver, the app and its web processes */
+    pgid: driver.pid,
     async stop({ keepData = false } = {}) {
       await session.quit().catch(() => {});
       signalGroup('SIGTERM');
@@ -124,6 +134,74 @@ export async function startApp({ dataDir, env = {} } = {}) {
           /* WebKit may still be writing its cache: leave the temporary folder */
         }
       }
+    },
+  };
+}
+
+/**
+ * When the app stops answering WebDriver: every thread's stack of the app and its web process
+ * (gdb, when installed), written to a file, with the main threads' tops returned for the test's
+ * message. A freeze is a bug in the product; this is how it shows where.
+ */
+function stacksOfGroup(pgid, what) {
+  const ps = spawnSync('ps', ['-eo', 'pid=,pgid=,comm='], { encoding: 'utf8' });
+  const procs = (ps.stdout ?? '')
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 3 && Number(f[1]) === pgid && /^(lancall|WebKitWebProces|WebKitWebDriver)/.test(f[2]));
+  const gdb = spawnSync('sh', ['-c', 'command -v gdb'], { encoding: 'utf8' }).stdout.trim();
+  if (!gdb || procs.length === 0) return `no stacks (gdb ${gdb ? 'found' : 'missing'}, ${procs.length} processes)`;
+  const file = path.join(tmpdir(), `lancall-app-frozen-${pgid}-${Date.now()}.txt`);
+  let all = `WebDriver command that hung: ${what}\n`;
+  const tops = [];
+  for (const [pid, , comm] of procs) {
+    const out = spawnSync(gdb, ['-p', pid, '-batch', '-nx', '-ex', 'set pagination off', '-ex', 'thread apply all bt 30'], { encoding: 'utf8', timeout: 60_000 }).stdout ?? '';
+    all += `\n===== ${comm} (pid ${pid}) =====\n${out}`;
+    // The main thread is "Thread 1": its first frames say what it waits on.
+    const main = out.split(/\n(?=Thread \d+ )/).find((t) => /^Thread 1 /.test(t)) ?? '';
+    const frames = main.split('\n').filter((l) => /^#\d+/.test(l)).slice(0, 14).map((l) => l.replace(/^#(\d+)\s+(0x[0-9a-f]+ in )?/, '#$1 ').replace(/ \(.*?\) (at|from) /, ' $1 ').slice(0, 140));
+    tops.push(`${comm} ${pid} main thread:\n  ${frames.join('\n  ')}`);
+  }
+  writeFileSync(file, all);
+  console.log(`the app froze (${what}); every thread's stack is in ${file}\n${tops.join('\n')}`);
+  return `stacks in ${file}`;
+}
+
+/**
+ * The resident memory of the app and its WebKit processes (MB, summed from /proc), sampled every
+ * 500 ms until `stop()`, which resolves to `{ before, peak, after }`.
+ * @param {number} pgid startApp's `pgid`
+ */
+export function sampleAppMemory(pgid) {
+  const rss = () => {
+    let kb = 0;
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        // Fields after the ")" that ends the command: state ppid pgrp …
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (Number(f[2]) !== pgid) continue;
+        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        if (!/^(lancall|WebKitWebProces|WebKitNetworkPr)/.test(comm)) continue;
+        const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+        kb += m ? Number(m[1]) : 0;
+      } catch {
+        /* the process ended */
+      }
+    }
+    return Math.round(kb / 1024);
+  };
+  const before = rss();
+  let peak = before;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, rss());
+  }, 500);
+  return {
+    stop() {
+      clearInterval(timer);
+      const after = rss();
+      return { before, peak: Math.max(peak, after), after };
     },
   };
 }

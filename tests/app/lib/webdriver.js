@@ -9,12 +9,31 @@ export class WebDriverError extends Error {
   }
 }
 
-async function call(base, method, path, body) {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+/**
+ * How long one WebDriver command may take. Without a bound, a webview that froze held a test for
+ * 300 s (node's fetch gives up on headers after that) and said only "fetch failed". WebDriver's
+ * own script timeout is 30 s, so a live page always answers well within this.
+ */
+const commandTimeoutMs = () => Number(process.env.LANCALL_WEBDRIVER_TIMEOUT_MS) || 60_000;
+
+export class FrozenError extends Error {}
+
+async function call(base, method, path, body, onHang) {
+  // A new session starts the app: allow that more.
+  const timeoutMs = commandTimeoutMs() * (onHang ? 1 : 2);
+  let res;
+  try {
+    res = await fetch(`${base}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    if (err?.name !== 'TimeoutError') throw err;
+    const where = onHang ? await onHang(`${method} ${path}`).catch((e) => `(no stacks: ${e.message})`) : '';
+    throw new FrozenError(`the app did not answer WebDriver's ${method} ${path.replace(/^\/session\/[^/]+/, '')} within ${timeoutMs / 1000} s: its webview is frozen${where ? `; ${where}` : ''}`);
+  }
   const json = await res.json().catch(() => ({}));
   if (!res.ok) throw new WebDriverError(res.status, json.value);
   return json.value;
@@ -42,7 +61,7 @@ export class Session {
   }
 
   cmd(method, path, body) {
-    return call(this.base, method, `/session/${this.id}${path}`, body);
+    return call(this.base, method, `/session/${this.id}${path}`, body, this.onHang);
   }
 
   async quit() {
@@ -114,6 +133,8 @@ export class Session {
         last = await this.execute(fn, ...args);
         if (last) return last;
       } catch (err) {
+        // A frozen page will not thaw within the wait: say so now.
+        if (err instanceof FrozenError) throw err;
         last = err;
       }
       if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${last?.message ?? JSON.stringify(last)})`);
