@@ -90,6 +90,9 @@ try:
 except (IndexError, ValueError, KeyError):
     streams, vloss, aloss = "?", "no summary", "?"
 us = cpu * 1e6 / fwd if fwd else float("nan")
+# The SFU's other counters over the window (what it did not forward, and why), to stderr.
+moved = {k: m1[k] - m0[k] for k in m1 if isinstance(m1[k], int) and isinstance(m0.get(k), int) and m1[k] != m0[k] and k not in ("port", "tcp_port")}
+print(f"N={n}: SFU counters over the window: {json.dumps(moved)}", file=sys.stderr)
 print(f"| {n} | {streams} | {cpu:.3f} | {int(rss)/1024:.0f} | {pcpu:.2f} | {sfu_drops} / {client_drops} | {fwd:.0f} | {din:.0f} | {us:.1f} | {vloss} | {aloss} | {load} |")
 EOF
 done

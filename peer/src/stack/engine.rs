@@ -94,7 +94,11 @@ pub(crate) async fn build_peer_connection(
             .map(|ip| std::net::SocketAddr::new(*ip, 0).to_string())
             .collect()
     };
-    let pc = PeerConnectionBuilder::new()
+    let mut builder = PeerConnectionBuilder::new();
+    if let Some(runtime) = sized_sockets() {
+        builder = builder.with_runtime(runtime);
+    }
+    let pc = builder
         .with_configuration(rtc_config)
         .with_media_engine(media_engine)
         .with_interceptor_registry(registry)
@@ -104,6 +108,96 @@ pub(crate) async fn build_peer_connection(
         .build()
         .await?;
     Ok(pc)
+}
+
+/// What each connection's UDP socket asks the kernel to buffer on receipt: a few hundred
+/// milliseconds of a call's video. Linux's default (208 KiB, ~160 datagrams) overflowed in the
+/// SFU capacity benchmark's synthetic participants (20 people: 4.6 % loss, all of it at the
+/// clients' own sockets; bench/sfu.md).
+const SOCKET_RECV_BYTES: usize = 2 * 1024 * 1024;
+
+/// webrtc-rs's default runtime, with each UDP socket's receive buffer sized first (see
+/// [`SOCKET_RECV_BYTES`]). `None` when webrtc-rs has no default runtime (then it picks its own).
+fn sized_sockets() -> Option<Arc<dyn webrtc::runtime::Runtime>> {
+    static RUNTIME: std::sync::OnceLock<Option<Arc<dyn webrtc::runtime::Runtime>>> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| webrtc::runtime::default_runtime().map(|inner| Arc::new(SizedSockets(inner)) as Arc<dyn webrtc::runtime::Runtime>))
+        .clone()
+}
+
+/// See [`sized_sockets`]: everything is the inner runtime's but wrapping a UDP socket.
+#[derive(Debug)]
+struct SizedSockets(Arc<dyn webrtc::runtime::Runtime>);
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+impl webrtc::runtime::Runtime for SizedSockets {
+    fn spawn(&self, future: BoxFuture<'static, ()>) -> Box<dyn webrtc::runtime::JoinHandle> {
+        self.0.spawn(future)
+    }
+
+    fn spawn_reactor(&self, pool: usize, future: BoxFuture<'static, ()>) -> Box<dyn webrtc::runtime::JoinHandle> {
+        self.0.spawn_reactor(pool, future)
+    }
+
+    fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> std::io::Result<Arc<dyn webrtc::runtime::AsyncUdpSocket>> {
+        size_recv_buffer(&socket);
+        self.0.wrap_udp_socket(socket)
+    }
+
+    fn wrap_tcp_listener(&self, listener: std::net::TcpListener) -> std::io::Result<Arc<dyn webrtc::runtime::AsyncTcpListener>> {
+        self.0.wrap_tcp_listener(listener)
+    }
+
+    fn connect_tcp<'a>(&'a self, remote: std::net::SocketAddr) -> BoxFuture<'a, std::io::Result<Arc<dyn webrtc::runtime::AsyncTcpStream>>> {
+        self.0.connect_tcp(remote)
+    }
+
+    fn resolve_host<'a>(&'a self, host: &'a str) -> BoxFuture<'a, std::io::Result<Vec<std::net::SocketAddr>>> {
+        self.0.resolve_host(host)
+    }
+
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        self.0.sleep(duration)
+    }
+
+    fn interval(&self, period: Duration) -> Box<dyn webrtc::runtime::AsyncInterval> {
+        self.0.interval(period)
+    }
+
+    fn block_on(&self, future: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>) {
+        self.0.block_on(future)
+    }
+
+    fn yield_now(&self) -> BoxFuture<'static, ()> {
+        self.0.yield_now()
+    }
+
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+}
+
+/// `SO_RCVBUF` to [`SOCKET_RECV_BYTES`], past the kernel's cap (`net.core.rmem_max`) where the
+/// process may (`SO_RCVBUFFORCE`: root, `CAP_NET_ADMIN`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn size_recv_buffer(socket: &std::net::UdpSocket) {
+    use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+    if setsockopt(socket, sockopt::RcvBufForce, &SOCKET_RECV_BYTES).is_err() {
+        let _ = setsockopt(socket, sockopt::RcvBuf, &SOCKET_RECV_BYTES);
+    }
+    // Linux reports twice what was set (its bookkeeping): half is the payload.
+    let got = getsockopt(socket, sockopt::RcvBuf).unwrap_or(0) / 2;
+    log::debug!("peer: a connection's UDP receive buffer is {} KiB", got / 1024);
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn size_recv_buffer(socket: &std::net::UdpSocket) {
+    let _ = socket;
 }
 
 fn opus_codec() -> RTCRtpCodec {
