@@ -9,9 +9,17 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runnable, startApp, homeReady, startHost, launchChromium, joinByLink, sampleAppMemory, HOST_ADDR } from './lib/harness.js';
+import { runnable, startApp, homeReady, startHost, launchChromium, joinByLink, sampleAppMemory, APP_BIN, HOST_ADDR } from './lib/harness.js';
 
 const sha256 = (b) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * The large file each way, in MB (LANCALL_APP_FILE_MB to choose): 200 with a release app (about
+ * 30 s each way here), 2 with a debug one, whose unoptimised SCTP in webrtc-rs moves ~1.5 MB/s.
+ */
+const BIG_MB = Number(process.env.LANCALL_APP_FILE_MB) || (/\/release\/|^\/usr\//.test(APP_BIN) ? 200 : 2);
+/** How long the large file may take, each way. */
+const BIG_TIMEOUT_MS = 600_000;
 
 describe('files between a browser and the Linux app', runnable(), () => {
   let app;
@@ -45,7 +53,7 @@ describe('files between a browser and the Linux app', runnable(), () => {
       const card = await s.waitFor((n) => {
         const c = document.querySelectorAll('[data-testid=file-card][data-direction=in]')[n];
         return c && ['done', 'failed', 'cancelled'].includes(c.dataset.state) ? { state: c.dataset.state, status: c.querySelector('[data-testid=file-status]').textContent, hash: c.querySelector('[data-testid=file-hash]').textContent } : null;
-      }, { timeout: 240_000, interval: 500, what: `${f.name} received by the app` }, before).catch(async (err) => {
+      }, { timeout: BIG_TIMEOUT_MS, interval: 500, what: `${f.name} received by the app` }, before).catch(async (err) => {
         const there = await s.execute((n) => document.querySelectorAll('[data-testid=file-card][data-direction=in]')[n]?.textContent, before);
         const here = await page.locator('[data-testid=file-card][data-direction=out]').last().innerText();
         throw new Error(`${err.message}; the app's card: ${there}; Grace's card: ${here}`);
@@ -79,8 +87,7 @@ describe('files between a browser and the Linux app', runnable(), () => {
     });
     await page.getByTestId('file-to').selectOption({ label: 'Ada' });
 
-    // 2 MB by default (LANCALL_APP_FILE_MB for more): 200 MB would take minutes of the suite.
-    const bigMb = Number(process.env.LANCALL_APP_FILE_MB) || 2;
+    const bigMb = BIG_MB;
     const big = randomBytes(bigMb * 1_000_000);
     const dir = mkdtempSync(path.join(tmpdir(), 'lancall-app-files-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -116,7 +123,7 @@ describe('files between a browser and the Linux app', runnable(), () => {
       t.skip('the call above did not start');
       return;
     }
-    const mb = Number(process.env.LANCALL_APP_FILE_MB) || 2;
+    const mb = BIG_MB;
     const bytes = randomBytes(mb * 1_000_000);
     const dir = mkdtempSync(path.join(tmpdir(), 'lancall-app-send-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -133,12 +140,12 @@ describe('files between a browser and the Linux app', runnable(), () => {
     // Grace is offered it and accepts.
     const offer = page.locator('[data-testid=file-card][data-direction=in][data-state=offered]').filter({ hasText: 'from the app.bin' });
     await offer.waitFor({ timeout: 20_000 });
-    const downloading = page.waitForEvent('download', { timeout: 240_000 });
+    const downloading = page.waitForEvent('download', { timeout: BIG_TIMEOUT_MS });
     const started = Date.now();
     const memory = sampleAppMemory(app.pgid);
     await offer.getByTestId('file-accept').click();
     const card = page.locator('[data-testid=file-card][data-direction=in]').filter({ hasText: 'from the app.bin' });
-    await card.and(page.locator('[data-state=done], [data-state=failed], [data-state=cancelled]')).waitFor({ timeout: 240_000 }).catch(async (err) => {
+    await card.and(page.locator('[data-state=done], [data-state=failed], [data-state=cancelled]')).waitFor({ timeout: BIG_TIMEOUT_MS }).catch(async (err) => {
       const there = await s.execute(() => [...document.querySelectorAll('[data-testid=file-card][data-direction=out]')].map((c) => c.textContent).join(' | '));
       throw new Error(`${err.message}; Grace's card: ${await card.innerText()}; the app's cards: ${there}`);
     });

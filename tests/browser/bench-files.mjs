@@ -8,13 +8,16 @@
 // the body, counts and hashes it, and answers; lancall-host takes no uploads.
 //
 // Prints a Markdown table and writes it to bench/files-latest.md (bench/files.md quotes it).
-// Env: BENCH_FILE_MB (200), BENCH_RUNS (3).
+// The receiver's browser has a profile on disk (launchPersistent), as a person's does: in an
+// off-the-record context its origin-private file system, where the file is written as it comes,
+// lives in memory, and its RSS grew by the file's size.
+// Env: BENCH_FILE_MB (200), BENCH_RUNS (3), BENCH_OFF_THE_RECORD=1 (the receiver off the record).
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { startHost, launchBrowser, joinCall, waitForVideo, closeAll, whyNotRunnable, repoRoot, HOST_ADDR, waitFor } from './lib/harness.js';
+import { startHost, launchBrowser, launchPersistent, joinCall, waitForVideo, closeAll, whyNotRunnable, repoRoot, HOST_ADDR, waitFor } from './lib/harness.js';
 
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 200);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -97,7 +100,11 @@ async function main() {
   const sink = await startSink(host.dataDir);
   const sinkUrl = `https://${HOST_ADDR}:${sink.address().port}/upload`;
   const senderBrowser = await launchBrowser({ extra: ['--lancall-bench=sender'] });
-  const receiverBrowser = await launchBrowser({ extra: ['--lancall-bench=receiver'] });
+  const profile = mkdtempSync(path.join(os.tmpdir(), 'lancall-bench-profile-'));
+  const persistent = process.env.BENCH_OFF_THE_RECORD !== '1';
+  const receiverBrowser = persistent
+    ? await launchPersistent(profile, { extra: ['--lancall-bench=receiver'] })
+    : await launchBrowser({ extra: ['--lancall-bench=receiver'] });
   const ada = await joinCall(senderBrowser, host.joinUrl, 'Ada', { quality: '360p' });
   const bob = await joinCall(receiverBrowser, host.joinUrl, 'Bob', { quality: '360p' });
   await waitForVideo(ada.page, bob.id);
@@ -173,14 +180,15 @@ async function main() {
       console.error(`[bench] run ${run + 1}: ${JSON.stringify(rows[rows.length - 1])}`);
     }
   } finally {
-    await closeAll(ada?.context, bob?.context, senderBrowser, receiverBrowser);
+    await closeAll(ada?.context, persistent ? null : bob?.context, senderBrowser, receiverBrowser);
+    rmSync(profile, { recursive: true, force: true });
     sink.close();
     await host.stop();
     host.cleanup();
     rmSync(dir, { recursive: true, force: true });
   }
   const lines = [
-    `${FILE_MB} MB file, ${RUNS} runs, ${os.cpus().length} cores (${os.loadavg()[0].toFixed(1)} load at the end), ${new Date().toISOString().slice(0, 10)}`,
+    `${FILE_MB} MB file, ${RUNS} runs, receiver ${persistent ? 'with a profile on disk' : 'off the record'}, ${os.cpus().length} cores (${os.loadavg()[0].toFixed(1)} load at the end), ${new Date().toISOString().slice(0, 10)}`,
     '',
     '| run | HTTPS upload MB/s | in the call MB/s | ratio | receiver RSS before → peak (MB) | RSS spread during (MB) | receiver JS heap peak (MB) | sink | SHA-256 ok |',
     '|---|---|---|---|---|---|---|---|---|',

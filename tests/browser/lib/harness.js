@@ -160,6 +160,27 @@ export async function launchBrowser({ fakeDevices = true, fakeUi = true, extra =
 }
 
 /**
+ * A Chromium with a profile on disk in `userDataDir` (not off the record): its origin-private
+ * file system is on disk, as a person's browser's is. Returns a BrowserContext, which `openPage`
+ * and `joinCall` take in place of a browser (they then use it as it is).
+ * @param {string} userDataDir
+ * @param {{extra?: string[]}} [opts]
+ */
+export async function launchPersistent(userDataDir, { extra = [] } = {}) {
+  const args = [...BASE_FLAGS, `--disable-features=${DISABLED_FEATURES.join(',')}`, ...FAKE_MEDIA, ...extra];
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args,
+    timeout: 30_000,
+    ignoreHTTPSErrors: true,
+    viewport: { width: 960, height: 640 },
+    acceptDownloads: true,
+    colorScheme: 'dark',
+  });
+}
+
+/**
  * A second namespace "behind" a veth pair of its own, for a browser whose only path to the host
  * and to the other browsers can be cut: lcx0 10.99.2.1 stays here, lcx1 10.99.2.2 goes there
  * with a route to 10.99.1.0/24. Needs root (`ip netns`); run.sh deletes it too if a test dies.
@@ -179,7 +200,10 @@ export function makeRemoteNamespace() {
 
 /** A fresh browser profile on the join link, as a person opening it. */
 export async function openPage(browser, url, { viewport = { width: 960, height: 640 }, permissions, colorScheme = 'dark' } = {}) {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport, acceptDownloads: true, permissions, colorScheme });
+  // A persistent context (launchPersistent) is used as it is.
+  const context = typeof browser.newContext === 'function'
+    ? await browser.newContext({ ignoreHTTPSErrors: true, viewport, acceptDownloads: true, permissions, colorScheme })
+    : browser;
   const page = await context.newPage();
   page.on('pageerror', (err) => console.error(`[page error] ${err.message}`));
   page.on('console', (msg) => {
