@@ -160,7 +160,14 @@ describe('files between a browser and the Linux app', runnable(), () => {
     const appCard = await s.waitFor(() => {
       const c = [...document.querySelectorAll('[data-testid=file-card][data-direction=out]')].find((x) => x.textContent.includes('from the app.bin'));
       return c?.dataset.state === 'done' ? c.querySelector('[data-testid=file-hash]').textContent : null;
-    }, { timeout: 15_000, what: "the app's card to say done" });
+    }, { timeout: 15_000, what: "the app's card to say done" }).catch(async (err) => {
+      const there = await s.execute(() => {
+        const c = [...document.querySelectorAll('[data-testid=file-card][data-direction=out]')].find((x) => x.textContent.includes('from the app.bin'));
+        const t = [...(window.lancall?.files?.transfers?.values() ?? [])].find((x) => x.direction === 'out');
+        return { state: c?.dataset.state, text: c?.textContent, transfer: t && { state: t.state, bytes: t.bytes, size: t.size, sha: !!t.sha256, channel: t.channel?.readyState ?? null, resumedAt: t.resumedAt } };
+      }).catch((e) => e.message);
+      throw new Error(`${err.message}; the app's card and transfer: ${JSON.stringify(there)}`);
+    });
     assert.equal(appCard, `SHA-256 ${sha256(bytes)}`);
     console.log(`# [files] the app sent ${mb} MB to Chromium in ${seconds.toFixed(1)} s from Accept (${(mb / seconds).toFixed(1)} MB/s); the app's memory: ${mem.before} MB before, ${mem.peak} MB at most, ${mem.after} MB after`);
   });

@@ -369,7 +369,11 @@ export class FileTransfers extends EventTarget {
         this.end(t, t.state === 'checking' ? 'failed' : 'cancelled', typeof msg.reason === 'string' ? `${t.remote.name}: ${msg.reason.slice(0, 300)}` : `${t.remote.name} cancelled ${t.displayName}.`, false);
         break;
       case 'file-done':
-        if (t.state !== 'checking') break;
+        // Every byte went out (the hash is known): the receiver's last word counts even when it
+        // comes again on a new channel, after the one it first went on closed under it (the
+        // receiver closes its channel right after answering; once, in the Linux app, that answer
+        // was lost with the channel, and the transfer waited for it forever).
+        if (t.sha256 === null) break;
         if (msg.sha256 === t.sha256) {
           t.acked = t.size;
           this.end(t, 'done', null, false);
