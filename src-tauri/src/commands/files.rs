@@ -157,9 +157,9 @@ pub fn file_save_open(app: AppHandle, name: String, size: u64) -> Result<String,
     Ok(handle)
 }
 
-/// Appends `bytes` to the file of `handle`; answers the bytes written so far. More than
-/// announced, or a write that fails, throws the file away.
-fn append(handle: &str, bytes: &[u8]) -> Result<u64, AppError> {
+/// Appends `bytes` to the file of `handle`; answers the bytes written so far, and whether that
+/// is all that was announced. More than announced, or a write that fails, throws the file away.
+fn append(handle: &str, bytes: &[u8]) -> Result<(u64, bool), AppError> {
     let mut open = lock(open_files());
     let Some(r) = open.get_mut(handle) else {
         return Err(refused("That file is not being received (it ended or was cancelled)."));
@@ -187,7 +187,7 @@ fn append(handle: &str, bytes: &[u8]) -> Result<u64, AppError> {
     }
     r.hash.update(bytes);
     r.written += len;
-    Ok(r.written)
+    Ok((r.written, r.written == r.announced))
 }
 
 /// From now on, binary messages on channel `channel` of bridged connection `pc` go into the file
@@ -230,10 +230,10 @@ pub enum Routed {
 pub fn channel_bytes(pc: &str, channel: u32, data: &[u8]) -> Option<Routed> {
     let handle = lock(routes()).get(&(pc.to_owned(), channel)).map(|r| r.handle.clone())?;
     Some(match append(&handle, data) {
-        Ok(bytes) => {
+        Ok((bytes, whole)) => {
             let mut routes = lock(routes());
             let report = match routes.get_mut(&(pc.to_owned(), channel)) {
-                Some(r) if bytes >= r.reported + REPORT_BYTES || is_whole(&handle, bytes) => {
+                Some(r) if bytes >= r.reported + REPORT_BYTES || whole => {
                     r.reported = bytes;
                     true
                 }
@@ -243,10 +243,6 @@ pub fn channel_bytes(pc: &str, channel: u32, data: &[u8]) -> Option<Routed> {
         }
         Err(e) => Routed::Failed(e.to_string()),
     })
-}
-
-fn is_whole(handle: &str, bytes: u64) -> bool {
-    lock(open_files()).get(handle).is_some_and(|r| r.announced == bytes)
 }
 
 /// How many bytes of `handle` were written, and their SHA-256 (hex).
@@ -274,7 +270,7 @@ pub fn file_save_append(request: tauri::ipc::Request<'_>) -> Result<u64, AppErro
     let tauri::ipc::InvokeBody::Raw(bytes) = request.body() else {
         return Err(refused("A file's bytes are sent as bytes."));
     };
-    append(&handle, bytes)
+    append(&handle, bytes).map(|(written, _)| written)
 }
 
 /// Ends a file that arrived whole (the page checked its SHA-256): it gets its final name in the
