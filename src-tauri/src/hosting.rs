@@ -436,8 +436,9 @@ impl Hosting {
             folder,
             notes: Arc::default(),
         };
-        recorder.refresh();
+        // Subscribe before reading the lists, so nothing that changes between is missed.
         let mut events = host.hub.subscribe();
+        recorder.refresh();
         let forwarder = tokio::spawn({
             let recorder = recorder.clone();
             async move {

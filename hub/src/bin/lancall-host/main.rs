@@ -412,6 +412,10 @@ fn serve(args: ServeArgs, data_dir: PathBuf, held: Option<&held_log::HeldLog>) -
         // and kill the host without telling anyone (seen under load in the lifecycle test).
         let stop_signal = StopSignal::listen();
         let host = host::start(config).await?;
+        // Subscribe before saying "ready": a client that knocks the moment it reads the ready
+        // line must not knock before anyone listens (its knock was lost once in CI).
+        let events = json.then(|| host.hub.subscribe());
+        let knock_events = host.hub.subscribe();
         if json {
             print_ready_json(&host);
         } else {
@@ -420,12 +424,11 @@ fn serve(args: ServeArgs, data_dir: PathBuf, held: Option<&held_log::HeldLog>) -
         if let Some(held) = held {
             held.release();
         }
-        let events = host.hub.subscribe();
-        if json {
+        if let Some(events) = events {
             tokio::spawn(print_events(events));
         }
         let lines = read_commands(&host, defaults, json, knock == KnockPolicy::Ask);
-        tokio::spawn(answer_knocks(host.hub.clone(), knock, json, lines));
+        tokio::spawn(answer_knocks(host.hub.clone(), knock_events, knock, json, lines));
         let stop = host.stop_token();
         tokio::spawn(async move {
             stop_signal.wait().await;
@@ -712,12 +715,12 @@ fn list_recordings(dir: &Path, json: bool) -> Result<(), AnyError> {
 /// `--json`: `lines`, what [`read_commands`] did not take), one knock at a time.
 async fn answer_knocks(
     hub: lancall_hub::hub::Hub,
+    mut events: tokio::sync::broadcast::Receiver<HubEvent>,
     policy: KnockPolicy,
     json: bool,
     lines: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
 ) {
     use tokio::sync::broadcast::error::RecvError;
-    let mut events = hub.subscribe();
     let mut lines = if policy == KnockPolicy::Ask { lines } else { None };
     loop {
         let knock = match events.recv().await {
