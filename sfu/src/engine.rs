@@ -20,7 +20,7 @@ use str0m::{Candidate, Input, Rtc};
 use tokio::sync::{mpsc::UnboundedSender, oneshot};
 
 use crate::layers::{choose_layer, vp8_keyframe_size, LayerKey, Wanted};
-use crate::participant::{AnswerError, Forwarded, Happened, Participant};
+use crate::participant::{AnswerError, Forwarded, Happened, Participant, HOLD_MAX_AGE};
 use crate::record::{Failure, RecordedFile, RoomRecording};
 use crate::speakers::Speakers;
 use crate::{GoneReason, MediaKind, ParticipantId, Patience, SfuCounters, SfuError, SfuEvent};
@@ -72,6 +72,7 @@ pub(crate) struct Counters {
     pub(crate) frames_paused: Counter,
     pub(crate) layer_switches: Counter,
     pub(crate) audio_not_loudest: Counter,
+    pub(crate) frames_held: Counter,
 }
 
 impl Counters {
@@ -91,6 +92,7 @@ impl Counters {
             frames_paused: self.frames_paused.get(),
             layer_switches: self.layer_switches.get(),
             audio_not_loudest: self.audio_not_loudest.get(),
+            frames_held: self.frames_held.get(),
         }
     }
 }
@@ -168,6 +170,10 @@ pub(crate) enum Command {
     BandwidthLimits {
         on: bool,
     },
+    /// Test hook: how old a held keyframe may be (see `participant::Held`).
+    HoldMaxAge {
+        age: Duration,
+    },
     /// Test hook: panic inside this participant's processing.
     Panic {
         participant: ParticipantId,
@@ -202,6 +208,7 @@ pub(crate) struct Engine {
     speakers: HashMap<String, Speakers>,
     /// Bandwidth estimates may limit layers (a test hook turns this off).
     bandwidth_limits: bool,
+    hold_max_age: Duration,
     /// Each participant's name (for recordings' file names).
     names: HashMap<ParticipantId, String>,
     /// The rooms being recorded.
@@ -254,6 +261,7 @@ impl Engine {
             housekept: Instant::now(),
             speakers: HashMap::new(),
             bandwidth_limits: true,
+            hold_max_age: HOLD_MAX_AGE,
             names: HashMap::new(),
             recordings: HashMap::new(),
             failures: std::sync::mpsc::channel(),
@@ -395,6 +403,8 @@ impl Engine {
                 let result = match result {
                     None => Err(SfuError::NoSuchParticipant(participant)),
                     Some(Ok(())) => {
+                        // What came for its new tracks while they were being negotiated.
+                        self.write_held(participant);
                         // Changes that waited for this answer.
                         self.negotiate(participant);
                         Ok(())
@@ -472,6 +482,12 @@ impl Engine {
                 self.bandwidth_limits = on;
                 for p in self.participants.values_mut() {
                     p.bandwidth_limits = on;
+                }
+            }
+            Command::HoldMaxAge { age } => {
+                self.hold_max_age = age;
+                for p in self.participants.values_mut() {
+                    p.hold_max_age = age;
                 }
             }
             Command::Panic { participant } => {
@@ -553,6 +569,7 @@ impl Engine {
         let mut p = Participant::new(id, label, rtc, self.patience, now);
         p.room = room;
         p.bandwidth_limits = self.bandwidth_limits;
+        p.hold_max_age = self.hold_max_age;
         p.advertise = self.advertise.clone();
         // It receives what everyone else in its room already publishes (offered once it is
         // heard from).
@@ -565,6 +582,26 @@ impl Engine {
         self.participants.insert(id, p);
         // `with` drains it (its first timer, the answer's side effects).
         self.with(id, |_, _, _, _| ());
+        // Its first pictures of the others need their keyframes: asked now, while it is still
+        // negotiating and connecting, and held for it as they come (see `participant::Held`),
+        // they are written the moment it can take them, a round trip and an encode sooner.
+        let video: Vec<(ParticipantId, Mid)> = self
+            .participants
+            .values()
+            .filter(|o| o.room == room && o.id != id)
+            .flat_map(|o| {
+                o.tracks_in
+                    .iter()
+                    .filter(|(_, t)| t.kind == MediaKind::Video)
+                    .map(move |(mid, _)| (o.id, *mid))
+            })
+            .collect();
+        for (publisher, mid) in video {
+            let now = Instant::now();
+            if self.with(publisher, |p, _, _, _| p.request_keyframe(mid, None, KeyframeRequestKind::Pli, now, "a new subscriber")) == Some(true) {
+                self.counters.keyframe_requests.add();
+            }
+        }
         Ok((id, answer))
     }
 
@@ -688,6 +725,7 @@ impl Engine {
                 Happened::Connected => {
                     log::info!("sfu: participant {from} connected");
                     self.emit(SfuEvent::Connected { participant: from });
+                    self.write_held(from);
                 }
                 Happened::TrackIn { mid, kind, rids } => {
                     let label = match self.participants.get(&from) {
@@ -720,7 +758,8 @@ impl Engine {
                     // layer chosen when the first frame arrives: see forward). Asked at once, the
                     // keyframe is on its way ~a frame interval sooner.
                     if let Some(layer) = layer.or_else(|| self.target_layer(from, source)) {
-                        self.request_keyframe(source.0, source.1, layer, kind)
+                        let why = if by_client { "its subscriber asked" } else { "a track opened or reconnected" };
+                        self.request_keyframe(source.0, source.1, layer, kind, why)
                     }
                 }
                 Happened::Gone(reason) => self.remove(from, Some(reason)),
@@ -795,11 +834,59 @@ impl Engine {
                         keyframes.push(layer);
                     }
                 }
+                Some(Forwarded::Held) => self.counters.frames_held.add(),
                 Some(Forwarded::NotOpen) | None => {}
             }
         }
         for layer in keyframes {
-            self.request_keyframe(from, data.mid, layer, KeyframeRequestKind::Pli);
+            self.request_keyframe(from, data.mid, layer, KeyframeRequestKind::Pli, "a switch or a recording");
+        }
+    }
+
+    /// Writes to `id` the frames held for the tracks that can flow to it now (see
+    /// `participant::Held`), through the same layer choice as live frames.
+    fn write_held(&mut self, id: ParticipantId) {
+        let now = Instant::now();
+        let ready = self.with(id, |p, _, _, _| p.take_held(now)).unwrap_or_default();
+        for (source, frames) in ready {
+            let layers = self
+                .participants
+                .get(&source.0)
+                .and_then(|p| p.tracks_in.get(&source.1))
+                .map(|t| t.layers.info(now))
+                .unwrap_or_default();
+            // Start on the layer it will receive when a keyframe of it is held (one picture
+            // size from the first frame on), else on the first keyframe of any.
+            let target = self.target_layer(id, source);
+            let start = frames
+                .iter()
+                .position(|f| f.is_keyframe() && Some(f.rid) == target)
+                .unwrap_or(0);
+            let frames = &frames[start..];
+            let mut written = 0;
+            let mut keyframes: Vec<LayerKey> = Vec::new();
+            for data in frames {
+                match self.with(id, |p, _, _, out| p.forward(source, data, &layers, now, out)) {
+                    Some(Forwarded::Written { switched }) => {
+                        written += 1;
+                        self.counters.frames_forwarded.add();
+                        if switched {
+                            self.counters.layer_switches.add();
+                        }
+                    }
+                    Some(Forwarded::WantKeyframe(layer)) if !keyframes.contains(&layer) => keyframes.push(layer),
+                    _ => {}
+                }
+            }
+            log::debug!(
+                "sfu: participant {id}: {written} of {} held frames of {}'s {} written",
+                frames.len(),
+                source.0,
+                source.1
+            );
+            for layer in keyframes {
+                self.request_keyframe(source.0, source.1, layer, KeyframeRequestKind::Pli, "a switch after held frames");
+            }
         }
     }
 
@@ -820,10 +907,11 @@ impl Engine {
         mid: Mid,
         layer: LayerKey,
         kind: KeyframeRequestKind,
+        why: &'static str,
     ) {
         let now = Instant::now();
         if self.with(publisher, |p, _, _, _| {
-            p.request_keyframe(mid, Some(layer), kind, now)
+            p.request_keyframe(mid, Some(layer), kind, now, why)
         }) == Some(true)
         {
             self.counters.keyframe_requests.add();

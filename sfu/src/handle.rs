@@ -230,6 +230,10 @@ pub struct SfuCounters {
     /// Audio packets not sent to a subscriber because their speaker was not among the 3
     /// loudest others (nor held after leaving them).
     pub audio_not_loudest: u64,
+    /// Video frames held for a subscriber whose track is still being negotiated (or whose
+    /// connection is not up yet), from a keyframe on, to be written the moment it can take
+    /// them: its first picture without waiting for a keyframe asked for only then.
+    pub frames_held: u64,
 }
 
 impl SfuCounters {
@@ -541,6 +545,13 @@ impl Sfu {
     #[doc(hidden)]
     pub fn set_bandwidth_limits(&self, on: bool) {
         let _ = self.commands.send(Command::BandwidthLimits { on });
+    }
+
+    /// Test hook: how old a keyframe held for a new subscriber may be when its track opens (a
+    /// test whose timing follows the machine's load makes it long).
+    #[doc(hidden)]
+    pub fn set_hold_max_age(&self, age: std::time::Duration) {
+        let _ = self.commands.send(Command::HoldMaxAge { age });
     }
 
     /// Test hook: makes the processing of `participant` panic, to check that the panic ends

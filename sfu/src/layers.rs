@@ -225,6 +225,7 @@ impl PublishedLayers {
         let at = match self.layers.iter().position(|l| l.rid == rid) {
             Some(at) => at,
             None => {
+                log::debug!("sfu: first frame of layer {rid:?} ({bytes} bytes, picture {size:?})");
                 self.layers.push(Layer::new(rid));
                 self.layers.len() - 1
             }

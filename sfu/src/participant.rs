@@ -42,6 +42,13 @@ const SHORTAGE_FOR: Duration = Duration::from_secs(2);
 const SHORTAGE_HOLD: Duration = Duration::from_secs(8);
 const SHORTAGE_HOLD_MAX: Duration = Duration::from_secs(64);
 
+/// Frames held for a track that cannot flow yet ([`Held`]): at most this many, this many bytes,
+/// and from a keyframe at most this old when the track opens (older, it would show the person as
+/// they were, then catch up: a keyframe is asked for instead).
+const HOLD_MAX_FRAMES: usize = 90;
+const HOLD_MAX_BYTES: usize = 1_500_000;
+pub(crate) const HOLD_MAX_AGE: Duration = Duration::from_millis(500);
+
 /// Bandwidth kept aside for the forwarded voices (3 Opus streams of up to 40 kbit/s) before
 /// the estimate is shared among video tracks.
 const AUDIO_RESERVE_BPS: u64 = 120_000;
@@ -78,6 +85,75 @@ struct TrackOut {
     state: OutState,
     /// Which layer of it this participant receives (video).
     choice: LayerChoice,
+    /// Video frames that came while it could not flow yet.
+    held: Held,
+    /// Something of it was written (for the log: when a first picture went out).
+    written: bool,
+}
+
+/// The frames of a video track that came while the track towards a subscriber was still being
+/// negotiated, or its connection was not up yet: from the first keyframe on (of whichever layer
+/// has one first), in the order they came. Written the moment the track can flow, they give a
+/// new subscriber its first picture at once; without them it would wait for a keyframe asked
+/// for only then (the publisher's encoder, its pacer and the trip: ~100-150 ms measured).
+#[derive(Default)]
+struct Held {
+    frames: Vec<MediaData>,
+    bytes: usize,
+    /// When the first (key)frame came.
+    since: Option<Instant>,
+}
+
+/// A copy of a frame (str0m's `MediaData` is not `Clone`; its payload is shared, not copied).
+fn copy_media(d: &MediaData) -> MediaData {
+    MediaData {
+        mid: d.mid,
+        pt: d.pt,
+        rid: d.rid,
+        params: d.params,
+        time: d.time,
+        network_time: d.network_time,
+        seq_range: d.seq_range.clone(),
+        contiguous: d.contiguous,
+        data: d.data.clone(),
+        ext_vals: d.ext_vals.clone(),
+        codec_extra: d.codec_extra,
+        last_sender_info: d.last_sender_info,
+        audio_start_of_talk_spurt: d.audio_start_of_talk_spurt,
+    }
+}
+
+impl Held {
+    /// Keeps `data` if it is a keyframe or follows one; true if kept.
+    fn hold(&mut self, data: &MediaData, now: Instant) -> bool {
+        let keyframe = data.is_keyframe();
+        if keyframe && self.frames.first().is_none_or(|f| f.rid == data.rid) {
+            // A newer keyframe of the layer it starts with: start again from it.
+            self.clear();
+            self.since = Some(now);
+        } else if self.frames.is_empty() {
+            return false;
+        }
+        self.bytes += data.data.len();
+        self.frames.push(copy_media(data));
+        if self.frames.len() > HOLD_MAX_FRAMES || self.bytes > HOLD_MAX_BYTES {
+            // Too long to be worth a burst: a keyframe is asked for when the track opens.
+            self.clear();
+            return false;
+        }
+        true
+    }
+
+    /// Holds a keyframe that is still fresh enough to start from (at most `max_age` old).
+    fn fresh(&self, now: Instant, max_age: Duration) -> bool {
+        self.since.is_some_and(|t| now.saturating_duration_since(t) <= max_age)
+    }
+
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.bytes = 0;
+        self.since = None;
+    }
 }
 
 /// What a participant's `Rtc` said that the engine must act on.
@@ -141,6 +217,8 @@ pub(crate) struct Participant {
     short_since: Option<Instant>,
     /// Its estimate may limit its layers (off only through a test hook).
     pub(crate) bandwidth_limits: bool,
+    /// How old a held keyframe may be ([`HOLD_MAX_AGE`]; longer only through a test hook).
+    pub(crate) hold_max_age: Duration,
     /// The addresses it was given as the SFU's host candidates.
     pub(crate) advertise: Vec<IpAddr>,
 }
@@ -164,6 +242,8 @@ pub(crate) enum Forwarded {
     Written { switched: bool },
     /// Not negotiated (yet), not connected, or a write that failed.
     NotOpen,
+    /// Kept to be written when its track can flow ([`Held`]).
+    Held,
     /// Not the layer it receives.
     NotChosen,
     /// It does not show the track.
@@ -216,6 +296,7 @@ impl Participant {
             limited: None,
             short_since: None,
             bandwidth_limits: true,
+            hold_max_age: HOLD_MAX_AGE,
             advertise: Vec::new(),
         }
     }
@@ -399,7 +480,7 @@ impl Participant {
                 if !data.contiguous {
                     // A gap NACKs could not fill: the subscribers' decoders need a fresh start.
                     let (mid, rid) = (data.mid, data.rid);
-                    self.request_keyframe(mid, Some(rid), KeyframeRequestKind::Pli, now);
+                    self.request_keyframe(mid, Some(rid), KeyframeRequestKind::Pli, now, "a gap in its frames");
                 }
                 out.push(Happened::Media(Box::new(data)));
             }
@@ -440,8 +521,10 @@ impl Participant {
 
     /// Keyframe requests for every open video track it receives.
     fn want_keyframes(&self, out: &mut Vec<Happened>) {
+        let now = Instant::now();
         for t in &self.tracks_out {
-            if t.kind == MediaKind::Video && matches!(t.state, OutState::Open(_)) {
+            // What it held starts with a keyframe: written as the connection comes up.
+            if t.kind == MediaKind::Video && matches!(t.state, OutState::Open(_)) && !t.held.fresh(now, self.hold_max_age) {
                 out.push(Happened::KeyframeWanted {
                     by_client: false,
                     source: t.source,
@@ -461,6 +544,7 @@ impl Participant {
         layer: Option<LayerKey>,
         kind: KeyframeRequestKind,
         now: Instant,
+        why: &'static str,
     ) -> bool {
         let Some(track) = self.tracks_in.get_mut(&mid) else {
             return false;
@@ -494,6 +578,7 @@ impl Participant {
             }
         }
         if sent {
+            log::debug!("sfu: keyframe asked of participant {} on {mid} ({kind:?}): {why}", self.id);
             track.last_keyframe_request = Some(now);
         }
         sent
@@ -515,6 +600,8 @@ impl Participant {
             stream_id: stream_id.to_owned(),
             state: OutState::ToOpen,
             choice: LayerChoice::default(),
+            held: Held::default(),
+            written: false,
         });
     }
 
@@ -610,10 +697,13 @@ impl Participant {
             .sdp_api()
             .accept_answer(pending, answer)
             .map_err(|e| AnswerError::Refused(e.to_string()))?;
+        let now = Instant::now();
         for t in &mut self.tracks_out {
             if let OutState::Negotiating(m) = t.state {
                 t.state = OutState::Open(m);
-                if t.kind == MediaKind::Video {
+                // With a fresh keyframe held, the picture starts from it (see take_held), now or
+                // when the connection comes up (want_keyframes asks then if it went stale).
+                if t.kind == MediaKind::Video && !t.held.fresh(now, self.hold_max_age) {
                     out.push(Happened::KeyframeWanted {
                         by_client: false,
                         source: t.source,
@@ -657,20 +747,22 @@ impl Participant {
         now: Instant,
         out: &mut Vec<Happened>,
     ) -> Forwarded {
-        if !self.connected || self.gone {
+        if self.gone {
             return Forwarded::NotOpen;
         }
+        let connected = self.connected;
         let budget = self.budget_for(source);
         let wanted = self.wanted_of(source);
-        let Some(track) = self
-            .tracks_out
-            .iter_mut()
-            .find(|t| t.source == source && matches!(t.state, OutState::Open(_)))
-        else {
+        let Some(track) = self.tracks_out.iter_mut().find(|t| {
+            t.source == source
+                && matches!(t.state, OutState::ToOpen | OutState::Negotiating(_) | OutState::Open(_))
+        }) else {
             return Forwarded::NotOpen;
         };
-        let Some(mid) = out_mid(track.state) else {
-            return Forwarded::NotOpen;
+        let mid = match track.state {
+            OutState::Open(mid) if connected => mid,
+            _ if track.kind == MediaKind::Video && track.held.hold(data, now) => return Forwarded::Held,
+            _ => return Forwarded::NotOpen,
         };
         let mut switched = false;
         let time = if track.kind == MediaKind::Video {
@@ -709,8 +801,37 @@ impl Participant {
             self.end(GoneReason::Error(e.to_string()), out);
             return Forwarded::NotOpen;
         }
+        if !track.written {
+            track.written = true;
+            log::debug!(
+                "sfu: participant {}: first frame of {}'s {} written ({:?}, keyframe: {})",
+                self.id, source.0, source.1, data.rid, data.is_keyframe()
+            );
+        }
         self.sent.add(data.data.len(), now);
         Forwarded::Written { switched }
+    }
+
+    /// The frames held for tracks that can flow now (open, connected), by source, to be written
+    /// in order through [`Participant::forward`]; held frames too old to start from are dropped
+    /// (a keyframe was asked for instead).
+    pub(crate) fn take_held(&mut self, now: Instant) -> Vec<((ParticipantId, Mid), Vec<MediaData>)> {
+        if !self.connected || self.gone {
+            return Vec::new();
+        }
+        let mut ready = Vec::new();
+        for t in &mut self.tracks_out {
+            if !matches!(t.state, OutState::Open(_)) || t.held.frames.is_empty() {
+                continue;
+            }
+            let fresh = t.held.fresh(now, self.hold_max_age);
+            let frames = std::mem::take(&mut t.held.frames);
+            t.held.clear();
+            if fresh {
+                ready.push((t.source, frames));
+            }
+        }
+        ready
     }
 
     /// Starts (or lengthens) the time its estimate limits its layers when the estimate has been

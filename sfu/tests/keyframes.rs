@@ -105,3 +105,79 @@ fn a_subscribers_keyframe_requests_reach_the_publisher() {
         assert!(counters.keyframe_requests_from_clients >= 3, "{counters:?}");
     });
 }
+
+/// A new subscriber's first picture comes from the frames the SFU held for it while it was still
+/// negotiating: the keyframe asked of the publisher when the subscriber joined, written the
+/// moment its track opens, with no second request (the publisher's encoder makes keyframes only
+/// when asked, so without the held frames the subscriber would see nothing until one).
+#[test]
+fn a_new_subscribers_first_picture_comes_from_frames_held_while_it_negotiated() {
+    let Some(_ns) = enter_namespace("held") else {
+        return;
+    };
+    run_scenario(Duration::from_secs(100), async {
+        let (sfu, events) = start_sfu();
+        // The machine's load decides how long the steps below take: nothing held goes stale.
+        sfu.set_hold_max_age(Duration::from_secs(60));
+        let driver = Driver::start(sfu.clone(), events);
+        let mut config = LocalMediaConfig::default();
+        config.video.keyframe_interval = 1_000_000;
+        let alice = Client::join_with(&sfu, "alice", (320, 240), config).await;
+        driver.register(&alice);
+        let alice_id = alice.id;
+        driver
+            .wait_for("alice connected", move |e| matches!(e, lancall_sfu::SfuEvent::Connected { participant } if *participant == alice_id))
+            .await;
+
+        let seen: Arc<Mutex<Seen>> = Arc::default();
+        let first_is_keyframe: Arc<Mutex<Option<bool>>> = Arc::default();
+        let (seen2, first2) = (seen.clone(), first_is_keyframe.clone());
+        let (watcher, watcher_id) = Str0mPeer::join(
+            &sfu,
+            "watcher",
+            |rtc| {
+                let mut change = rtc.sdp_api();
+                change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+                change.apply().expect("an offer")
+            },
+            move |_, e| {
+                let mut s = seen2.lock().expect("seen");
+                match e {
+                    Event::MediaAdded(m) if m.kind == MediaKind::Video => s.video.push(m.mid),
+                    Event::MediaData(d) if s.video.contains(&d.mid) => {
+                        first2.lock().expect("first").get_or_insert(d.is_keyframe());
+                        s.video_frames += 1;
+                        s.keyframes += u64::from(d.is_keyframe());
+                    }
+                    _ => {}
+                }
+            },
+            |_, _| {},
+        )
+        .await;
+
+        // The SFU asked Alice for a keyframe when the watcher joined, and holds what follows.
+        let end = Instant::now() + PATIENCE;
+        while sfu.counters().frames_held < 3 {
+            assert!(Instant::now() < end, "nothing was held for the watcher: {:?}", sfu.counters());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let asked = sfu.counters().keyframe_requests;
+        assert!(asked >= 1, "{:?}", sfu.counters());
+
+        // Now the watcher takes the SFU's offer of Alice's tracks.
+        let mut carried = 0;
+        while seen.lock().expect("seen").video_frames < 10 {
+            assert!(Instant::now() < end, "the watcher got no pictures: {:?}, {:?}", seen.lock().expect("seen"), sfu.counters());
+            for sdp in driver.offers_to(watcher_id).into_iter().skip(carried) {
+                carried += 1;
+                let answer = watcher.answer(sdp).await;
+                sfu.accept_answer(watcher_id, &answer).await.expect("the SFU takes the watcher's answer");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(*first_is_keyframe.lock().expect("first"), Some(true), "its first frame starts a picture");
+        let counters = sfu.counters();
+        assert_eq!(counters.keyframe_requests, asked, "no second keyframe was needed: {counters:?}");
+    });
+}

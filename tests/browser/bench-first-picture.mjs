@@ -194,6 +194,10 @@ try {
   host.cleanup();
 }
 
+// Every call's traces (epoch ms), to line them up with the host's log (RUST_LOG=…=debug and
+// LANCALL_TEST_VERBOSE=1 print it with millisecond times).
+if (process.env.BENCH_TRACES) writeFileSync(process.env.BENCH_TRACES, JSON.stringify(calls, null, 1));
+
 // ---- the report ------------------------------------------------------------------------------
 const both = calls.map((c) => Math.max(c.ada.picture, c.bob.picture) - c.click);
 const bobSees = calls.map((c) => c.bob.picture - c.click);

@@ -303,7 +303,7 @@ fn main() -> ExitCode {
 /// releases them.
 fn init_logging(level: &str, hold: bool) -> Option<held_log::HeldLog> {
     let mut builder = env_logger::Builder::new();
-    builder.parse_filters(level);
+    builder.parse_filters(level).format_timestamp_millis();
     let held = if hold {
         let (held, writer) = held_log::HeldLog::stderr();
         // A pipe target has no terminal to look at: choose colours as for stderr itself.
