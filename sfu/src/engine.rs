@@ -720,6 +720,10 @@ impl Engine {
 
     /// Acts on what participants said, until nothing is left (forwarding may make more).
     pub(crate) fn process_work(&mut self) {
+        // Whom the changes below need an offer for: made once the whole batch is seen, so that
+        // a publisher's audio and video (one offer of theirs, two str0m events) reach each
+        // subscriber in one offer, not in two negotiations one after the other.
+        let mut to_negotiate: Vec<ParticipantId> = Vec::new();
         while let Some((from, h)) = self.work.pop_front() {
             match h {
                 Happened::Connected => {
@@ -738,10 +742,10 @@ impl Engine {
                         mid: mid.to_string(),
                         rids: rids.iter().map(|r| r.to_string()).collect(),
                     });
-                    self.resubscribe_others(from, |p| p.subscribe((from, mid), kind, &label));
+                    self.resubscribe_others(from, &mut to_negotiate, |p| p.subscribe((from, mid), kind, &label));
                 }
                 Happened::TrackInEnded { mid } => {
-                    self.resubscribe_others(from, |p| p.unsubscribe((from, mid)));
+                    self.resubscribe_others(from, &mut to_negotiate, |p| p.unsubscribe((from, mid)));
                 }
                 Happened::Media(data) => self.forward(from, *data),
                 Happened::KeyframeWanted {
@@ -764,6 +768,9 @@ impl Engine {
                 }
                 Happened::Gone(reason) => self.remove(from, Some(reason)),
             }
+        }
+        for id in to_negotiate {
+            self.negotiate(id);
         }
     }
 
@@ -1049,11 +1056,13 @@ impl Engine {
         self.participants.get(&id).map(|p| p.room.clone()).unwrap_or_default()
     }
 
-    /// Changes what everyone but `of` receives, and makes the offers that needs.
-    fn resubscribe_others(&mut self, of: ParticipantId, change: impl Fn(&mut Participant)) {
+    /// Changes what everyone but `of` receives; they are added to `to_negotiate`.
+    fn resubscribe_others(&mut self, of: ParticipantId, to_negotiate: &mut Vec<ParticipantId>, change: impl Fn(&mut Participant)) {
         for id in self.others(of) {
             self.with(id, |p, _, _, _| change(p));
-            self.negotiate(id);
+            if !to_negotiate.contains(&id) {
+                to_negotiate.push(id);
+            }
         }
     }
 
