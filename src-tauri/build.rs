@@ -17,6 +17,8 @@ const COMMANDS: &[&str] = &[
     "stop_hosting",
     "answer_knock",
     "host_record",
+    "host_add_room",
+    "host_remove_room",
     "qr_code",
     "scan_network",
     "forget_host",

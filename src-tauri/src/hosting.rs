@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::UNIX_EPOCH;
 
 use lancall_hub::discovery::{Advertisement, Advertiser, CaFingerprint};
-use lancall_hub::host::{self, HostConfig, HostError, RunningHost};
+use lancall_hub::host::{self, HostConfig, HostError, RoomConfig, RoomControl, RunningHost};
 use lancall_hub::hub::{Hub, HubEvent, KnockInfo, RoomTopology};
 use lancall_hub::protocol::Topology;
 use lancall_hub::server::ServerError;
@@ -93,6 +93,23 @@ pub struct Presence {
     pub media: &'static str,
     /// The host's recording of the call.
     pub recording: RecordingView,
+    /// The rooms besides the main one, by name.
+    pub rooms: Vec<RoomView>,
+}
+
+/// A room the host made besides its main one, as the hosting screen lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoomView {
+    /// Its name, as in its link.
+    pub name: String,
+    /// How the host set its media up: `mesh`, `sfu` or `auto`.
+    pub topology: &'static str,
+    /// How its media travels now: `mesh` or `sfu`.
+    pub media: &'static str,
+    /// Its join link, for the first address.
+    pub join_url: String,
+    /// How many people are in it now.
+    pub people: usize,
 }
 
 /// A file in the recordings folder.
@@ -225,11 +242,14 @@ pub struct HostingView {
     pub media: &'static str,
     /// The host's recording of the call.
     pub recording: RecordingView,
+    /// The rooms besides the main one, by name.
+    pub rooms: Vec<RoomView>,
 }
 
 /// A running in-app host.
 pub struct Hosting {
     host: RunningHost,
+    control: RoomControl,
     advertiser: Option<Advertiser>,
     forwarder: JoinHandle<()>,
     view: HostingView,
@@ -358,6 +378,50 @@ impl HostRecorder {
     }
 }
 
+/// Adds and removes the host's rooms besides its main one.
+pub struct HostRooms {
+    control: RoomControl,
+    hub: Hub,
+    main: String,
+}
+
+impl HostRooms {
+    /// Makes room `name` (1-64 of `A-Z a-z 0-9 - _ .`), with a link of its own whose token is
+    /// kept across restarts, as private and as large as the main room, its media as `topology`.
+    pub async fn add(&self, name: &str, topology: RoomTopology) -> Result<(), AppError> {
+        let name = name.trim();
+        let main = self.hub.room(&self.main);
+        if name == self.main || self.hub.room(name).is_some() {
+            return Err(AppError::HostOption(format!("There is a room called \"{name}\" already: choose another name.")));
+        }
+        if self.hub.rooms().len() > MAX_EXTRA_ROOMS {
+            return Err(AppError::HostOption(format!(
+                "This computer hosts {MAX_EXTRA_ROOMS} rooms besides the main one at most: remove one first."
+            )));
+        }
+        let spec = RoomConfig {
+            name: name.to_owned(),
+            open: main.as_ref().is_some_and(|r| r.token.is_none()),
+            capacity: main.as_ref().map_or_else(|| HostConfig::new(PathBuf::new()).capacity, |r| r.capacity),
+            topology,
+        };
+        self.control.add(spec).await.map_err(|e| AppError::HostOption(format!("The room could not be made: {e}.")))?;
+        log::info!("hosting room \"{name}\" too ({} media)", topology.as_str());
+        Ok(())
+    }
+
+    /// Ends room `name`: everyone in it is told the host closed it. The main room ends only with
+    /// hosting.
+    pub fn remove(&self, name: &str) -> Result<(), AppError> {
+        if name == self.main {
+            return Err(AppError::HostOption("The main room ends when you stop hosting.".into()));
+        }
+        self.control.remove(name).map_err(|e| AppError::HostOption(format!("The room could not be removed: {e}.")))?;
+        log::info!("room \"{name}\" removed");
+        Ok(())
+    }
+}
+
 /// "What: why." from a hub error ("cannot record: …"), as one sentence.
 #[cfg(not(target_os = "android"))]
 fn sentence(what: &str, e: &lancall_hub::hub::HubError) -> String {
@@ -378,17 +442,34 @@ pub fn participants(hub: &Hub, room: &str) -> Vec<Participant> {
 }
 
 /// Who is in the recorder's room and who knocks on it now, how its media travels, and its
-/// recording.
-fn presence(recorder: &HostRecorder) -> Presence {
+/// recording; and the host's other rooms.
+fn presence(recorder: &HostRecorder, control: &RoomControl) -> Presence {
     let (hub, room) = (&recorder.hub, recorder.room.as_str());
     let info = hub.room(room);
+    let mut rooms: Vec<RoomView> = hub
+        .rooms()
+        .into_iter()
+        .filter(|r| r.name != room)
+        .map(|r| RoomView {
+            join_url: control.join_urls_for(&r).into_iter().next().unwrap_or_default(),
+            name: r.name,
+            topology: r.setting.as_str(),
+            media: r.topology.as_str(),
+            people: r.peers.len(),
+        })
+        .collect();
+    rooms.sort_by(|a, b| a.name.cmp(&b.name));
     Presence {
         participants: participants(hub, room),
         knocks: hub.pending_knocks().into_iter().filter(|k| k.room == room).collect(),
         media: info.as_ref().map_or(Topology::Mesh, |r| r.topology).as_str(),
         recording: recorder.view(info.as_ref()),
+        rooms,
     }
 }
+
+/// The most rooms the app hosts besides its main one.
+pub const MAX_EXTRA_ROOMS: usize = 16;
 
 impl Hosting {
     /// Starts hosting: certificates in `data_dir/host`, the hub and its ports (the configured
@@ -439,8 +520,10 @@ impl Hosting {
         // Subscribe before reading the lists, so nothing that changes between is missed.
         let mut events = host.hub.subscribe();
         recorder.refresh();
+        let control = host.room_control();
         let forwarder = tokio::spawn({
             let recorder = recorder.clone();
+            let control = control.clone();
             async move {
                 loop {
                     match events.recv().await {
@@ -450,7 +533,7 @@ impl Hosting {
                         Err(RecvError::Lagged(_)) => recorder.refresh(),
                         Err(RecvError::Closed) => break,
                     }
-                    on_presence(presence(&recorder));
+                    on_presence(presence(&recorder, &control));
                 }
             }
         });
@@ -484,7 +567,7 @@ impl Hosting {
             .first()
             .map(|ip| HostAddr::from_socket(SocketAddr::new(*ip, host.https_addr.port())).to_string())
             .unwrap_or_default();
-        let now = presence(&recorder);
+        let now = presence(&recorder, &control);
         let view = HostingView {
             name: display_name,
             room: room.clone(),
@@ -503,15 +586,22 @@ impl Hosting {
             topology: topology.as_str(),
             media: now.media,
             recording: now.recording,
+            rooms: now.rooms,
         };
         log::info!("hosting \"{}\" ({} media): {}", view.name, view.topology, view.join_url);
-        Ok(Hosting { host, advertiser, forwarder, view, recorder, _multicast: multicast })
+        Ok(Hosting { host, control, advertiser, forwarder, view, recorder, _multicast: multicast })
     }
 
-    /// What the UI shows, with the participants and the recording as of now.
+    /// What the UI shows, with the participants, the recording and the rooms as of now.
     pub fn view(&self) -> HostingView {
-        let Presence { participants, knocks, media, recording } = presence(&self.recorder);
-        HostingView { participants, knocks, media, recording, ..self.view.clone() }
+        let Presence { participants, knocks, media, recording, rooms } = presence(&self.recorder, &self.control);
+        HostingView { participants, knocks, media, recording, rooms, ..self.view.clone() }
+    }
+
+    /// What adds and removes rooms (the caller need not hold the hosting lock while it works:
+    /// the first room through this computer starts the SFU).
+    pub fn rooms(&self) -> HostRooms {
+        HostRooms { control: self.control.clone(), hub: self.host.hub.clone(), main: self.view.room.clone() }
     }
 
     /// Starts and stops the room's recording (the caller need not hold the hosting lock).

@@ -210,6 +210,8 @@ pub fn run() {
             commands::stop_hosting,
             commands::answer_knock,
             commands::host_record,
+            commands::host_add_room,
+            commands::host_remove_room,
             commands::qr_code,
             commands::scan_network,
             commands::forget_host,

@@ -4,14 +4,10 @@
 // to the Downloads folder, and settings that survive a restart.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { runnable, startApp, homeReady, startHost, launchChromium, joinLink, APP_ADDR, HOST_ADDR, sleep } from './lib/harness.js';
+import { readFileSync } from 'node:fs';
+import { runnable, startApp, homeReady, startHost, launchChromium, joinLink, APP_ADDR, HOST_ADDR, sleep, shot } from './lib/harness.js';
 import { measure, problems } from '../browser/lib/layout-check.js';
 
-const SHOTS = process.env.LANCALL_APP_SHOTS;
-async function shot(session, name) {
-  if (SHOTS) writeFileSync(`${SHOTS}/${name}.png`, await session.screenshot());
-}
 
 describe('the lancall app', runnable(), () => {
   let app;

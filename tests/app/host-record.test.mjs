@@ -11,17 +11,10 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { runnable, startApp, homeReady, launchChromium, sleep } from './lib/harness.js';
+import { runnable, startApp, homeReady, launchChromium, sleep, shot } from './lib/harness.js';
 
-const SHOTS = process.env.LANCALL_APP_SHOTS;
-async function shot(session, name, testid) {
-  if (!SHOTS) return;
-  if (testid) await session.execute((id) => document.querySelector(`[data-testid="${id}"]`)?.scrollIntoView({ block: 'center' }), testid);
-  await session.run(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
-  writeFileSync(`${SHOTS}/${name}.png`, await session.screenshot());
-}
 
 /** What Debian's ffprobe reads of a file: its codecs and duration in seconds. */
 function probe(file) {

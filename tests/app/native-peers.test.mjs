@@ -11,10 +11,10 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { whyNotRunnable, startApp, homeReady, startHost, joinByLink, joinLink, repoRoot, sleep } from './lib/harness.js';
+import { whyNotRunnable, startApp, homeReady, startHost, joinByLink, joinLink, repoRoot, sleep, shot } from './lib/harness.js';
 
 const PEER_BIN = process.env.LANCALL_PEER_BIN || path.join(repoRoot, 'target/debug/lancall-peer');
 
@@ -23,10 +23,6 @@ function runnable() {
   return why ? { skip: why } : {};
 }
 
-const SHOTS = process.env.LANCALL_APP_SHOTS;
-async function shot(session, name) {
-  if (SHOTS) writeFileSync(`${SHOTS}/${name}.png`, await session.screenshot());
-}
 
 /** Resolves with `{ value }`, `{ error }`, or `{ timedOut: true }` after `ms`. */
 function within(promise, ms) {

@@ -162,6 +162,31 @@ pub async fn host_record(state: State<'_, AppState>, active: bool) -> Result<Hos
     Ok(hosting.as_ref().ok_or(AppError::NotHosting)?.view())
 }
 
+/// Makes another room on this host, with a link of its own (`topology`: how its media travels,
+/// as for the main room; the saved choice when absent); answers the hosting view with it listed.
+#[tauri::command]
+pub async fn host_add_room(state: State<'_, AppState>, name: String, topology: Option<String>) -> Result<HostingView, AppError> {
+    let topology = match topology.as_deref() {
+        Some(t) => parse_topology(t)?,
+        None => parse_topology(&lock(&state.settings).host_topology).unwrap_or_default(),
+    };
+    // Not under the hosting lock: the first room through this computer starts the SFU.
+    let rooms = state.hosting.lock().await.as_ref().ok_or(AppError::NotHosting)?.rooms();
+    rooms.add(&name, topology).await.inspect_err(|e| e.log("adding a room"))?;
+    let hosting = state.hosting.lock().await;
+    Ok(hosting.as_ref().ok_or(AppError::NotHosting)?.view())
+}
+
+/// Ends one of the host's rooms besides the main one: everyone in it is told; answers the
+/// hosting view without it.
+#[tauri::command]
+pub async fn host_remove_room(state: State<'_, AppState>, name: String) -> Result<HostingView, AppError> {
+    let hosting = state.hosting.lock().await;
+    let hosting = hosting.as_ref().ok_or(AppError::NotHosting)?;
+    hosting.rooms().remove(&name).inspect_err(|e| e.log("removing a room"))?;
+    Ok(hosting.view())
+}
+
 #[tauri::command]
 pub async fn answer_knock(state: State<'_, AppState>, id: String, admit: bool) -> Result<(), AppError> {
     let hosting = state.hosting.lock().await;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
+import { before, after } from 'node:test';
 import { Session } from './webdriver.js';
 import { makeRemoteNamespace } from '../../netns/remote.js';
 
@@ -288,6 +289,40 @@ export async function launchChromium({ extra = [], executablePath = CHROMIUM } =
 }
 
 export { sleep };
+
+/**
+ * The usual frame of an app suite, registered as its `before` and `after` hooks: a lancall-host
+ * first when `host` gives its options, then the app at its home screen; at the end a browser
+ * the suite launched (set `ctx.browser`), the app and the host are closed. Returns `ctx`, whose
+ * `app`, `s` (the WebDriver session) and `host` are set once `before` has run.
+ */
+export function withApp({ host = null } = {}) {
+  const ctx = { app: null, s: null, host: null, browser: null };
+  before(async () => {
+    if (host) ctx.host = await startHost(host);
+    ctx.app = await startApp();
+    ctx.s = ctx.app.session;
+    await homeReady(ctx.s);
+  });
+  after(async () => {
+    await ctx.browser?.close().catch(() => {});
+    await ctx.app?.stop().catch(() => {});
+    await ctx.host?.stop().catch(() => {});
+  });
+  return ctx;
+}
+
+/**
+ * With LANCALL_APP_SHOTS set (a folder): a screenshot of the app as `name`.png, once the element
+ * `testid` (if given) is scrolled into view and two frames have been drawn.
+ */
+export async function shot(session, name, testid) {
+  const folder = process.env.LANCALL_APP_SHOTS;
+  if (!folder) return;
+  if (testid) await session.execute((id) => document.querySelector(`[data-testid="${id}"]`)?.scrollIntoView({ block: 'center' }), testid);
+  await session.run(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  writeFileSync(path.join(folder, `${name}.png`), await session.screenshot());
+}
 
 /** The join link of `host`'s room "call", with the host's fingerprint (as its QR code gives it). */
 export const joinLink = (host) => `https://${HOST_ADDR}:${host.port}/#room=call&fp=${host.fingerprint}`;

@@ -91,6 +91,26 @@ function build() {
       el('h3', {}, 'Recordings ', el('span', { id: 'recordings-total', class: 'count', 'data-testid': 'recordings-total', text: '0' })),
       el('ul', { id: 'recordings', class: 'people recordings', 'data-testid': 'recordings' }),
       el('p', { id: 'recordings-folder', class: 'hint recordings-folder', 'data-testid': 'recordings-folder' }),
+      // More calls at once on this host, each with its own link (renderRooms).
+      el('h3', {}, 'More rooms ', el('span', { id: 'rooms-total', class: 'count', 'data-testid': 'rooms-total', text: '0' })),
+      el('p', { class: 'hint', text: 'Each room is a call of its own, with its own link: a stand-up beside a lesson, say.' }),
+      el('ul', { id: 'rooms', class: 'people rooms', 'data-testid': 'rooms', 'aria-live': 'polite' }),
+      el(
+        'form',
+        { id: 'add-room-form', class: 'row add-room', 'data-testid': 'add-room-form' },
+        el('input', {
+          id: 'room-name',
+          'data-testid': 'room-name',
+          'aria-label': 'Name of the new room',
+          placeholder: 'Room name, e.g. standup',
+          maxLength: 64,
+          required: true,
+          autocomplete: 'off',
+        }),
+        el('select', { id: 'room-topology', 'data-testid': 'room-topology', 'aria-label': 'How video travels in the new room', hidden: true }),
+        el('button', { type: 'submit', id: 'add-room', class: 'secondary', 'data-testid': 'add-room', text: 'Add a room' }),
+      ),
+      el('p', { id: 'rooms-problem', class: 'record-problem', role: 'alert', 'data-testid': 'rooms-problem', hidden: true }),
       el(
         'div',
         { class: 'row hosting-actions' },
@@ -484,10 +504,93 @@ async function toggleRecording() {
   else renderRecording(H.hosting?.recording, null);
 }
 
+/** The host's rooms besides the main one: each with who is in it, its link, and Remove. */
+function renderRooms(rooms) {
+  const list = rooms ?? [];
+  $('rooms-total').textContent = String(list.length);
+  $('rooms').replaceChildren(
+    ...list.map((r) => {
+      const link = el('code', { class: 'join-link room-link', 'data-testid': 'room-link', text: r.join_url });
+      const copy = el('button', { type: 'button', class: 'secondary small', 'data-testid': 'copy-room-link', text: 'Copy link' });
+      copy.addEventListener('click', () => {
+        navigator.clipboard?.writeText(r.join_url).then(
+          () => (copy.textContent = 'Copied'),
+          () => (copy.textContent = 'Select the link to copy it'),
+        );
+      });
+      const remove = el('button', { type: 'button', class: 'danger-button small', 'data-testid': 'remove-room', text: 'Remove' });
+      remove.addEventListener('click', () => removeRoom(r.name, remove));
+      const people = r.people === 1 ? '1 person' : `${r.people} people`;
+      const media = r.media === 'sfu' ? 'through this computer' : 'directly between devices';
+      return el(
+        'li',
+        { class: 'room', 'data-testid': 'room', 'data-name': r.name, 'data-people': String(r.people) },
+        el('span', { class: 'room-title' }, el('b', { text: r.name }), ` · ${people} · ${media}`),
+        link,
+        el('span', { class: 'row' }, copy, remove),
+      );
+    }),
+  );
+  if (!list.length) $('rooms').append(el('li', { class: 'empty', text: 'Only the main room.' }));
+}
+
+function showRoomsProblem(text) {
+  const box = $('rooms-problem');
+  box.textContent = text ?? '';
+  box.hidden = !text;
+}
+
+/** The ways of carrying media the new room may use (as for hosting), when there is a choice. */
+function renderRoomTopologies(choices, saved) {
+  const select = /** @type {HTMLSelectElement} */ ($('room-topology'));
+  const offered = (choices ?? []).filter((c) => TOPOLOGY_CHOICES[c]);
+  select.replaceChildren(...offered.map((value) => el('option', { value, text: TOPOLOGY_CHOICES[value][0], selected: value === saved })));
+  select.hidden = offered.length < 2;
+}
+
+async function addRoom(ev) {
+  ev.preventDefault();
+  const input = /** @type {HTMLInputElement} */ ($('room-name'));
+  const name = input.value.trim();
+  if (!name) return;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
+    showRoomsProblem('A room name is 1 to 64 letters, digits, dots, dashes or underscores, with no spaces (it goes in the link).');
+    input.focus();
+    return;
+  }
+  const select = /** @type {HTMLSelectElement} */ ($('room-topology'));
+  const button = /** @type {HTMLButtonElement} */ ($('add-room'));
+  button.disabled = true;
+  showRoomsProblem(null);
+  try {
+    const view = await invoke('host_add_room', select.hidden ? { name } : { name, topology: select.value });
+    input.value = '';
+    if (H.hosting) H.hosting.rooms = view.rooms;
+    renderRooms(view.rooms);
+  } catch (err) {
+    showRoomsProblem(err?.message ?? String(err));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function removeRoom(name, button) {
+  button.disabled = true;
+  showRoomsProblem(null);
+  try {
+    const view = await invoke('host_remove_room', { name });
+    renderRooms(view.rooms);
+  } catch (err) {
+    showRoomsProblem(err?.message ?? String(err));
+    button.disabled = false;
+  }
+}
+
 function renderPresence(presence) {
   renderParticipants(presence?.participants);
   renderKnocks(presence?.knocks);
   renderRecording(presence?.recording, presence?.media);
+  renderRooms(presence?.rooms);
 }
 
 function renderHosting(view) {
@@ -499,6 +602,7 @@ function renderHosting(view) {
   $('host-intro').hidden = on;
   $('host-topology').classList.toggle('hosting-on', on);
   H.recordProblem = null;
+  showRoomsProblem(null);
   if (!on) return;
   $('hosting-name').textContent = view.name;
   $('join-link').textContent = view.join_url;
@@ -615,6 +719,7 @@ async function init() {
     );
   });
   $('join-address-form').addEventListener('submit', onJoinAddress);
+  $('add-room-form').addEventListener('submit', addRoom);
   $('scan-network').addEventListener('click', searchNetwork);
   $('back-home').addEventListener('click', async () => {
     await backToPrejoin();
@@ -639,6 +744,7 @@ async function init() {
   if (info.settings.display_name) offerName(info.settings.display_name);
   adoptSavedDevices(info.settings);
   renderTopologyChoice(info.host_topologies, info.settings.host_topology);
+  renderRoomTopologies(info.host_topologies, info.settings.host_topology);
   renderFinder(info.finder);
   renderHosts(info.hosts);
   renderHosting(info.hosting);
