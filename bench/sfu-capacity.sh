@@ -12,7 +12,8 @@
 #
 #   bench/sfu-capacity.sh [N ...]          (default 4 8 12 16 20; as root)
 # Environment: SECONDS_PER_RUN (default 30; the window is the last WINDOW=15 s of it),
-# LANCALL_HOST_BIN, LANCALL_PEER_BIN (default target/release/…, built if missing).
+# LANCALL_HOST_BIN, LANCALL_PEER_BIN (default target/release/…, built if missing), HOST_LOG
+# (keep the host's log of each run; see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NS="lc-cap-$$"
@@ -64,6 +65,9 @@ for N in "${NS_LIST[@]}"; do
   ip netns exec "$NS" cat /proc/net/udp >"$TMP/udp"
   wait "$PEER_PID" || true
   kill "$HOST_PID"; wait "$HOST_PID" 2>/dev/null || true; HOST_PID=
+  # HOST_LOG=PATH keeps the host's log of each run as PATH-N (with RUST_LOG=lancall_sfu=debug it
+  # says why each key frame was asked for: a gap from the publisher, or a subscriber's request).
+  [ -n "${HOST_LOG:-}" ] && cp "$TMP/host.err" "$HOST_LOG-$N"
   python3 - "$N" "$t0" "$t1" "$TICK" "$s0" "$s1" "$rss" "$load" "$TMP/peer.out" "$h0" "$h1" "$p0" "$p1" "$TMP/udp" <<'EOF'
 import json, sys
 n, t0, t1, tick, s0, s1, rss, load, peer, h0, h1, p0, p1, udp = sys.argv[1:]

@@ -101,9 +101,17 @@ describe('the lancall app', runnable(), () => {
   });
 
   test('the call\'s layout holds in WebKitGTK: a call of two, three people, a shared screen', async () => {
-    // Every tile's picture has its size, and the layout has been redone with it.
+    // Every tile's picture has its size, and the layout has been redone with it. A third person
+    // moves the room (auto) to the SFU: each picture's stream is replaced once its frames come
+    // that way, and the new one has no size until its first frame is drawn, so nobody may still
+    // be switching.
     const settled = async (what) => {
-      await s.waitFor(() => [...document.querySelectorAll('#grid .tile')].every((t) => t.classList.contains('video-off') || t.classList.contains('presenting-tile') || t.querySelector('video').videoWidth > 0), { timeout: 30_000, what: `${what}: every picture sized` });
+      await s.waitFor(
+        () =>
+          !(window.lancall?.call?.participants ?? []).some((r) => r.switching) &&
+          [...document.querySelectorAll('#grid .tile')].every((t) => t.classList.contains('video-off') || t.classList.contains('presenting-tile') || t.querySelector('video').videoWidth > 0),
+        { timeout: 30_000, what: `${what}: nobody switching, every picture sized` },
+      );
       await s.run(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
       return s.execute(measure);
     };

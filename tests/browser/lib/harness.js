@@ -39,12 +39,24 @@ export const runnable = () => {
 
 // ---- the host ----------------------------------------------------------------------------
 
+/** The data folders this process made for hosts: removed when it exits (a test may still read
+ * one after stopping its host, and not every test calls `cleanup`). */
+const madeDirs = new Set();
+process.on('exit', () => {
+  for (const dir of madeDirs) rmSync(dir, { recursive: true, force: true });
+});
+/** @param {string} dir */
+function madeDir(dir) {
+  madeDirs.add(dir);
+  return dir;
+}
+
 /**
  * Start lancall-host and wait for its `ready` line.
  * @param {{open?: boolean, name?: string, knock?: 'admit'|'refuse', capacity?: number, port?: number, httpPort?: number, dataDir?: string, room?: string}} opts
  */
 export async function startHost(opts = {}) {
-  const dataDir = opts.dataDir ?? mkdtempSync(path.join(tmpdir(), 'lancall-host-'));
+  const dataDir = opts.dataDir ?? madeDir(mkdtempSync(path.join(tmpdir(), 'lancall-host-')));
   const args = [
     '--listen', `${HOST_ADDR}:${opts.port ?? 0}`,
     '--http-listen', `${HOST_ADDR}:${opts.httpPort ?? 0}`,
