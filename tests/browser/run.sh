@@ -11,7 +11,6 @@
 #   tests/browser/run.sh bench uplink     Chromium's uplink estimate towards the SFU, second by second (printed)
 #   tests/browser/run.sh bench switch     the gap in pictures when an auto room moves to the SFU and back -> bench/sfu.md
 #   tests/browser/run.sh bench files      a 200 MB file in the call against an HTTPS upload, receiver memory -> bench/files.md
-#   tests/browser/run.sh bench datachannel   Chromium's data channels alone: 1 or more channels, 1 or more connections (printed)
 #   tests/browser/run.sh shots            screenshots of the UI -> $SHOTS_DIR (default /tmp/lancall-shots)
 #
 # As root it makes a namespace with `ip netns` and deletes it on exit; otherwise it tries an
@@ -48,7 +47,6 @@ if [[ "${1:-}" == "--inside" ]]; then
     bench)
       if [[ "${1:-}" == first-picture ]]; then shift; exec node browser/bench-first-picture.mjs "$@"; fi
       if [[ "${1:-}" == files ]]; then shift; exec node browser/bench-files.mjs "$@"; fi
-      if [[ "${1:-}" == datachannel ]]; then shift; exec node browser/bench-datachannel.mjs "$@"; fi
       if [[ "${1:-}" == first-picture-sfu || "${1:-}" == sfu ]]; then
         # The SFU's benchmarks measure its CPU and its latency: the host is built optimised, as
         # Janus is (offline: no network in here; the dependencies are the debug build's above).
