@@ -597,10 +597,7 @@ impl Engine {
             })
             .collect();
         for (publisher, mid) in video {
-            let now = Instant::now();
-            if self.with(publisher, |p, _, _, _| p.request_keyframe(mid, None, KeyframeRequestKind::Pli, now, "a new subscriber")) == Some(true) {
-                self.counters.keyframe_requests.add();
-            }
+            self.request_keyframe(publisher, mid, None, KeyframeRequestKind::Pli, "a new subscriber");
         }
         Ok((id, answer))
     }
@@ -763,7 +760,7 @@ impl Engine {
                     // keyframe is on its way ~a frame interval sooner.
                     if let Some(layer) = layer.or_else(|| self.target_layer(from, source)) {
                         let why = if by_client { "its subscriber asked" } else { "a track opened or reconnected" };
-                        self.request_keyframe(source.0, source.1, layer, kind, why)
+                        self.request_keyframe(source.0, source.1, Some(layer), kind, why)
                     }
                 }
                 Happened::Gone(reason) => self.remove(from, Some(reason)),
@@ -826,27 +823,33 @@ impl Engine {
             let done = self.with(id, |p, _, _, out| {
                 p.forward(source, &data, &layers, now, out)
             });
-            match done {
-                Some(Forwarded::Written { switched }) => {
-                    self.counters.frames_forwarded.add();
-                    if switched {
-                        self.counters.layer_switches.add();
-                    }
-                }
-                Some(Forwarded::NotChosen) => self.counters.frames_not_chosen.add(),
-                Some(Forwarded::Paused) => self.counters.frames_paused.add(),
-                Some(Forwarded::WantKeyframe(layer)) => {
-                    self.counters.frames_not_chosen.add();
-                    if !keyframes.contains(&layer) {
-                        keyframes.push(layer);
-                    }
-                }
-                Some(Forwarded::Held) => self.counters.frames_held.add(),
-                Some(Forwarded::NotOpen) | None => {}
-            }
+            self.tally(done, &mut keyframes);
         }
         for layer in keyframes {
-            self.request_keyframe(from, data.mid, layer, KeyframeRequestKind::Pli, "a switch or a recording");
+            self.request_keyframe(from, data.mid, Some(layer), KeyframeRequestKind::Pli, "a switch or a recording");
+        }
+    }
+
+    /// Counts what became of a frame written towards one subscriber; a layer it needs a
+    /// keyframe of is added to `keyframes`.
+    fn tally(&self, done: Option<Forwarded>, keyframes: &mut Vec<LayerKey>) {
+        match done {
+            Some(Forwarded::Written { switched }) => {
+                self.counters.frames_forwarded.add();
+                if switched {
+                    self.counters.layer_switches.add();
+                }
+            }
+            Some(Forwarded::NotChosen) => self.counters.frames_not_chosen.add(),
+            Some(Forwarded::Paused) => self.counters.frames_paused.add(),
+            Some(Forwarded::WantKeyframe(layer)) => {
+                self.counters.frames_not_chosen.add();
+                if !keyframes.contains(&layer) {
+                    keyframes.push(layer);
+                }
+            }
+            Some(Forwarded::Held) => self.counters.frames_held.add(),
+            Some(Forwarded::NotOpen) | None => {}
         }
     }
 
@@ -873,17 +876,9 @@ impl Engine {
             let mut written = 0;
             let mut keyframes: Vec<LayerKey> = Vec::new();
             for data in frames {
-                match self.with(id, |p, _, _, out| p.forward(source, data, &layers, now, out)) {
-                    Some(Forwarded::Written { switched }) => {
-                        written += 1;
-                        self.counters.frames_forwarded.add();
-                        if switched {
-                            self.counters.layer_switches.add();
-                        }
-                    }
-                    Some(Forwarded::WantKeyframe(layer)) if !keyframes.contains(&layer) => keyframes.push(layer),
-                    _ => {}
-                }
+                let done = self.with(id, |p, _, _, out| p.forward(source, data, &layers, now, out));
+                written += usize::from(matches!(done, Some(Forwarded::Written { .. })));
+                self.tally(done, &mut keyframes);
             }
             log::debug!(
                 "sfu: participant {id}: {written} of {} held frames of {}'s {} written",
@@ -892,7 +887,7 @@ impl Engine {
                 source.1
             );
             for layer in keyframes {
-                self.request_keyframe(source.0, source.1, layer, KeyframeRequestKind::Pli, "a switch after held frames");
+                self.request_keyframe(source.0, source.1, Some(layer), KeyframeRequestKind::Pli, "a switch after held frames");
             }
         }
     }
@@ -912,13 +907,13 @@ impl Engine {
         &mut self,
         publisher: ParticipantId,
         mid: Mid,
-        layer: LayerKey,
+        layer: Option<LayerKey>,
         kind: KeyframeRequestKind,
         why: &'static str,
     ) {
         let now = Instant::now();
         if self.with(publisher, |p, _, _, _| {
-            p.request_keyframe(mid, Some(layer), kind, now, why)
+            p.request_keyframe(mid, layer, kind, now, why)
         }) == Some(true)
         {
             self.counters.keyframe_requests.add();

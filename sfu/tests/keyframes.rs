@@ -20,6 +20,36 @@ struct Seen {
     video: Vec<Mid>,
     video_frames: u64,
     keyframes: u64,
+    /// Whether the first video frame was a keyframe.
+    first_is_keyframe: Option<bool>,
+}
+
+/// A str0m watcher: it offers one receive-only audio line (the SFU then offers it the others'
+/// tracks) and notes the video it receives in `seen`.
+async fn join_watcher(sfu: &Arc<lancall_sfu::Sfu>, seen: Arc<Mutex<Seen>>) -> (Str0mPeer, lancall_sfu::ParticipantId) {
+    Str0mPeer::join(
+        sfu,
+        "watcher",
+        |rtc| {
+            let mut change = rtc.sdp_api();
+            change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+            change.apply().expect("an offer")
+        },
+        move |_, e| {
+            let mut s = seen.lock().expect("seen");
+            match e {
+                Event::MediaAdded(m) if m.kind == MediaKind::Video => s.video.push(m.mid),
+                Event::MediaData(d) if s.video.contains(&d.mid) => {
+                    s.first_is_keyframe.get_or_insert(d.is_keyframe());
+                    s.video_frames += 1;
+                    s.keyframes += u64::from(d.is_keyframe());
+                }
+                _ => {}
+            }
+        },
+        |_, _| {},
+    )
+    .await
 }
 
 #[test]
@@ -38,29 +68,7 @@ fn a_subscribers_keyframe_requests_reach_the_publisher() {
 
         // The watcher offers one receive-only audio line; the SFU then offers it Alice's tracks.
         let seen: Arc<Mutex<Seen>> = Arc::default();
-        let seen2 = seen.clone();
-        let (watcher, watcher_id) = Str0mPeer::join(
-            &sfu,
-            "watcher",
-            |rtc| {
-                let mut change = rtc.sdp_api();
-                change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
-                change.apply().expect("an offer")
-            },
-            move |_, e| {
-                let mut s = seen2.lock().expect("seen");
-                match e {
-                    Event::MediaAdded(m) if m.kind == MediaKind::Video => s.video.push(m.mid),
-                    Event::MediaData(d) if s.video.contains(&d.mid) => {
-                        s.video_frames += 1;
-                        s.keyframes += u64::from(d.is_keyframe());
-                    }
-                    _ => {}
-                }
-            },
-            |_, _| {},
-        )
-        .await;
+        let (watcher, watcher_id) = join_watcher(&sfu, seen.clone()).await;
 
         // Carry the SFU's offers to the watcher until it sees Alice's pictures.
         let mut carried = 0;
@@ -130,31 +138,7 @@ fn a_new_subscribers_first_picture_comes_from_frames_held_while_it_negotiated() 
             .await;
 
         let seen: Arc<Mutex<Seen>> = Arc::default();
-        let first_is_keyframe: Arc<Mutex<Option<bool>>> = Arc::default();
-        let (seen2, first2) = (seen.clone(), first_is_keyframe.clone());
-        let (watcher, watcher_id) = Str0mPeer::join(
-            &sfu,
-            "watcher",
-            |rtc| {
-                let mut change = rtc.sdp_api();
-                change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
-                change.apply().expect("an offer")
-            },
-            move |_, e| {
-                let mut s = seen2.lock().expect("seen");
-                match e {
-                    Event::MediaAdded(m) if m.kind == MediaKind::Video => s.video.push(m.mid),
-                    Event::MediaData(d) if s.video.contains(&d.mid) => {
-                        first2.lock().expect("first").get_or_insert(d.is_keyframe());
-                        s.video_frames += 1;
-                        s.keyframes += u64::from(d.is_keyframe());
-                    }
-                    _ => {}
-                }
-            },
-            |_, _| {},
-        )
-        .await;
+        let (watcher, watcher_id) = join_watcher(&sfu, seen.clone()).await;
 
         // The SFU asked Alice for a keyframe when the watcher joined, and holds what follows.
         let end = Instant::now() + PATIENCE;
@@ -176,7 +160,7 @@ fn a_new_subscribers_first_picture_comes_from_frames_held_while_it_negotiated() 
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(*first_is_keyframe.lock().expect("first"), Some(true), "its first frame starts a picture");
+        assert_eq!(seen.lock().expect("seen").first_is_keyframe, Some(true), "its first frame starts a picture");
         let counters = sfu.counters();
         assert_eq!(counters.keyframe_requests, asked, "no second keyframe was needed: {counters:?}");
     });

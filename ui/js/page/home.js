@@ -504,6 +504,14 @@ async function toggleRecording() {
   else renderRecording(H.hosting?.recording, null);
 }
 
+/** Puts `text` on the clipboard; `button` says whether it worked. */
+function copyText(button, text) {
+  navigator.clipboard?.writeText(text).then(
+    () => (button.textContent = 'Copied'),
+    () => (button.textContent = 'Select the link to copy it'),
+  );
+}
+
 /** The host's rooms besides the main one: each with who is in it, its link, and Remove. */
 function renderRooms(rooms) {
   const list = rooms ?? [];
@@ -512,12 +520,7 @@ function renderRooms(rooms) {
     ...list.map((r) => {
       const link = el('code', { class: 'join-link room-link', 'data-testid': 'room-link', text: r.join_url });
       const copy = el('button', { type: 'button', class: 'secondary small', 'data-testid': 'copy-room-link', text: 'Copy link' });
-      copy.addEventListener('click', () => {
-        navigator.clipboard?.writeText(r.join_url).then(
-          () => (copy.textContent = 'Copied'),
-          () => (copy.textContent = 'Select the link to copy it'),
-        );
-      });
+      copy.addEventListener('click', () => copyText(copy, r.join_url));
       const remove = el('button', { type: 'button', class: 'danger-button small', 'data-testid': 'remove-room', text: 'Remove' });
       remove.addEventListener('click', () => removeRoom(r.name, remove));
       const people = r.people === 1 ? '1 person' : `${r.people} people`;
@@ -712,12 +715,7 @@ async function init() {
   $('stop-hosting').addEventListener('click', stopHosting);
   $('host-record').addEventListener('click', toggleRecording);
   $('join-own-call').addEventListener('click', joinOwnCall);
-  $('copy-link').addEventListener('click', () => {
-    navigator.clipboard?.writeText($('join-link').textContent).then(
-      () => ($('copy-link').textContent = 'Copied'),
-      () => ($('copy-link').textContent = 'Select the link to copy it'),
-    );
-  });
+  $('copy-link').addEventListener('click', () => copyText($('copy-link'), $('join-link').textContent));
   $('join-address-form').addEventListener('submit', onJoinAddress);
   $('add-room-form').addEventListener('submit', addRoom);
   $('scan-network').addEventListener('click', searchNetwork);
