@@ -389,7 +389,7 @@ impl Engine {
                 let result = match result {
                     None => Err(SfuError::NoSuchParticipant(participant)),
                     Some(Err(e)) => Err(SfuError::BadOffer(e)),
-                    Some(Ok(answer)) => Ok(answer.to_sdp_string()),
+                    Some(Ok(answer)) => Ok(answer),
                 };
                 let _ = reply.send(result);
                 self.negotiate(participant);
@@ -579,6 +579,8 @@ impl Engine {
                 p.subscribe((other.id, *mid), t.kind, &other.label);
             }
         }
+        // What its client offered to receive on carries them from the start.
+        let answer = p.bind_slots(&answer);
         self.participants.insert(id, p);
         // `with` drains it (its first timer, the answer's side effects).
         self.with(id, |_, _, _, _| ());

@@ -134,6 +134,7 @@ mod participant;
 mod recv;
 mod tcp;
 mod record;
+mod sdp;
 mod speakers;
 
 #[cfg(feature = "fuzzing")]

@@ -20,6 +20,7 @@ use crate::engine::Counters;
 use crate::layers::{
     choose_layer, Decision, LayerChoice, LayerInfo, LayerKey, PublishedLayers, RateMeter, Wanted,
 };
+use crate::sdp::{send_sections, with_slot_msids, SlotMsids};
 use crate::{GoneReason, MediaKind, ParticipantId, Patience};
 
 /// At most one keyframe request per published track this often: a keyframe costs the publisher
@@ -221,6 +222,9 @@ pub(crate) struct Participant {
     pub(crate) hold_max_age: Duration,
     /// The addresses it was given as the SFU's host candidates.
     pub(crate) advertise: Vec<IpAddr>,
+    /// The sections its client offered to receive on, and whose track each carries
+    /// ([`Participant::bind_slots`]).
+    slots: SlotMsids,
 }
 
 /// A video track a participant receives, as the layer choice sees it.
@@ -298,6 +302,7 @@ impl Participant {
             bandwidth_limits: true,
             hold_max_age: HOLD_MAX_AGE,
             advertise: Vec::new(),
+            slots: SlotMsids::new(),
         }
     }
 
@@ -682,7 +687,34 @@ impl Participant {
         }
         let (offer, pending) = change.apply()?;
         self.pending = Some(pending);
-        Some(offer.to_sdp_string())
+        Some(self.sdp_out(&offer.to_sdp_string()))
+    }
+
+    /// Binds the tracks waiting for an offer to the sections its client offered to receive on
+    /// (its receive slots: `answer` sends on them), so they flow as soon as it is connected,
+    /// with no negotiation of their own: a joiner that offers a slot for each of the others
+    /// gets their pictures one negotiation sooner. Returns the answer as the client must see
+    /// it: each bound slot's msid names the track's owner, as the SFU's own offers do; a spare
+    /// slot has none.
+    pub(crate) fn bind_slots(&mut self, answer: &str) -> String {
+        for (mid, kind) in send_sections(answer) {
+            if self.slots.contains_key(&mid) || self.tracks_out.iter().any(|t| out_mid(t.state) == Some(mid)) {
+                continue;
+            }
+            let waiting = self.tracks_out.iter_mut().find(|t| t.state == OutState::ToOpen && t.kind == kind);
+            let msid = waiting.map(|t| {
+                t.state = OutState::Open(mid);
+                (t.stream_id.clone(), format!("{}-{}", t.stream_id, t.source.1))
+            });
+            log::debug!("sfu: participant {} receives {} on its slot {mid}", self.id, msid.as_ref().map_or("nothing yet", |m| m.1.as_str()));
+            self.slots.insert(mid, msid);
+        }
+        self.sdp_out(answer)
+    }
+
+    /// A description for its client, with its slots' msids ([`crate::sdp`]).
+    fn sdp_out(&self, sdp: &str) -> String {
+        with_slot_msids(sdp, &self.slots)
     }
 
     /// The participant's answer to our outstanding offer. Returns the keyframe requests the newly
@@ -720,7 +752,7 @@ impl Participant {
 
     /// An offer the participant made (it added or removed media). The SFU is the polite side: an
     /// offer of ours still outstanding is dropped and made again after this one.
-    pub(crate) fn accept_offer(&mut self, offer: SdpOffer) -> Result<SdpAnswer, String> {
+    pub(crate) fn accept_offer(&mut self, offer: SdpOffer) -> Result<String, String> {
         if self.pending.take().is_some() {
             for t in &mut self.tracks_out {
                 match t.state {
@@ -730,10 +762,12 @@ impl Participant {
                 }
             }
         }
-        self.rtc
+        let answer = self
+            .rtc
             .sdp_api()
             .accept_offer(offer)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        Ok(self.bind_slots(&answer.to_sdp_string()))
     }
 
     /// Sends a frame of another participant's track on the matching outgoing track, if it is

@@ -24,8 +24,8 @@ struct Seen {
     first_is_keyframe: Option<bool>,
 }
 
-/// A str0m watcher: it offers one receive-only audio line (the SFU then offers it the others'
-/// tracks) and notes the video it receives in `seen`.
+/// A str0m watcher: it offers one receive-only audio line (a slot the SFU fills with someone's
+/// voice; their camera comes in the SFU's offer) and notes the video it receives in `seen`.
 async fn join_watcher(sfu: &Arc<lancall_sfu::Sfu>, seen: Arc<Mutex<Seen>>) -> (Str0mPeer, lancall_sfu::ParticipantId) {
     Str0mPeer::join(
         sfu,
@@ -163,5 +163,97 @@ fn a_new_subscribers_first_picture_comes_from_frames_held_while_it_negotiated() 
         assert_eq!(seen.lock().expect("seen").first_is_keyframe, Some(true), "its first frame starts a picture");
         let counters = sfu.counters();
         assert_eq!(counters.keyframe_requests, asked, "no second keyframe was needed: {counters:?}");
+    });
+}
+
+/// A joiner that offers to receive on slots (the call page offers an audio and a video slot for
+/// each person already there) gets the others' tracks in the SFU's answer: each bound slot's
+/// msid names its owner, a slot nobody fills names nobody, and the first picture (a keyframe)
+/// comes with no offer from the SFU at all: the test carries none.
+#[test]
+fn a_joiner_that_offers_receive_slots_gets_the_others_tracks_in_the_answer() {
+    let Some(_ns) = enter_namespace("slots") else {
+        return;
+    };
+    run_scenario(Duration::from_secs(100), async {
+        let (sfu, events) = start_sfu();
+        sfu.set_hold_max_age(Duration::from_secs(60));
+        let driver = Driver::start(sfu.clone(), events);
+        let mut config = LocalMediaConfig::default();
+        config.video.keyframe_interval = 1_000_000;
+        let alice = Client::join_with(&sfu, "alice", (320, 240), config).await;
+        driver.register(&alice);
+        let alice_id = alice.id;
+        for kind in [lancall_sfu::MediaKind::Audio, lancall_sfu::MediaKind::Video] {
+            driver
+                .wait_for("alice's tracks", move |e| matches!(e, lancall_sfu::SfuEvent::MediaAdded { participant, kind: k, .. } if *participant == alice_id && *k == kind))
+                .await;
+        }
+
+        // The watcher offers one audio and two video slots, all receive-only.
+        let seen: Arc<Mutex<Seen>> = Arc::default();
+        let slots: Arc<Mutex<Vec<Mid>>> = Arc::default();
+        let (sfu2, runtime, seen2, slots2) = (sfu.clone(), tokio::runtime::Handle::current(), seen.clone(), slots.clone());
+        let (watcher, watcher_id, answer) = tokio::task::spawn_blocking(move || {
+            let mut joined = None;
+            let peer = Str0mPeer::start(
+                |rtc| {
+                    let mut change = rtc.sdp_api();
+                    let mut mids = slots2.lock().expect("slots");
+                    for kind in [MediaKind::Audio, MediaKind::Video, MediaKind::Video] {
+                        mids.push(change.add_media(kind, Direction::RecvOnly, None, None, None));
+                    }
+                    change.apply().expect("an offer")
+                },
+                |sdp| {
+                    let (id, answer) = runtime.block_on(sfu2.add_participant("watcher", &sdp)).expect("the SFU answers");
+                    joined = Some((id, answer.clone()));
+                    answer
+                },
+                move |_, e| {
+                    if let Event::MediaData(d) = e {
+                        let mut s = seen2.lock().expect("seen");
+                        if d.params.spec().codec == str0m::format::Codec::Vp8 {
+                            s.first_is_keyframe.get_or_insert(d.is_keyframe());
+                            s.video_frames += 1;
+                            s.keyframes += u64::from(d.is_keyframe());
+                            if !s.video.contains(&d.mid) {
+                                s.video.push(d.mid);
+                            }
+                        }
+                    }
+                },
+                |_, _| {},
+            );
+            let (id, answer) = joined.expect("joined");
+            (peer, id, answer)
+        })
+        .await
+        .expect("the watcher starts");
+
+        // The answer says whose track each slot carries: Alice's audio and camera, and nothing
+        // for the second video slot.
+        let slots = slots.lock().expect("slots").clone();
+        let msid_of = |mid: Mid| {
+            let section = answer.split("\r\nm=").find(|s| s.contains(&format!("\r\na=mid:{mid}\r\n")))?;
+            section.lines().find_map(|l| l.strip_prefix("a=msid:")).map(str::to_owned)
+        };
+        let owners: Vec<Option<String>> = slots.iter().map(|m| msid_of(*m)).collect();
+        assert!(owners[0].as_deref().is_some_and(|m| m.starts_with("alice alice-")), "audio slot: {owners:?}\n{answer}");
+        assert!(owners[1].as_deref().is_some_and(|m| m.starts_with("alice alice-")), "video slot: {owners:?}\n{answer}");
+        assert_eq!(owners[2], None, "the spare slot names nobody:\n{answer}");
+
+        // Alice's pictures come on the video slot, starting with a keyframe, with no offer
+        // carried to the watcher.
+        let end = Instant::now() + PATIENCE;
+        while seen.lock().expect("seen").video_frames < 10 {
+            assert!(Instant::now() < end, "the watcher got no pictures on its slots: {:?}, {:?}", seen.lock().expect("seen"), sfu.counters());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let s = seen.lock().expect("seen");
+        assert_eq!(s.video, vec![slots[1]], "on the bound video slot only");
+        assert_eq!(s.first_is_keyframe, Some(true), "its first frame starts a picture");
+        assert!(driver.offers_to(watcher_id).is_empty(), "nothing was left to offer: {:?}", driver.offers_to(watcher_id));
+        drop(watcher);
     });
 }

@@ -89,8 +89,10 @@ fn a_subscriber_receives_the_three_loudest_voices_and_they_are_reported() {
             &sfu,
             "listener",
             |rtc| {
+                // A video line: the voices publish none, so it stays a spare receive slot and
+                // every voice comes in an SFU offer, whose msid names its owner for `stream_id`.
                 let mut change = rtc.sdp_api();
-                change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+                change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
                 change.apply().expect("an offer")
             },
             move |rtc, e| {

@@ -430,7 +430,7 @@ export class Call extends EventTarget {
       this.hostRecording = null;
       this.emit('host-recording', { recording: null });
     }
-    if (topology === 'sfu') this.openSfu();
+    if (topology === 'sfu') this.openSfu((msg.peers ?? []).length);
     // Everyone already here hears from us before the page draws the call: the connections'
     // first round trip does not wait for the drawing.
     for (const peer of msg.peers ?? []) {
@@ -556,8 +556,8 @@ export class Call extends EventTarget {
     this.sfu = null;
   }
 
-  /** @private a new connection to the host's SFU (the old one, if any, closed) */
-  openSfu() {
+  /** @private a new connection to the host's SFU (the old one, if any, closed); `others`: how many are in the room */
+  openSfu(others = this.known.size) {
     clearTimeout(this.sfuRetryTimer);
     this.sfu?.close();
     const link = new SfuLink({
@@ -565,6 +565,7 @@ export class Call extends EventTarget {
       createPeerConnection: this.createPeerConnection,
       iceServers: this.iceServers,
       local: this.local,
+      others,
     });
     this.sfu = link;
     this.wantSent = ''; // a new participant in the SFU: it knows nothing yet

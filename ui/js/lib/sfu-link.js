@@ -17,6 +17,27 @@
 const DISCONNECTED_RESTART_MS = 2_500;
 
 /**
+ * Receive slots offered at most (an audio and a video section each): enough for the people of
+ * most calls; the others' tracks come in the SFU's own offer, as every track did before. Each
+ * slot adds ~1 KB to the first offer (VP8 or Opus only), which must stay under the hub's 64 KiB.
+ */
+export const MAX_SLOTS = 12;
+
+/**
+ * Only the codecs the SFU forwards (VP8, Opus, and their retransmissions), so that a receive
+ * slot's section stays small; undefined where the browser cannot say.
+ * @param {'audio'|'video'} kind
+ * @returns {RTCRtpCodec[]|undefined}
+ */
+function forwardedCodecs(kind) {
+  const codecs = globalThis.RTCRtpReceiver?.getCapabilities?.(kind)?.codecs;
+  if (!codecs) return undefined;
+  const want = kind === 'video' ? ['video/vp8', 'video/rtx'] : ['audio/opus'];
+  const kept = codecs.filter((c) => want.includes(c.mimeType.toLowerCase()));
+  return kept.some((c) => c.mimeType.toLowerCase() !== 'video/rtx') ? kept : undefined;
+}
+
+/**
  * Simulcast layers for a camera `height` lines tall, listed low to high (Chromium keeps the
  * first encodings of the list when it cannot make them all): 3 at 540 lines and above, 2 from
  * 270, else none (one encoding).
@@ -67,8 +88,11 @@ export class SfuLink extends EventTarget {
    * @param {(config: RTCConfiguration) => RTCPeerConnection} opts.createPeerConnection
    * @param {RTCIceServer[]} opts.iceServers
    * @param {{audio: MediaStreamTrack|null, video: MediaStreamTrack|null, stream: MediaStream, screen: MediaStreamTrack|null, screenStream: MediaStream|null}} opts.local
+   * @param {number} [opts.others] how many people are in the room already: the first offer has
+   *   a receive slot (an audio and a video section) for each (at most MAX_SLOTS), which the SFU
+   *   fills with their tracks in its answer, one negotiation sooner than its own offer would
    */
-  constructor({ signaling, createPeerConnection, iceServers, local }) {
+  constructor({ signaling, createPeerConnection, iceServers, local, others = 0 }) {
     super();
     this.signaling = signaling;
     this.local = local;
@@ -112,6 +136,31 @@ export class SfuLink extends EventTarget {
       sendEncodings: simulcastLayers(height),
     });
     if (local.screen && local.screenStream) this.startScreen(local.screen, local.screenStream);
+    this.addSlots(Math.min(Math.max(0, Math.floor(others)), MAX_SLOTS));
+  }
+
+  /**
+   * Receive-only sections the SFU may fill with others' tracks in its answer (it names each
+   * one's owner in its msid; one it leaves empty has none, and is never shown). Only where the
+   * codecs can be narrowed to what the SFU forwards (not in the Linux app's bridged
+   * connection, whose tracks come in the SFU's offer).
+   * @private @param {number} count
+   */
+  addSlots(count) {
+    const audio = forwardedCodecs('audio');
+    const video = forwardedCodecs('video');
+    const native = typeof globalThis.RTCRtpTransceiver?.prototype?.setCodecPreferences === 'function';
+    if (!count || !audio || !video || !native || !(this.pc instanceof RTCPeerConnection)) return;
+    for (let i = 0; i < count; i += 1) {
+      for (const [kind, codecs] of /** @type {const} */ ([['audio', audio], ['video', video]])) {
+        const t = this.pc.addTransceiver(kind, { direction: 'recvonly' });
+        try {
+          t.setCodecPreferences(codecs);
+        } catch (err) {
+          console.warn('lancall: a receive slot keeps every codec', err);
+        }
+      }
+    }
   }
 
   /** @private @param {string} type @param {unknown} detail */
