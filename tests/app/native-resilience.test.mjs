@@ -72,8 +72,19 @@ describe('a bridged call over a cut network path', runnable(), () => {
     }
     browser = await launchChromium({ executablePath: ns.chromium });
     const page = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
+    // What the page went through, said if it never gets ready (once its Join button stayed
+    // disabled for 30 s: the page's scripts had not started).
+    const pageLog = [];
+    page.on('pageerror', (err) => pageLog.push(`page error: ${err.message}`));
+    page.on('console', (m) => pageLog.push(`console ${m.type()}: ${m.text()}`));
+    page.on('requestfailed', (r) => pageLog.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
+    page.on('response', (r) => r.status() >= 400 && pageLog.push(`HTTP ${r.status()}: ${r.url()}`));
     await page.goto(`https://${HOST_ADDR}:${host.port}/#room=call`);
     await page.fill('[data-testid="name"]', 'Grace');
+    await page.waitForSelector('[data-testid="join"]:enabled', { timeout: 30_000 }).catch(async (err) => {
+      const pending = await page.evaluate(() => performance.getEntriesByType('resource').map((e) => `${e.name.split('/').pop()} ${Math.round(e.duration)} ms`).join(', ')).catch(() => '?');
+      throw new Error(`${err.message}\nthe page's scripts never made it ready; what it logged:\n${pageLog.join('\n') || '(nothing)'}\nwhat it loaded: ${pending}`);
+    });
     await page.click('[data-testid="join"]');
     await page.waitForSelector('[data-testid="hangup"]', { state: 'visible', timeout: 15_000 });
 

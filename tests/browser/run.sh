@@ -7,6 +7,7 @@
 #   tests/browser/run.sh bench            join-time and mesh CPU/memory benchmark -> bench/browser.md
 #   tests/browser/run.sh bench first-picture   Join click -> both see each other, traced -> bench/first-picture.md
 #   tests/browser/run.sh bench first-picture-sfu   the same through the host's SFU -> its section of bench/first-picture.md
+#   tests/browser/run.sh bench datachannel   Chromium to Chromium over bare data channels: 1 or 4 channels, 1-4 connections
 #   tests/browser/run.sh bench sfu        mesh against SFU at 4 people, and lancall's SFU against Janus -> bench/sfu.md
 #   tests/browser/run.sh bench uplink     Chromium's uplink estimate towards the SFU, second by second (printed)
 #   tests/browser/run.sh bench switch     the gap in pictures when an auto room moves to the SFU and back -> bench/sfu.md
@@ -47,6 +48,7 @@ if [[ "${1:-}" == "--inside" ]]; then
     bench)
       if [[ "${1:-}" == first-picture ]]; then shift; exec node browser/bench-first-picture.mjs "$@"; fi
       if [[ "${1:-}" == files ]]; then shift; exec node browser/bench-files.mjs "$@"; fi
+      if [[ "${1:-}" == datachannel ]]; then shift; exec node browser/bench-datachannel.mjs "$@"; fi
       if [[ "${1:-}" == first-picture-sfu || "${1:-}" == sfu ]]; then
         # The SFU's benchmarks measure its CPU and its latency: the host is built optimised, as
         # Janus is (offline: no network in here; the dependencies are the debug build's above).
