@@ -1,7 +1,7 @@
 //! The SFU's thread: one UDP socket, every participant's `Rtc`, their timers, and the routing
 //! between them. See the crate documentation for the design.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -965,6 +965,9 @@ impl Engine {
             })
             .collect();
         let mut needed: HashMap<(ParticipantId, Mid), Vec<LayerKey>> = HashMap::new();
+        // Tracks a subscriber receives below the layer it wants, for want of bandwidth: their
+        // lowest layer stays, so the next switch down is instant.
+        let mut short: HashSet<(ParticipantId, Mid)> = HashSet::new();
         let mut desired: Vec<(ParticipantId, u64)> = Vec::new();
         for p in self.participants.values() {
             let mut bps = 0;
@@ -980,6 +983,9 @@ impl Engine {
                 entry.push(layer);
                 // What it would receive with no bandwidth limit.
                 if let Some(unlimited) = choose_layer(info, sub.wanted, None, None, false) {
+                    if unlimited != layer {
+                        short.insert(sub.source);
+                    }
                     bps += info
                         .iter()
                         .find(|l| l.rid == unlimited)
@@ -1010,7 +1016,7 @@ impl Engine {
                     continue;
                 }
                 let need = needed.get(&(p.id, *mid)).map(|v| v.as_slice());
-                if let Some(rids) = t.layers.update_needed(need, now) {
+                if let Some(rids) = t.layers.update_needed(need, short.contains(&(p.id, *mid)), now) {
                     changed.push(SfuEvent::LayersWanted {
                         participant: p.id,
                         mid: mid.to_string(),

@@ -159,8 +159,8 @@ pub enum SfuEvent {
     /// subscriber needs changed: the publisher should keep sending these and may pause the
     /// others (in the browser: `active: false` on those encodings). Emitted only on a change;
     /// a layer nobody needs is dropped 2 s after it was last needed, one somebody needs is
-    /// added at once, and the lowest layer stays while anyone subscribes (so a switch down is
-    /// instant). Before the first of these, every layer is wanted.
+    /// added at once, and the lowest layer stays while a subscriber is short of bandwidth (so
+    /// its next switch down is instant). Before the first of these, every layer is wanted.
     LayersWanted {
         /// The publisher.
         participant: ParticipantId,

@@ -254,13 +254,18 @@ impl PublishedLayers {
     }
 
     /// Takes note of the layers subscribers need now (`None`: nobody subscribes, so none is
-    /// needed; otherwise the lowest layer is always added, so a switch down is instant) and
-    /// returns the rids to report when the reported set changes: a layer is added at once and
-    /// dropped [`LAYER_UNNEEDED_AFTER`] after it was last needed. Tracks without simulcast
-    /// report nothing.
+    /// needed; with `keep_lowest`, a subscriber is short of bandwidth, and the lowest layer is
+    /// added too, so its next switch down is instant) and returns the rids to report when the
+    /// reported set changes: a layer is added at once and dropped [`LAYER_UNNEEDED_AFTER`]
+    /// after it was last needed. Tracks without simulcast report nothing.
+    ///
+    /// Without a shortage the lowest layer is not kept for nobody: at 4 people it was a third
+    /// of each publisher's uplink. A subscriber that comes to need it (a smaller tile, a
+    /// shortage) gets it added at once, and meanwhile keeps the layer it receives.
     pub(crate) fn update_needed(
         &mut self,
         needed: Option<&[LayerKey]>,
+        keep_lowest: bool,
         now: Instant,
     ) -> Option<Vec<Rid>> {
         if self.layers.iter().all(|l| l.rid.is_none()) {
@@ -268,7 +273,7 @@ impl PublishedLayers {
         }
         if let Some(needed) = needed {
             let info = self.info(now);
-            let lowest = low_to_high(&info, false).first().map(|l| l.rid);
+            let lowest = low_to_high(&info, false).first().map(|l| l.rid).filter(|_| keep_lowest);
             for l in &mut self.layers {
                 if needed.contains(&l.rid) || lowest == Some(l.rid) {
                     l.last_needed = Some(now);
@@ -617,34 +622,40 @@ mod tests {
         p.on_frame(rid("l"), 100, Some((160, 120)), start);
         p.on_frame(rid("h"), 100, Some((320, 240)), start);
         let (l, h) = (rid("l"), rid("h"));
-        assert_eq!(p.update_needed(Some(&[h]), start), None, "both were reported at start");
+        assert_eq!(p.update_needed(Some(&[h]), false, start), None, "both were reported at start");
         let soon = start + Duration::from_millis(500);
-        assert_eq!(p.update_needed(Some(&[l]), soon), None, "h was needed 0.5 s ago");
+        assert_eq!(p.update_needed(Some(&[l]), false, soon), None, "h was needed 0.5 s ago");
         let later = start + LAYER_UNNEEDED_AFTER + Duration::from_millis(10);
         assert_eq!(
-            p.update_needed(Some(&[l]), later),
+            p.update_needed(Some(&[l]), false, later),
             Some(vec![Rid::from("l")])
         );
         assert_eq!(
-            p.update_needed(Some(&[h]), later),
+            p.update_needed(Some(&[h]), false, later),
             Some(vec![Rid::from("l"), Rid::from("h")]),
             "added back at once"
         );
         // Nobody subscribes: in the end nothing is needed, not even the lowest layer.
         let much_later = later + LAYER_UNNEEDED_AFTER * 2;
-        assert_eq!(p.update_needed(None, much_later), Some(vec![]));
+        assert_eq!(p.update_needed(None, false, much_later), Some(vec![]));
     }
 
     #[test]
-    fn the_lowest_layer_stays_needed_while_anyone_subscribes() {
+    fn the_lowest_layer_stays_needed_only_while_a_subscriber_is_short_of_bandwidth() {
         let start = Instant::now();
         let mut p = PublishedLayers::new(vec![Rid::from("l"), Rid::from("h")], start);
         p.on_frame(rid("l"), 100, Some((160, 120)), start);
         p.on_frame(rid("h"), 100, Some((320, 240)), start);
+        let h = rid("h");
         let later = start + LAYER_UNNEEDED_AFTER * 2;
-        // A subscriber that pauses the track needs no layer, but the lowest stays.
-        assert_eq!(p.update_needed(Some(&[]), start), None);
-        assert_eq!(p.update_needed(Some(&[]), later), Some(vec![Rid::from("l")]));
+        // Everyone takes the top layer, and bandwidth is plenty: the lowest is dropped.
+        assert_eq!(p.update_needed(Some(&[h]), false, start), None);
+        assert_eq!(p.update_needed(Some(&[h]), false, later), Some(vec![Rid::from("h")]));
+        // A subscriber runs short: the lowest is back at once, ready for its switch down.
+        assert_eq!(p.update_needed(Some(&[h]), true, later), Some(vec![Rid::from("l"), Rid::from("h")]));
+        // A subscriber that pauses the track needs no layer; one short of bandwidth keeps the lowest.
+        let much_later = later + LAYER_UNNEEDED_AFTER * 2;
+        assert_eq!(p.update_needed(Some(&[]), true, much_later), Some(vec![Rid::from("l")]));
     }
 
     #[test]

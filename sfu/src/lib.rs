@@ -54,7 +54,7 @@
 //!   gathers the layers each published track's subscribers need (choosing among all layers,
 //!   arriving or not, so a paused one can be asked back) and emits
 //!   [`SfuEvent::LayersWanted`] when that set changes: a layer is added at once, dropped 2 s
-//!   after it was last needed; the lowest stays while anyone subscribes.
+//!   after it was last needed; the lowest stays while a subscriber is short of bandwidth.
 //! - **Voices** (speakers.rs). Each publisher's RFC 6464 level (str0m reads it from the audio
 //!   packets' header extension) is smoothed over about 300 ms; each subscriber receives the
 //!   voices of the 3 loudest others only, and a voice that left them for 1 s more (words are
