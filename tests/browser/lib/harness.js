@@ -248,6 +248,7 @@ export async function openPage(browser, url, { viewport = { width: 960, height: 
  */
 export async function joinCall(browser, url, name, { quality, waitPreview = true, viewport, colorScheme } = {}) {
   const { context, page } = await openPage(browser, url, { viewport, colorScheme });
+  await pageScriptsReady(page);
   await page.getByTestId('name').fill(name);
   if (quality) {
     await openMoreSettings(page);
@@ -258,6 +259,21 @@ export async function joinCall(browser, url, name, { quality, waitPreview = true
   await page.getByTestId('hangup').waitFor({ state: 'visible', timeout: 10_000 });
   const id = await page.evaluate(() => window.lancall.call.selfId);
   return { page, context, name, id };
+}
+
+/**
+ * Waits until the page's scripts have wired the pre-join card (its Join button is enabled then).
+ * Twice in CI a page's card never got there in 30 s (no page error logged): this says what the
+ * page had loaded by then, and what it had not, so the next one tells why.
+ */
+export async function pageScriptsReady(page, timeout = 30_000) {
+  await page.waitForSelector('[data-testid="join"]:enabled', { timeout }).catch(async (err) => {
+    const loaded = await page
+      .evaluate(() => performance.getEntriesByType('resource').map((e) => `${e.name.split('/').pop()} ${Math.round(e.duration)} ms`).join(', '))
+      .catch((e) => `? (${e.message})`);
+    const state = await page.evaluate(() => ({ ready: document.readyState, lancall: typeof window.lancall, errors: window.lancall?.errors ?? null })).catch(() => null);
+    throw new Error(`${err.message}\nthe page's scripts never wired the card: ${JSON.stringify(state)}; it loaded: ${loaded}`);
+  });
 }
 
 /** Unfolds the pre-join card's "More settings" (quality, frame rate, noise suppression). */
