@@ -26,7 +26,7 @@ if [[ "${1:-}" == "--inside" ]]; then
   ip addr add 10.99.3.1/24 dev lcapp0
   ip addr add 10.99.3.2/24 dev lcapp1
   # IPv4 only: fewer addresses and ICE candidates, nothing else changes.
-  sysctl -qw net.ipv6.conf.all.disable_ipv6=1 2>/dev/null || true
+  sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
   ip link set lcapp0 up multicast on
   ip link set lcapp1 up multicast on
   # mDNS needs a route for 224.0.0.251; with no default route, give multicast one.

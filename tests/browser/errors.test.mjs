@@ -146,4 +146,44 @@ describe('errors', runnable(), () => {
     assert.equal(await page.getByTestId('name').getAttribute('aria-invalid'), 'true');
     await context.close();
   });
+
+  // A network change while the page loads (Chromium aborts requests in flight: ERR_NETWORK_CHANGED)
+  // left it looking whole with none of its scripts running. Here one module fails to arrive, as
+  // then: the page loads itself again and works.
+  test('a script that did not arrive while the page loaded: the page loads again by itself', async () => {
+    const context = await normal.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    let aborted = 0;
+    await page.route('**/js/page/people.js', (route) => (aborted++ === 0 ? route.abort('internetdisconnected') : route.continue()));
+    await page.goto(host.joinUrl);
+    await page.waitForSelector('[data-testid="join"]:enabled', { timeout: 15_000 });
+    assert.equal(aborted, 2, 'the module was asked for again');
+    assert.equal(await page.evaluate(() => performance.getEntriesByType('navigation')[0]?.type), 'reload');
+    // The join link (its token is after the #) survived the reload.
+    assert.match(page.url(), /#room=call&token=/);
+    assert.equal(await page.getByTestId('boot-problem').count(), 0);
+    await context.close();
+  });
+
+  test('scripts that never arrive: after two tries the page says so, and Reload works once they do', async () => {
+    const context = await normal.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    let blocked = true;
+    let asked = 0;
+    await page.route('**/js/page/people.js', (route) => {
+      asked += 1;
+      return blocked ? route.abort('internetdisconnected') : route.continue();
+    });
+    await page.goto(host.joinUrl);
+    const notice = page.getByTestId('boot-problem');
+    await page.getByTestId('boot-reload').waitFor({ timeout: 15_000 });
+    assert.equal(asked, 3, 'loaded three times in all, then stopped');
+    assert.match(await notice.innerText(), /did not load completely.*reload/is);
+    assert.ok(await notice.isVisible());
+    blocked = false;
+    await page.getByTestId('boot-reload').click();
+    await page.waitForSelector('[data-testid="join"]:enabled', { timeout: 15_000 });
+    assert.equal(await notice.count(), 0);
+    await context.close();
+  });
 });

@@ -34,7 +34,7 @@ if [[ "${1:-}" == "--inside" ]]; then
     ip addr add 10.99.1.1/24 dev lcv0
     ip addr add 10.99.1.2/24 dev lcv1
     # IPv4 only: fewer ICE candidates, nothing else changes.
-    sysctl -qw net.ipv6.conf.all.disable_ipv6=1 2>/dev/null || true
+    sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
     ip link set lcv0 up
     ip link set lcv1 up
   fi
@@ -132,7 +132,7 @@ if [[ $(id -u) -eq 0 ]] && ip netns add "lc-ui-probe-$$" 2>/dev/null; then
   ip -n "$NS" link add lcv0 type veth peer name lcv1
   ip -n "$NS" addr add 10.99.1.1/24 dev lcv0
   ip -n "$NS" addr add 10.99.1.2/24 dev lcv1
-  ip netns exec "$NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 2>/dev/null || true
+  ip netns exec "$NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
   ip -n "$NS" link set lcv0 up
   ip -n "$NS" link set lcv1 up
   say "running $mode inside $NS"

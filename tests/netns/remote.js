@@ -8,6 +8,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
+/** Turns IPv6 off for `what` (an interface, `all` or `default`), run under `prefix` (e.g. `ip netns exec NS`); a kernel without IPv6 has nothing to turn off. */
+function ipv6Off(prefix, what) {
+  const sysctl = ['sysctl', '-qw', `net.ipv6.conf.${what}.disable_ipv6=1`];
+  try {
+    if (prefix.length) execFileSync('ip', [...prefix, ...sysctl], { stdio: 'ignore' });
+    else execFileSync(sysctl[0], sysctl.slice(1), { stdio: 'ignore' });
+  } catch {
+    /* no IPv6 here */
+  }
+}
+
 /**
  * @param {object} o
  * @param {string} o.name the new namespace's name
@@ -26,7 +37,14 @@ export function makeRemoteNamespace({ name, veth: [near, far], here, there, rout
     /* none left over */
   }
   run('netns', 'add', name);
+  // No IPv6 on either end: an interface coming up gets a link-local address that turns from
+  // tentative to valid a second or two later, and Chromium takes each address change for a new
+  // network, aborting every request in flight (ERR_NETWORK_CHANGED). A page loading then lost
+  // its modules (twice in CI). The new namespace's interfaces take its defaults.
+  ipv6Off(['netns', 'exec', name], 'default');
+  ipv6Off(['netns', 'exec', name], 'all');
   run('link', 'add', near, 'type', 'veth', 'peer', 'name', far);
+  ipv6Off([], near);
   run('link', 'set', far, 'netns', name);
   run('addr', 'add', `${here}/24`, 'dev', near);
   run('link', 'set', near, 'up');
@@ -47,7 +65,10 @@ export function makeRemoteNamespace({ name, veth: [near, far], here, there, rout
     limit: (rate) => execFileSync('tc', ['qdisc', 'replace', 'dev', near, 'root', 'tbf', 'rate', rate, 'burst', '16kb', 'latency', '200ms'], { stdio: 'inherit' }),
     unlimit: () => execFileSync('tc', ['qdisc', 'del', 'dev', near, 'root'], { stdio: 'inherit' }),
     remove() {
-      for (const args of [['netns', 'del', name], ['link', 'del', near]]) {
+      // The link first, at once: deleting the namespace alone leaves the pair to the kernel's
+      // cleanup, which removes this end later (seconds, on a busy machine), a network change
+      // for whichever browser is loading a page here by then.
+      for (const args of [['link', 'del', near], ['netns', 'del', name]]) {
         try {
           execFileSync('ip', args, { stdio: 'ignore' });
         } catch {

@@ -30,6 +30,9 @@ const keepError = (what) => {
 window.addEventListener('error', (ev) => keepError(ev.error?.stack ?? ev.message));
 window.addEventListener('unhandledrejection', (ev) => keepError(ev.reason?.stack ?? ev.reason));
 
+// The scripts started: index.html's "did not load" notice (see js/boot.js) is not needed.
+document.getElementById('boot-problem')?.remove();
+
 initPrejoin();
 initDevices();
 initShare();
