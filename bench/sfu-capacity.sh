@@ -13,7 +13,8 @@
 #   bench/sfu-capacity.sh [N ...]          (default 4 8 12 16 20; as root)
 # Environment: SECONDS_PER_RUN (default 30; the window is the last WINDOW=15 s of it),
 # LANCALL_HOST_BIN, LANCALL_PEER_BIN (default target/release/…, built if missing), HOST_LOG
-# (keep the host's log of each run; see below).
+# (keep the host's log of each run; see below), PEER_LOG (the same for the load generator: its
+# stderr and its summary) and PEER_LOG_LEVEL (its log level, default error).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NS="lc-cap-$$"
@@ -43,8 +44,8 @@ cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 healthz() { ip netns exec "$NS" curl -sk "https://10.99.7.1:$PORT/healthz"; }
 
-echo "| N | video streams | host CPU-s/s | RSS MB | load generator CPU-s/s | UDP drops: SFU socket / clients | frames fwd/s | datagrams in/s | us per fwd frame | video loss (mean / worst stream) | audio loss | load avg |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| N | video streams | host CPU-s/s | RSS MB | load generator CPU-s/s | UDP drops: SFU socket / clients | frames fwd/s | datagrams in/s | us per fwd frame | video loss (mean / worst stream) | audio loss | packets the load generator dropped | load avg |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for N in "${NS_LIST[@]}"; do
   rm -rf "$TMP/data"; mkdir -p "$TMP/data"
   ip netns exec "$NS" "$HOST_BIN" --listen 10.99.7.1:0 --room call --topology sfu --media-port 0 \
@@ -54,7 +55,7 @@ for N in "${NS_LIST[@]}"; do
   URL=$(grep '"ready"' "$TMP/host.out" | head -1 | sed 's/.*"join_url":"\([^"]*\)".*/\1/')
   PORT=$(echo "$URL" | sed 's|https://[^:]*:\([0-9]*\)/.*|\1|')
   ip netns exec "$NS" "$PEER_BIN" --join "$URL" --synthetic "$N" --seconds "$RUN_S" --join-every 0.2 \
-    --name Synth --log-level error >"$TMP/peer.out" 2>"$TMP/peer.err" &
+    --name Synth --log-level "${PEER_LOG_LEVEL:-error}" >"$TMP/peer.out" 2>"$TMP/peer.err" &
   PEER_PID=$!
   # Everyone joined (N x 0.2 s) plus the rest of the run minus the window: then measure.
   sleep "$(echo "$N * 0.2 + $RUN_S - $WINDOW - 2" | bc)"
@@ -68,9 +69,14 @@ for N in "${NS_LIST[@]}"; do
   # HOST_LOG=PATH keeps the host's log of each run as PATH-N (with RUST_LOG=lancall_sfu=debug it
   # says why each key frame was asked for: a gap from the publisher, or a subscriber's request).
   [ -n "${HOST_LOG:-}" ] && cp "$TMP/host.err" "$HOST_LOG-$N"
-  python3 - "$N" "$t0" "$t1" "$TICK" "$s0" "$s1" "$rss" "$load" "$TMP/peer.out" "$h0" "$h1" "$p0" "$p1" "$TMP/udp" <<'EOF'
+  # RTP packets the load generator's own WebRTC stack (webrtc-rs) dropped on arrival, over the
+  # whole run: its queue towards each track's reader holds 256 packets and drops when full (it
+  # logs each drop). Such a drop counts as loss at that receiver, but the SFU sent the packet.
+  gen_drops=$(grep -c "Failed to send RtpPacket" "$TMP/peer.err" || true)
+  [ -n "${PEER_LOG:-}" ] && cp "$TMP/peer.err" "$PEER_LOG-$N.err" && cp "$TMP/peer.out" "$PEER_LOG-$N.out"
+  python3 - "$N" "$t0" "$t1" "$TICK" "$s0" "$s1" "$rss" "$load" "$TMP/peer.out" "$h0" "$h1" "$p0" "$p1" "$TMP/udp" "$gen_drops" <<'EOF'
 import json, sys
-n, t0, t1, tick, s0, s1, rss, load, peer, h0, h1, p0, p1, udp = sys.argv[1:]
+n, t0, t1, tick, s0, s1, rss, load, peer, h0, h1, p0, p1, udp, gen_drops = sys.argv[1:]
 dt = float(s1) - float(s0)
 cpu = (int(t1) - int(t0)) / int(tick) / dt
 pcpu = (int(p1) - int(p0)) / int(tick) / dt
@@ -97,6 +103,6 @@ us = cpu * 1e6 / fwd if fwd else float("nan")
 # The SFU's other counters over the window (what it did not forward, and why), to stderr.
 moved = {k: m1[k] - m0[k] for k in m1 if isinstance(m1[k], int) and isinstance(m0.get(k), int) and m1[k] != m0[k] and k not in ("port", "tcp_port")}
 print(f"N={n}: SFU counters over the window: {json.dumps(moved)}", file=sys.stderr)
-print(f"| {n} | {streams} | {cpu:.3f} | {int(rss)/1024:.0f} | {pcpu:.2f} | {sfu_drops} / {client_drops} | {fwd:.0f} | {din:.0f} | {us:.1f} | {vloss} | {aloss} | {load} |")
+print(f"| {n} | {streams} | {cpu:.3f} | {int(rss)/1024:.0f} | {pcpu:.2f} | {sfu_drops} / {client_drops} | {fwd:.0f} | {din:.0f} | {us:.1f} | {vloss} | {aloss} | {gen_drops} | {load} |")
 EOF
 done

@@ -6,8 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use rtc::rtp::codec::vp8::Vp8Packet as Vp8Depacketizer;
-use rtc::rtp::packetizer::Depacketizer;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use crate::codec::{vp8_is_keyframe, vp8_keyframe_size};
@@ -80,6 +78,53 @@ pub(crate) async fn receive_media(
     }
 }
 
+/// The VP8 payload descriptor at the start of each RTP packet's payload (RFC 7741, 4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Vp8Descriptor {
+    /// S: the packet starts a partition.
+    start: bool,
+    /// PID: the partition it belongs to.
+    partition: u8,
+    /// Bytes of descriptor before the VP8 data.
+    header_len: usize,
+}
+
+impl Vp8Descriptor {
+    /// None when the payload is shorter than its descriptor says (or empty). A packet may
+    /// carry as little as one byte of the frame: the webrtc crate's depacketizer refused
+    /// payloads under 4 bytes, so a frame whose last packet was that small never finished,
+    /// and the stream waited for the next keyframe (str0m, which the SFU forwards with,
+    /// leaves such a packet when a frame is a few bytes over a multiple of its packet size:
+    /// 1-50 % of one synthetic sender's pictures were lost that way at every receiver).
+    fn parse(p: &[u8]) -> Option<Vp8Descriptor> {
+        let first = *p.first()?;
+        let mut len = 1;
+        if first & 0x80 != 0 {
+            // X: an extension byte saying which optional fields follow.
+            let x = *p.get(1)?;
+            len += 1;
+            if x & 0x80 != 0 {
+                // I: the picture id, 7 bits, or 15 when its first bit (M) is set.
+                let id = *p.get(len)?;
+                len += if id & 0x80 != 0 { 2 } else { 1 };
+            }
+            if x & 0x40 != 0 {
+                // L: TL0PICIDX.
+                len += 1;
+            }
+            if x & 0x30 != 0 {
+                // T and/or K: one byte for TID, Y and KEYIDX.
+                len += 1;
+            }
+        }
+        (len <= p.len()).then_some(Vp8Descriptor {
+            start: first & 0x10 != 0,
+            partition: first & 0x07,
+            header_len: len,
+        })
+    }
+}
+
 /// Collects the packets of one VP8 frame (same RTP timestamp, consecutive sequence numbers,
 /// from the start-of-partition packet to the marker). A frame with a hole is dropped, and frames
 /// are then held back until the next keyframe (a decoder cannot use them), asking for one.
@@ -100,12 +145,17 @@ impl Vp8Assembler {
             self.started = true;
             self.need_keyframe = true;
         }
-        let mut depack = Vp8Depacketizer::default();
-        let Ok(payload) = depack.depacketize(&pkt.payload) else {
+        let seq = pkt.header.sequence_number;
+        let Some(descriptor) = Vp8Descriptor::parse(&pkt.payload) else {
+            // Padding (a packet with no payload: a sender probing the path) takes a sequence
+            // number and carries nothing of the picture: not a loss.
+            if pkt.payload.is_empty() && self.next_seq == Some(seq) {
+                self.next_seq = Some(seq.wrapping_add(1));
+            }
             return (None, false);
         };
-        let seq = pkt.header.sequence_number;
-        let is_start = depack.s == 1 && depack.pid == 0;
+        let payload = pkt.payload.slice(descriptor.header_len..);
+        let is_start = descriptor.start && descriptor.partition == 0;
         if is_start {
             // The frame before was left unfinished, or packets between it and this one were
             // lost (perhaps whole frames): a delta frame from here on refers to a picture the
@@ -247,5 +297,49 @@ mod tests {
         // A start packet with its marker and no frame bytes.
         assert_eq!(a.push(&packet(5, 1, true, true, &[])).0, None);
         assert!(frame(&mut a, 6, 2, &KEY, 1).0.is_some(), "a good frame after the garbage still comes out");
+    }
+
+    #[test]
+    fn a_frame_whose_last_packet_carries_one_byte_comes_out_whole() {
+        // As str0m cuts a frame a byte over a multiple of its packet size: the last packet is
+        // the descriptor and one byte (the webrtc crate's depacketizer refused it).
+        let mut a = Vp8Assembler::default();
+        let key: Vec<u8> = KEY.iter().chain([5u8; 1190].iter()).copied().collect();
+        assert_eq!(a.push(&packet(40, 900, true, false, &key[..1199])), (None, false));
+        let (out, want_key) = a.push(&packet(41, 900, false, true, &key[1199..]));
+        assert_eq!(out.as_deref(), Some(&key[..]));
+        assert!(!want_key);
+        assert_eq!(frame(&mut a, 42, 1800, &DELTA, 1), (Some(Bytes::from_static(&DELTA)), false), "no keyframe wait after it");
+    }
+
+    #[test]
+    fn padding_between_frames_is_not_a_loss() {
+        let mut a = Vp8Assembler::default();
+        assert!(frame(&mut a, 1, 100, &KEY, 1).0.is_some());
+        let padding = |seq| Packet { header: Header { sequence_number: seq, timestamp: 100, ssrc: 7, ..Default::default() }, payload: Bytes::new() };
+        assert_eq!(a.push(&padding(2)), (None, false));
+        assert_eq!(a.push(&padding(3)), (None, false));
+        assert_eq!(frame(&mut a, 4, 200, &DELTA, 1), (Some(Bytes::from_static(&DELTA)), false));
+        // A packet really missing still is one.
+        assert_eq!(frame(&mut a, 6, 300, &DELTA, 1), (None, true));
+    }
+
+    #[test]
+    fn the_payload_descriptor_is_read_with_its_optional_fields() {
+        use super::Vp8Descriptor;
+        let d = |start, partition, header_len| Some(Vp8Descriptor { start, partition, header_len });
+        assert_eq!(Vp8Descriptor::parse(&[0x10, 0xaa]), d(true, 0, 1));
+        assert_eq!(Vp8Descriptor::parse(&[0x03, 0xaa]), d(false, 3, 1));
+        // X, then I with a 15-bit picture id (M set), L and T/K: 1 + 1 + 2 + 1 + 1 bytes.
+        assert_eq!(Vp8Descriptor::parse(&[0x90, 0xf0, 0x81, 0x23, 0x07, 0x40, 0xaa]), d(true, 0, 6));
+        // X with a 7-bit picture id only.
+        assert_eq!(Vp8Descriptor::parse(&[0x90, 0x80, 0x11, 0xaa]), d(true, 0, 3));
+        // A descriptor and no frame bytes is well-formed (an empty start is dropped later).
+        assert_eq!(Vp8Descriptor::parse(&[0x90, 0x80, 0x11]), d(true, 0, 3));
+        // Shorter than its descriptor says, or empty.
+        assert_eq!(Vp8Descriptor::parse(&[0x90, 0x80]), None);
+        assert_eq!(Vp8Descriptor::parse(&[0x90, 0x80, 0x81, 0x23]), d(true, 0, 4));
+        assert_eq!(Vp8Descriptor::parse(&[0x90, 0x80, 0x81]), None);
+        assert_eq!(Vp8Descriptor::parse(&[]), None);
     }
 }
