@@ -3,7 +3,7 @@
 //!
 //!     lancall-peer --join 'https://HOST:PORT/#room=…&token=…&fp=…' --name Bot [--seconds N] [--json]
 //!
-//!     lancall-peer --join LINK --synthetic N --seconds S [--size 640x360] [--fps 25] [--bitrate 600]
+//!     lancall-peer --join LINK --synthetic N --seconds S [--size 640x360] [--fps 25] [--bitrate 600] [--loop-seconds 2]
 //!
 //! `--synthetic N` runs N participants from this process, each with its own hub connection and
 //! media connection, sending a pre-encoded VP8 loop and Opus and counting what arrives; it prints
@@ -83,6 +83,11 @@ struct Args {
     /// With --synthetic: seconds between two participants' joins.
     #[arg(long, default_value_t = 0.2)]
     join_every: f64,
+    /// With --synthetic: length of the pre-encoded loop, in seconds. Its first picture is its
+    /// only key frame, so each participant also sends one this often (and when asked); a
+    /// browser sends one only when asked.
+    #[arg(long, default_value_t = 2.0)]
+    loop_seconds: f64,
     /// Log level for stderr: error, warn, info, debug, trace (or a RUST_LOG-style filter).
     #[arg(long, default_value = "warn", env = "LANCALL_PEER_LOG")]
     log_level: String,
@@ -382,7 +387,8 @@ async fn run_synthetic(args: Args, n: usize, out: Out) -> i32 {
         size,
         fps,
         bitrate_kbps: if args.bitrate == 1200 { 600 } else { args.bitrate },
-        loop_frames: fps * 2,
+        // At most a minute of pictures (~7 MB at 640x360 and 600 kbit/s per participant).
+        loop_frames: ((f64::from(fps) * args.loop_seconds.clamp(0.1, 60.0)).round() as u32).max(1),
         duration: Duration::from_secs_f64(seconds.max(0.0)),
         join_every: Duration::from_secs_f64(args.join_every.max(0.0)),
     };
