@@ -52,6 +52,20 @@ async fn join_watcher(sfu: &Arc<lancall_sfu::Sfu>, seen: Arc<Mutex<Seen>>) -> (S
     .await
 }
 
+/// An SFU that keeps held frames for a minute (the machine's load decides how long each step of
+/// a test takes: nothing held goes stale meanwhile), its driver, and Alice publishing a 320x240
+/// camera whose encoder makes keyframes only when asked.
+async fn sfu_with_alice() -> (Arc<lancall_sfu::Sfu>, Driver, Client) {
+    let (sfu, events) = start_sfu();
+    sfu.set_hold_max_age(Duration::from_secs(60));
+    let driver = Driver::start(sfu.clone(), events);
+    let mut config = LocalMediaConfig::default();
+    config.video.keyframe_interval = 1_000_000;
+    let alice = Client::join_with(&sfu, "alice", (320, 240), config).await;
+    driver.register(&alice);
+    (sfu, driver, alice)
+}
+
 #[test]
 fn a_subscribers_keyframe_requests_reach_the_publisher() {
     let Some(_ns) = enter_namespace("keyframes") else {
@@ -124,14 +138,7 @@ fn a_new_subscribers_first_picture_comes_from_frames_held_while_it_negotiated() 
         return;
     };
     run_scenario(Duration::from_secs(100), async {
-        let (sfu, events) = start_sfu();
-        // The machine's load decides how long the steps below take: nothing held goes stale.
-        sfu.set_hold_max_age(Duration::from_secs(60));
-        let driver = Driver::start(sfu.clone(), events);
-        let mut config = LocalMediaConfig::default();
-        config.video.keyframe_interval = 1_000_000;
-        let alice = Client::join_with(&sfu, "alice", (320, 240), config).await;
-        driver.register(&alice);
+        let (sfu, driver, alice) = sfu_with_alice().await;
         let alice_id = alice.id;
         driver
             .wait_for("alice connected", move |e| matches!(e, lancall_sfu::SfuEvent::Connected { participant } if *participant == alice_id))
@@ -176,13 +183,7 @@ fn a_joiner_that_offers_receive_slots_gets_the_others_tracks_in_the_answer() {
         return;
     };
     run_scenario(Duration::from_secs(100), async {
-        let (sfu, events) = start_sfu();
-        sfu.set_hold_max_age(Duration::from_secs(60));
-        let driver = Driver::start(sfu.clone(), events);
-        let mut config = LocalMediaConfig::default();
-        config.video.keyframe_interval = 1_000_000;
-        let alice = Client::join_with(&sfu, "alice", (320, 240), config).await;
-        driver.register(&alice);
+        let (sfu, driver, alice) = sfu_with_alice().await;
         let alice_id = alice.id;
         for kind in [lancall_sfu::MediaKind::Audio, lancall_sfu::MediaKind::Video] {
             driver
