@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Forwarding delay inside the host, from a packet capture on the host's side of the veth
-(bench/sfu-capacity.sh with DELAY=1 makes it; both ends are in one namespace there, so it is on lo): for each picture or sound a subscriber was sent,
-the time its last RTP packet left the host minus the time the publisher's last RTP packet of it
-arrived. The SFU keeps the publisher's RTP timestamp (str0m writes the media time it is given;
+"""Forwarding delay inside the host, from a packet capture of its media port (bench/sfu-capacity.sh
+with DELAY=1 makes it, on the namespace's lo: both addresses are local there): for each picture
+or sound a subscriber was sent, the time its last RTP packet left the host minus the time the
+publisher's last RTP packet of it arrived. The SFU keeps the publisher's RTP timestamp (str0m writes the media time it is given;
 the synthetic publishers send one layer, so no switch changes it), and the RTP header stays in
 the clear under SRTP, so a frame is matched by its timestamp. Packets with the padding bit (the
 SFU's bandwidth probes) are left out; a timestamp a second stream repeats (a retransmission's
