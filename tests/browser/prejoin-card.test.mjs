@@ -5,7 +5,7 @@
 // nothing about who is in it.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { runnable, startHost, launchBrowser, openPage, joinCall, waitFor, closeAll } from './lib/harness.js';
+import { runnable, startHost, launchBrowser, openPage, joinCall, waitFor, closeAll, pageScriptsReady, openMoreSettings } from './lib/harness.js';
 
 const boxOf = (page, sel) => page.locator(sel).first().evaluate((e) => {
   const r = e.getBoundingClientRect();
@@ -61,6 +61,33 @@ describe('the pre-join card', runnable(), () => {
     await page.getByTestId('prejoin-more-settings').getByText('More settings').click();
     await page.getByTestId('quality-select').waitFor({ state: 'visible', timeout: 2000 });
     assert.ok(await page.getByTestId('fps-select').isVisible());
+  });
+
+  test('a quality chosen while the camera is still opening is the one it sends', async () => {
+    // The camera is held opening (getUserMedia waits for the test) while 360p is chosen: the
+    // change finds no camera yet, and the camera opened for the old choice must take it up.
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 960, height: 640 } });
+    open.push({ context });
+    await context.addInitScript(() => {
+      const md = navigator.mediaDevices;
+      const real = md.getUserMedia.bind(md);
+      const gate = new Promise((resolve) => { window.__openCamera = resolve; });
+      md.getUserMedia = async (c) => {
+        await gate;
+        return real(c);
+      };
+    });
+    const { page } = await openPage(context, host.joinUrl);
+    await pageScriptsReady(page);
+    await openMoreSettings(page);
+    await page.getByTestId('quality-select').selectOption('360p');
+    assert.equal(await page.evaluate(() => document.querySelector('[data-testid=preview]')?.videoHeight ?? 0), 0, 'no camera yet');
+    await page.evaluate(() => window.__openCamera());
+    const seen = await page
+      .waitForFunction(() => document.querySelector('[data-testid=preview]')?.videoHeight === 360, null, { timeout: 10_000 })
+      .then(() => null, () => page.evaluate(() => `${document.querySelector('[data-testid=preview]')?.videoHeight} lines; note: ${document.getElementById('camera-note')?.textContent}`));
+    assert.equal(seen, null, `the preview should be 360 lines tall once the camera opens (it is ${seen})`);
+    assert.match(await page.locator('#camera-note').textContent(), /640×360/);
   });
 
   test("the card names the host and says who is in the call, as people come and go", async () => {

@@ -55,13 +55,28 @@ export function stopLocalTracks() {
   S.meter?.setTrack(null);
 }
 
+/** The quality and frame rate asked for now (compared by {@link catchUpQuality}). */
+const qualityNow = () => `${prefs.quality}@${Number(prefs.frameRate)}`;
+
+/**
+ * A camera opened with the quality `asked` while the person chose another one (opening takes a
+ * while, and the menu works meanwhile: the change found no camera to apply to) gets the new one.
+ */
+async function catchUpQuality(asked) {
+  if (S.tracks.video && asked !== qualityNow()) await applyQuality();
+}
+
 /** Open the camera and/or microphone as chosen; problems are shown, what works is kept. */
 async function openCaptures({ audio, video }) {
   const want = { audio: audio ? audioWanted() : false, video: video ? videoWanted() : false };
   if (!want.audio && !want.video) return [];
+  const asked = qualityNow();
   const res = await media.openCamera(want);
   if (res.audio) await setTrack('audio', res.audio);
-  if (res.video) await setTrack('video', res.video);
+  if (res.video) {
+    await setTrack('video', res.video);
+    await catchUpQuality(asked);
+  }
   if (res.audio || res.video) await refreshDevices();
   for (const n of res.notes) showNote(n);
   return res.problems;
@@ -82,6 +97,7 @@ async function switchDevice(kind, deviceId) {
     kind === 'video'
       ? media.videoConstraints({ deviceId, quality: prefs.quality, frameRate: Number(prefs.frameRate) })
       : media.audioConstraints({ deviceId, noiseSuppression: prefs.noiseSuppression });
+  const asked = qualityNow();
   let res = await media.openCamera({ audio: kind === 'audio' && constraints, video: kind === 'video' && constraints });
   if (!res[kind] && res.problems[0]?.code === 'in-use' && S.tracks[kind]) {
     // Phones often cannot open a second camera while one is open: let go of the old one first.
@@ -90,6 +106,7 @@ async function switchDevice(kind, deviceId) {
   }
   if (res[kind]) {
     await setTrack(kind, res[kind]);
+    if (kind === 'video') await catchUpQuality(asked);
     announce(`${kind === 'audio' ? 'Microphone' : 'Camera'} switched`);
   } else if (res.problems[0]) {
     showNote(`${res.problems[0].title} ${res.problems[0].detail}`);
@@ -145,8 +162,12 @@ async function flipCamera() {
     await switchDevice('video', dev.deviceId);
   } else {
     S.tracks.video?.stop();
+    const asked = qualityNow();
     const res = await media.openCamera({ audio: false, video: videoWanted() });
-    if (res.video) await setTrack('video', res.video);
+    if (res.video) {
+      await setTrack('video', res.video);
+      await catchUpQuality(asked);
+    }
   }
 }
 
