@@ -14,7 +14,8 @@
 // read at both ends of the window. Writes its sections of bench/sfu.md.
 //
 // Env: BENCH_QUALITY (360p), BENCH_WARMUP_SECONDS (10), BENCH_WINDOW_SECONDS (20),
-// BENCH_ONLY (comma list of runs: mesh4,sfu4,sfu3,janus3,janus4), BENCH_SFU_OUT (bench/sfu.md),
+// BENCH_ONLY (comma list of runs: mesh4,sfu4,mesh4syn,sfu4syn,sfu3,janus3,janus4; the `syn` runs
+// are one Chromium among three of lancall-peer's synthetic participants), BENCH_SFU_OUT (bench/sfu.md),
 // BENCH_RAW (every number as JSON: /tmp/lancall-bench-sfu.json), BENCH_VIEWPORT (1600x1000).
 // A run of some of the calls (BENCH_ONLY) rewrites bench/sfu.md's sections with only those: give
 // it another BENCH_SFU_OUT.
@@ -31,7 +32,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const QUALITY = process.env.BENCH_QUALITY ?? '360p';
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
 const WINDOW = Number(process.env.BENCH_WINDOW_SECONDS ?? 20);
-const RUNS = (process.env.BENCH_ONLY ?? 'mesh4,sfu4,sfu3,janus3,janus4').split(',');
+const RUNS = (process.env.BENCH_ONLY ?? 'mesh4,sfu4,mesh4syn,sfu4syn,sfu3,janus3,janus4').split(',');
+/** The synthetic participants of the `…syn` runs (run.sh builds it optimised). */
+const PEER_BIN = process.env.LANCALL_PEER_BIN || path.join(repoRoot, 'target/release/lancall-peer');
 const OUT = process.env.BENCH_SFU_OUT ?? path.join(repoRoot, 'bench/sfu.md');
 /** Every number of every run, for a closer look than the report's tables. */
 const RAW = process.env.BENCH_RAW ?? '/tmp/lancall-bench-sfu.json';
@@ -178,12 +181,19 @@ async function measure(people, forwarderPid, counters = async () => null) {
 }
 
 // ---- lancall calls -----------------------------------------------------------------------------
-async function lancallCall(topology, n) {
-  log(`lancall ${topology}, ${n} people at ${QUALITY}`);
+/**
+ * `synthetic` of the `n` people are lancall-peer's synthetic participants (one process, a
+ * pre-encoded VP8 loop and Opus, counting what arrives without decoding), the others Chromium
+ * pages: the pages' uplink then does not depend on how the other pages' receivers fare on the
+ * shared cores.
+ */
+async function lancallCall(topology, n, synthetic = 0) {
+  log(`lancall ${topology}, ${n} people at ${QUALITY}${synthetic ? ` (${synthetic} of them synthetic)` : ''}`);
   const host = await startHost(topology === 'sfu' ? { topology: 'sfu' } : {});
   const people = [];
+  let crowd = null;
   try {
-    for (const name of NAMES.slice(0, n)) {
+    for (const name of NAMES.slice(0, n - synthetic)) {
       const person = await launchPerson();
       people.push(person);
       const { context, page } = await openPage(person.browser, host.joinUrl, { viewport: VIEWPORT });
@@ -201,6 +211,7 @@ async function lancallCall(topology, n) {
       await page.getByTestId('join').click();
       await page.getByTestId('hangup').waitFor({ state: 'visible', timeout: 15_000 });
     }
+    if (synthetic) crowd = startCrowd(host.joinUrl, synthetic, WARMUP + WINDOW + 120);
     for (const p of people) await waitDecoding(p.page, n - 1, `${p.name} decoding ${n - 1} streams (${topology})`);
     const topologies = await Promise.all(people.map((p) => p.page.evaluate(() => window.lancall.call.topology)));
     const m = await measure(people, host.proc.pid, async () => (topology === 'sfu' ? healthMedia(people[0].page, host) : null));
@@ -213,14 +224,58 @@ async function lancallCall(topology, n) {
       m.framesForwardedPerSecond = (after.frames_forwarded - before.frames_forwarded) / m.secs;
       m.datagramsPerSecond = (after.datagrams_received - before.datagrams_received) / m.secs;
     }
+    if (crowd) {
+      m.crowd = await crowd.stop();
+      const fromPages = (m.crowd?.streams ?? []).filter((s) => !s.publisher.startsWith('Synthetic'));
+      log(`synthetic participants: ${m.crowd ? `${m.crowd.joined} joined (${m.crowd.topology}); from the pages ${fromPages.map((s) => `${s.publisher}→${s.receiver} ${s.video.frames} frames`).join(', ')}` : 'no summary'}`);
+    }
     log(summary(m));
     return m;
   } finally {
+    await crowd?.stop();
     await closeAll(people.map((p) => p.browser));
     await closeAll(people.map((p) => p.server));
     await host.stop();
     host.cleanup();
   }
+}
+
+/**
+ * `lancall-peer --synthetic count` joining `joinUrl` (in this namespace), staying at most
+ * `seconds`. `stop()` ends it (SIGTERM: everyone hangs up) and resolves to its JSON summary.
+ */
+function startCrowd(joinUrl, count, seconds) {
+  const proc = spawn(PEER_BIN, ['--join', joinUrl, '--synthetic', String(count), '--seconds', String(seconds), '--join-every', '0.5', '--name', 'Synthetic', '--size', `${Math.round((QUALITY_HEIGHT[QUALITY] * 16) / 9)}x${QUALITY_HEIGHT[QUALITY]}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout.on('data', (d) => { out += d; });
+  proc.stderr.on('data', (d) => {
+    err += d;
+    if (process.env.LANCALL_TEST_VERBOSE) process.stderr.write(`[peer] ${d}`);
+  });
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  let stopping = null;
+  return {
+    stop() {
+      stopping ??= (async () => {
+        if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(t);
+        const line = out.split('\n').find((l) => l.includes('synthetic-summary'));
+        if (!line) {
+          log(`lancall-peer gave no summary; its stderr ends: ${err.slice(-1500)}`);
+          return null;
+        }
+        try {
+          return JSON.parse(line);
+        } catch {
+          return null;
+        }
+      })();
+      return stopping;
+    },
+  };
 }
 
 /** The host's /healthz `media` counters, asked from a page (the host's certificate is its own). */
@@ -395,6 +450,8 @@ async function run(key, fn) {
 
 await run('mesh4', () => lancallCall('mesh', 4));
 await run('sfu4', () => lancallCall('sfu', 4));
+await run('mesh4syn', () => lancallCall('mesh', 4, 3));
+await run('sfu4syn', () => lancallCall('sfu', 4, 3));
 await run('sfu3', () => lancallCall('sfu', 3));
 const janusWhy = janusMissing();
 /** Janus's subscribers get the layer lancall's SFU chose for the same call (by what its receivers decoded). */
@@ -476,8 +533,60 @@ In the mesh the host carries only signaling; through the SFU it forwards every s
   setSection(OUT, 'mesh-vs-sfu', body, '# The SFU: measurements (issue 14)\n');
 }
 
+// Section: mesh against SFU, one browser among synthetic participants.
+if (results.mesh4syn || results.sfu4syn || failures.mesh4syn || failures.sfu4syn) {
+  const mesh = results.mesh4syn;
+  const sfu = results.sfu4syn;
+  const up = (m) => m.browsers[0].uplink;
+  const ratio = mesh && sfu ? up(sfu) / up(mesh) : null;
+  const crowdLine = (label, m) => {
+    const c = m?.crowd;
+    if (!c) return `- ${label}: no summary from lancall-peer`;
+    const fromPage = c.streams.filter((s) => !s.publisher.startsWith('Synthetic'));
+    const between = c.streams.filter((s) => s.publisher.startsWith('Synthetic'));
+    const lost = 1 - sum(between.map((s) => s.video.frames)) / Math.max(1, sum(between.map((s) => s.video.expected)));
+    return `- ${label}: ${c.joined} of ${c.participants} joined (${c.topology}); the page's picture reached ${fromPage.filter((s) => s.video.frames > 0).length} of them (${fromPage.map((s) => `${s.video.frames} frames`).join(', ')}, in the ${f0(c.seconds)} s they were all in; no loss figure: it assumes a steady frame rate, which a browser's encoder does not keep); video loss between the synthetic participants ${(lost * 100).toFixed(2)} % (${between.length} streams)`;
+  };
+  const hostRow = (label, m) => (m ? `| ${label} | ${m.forwarder.cpu.toFixed(3)} | ${f0(m.forwarder.rss)} MiB | ${m.topologies.join(', ')} |` : `| ${label} | – | – | – |`);
+  const body = `## Mesh against SFU at 4 people: one browser among three synthetic participants
+
+${started.day}, \`tests/browser/run.sh bench sfu\` (\`BENCH_ONLY=mesh4syn,sfu4syn\`). Machine: ${machineLine}
+
+Why: with four Chromiums on these two cores, each browser's encoders and receivers get what CPU
+is left, and a starved receiver's delayed feedback makes the SFU's estimate towards it collapse
+(section above): its uplink then depends on how the *other* browsers fare. Here one Chromium
+(Ada, quality ${QUALITY}, window ${VIEWPORT.width}x${VIEWPORT.height}) is the only browser; the three others are
+\`lancall-peer --synthetic 3\` (optimised build, one process; each participant a full
+webrtc-rs peer with its own hub and media connections, sending a pre-encoded ${QUALITY} VP8 loop
+and Opus, receiving without decoding), as on real devices each receiver has its own CPU. Same
+method and window as above (Ada's outbound-rtp \`bytesSent\`, audio and video, all layers).
+In the mesh Ada encodes her camera once per peer; through the SFU she publishes
+simulcast, and the SFU tells her which layers someone receives.
+${failed('mesh4syn')}${failed('sfu4syn')}
+**Result: Ada's uplink ${mesh ? f0(up(mesh)) : '–'} kbit/s in the mesh, ${sfu ? f0(up(sfu)) : '–'} kbit/s through the SFU${ratio !== null ? ` (${(ratio * 100).toFixed(0)} % of the mesh's: target ${ratio <= 0.5 ? 'met' : 'missed'})` : ''}; her browser's CPU ${mesh ? mesh.browsers[0].cpu.toFixed(2) : '–'} → ${sfu ? sfu.browsers[0].cpu.toFixed(2) : '–'} cores.**
+
+| call | camera | uplink (all) | of which video | uplink estimate | downlink | video sent (layer size kbit/s) | CPU (cores) | memory (PSS) |
+|---|---|---|---|---|---|---|---|---|
+${[['mesh', mesh], ['SFU', sfu]].map(([label, m]) => {
+  const b = m?.browsers[0];
+  return b ? `| ${label} | ${b.capture ?? '?'} | **${f0(b.uplink)} kbit/s** | ${f0(b.uplinkVideo)} kbit/s | ${f0(b.uplinkEstimate)} kbit/s | ${f0(b.downlink)} kbit/s | ${sent(b) || '–'} | ${b.cpu.toFixed(2)} | ${f0(b.pss)} MiB |` : `| ${label} | not measured | | | | | | | |`;
+}).join('\n')}
+
+| call | lancall-host CPU-s/s | RSS | topology the page reports |
+|---|---|---|---|
+${hostRow('mesh', mesh)}
+${hostRow('SFU', sfu)}
+
+What the synthetic participants received (their own count, from RTP timestamps):
+${crowdLine('mesh', mesh)}
+${crowdLine('SFU', sfu)}
+
+The machine as each window began: mesh ${mesh?.state ?? '–'}; SFU ${sfu?.state ?? '–'}.`;
+  setSection(OUT, 'mesh-vs-sfu-synthetic', body, '# The SFU: measurements (issue 14)\n');
+}
+
 // Section: Janus.
-{
+if (['sfu3', 'janus3', 'janus4'].some((k) => RUNS.includes(k))) {
   const rows = [];
   for (const [key, label, n] of [
     ['sfu3', 'lancall-host (SFU)', 3],

@@ -57,6 +57,11 @@ if [[ "${1:-}" == "--inside" ]]; then
           (cd "$ROOT" && CARGO_NET_OFFLINE=true cargo build --release -p lancall-hub --bin lancall-host </dev/null)
           export LANCALL_HOST_BIN="$ROOT/target/release/lancall-host"
         fi
+        if [[ "$1" == sfu && -z "${LANCALL_PEER_BIN:-}" ]]; then
+          say "building an optimised lancall-peer for the synthetic participants (cargo build --release)"
+          (cd "$ROOT" && CARGO_NET_OFFLINE=true cargo build --release -p lancall-peer --bin lancall-peer </dev/null)
+          export LANCALL_PEER_BIN="$ROOT/target/release/lancall-peer"
+        fi
         if [[ "$1" == sfu ]]; then shift; exec node browser/bench-sfu.mjs "$@"; fi
         shift; BENCH_TOPOLOGY=sfu exec node browser/bench-first-picture.mjs "$@"
       fi
