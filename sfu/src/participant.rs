@@ -837,6 +837,16 @@ impl Participant {
         }
         if !track.written {
             track.written = true;
+            if track.kind == MediaKind::Video {
+                // Sent as it comes, as Janus and mediasoup do: the publisher's browser already
+                // paced it (at 2.5 times its estimate). str0m's pacer would hold each subscriber's
+                // video to 1.1 times its estimate, so a keyframe took ~90 ms to leave and every
+                // picture behind it waited (bench/sfu.md, "forwarding delay"). The estimate
+                // still runs, from the same feedback, and still sizes the layers.
+                if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
+                    tx.set_unpaced(true);
+                }
+            }
             log::debug!(
                 "sfu: participant {}: first frame of {}'s {} written ({:?}, keyframe: {})",
                 self.id, source.0, source.1, data.rid, data.is_keyframe()
