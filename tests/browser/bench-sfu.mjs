@@ -245,6 +245,7 @@ async function lancallCall(topology, n, synthetic = 0) {
  * `seconds`. `stop()` ends it (SIGTERM: everyone hangs up) and resolves to its JSON summary.
  */
 function startCrowd(joinUrl, count, seconds) {
+  if (!existsSync(PEER_BIN)) throw new Error(`no lancall-peer at ${PEER_BIN}: build it (cargo build --release -p lancall-peer) or set LANCALL_PEER_BIN`);
   const proc = spawn(PEER_BIN, ['--join', joinUrl, '--synthetic', String(count), '--seconds', String(seconds), '--join-every', '0.5', '--name', 'Synthetic', '--size', `${Math.round((QUALITY_HEIGHT[QUALITY] * 16) / 9)}x${QUALITY_HEIGHT[QUALITY]}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -253,7 +254,13 @@ function startCrowd(joinUrl, count, seconds) {
     err += d;
     if (process.env.LANCALL_TEST_VERBOSE) process.stderr.write(`[peer] ${d}`);
   });
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  const exited = new Promise((resolve) => {
+    proc.once('exit', resolve);
+    proc.once('error', (e) => {
+      err += `could not run ${PEER_BIN}: ${e.message}`;
+      resolve(null);
+    });
+  });
   let stopping = null;
   return {
     stop() {
