@@ -33,7 +33,10 @@ const QUALITY = process.env.BENCH_QUALITY ?? '360p';
 const WARMUP = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
 const WINDOW = Number(process.env.BENCH_WINDOW_SECONDS ?? 20);
 const RUNS = (process.env.BENCH_ONLY ?? 'mesh4,sfu4,mesh4syn,sfu4syn,sfu3,janus3,janus4').split(',');
-/** The synthetic participants of the `…syn` runs (run.sh builds it optimised). */
+/** The synthetic participants of the `…syn` runs (run.sh builds it optimised), and their names' start. */
+const CROWD_NAME = 'Synthetic';
+/** A stream a synthetic participant received from another synthetic one (not from a page). */
+const fromCrowd = (s) => s.publisher.startsWith(CROWD_NAME);
 const PEER_BIN = process.env.LANCALL_PEER_BIN || path.join(repoRoot, 'target/release/lancall-peer');
 const OUT = process.env.BENCH_SFU_OUT ?? path.join(repoRoot, 'bench/sfu.md');
 /** Every number of every run, for a closer look than the report's tables. */
@@ -226,7 +229,7 @@ async function lancallCall(topology, n, synthetic = 0) {
     }
     if (crowd) {
       m.crowd = await crowd.stop();
-      const fromPages = (m.crowd?.streams ?? []).filter((s) => !s.publisher.startsWith('Synthetic'));
+      const fromPages = (m.crowd?.streams ?? []).filter((s) => !fromCrowd(s));
       log(`synthetic participants: ${m.crowd ? `${m.crowd.joined} joined (${m.crowd.topology}); from the pages ${fromPages.map((s) => `${s.publisher}→${s.receiver} ${s.video.frames} frames`).join(', ')}` : 'no summary'}`);
     }
     log(summary(m));
@@ -246,7 +249,7 @@ async function lancallCall(topology, n, synthetic = 0) {
  */
 function startCrowd(joinUrl, count, seconds) {
   if (!existsSync(PEER_BIN)) throw new Error(`no lancall-peer at ${PEER_BIN}: build it (cargo build --release -p lancall-peer) or set LANCALL_PEER_BIN`);
-  const proc = spawn(PEER_BIN, ['--join', joinUrl, '--synthetic', String(count), '--seconds', String(seconds), '--join-every', '0.5', '--name', 'Synthetic', '--size', `${Math.round((QUALITY_HEIGHT[QUALITY] * 16) / 9)}x${QUALITY_HEIGHT[QUALITY]}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(PEER_BIN, ['--join', joinUrl, '--synthetic', String(count), '--seconds', String(seconds), '--join-every', '0.5', '--name', CROWD_NAME, '--size', `${Math.round((QUALITY_HEIGHT[QUALITY] * 16) / 9)}x${QUALITY_HEIGHT[QUALITY]}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   proc.stdout.on('data', (d) => { out += d; });
@@ -434,10 +437,17 @@ const forwardedKbps = (m) => sum(m.browsers.map((b) => sum(b.receiving.map((s) =
 /** RTP packets per second the receivers get (audio and video): what the server sent them. */
 const forwardedPackets = (m) => sum(m.browsers.map((b) => b.packetsIn));
 
+/** One browser's row of {@link browserTable}'s columns, headed by `label`. */
+function browserRow(label, b) {
+  return `| ${label} | ${b.capture ?? '?'} | ${f0(b.uplink)} kbit/s | ${f0(b.uplinkVideo)} kbit/s | ${f0(b.uplinkEstimate)} kbit/s | ${f0(b.downlink)} kbit/s | ${sent(b) || '–'} | ${b.cpu.toFixed(2)} | ${f0(b.pss)} MiB |`;
+}
+
+const BROWSER_COLUMNS = `| camera | uplink (all) | of which video | uplink estimate | downlink | video sent (layer size kbit/s) | CPU (cores) | memory (PSS) |
+|---|---|---|---|---|---|---|---|---|`;
+
 function browserTable(m) {
-  return `| browser | camera | uplink (all) | of which video | uplink estimate | downlink | video sent (layer size kbit/s) | CPU (cores) | memory (PSS) |
-|---|---|---|---|---|---|---|---|---|
-${m.browsers.map((b) => `| ${b.name} | ${b.capture ?? '?'} | ${f0(b.uplink)} kbit/s | ${f0(b.uplinkVideo)} kbit/s | ${f0(b.uplinkEstimate)} kbit/s | ${f0(b.downlink)} kbit/s | ${sent(b) || '–'} | ${b.cpu.toFixed(2)} | ${f0(b.pss)} MiB |`).join('\n')}
+  return `| browser ${BROWSER_COLUMNS}
+${m.browsers.map((b) => browserRow(b.name, b)).join('\n')}
 | **mean** | | **${f0(avg(m.browsers.map((b) => b.uplink)))} kbit/s** | ${f0(avg(m.browsers.map((b) => b.uplinkVideo)))} kbit/s | ${f0(avg(m.browsers.map((b) => b.uplinkEstimate)))} kbit/s | ${f0(avg(m.browsers.map((b) => b.downlink)))} kbit/s | | **${avg(m.browsers.map((b) => b.cpu)).toFixed(2)}** | ${f0(avg(m.browsers.map((b) => b.pss)))} MiB |`;
 }
 
@@ -549,8 +559,8 @@ if (results.mesh4syn || results.sfu4syn || failures.mesh4syn || failures.sfu4syn
   const crowdLine = (label, m) => {
     const c = m?.crowd;
     if (!c) return `- ${label}: no summary from lancall-peer`;
-    const fromPage = c.streams.filter((s) => !s.publisher.startsWith('Synthetic'));
-    const between = c.streams.filter((s) => s.publisher.startsWith('Synthetic'));
+    const fromPage = c.streams.filter((s) => !fromCrowd(s));
+    const between = c.streams.filter(fromCrowd);
     const lost = 1 - sum(between.map((s) => s.video.frames)) / Math.max(1, sum(between.map((s) => s.video.expected)));
     return `- ${label}: ${c.joined} of ${c.participants} joined (${c.topology}); the page's picture reached ${fromPage.filter((s) => s.video.frames > 0).length} of them (${fromPage.map((s) => `${s.video.frames} frames`).join(', ')}, in the ${f0(c.seconds)} s they were all in; no loss figure: it assumes a steady frame rate, which a browser's encoder does not keep); video loss between the synthetic participants ${(lost * 100).toFixed(2)} % (${between.length} streams)`;
   };
@@ -572,12 +582,8 @@ simulcast, and the SFU tells her which layers someone receives.
 ${failed('mesh4syn')}${failed('sfu4syn')}
 **Result: Ada's uplink ${mesh ? f0(up(mesh)) : '–'} kbit/s in the mesh, ${sfu ? f0(up(sfu)) : '–'} kbit/s through the SFU${ratio !== null ? ` (${(ratio * 100).toFixed(0)} % of the mesh's: target ${ratio <= 0.5 ? 'met' : 'missed'})` : ''}; her browser's CPU ${mesh ? mesh.browsers[0].cpu.toFixed(2) : '–'} → ${sfu ? sfu.browsers[0].cpu.toFixed(2) : '–'} cores.**
 
-| call | camera | uplink (all) | of which video | uplink estimate | downlink | video sent (layer size kbit/s) | CPU (cores) | memory (PSS) |
-|---|---|---|---|---|---|---|---|---|
-${[['mesh', mesh], ['SFU', sfu]].map(([label, m]) => {
-  const b = m?.browsers[0];
-  return b ? `| ${label} | ${b.capture ?? '?'} | **${f0(b.uplink)} kbit/s** | ${f0(b.uplinkVideo)} kbit/s | ${f0(b.uplinkEstimate)} kbit/s | ${f0(b.downlink)} kbit/s | ${sent(b) || '–'} | ${b.cpu.toFixed(2)} | ${f0(b.pss)} MiB |` : `| ${label} | not measured | | | | | | | |`;
-}).join('\n')}
+| call ${BROWSER_COLUMNS}
+${[['mesh', mesh], ['SFU', sfu]].map(([label, m]) => (m ? browserRow(label, m.browsers[0]) : `| ${label} | not measured | | | | | | | |`)).join('\n')}
 
 | call | lancall-host CPU-s/s | RSS | topology the page reports |
 |---|---|---|---|
